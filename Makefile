@@ -1,0 +1,66 @@
+# contextkb: `make run` starts everything, `make test` runs the whole suite.
+# Only Python >= 3.12 is needed on the machine; everything else is installed into .venv/.
+
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+PORT ?= 8000
+# Django 6 needs Python 3.12+: take the first such interpreter on PATH (or under pyenv).
+PYTHON ?= $(shell for c in python3.13 python3.12 python3 $$(ls -d $$HOME/.pyenv/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV); do \
+	if $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then echo $$c; break; fi; done)
+
+.PHONY: install run test lint format migrate seed db-start db-stop clean help
+.DEFAULT_GOAL := help
+
+help:  ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+$(BIN)/.installed: pyproject.toml
+	@if [ -z "$(PYTHON)" ]; then echo "contextkb needs Python 3.12 or newer (Django 6); none found on PATH." >&2; exit 1; fi
+	@echo "==> Creating $(VENV) with $(PYTHON)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/.installed  ## Create the virtualenv and install the project
+
+migrate: install  ## Apply database migrations (starts the embedded database if needed)
+	$(PY) manage.py migrate --no-input
+
+seed: migrate  ## Create the demo space and users
+	$(PY) manage.py seed_demo
+
+run: seed  ## Start web, Celery worker and beat (and the embedded database); Ctrl-C stops all
+	@echo ""
+	@echo "  contextkb is starting at http://localhost:$(PORT)/  (log in as demo / contextkb-demo)"
+	@echo "  Admin: http://localhost:$(PORT)/admin/   Ctrl-C stops everything."
+	@echo ""
+	PATH="$(CURDIR)/$(BIN):$$PATH" PORT=$(PORT) DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(BIN)/honcho -f Procfile start
+
+lint: install  ## ruff check + format check + migrations check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run
+
+format: install  ## Format the code with ruff
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: install  ## Lint, then the whole test suite on the embedded database
+	@was_running=0; $(PY) -m apps.core.embedded_db status >/dev/null 2>&1 && was_running=1; \
+	status=0; \
+	$(MAKE) --no-print-directory lint || status=$$?; \
+	if [ $$status -eq 0 ]; then $(BIN)/pytest $(PYTEST_ARGS) || status=$$?; fi; \
+	if [ -z "$$DATABASE_URL" ] && [ $$was_running -eq 0 ]; then $(PY) -m apps.core.embedded_db stop >/dev/null; fi; \
+	exit $$status
+
+db-start: install  ## Start the embedded PostgreSQL (normally automatic)
+	$(PY) -m apps.core.embedded_db start
+
+db-stop: install  ## Stop the embedded PostgreSQL
+	$(PY) -m apps.core.embedded_db stop
+
+clean: db-stop  ## Stop the database and delete var/ (all local data!)
+	rm -rf var

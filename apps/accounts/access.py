@@ -1,0 +1,70 @@
+"""The one place that decides who may see and change what.
+
+A principal is a User or an ApiToken. A token never sees more than its user: it sees the
+intersection of its user's spaces and its own space list (empty list = all of the user's).
+"""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from apps.accounts.models import ApiToken, Membership, Space, User
+
+ROLE_RANK = {Membership.Role.VIEWER: 1, Membership.Role.EDITOR: 2, Membership.Role.ADMIN: 3}
+
+
+def user_of(principal) -> User | None:
+    if isinstance(principal, ApiToken):
+        return principal.user
+    if principal is None or not getattr(principal, "is_authenticated", False):
+        return None
+    return principal
+
+
+def space_ids_visible_to(principal) -> QuerySet | None:
+    """A subquery of visible space ids, or None meaning "all spaces" (active superusers)."""
+    user = user_of(principal)
+    if user is None or not user.is_active:
+        return Space.objects.none().values("id")
+    if isinstance(principal, ApiToken):
+        if not principal.is_active:
+            return Space.objects.none().values("id")
+        ids = Membership.objects.filter(user=user).values("space_id")
+        if principal.spaces.exists():
+            ids = ids.filter(space_id__in=principal.spaces.values("id"))
+        return ids
+    if user.is_superuser:
+        return None
+    return Membership.objects.filter(user=user).values("space_id")
+
+
+def role_in(principal, space: Space) -> str | None:
+    """The principal's effective role in a space, or None when it cannot see the space."""
+    user = user_of(principal)
+    if user is None or not user.is_active:
+        return None
+    if isinstance(principal, ApiToken):
+        if not principal.is_active:
+            return None
+        if not Space.objects.visible_to(principal).filter(id=space.id).exists():
+            return None
+    elif user.is_superuser:
+        return Membership.Role.ADMIN
+    role = Membership.objects.filter(user=user, space=space).values_list("role", flat=True).first()
+    if role and isinstance(principal, ApiToken) and not principal.can_write:
+        return Membership.Role.VIEWER
+    return role
+
+
+def can_view(principal, space: Space) -> bool:
+    return role_in(principal, space) is not None
+
+
+def can_edit(principal, space: Space) -> bool:
+    role = role_in(principal, space)
+    return role is not None and ROLE_RANK[role] >= ROLE_RANK[Membership.Role.EDITOR]
+
+
+def can_admin(principal, space: Space) -> bool:
+    role = role_in(principal, space)
+    return role == Membership.Role.ADMIN

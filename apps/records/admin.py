@@ -1,0 +1,63 @@
+from django.contrib import admin
+
+from apps.records.models import Link, Record, Revision, SuspectReason, Verification
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """History is written by the services only; the admin can look, not touch."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Record)
+class RecordAdmin(admin.ModelAdmin):
+    list_display = (
+        "key",
+        "title",
+        "space",
+        "kind",
+        "status",
+        "freshness",
+        "owner_user",
+        "archived_at",
+    )
+    list_filter = ("space", "kind", "status", "freshness")
+    search_fields = ("key", "title", "summary")
+    # Content changes go through the web UI or API so they get revisions; the admin is for looking.
+    readonly_fields = [f.name for f in Record._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Link)
+class LinkAdmin(ReadOnlyAdmin):
+    list_display = ("source", "type", "target", "created_at")
+    list_filter = ("type",)
+
+
+@admin.register(Revision)
+class RevisionAdmin(ReadOnlyAdmin):
+    list_display = ("record", "number", "version", "action", "author", "created_at")
+    list_filter = ("action",)
+
+
+@admin.register(Verification)
+class VerificationAdmin(ReadOnlyAdmin):
+    list_display = ("record", "outcome", "actor", "record_version", "created_at")
+
+
+@admin.register(SuspectReason)
+class SuspectReasonAdmin(ReadOnlyAdmin):
+    list_display = ("record", "cause", "message", "created_at", "resolved_at")
+    list_filter = ("cause",)

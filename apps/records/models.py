@@ -1,0 +1,325 @@
+"""Records (decisions, constraints, intent, guardrails), their links, revisions and verifications."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from apps.accounts.models import Space, Team
+
+KIND_PREFIX = {
+    "decision": "DEC",
+    "constraint": "CON",
+    "intent": "INT",
+    "guardrail": "GRD",
+}
+
+
+class RecordQuerySet(models.QuerySet):
+    def visible_to(self, principal) -> RecordQuerySet:
+        """The single authorization point for reading records (users and API tokens)."""
+        from apps.accounts.access import space_ids_visible_to
+
+        ids = space_ids_visible_to(principal)
+        return self if ids is None else self.filter(space_id__in=ids)
+
+    def active(self) -> RecordQuerySet:
+        return self.filter(archived_at__isnull=True)
+
+
+class Record(models.Model):
+    """One piece of context: a decision, constraint, product intent or agent guardrail."""
+
+    class Kind(models.TextChoices):
+        DECISION = "decision", "Decision"
+        CONSTRAINT = "constraint", "Constraint"
+        INTENT = "intent", "Intent"
+        GUARDRAIL = "guardrail", "Guardrail"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        PROPOSED = "proposed", "Proposed"
+        ACCEPTED = "accepted", "Accepted"
+        REJECTED = "rejected", "Rejected"
+        DEPRECATED = "deprecated", "Deprecated"
+        SUPERSEDED = "superseded", "Superseded"
+
+    class Freshness(models.TextChoices):
+        FRESH = "fresh", "Fresh"
+        DUE = "due", "Due"
+        STALE = "stale", "Stale"
+        SUSPECT = "suspect", "Suspect"
+
+    class Reversibility(models.TextChoices):
+        ONE_WAY = "one_way", "One-way door"
+        TWO_WAY = "two_way", "Two-way door"
+
+    class Impact(models.TextChoices):
+        LOW = "low", "Low"
+        MEDIUM = "medium", "Medium"
+        HIGH = "high", "High"
+
+    space = models.ForeignKey(Space, on_delete=models.PROTECT, related_name="records")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    number = models.PositiveIntegerField()
+    key = models.CharField(max_length=20)
+    title = models.CharField(max_length=200)
+    summary = models.CharField(max_length=300, blank=True)
+    body = models.TextField(blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT)
+    owner_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="owned_records",
+    )
+    owner_team = models.ForeignKey(
+        Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="owned_records"
+    )
+    tags = ArrayField(models.CharField(max_length=50), default=list, blank=True)
+    anchors = ArrayField(models.CharField(max_length=300), default=list, blank=True)
+    reversibility = models.CharField(max_length=10, choices=Reversibility.choices, blank=True)
+    impact = models.CharField(max_length=10, choices=Impact.choices, blank=True)
+    decided_on = models.DateField(null=True, blank=True)
+    deciders = models.CharField(max_length=500, blank=True)
+    valid_until = models.DateField(null=True, blank=True)
+    # Where an imported record came from (path inside the imported folder), for re-imports.
+    source_path = models.CharField(max_length=500, blank=True)
+
+    version = models.PositiveIntegerField(default=1)
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    # Derived by services and the sweep, never typed in.
+    freshness = models.CharField(max_length=10, choices=Freshness.choices, default=Freshness.FRESH)
+    next_review_at = models.DateTimeField()
+    last_verified_at = models.DateTimeField(null=True, blank=True)
+    search_vector = SearchVectorField(null=True, editable=False)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+
+    objects = RecordQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["space_id", "kind", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["space", "key"], name="record_unique_space_key"),
+            models.UniqueConstraint(
+                fields=["space", "kind", "number"], name="record_unique_space_kind_number"
+            ),
+            models.UniqueConstraint(
+                fields=["space", "source_path"],
+                condition=~Q(source_path=""),
+                name="record_unique_space_source_path",
+            ),
+            models.CheckConstraint(
+                condition=~(Q(owner_user__isnull=False) & Q(owner_team__isnull=False)),
+                name="record_single_owner",
+            ),
+            models.CheckConstraint(condition=~Q(title=""), name="record_title_not_empty"),
+            models.CheckConstraint(condition=Q(version__gte=1), name="record_version_positive"),
+        ]
+        indexes = [
+            # The staleness sweep and review queues: records by review date.
+            models.Index(fields=["next_review_at"], name="record_next_review_idx"),
+            # Space home filters: freshness and status within a space.
+            models.Index(fields=["space", "freshness"], name="record_space_freshness_idx"),
+            models.Index(fields=["space", "status"], name="record_space_status_idx"),
+            # Full-text search.
+            GinIndex(fields=["search_vector"], name="record_search_idx"),
+            # Tag filters (tags @> ARRAY[...]).
+            GinIndex(fields=["tags"], name="record_tags_idx"),
+            # "Updated since" filters and recent-changes lists.
+            models.Index(fields=["updated_at"], name="record_updated_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.title}"
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
+
+    @property
+    def owner(self):
+        return self.owner_user or self.owner_team
+
+    @property
+    def owner_label(self) -> str:
+        owner = self.owner
+        return str(owner) if owner else "Unowned"
+
+
+class RecordKeyCounter(models.Model):
+    """The last number handed out per space and kind; advanced by one atomic upsert."""
+
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=12, choices=Record.Kind.choices)
+    last_number = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["space", "kind"], name="key_counter_unique_space_kind")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.space_id}/{self.kind}: {self.last_number}"
+
+
+class Link(models.Model):
+    """A typed, directed link between two records."""
+
+    class Type(models.TextChoices):
+        SUPERSEDES = "supersedes", "supersedes"
+        AMENDS = "amends", "amends"
+        DEPENDS_ON = "depends_on", "depends on"
+        IMPLEMENTS = "implements", "implements"
+        CONSTRAINS = "constrains", "constrains"
+        RELATES_TO = "relates_to", "relates to"
+        CONFLICTS_WITH = "conflicts_with", "conflicts with"
+
+    # How the link reads from the target's side, for "incoming" lists.
+    INVERSE_LABELS = {
+        "supersedes": "superseded by",
+        "amends": "amended by",
+        "depends_on": "depended on by",
+        "implements": "implemented by",
+        "constrains": "constrained by",
+        "relates_to": "related to",
+        "conflicts_with": "conflicts with",
+    }
+
+    source = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="outgoing_links")
+    target = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="incoming_links")
+    type = models.CharField(max_length=20, choices=Type.choices)
+    note = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["type", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "target", "type"], name="link_unique_source_target_type"
+            ),
+            models.CheckConstraint(condition=~Q(source=F("target")), name="link_no_self_link"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source.key} {self.get_type_display()} {self.target.key}"
+
+
+class Revision(models.Model):
+    """The full content of a record as of one version, with who changed it, when and why."""
+
+    class Action(models.TextChoices):
+        CREATE = "create", "Created"
+        UPDATE = "update", "Edited"
+        STATUS = "status", "Status changed"
+        ARCHIVE = "archive", "Archived"
+        UNARCHIVE = "unarchive", "Unarchived"
+        RESTORE = "restore", "Restored"
+        LINK = "link", "Linked"
+        UNLINK = "unlink", "Unlinked"
+
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="revisions")
+    # Revisions are numbered 1, 2, 3… per record. Link changes add a revision without bumping the
+    # record's version (so they never make someone's open edit form stale).
+    number = models.PositiveIntegerField()
+    version = models.PositiveIntegerField()
+    action = models.CharField(max_length=12, choices=Action.choices)
+    # Every content field of the record at this version (see services.SNAPSHOT_FIELDS).
+    snapshot = models.JSONField()
+    message = models.CharField(max_length=300, blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["record", "number"], name="revision_unique_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.record.key} r{self.number}"
+
+
+class Verification(models.Model):
+    """Someone confirmed a record still holds (or said it needs an update), at a point in time."""
+
+    class Outcome(models.TextChoices):
+        STILL_TRUE = "still_true", "Still true"
+        NEEDS_UPDATE = "needs_update", "Needs update"
+
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="verifications")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    outcome = models.CharField(max_length=14, choices=Outcome.choices)
+    note = models.CharField(max_length=500, blank=True)
+    record_version = models.PositiveIntegerField()
+    # {"CON-3": 4, ...}: the versions of linked records this verification saw.
+    linked_versions = models.JSONField(default=dict, blank=True)
+    commit = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # Verification history on the record page, newest first.
+            models.Index(fields=["record", "-created_at"], name="verification_record_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.record.key} {self.outcome} at {self.created_at:%Y-%m-%d}"
+
+
+class SuspectReason(models.Model):
+    """One piece of evidence that a record may no longer hold; open until verified or edited."""
+
+    class Cause(models.TextChoices):
+        LINKED_RECORD_CHANGED = "linked_changed", "A linked record changed"
+        CODE_CHANGED = "code_changed", "Code under its anchors changed"
+        VALID_UNTIL_PASSED = "valid_until", "Its valid-until date passed"
+        OWNER_LEFT = "owner_left", "Its owner left"
+
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="suspect_reasons")
+    cause = models.CharField(max_length=20, choices=Cause.choices)
+    message = models.CharField(max_length=500)
+    cause_record = models.ForeignKey(
+        Record, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    cause_url = models.CharField(max_length=500, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # Open reasons of a record (record page, freshness computation).
+            models.Index(
+                fields=["record"],
+                condition=Q(resolved_at__isnull=True),
+                name="suspect_reason_open_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.record.key}: {self.message}"

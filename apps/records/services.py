@@ -1,0 +1,821 @@
+"""Every write to records goes through these functions.
+
+Each one checks the actor's rights, validates, writes the change and its revision, refreshes the
+search data and raises staleness evidence, all in one transaction. A refused write changes
+nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from django.contrib.postgres.search import SearchVector
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, OuterRef, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from apps.accounts import access
+from apps.accounts.models import Membership, Space, Team, User
+from apps.core.errors import Conflict, Forbidden, InvalidInput, NotFound, VersionConflict
+from apps.records import evidence, policy
+from apps.records.models import (
+    KIND_PREFIX,
+    Link,
+    Record,
+    RecordKeyCounter,
+    Revision,
+    SuspectReason,
+    Verification,
+)
+
+# Fields a person edits; a revision snapshots all of them (plus a few derived ones).
+EDITABLE_FIELDS = (
+    "title",
+    "summary",
+    "body",
+    "status",
+    "owner_user",
+    "owner_team",
+    "tags",
+    "anchors",
+    "reversibility",
+    "impact",
+    "decided_on",
+    "deciders",
+    "valid_until",
+)
+# Changing one of these is a "material" edit: records that depend on this one become suspect,
+# and this record's own open suspect reasons are resolved.
+MATERIAL_FIELDS = frozenset(
+    {"title", "summary", "body", "status", "anchors", "valid_until", "reversibility", "impact"}
+)
+MAX_TAGS = 30
+MAX_ANCHORS = 50
+MAX_BODY_CHARS = 200_000
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _require_view(actor, record: Record) -> None:
+    if not access.can_view(actor, record.space):
+        raise NotFound(f"Record {record.pk} not found.")
+
+
+def _require_edit(actor, space: Space) -> None:
+    role = access.role_in(actor, space)
+    if role is None:
+        raise NotFound(f"Space {space.slug!r} not found.")
+    if access.ROLE_RANK[role] < access.ROLE_RANK[Membership.Role.EDITOR]:
+        raise Forbidden(f"You need to be an editor of {space.name} to change its records.")
+
+
+def _actor_user(actor) -> User | None:
+    return access.user_of(actor)
+
+
+def _clean_list(values: Iterable[str] | None, *, field: str, limit: int, max_len: int) -> list[str]:
+    if values is None:
+        return []
+    if isinstance(values, str) or not isinstance(values, Iterable):
+        raise InvalidInput(f"{field} must be a list of strings.", details={field: ["Not a list."]})
+    cleaned: list[str] = []
+    for value in values:
+        if not isinstance(value, str):
+            raise InvalidInput(
+                f"{field} must be a list of strings.", details={field: ["Not a string."]}
+            )
+        value = value.strip()
+        if not value:
+            continue
+        if len(value) > max_len:
+            raise InvalidInput(
+                f"Each {field[:-1]} must be at most {max_len} characters.",
+                details={field: [f"{value[:40]}… is longer than {max_len} characters."]},
+            )
+        if value not in cleaned:
+            cleaned.append(value)
+    if len(cleaned) > limit:
+        raise InvalidInput(
+            f"At most {limit} {field} are allowed.", details={field: [f"More than {limit}."]}
+        )
+    return cleaned
+
+
+def _normalise(fields: dict[str, Any], *, space: Space) -> dict[str, Any]:
+    """Type- and range-check editable fields; raises InvalidInput naming each bad field."""
+    out = dict(fields)
+    errors: dict[str, list[str]] = {}
+    for name in ("title", "summary", "body", "deciders"):
+        if name in out:
+            value = out[name]
+            if value is None:
+                value = ""
+            if not isinstance(value, str):
+                errors[name] = ["Must be text."]
+                continue
+            out[name] = value.strip() if name != "body" else value
+    if "title" in out and not errors.get("title") and not out["title"]:
+        errors["title"] = ["A title is required."]
+    if "summary" in out and isinstance(out["summary"], str) and "\n" in out["summary"]:
+        errors["summary"] = ["The summary is one line."]
+    if "body" in out and isinstance(out["body"], str) and len(out["body"]) > MAX_BODY_CHARS:
+        errors["body"] = [f"The body is limited to {MAX_BODY_CHARS:,} characters."]
+    if isinstance(out.get("body"), str) and "\x00" in out["body"]:
+        errors["body"] = ["The body contains a NUL character."]
+    try:
+        if "tags" in out:
+            out["tags"] = [
+                t.lower()
+                for t in _clean_list(out["tags"], field="tags", limit=MAX_TAGS, max_len=50)
+            ]
+        if "anchors" in out:
+            out["anchors"] = _clean_list(
+                out["anchors"], field="anchors", limit=MAX_ANCHORS, max_len=300
+            )
+    except InvalidInput as exc:
+        errors.update(exc.details)
+    for name in ("decided_on", "valid_until"):
+        value = out.get(name)
+        if value in ("", None):
+            if name in out:
+                out[name] = None
+            continue
+        if isinstance(value, str):
+            try:
+                out[name] = dt.date.fromisoformat(value)
+            except ValueError:
+                errors[name] = ["Use a date like 2026-01-31."]
+        elif isinstance(value, dt.datetime) or not isinstance(value, dt.date):
+            errors[name] = ["Use a date like 2026-01-31."]
+    if "owner_user" in out and out["owner_user"] is not None:
+        owner = out["owner_user"]
+        if not isinstance(owner, User):
+            errors["owner_user"] = ["Unknown user."]
+        elif not Membership.objects.filter(user=owner, space=space).exists():
+            errors["owner_user"] = [f"{owner} is not a member of {space.name}."]
+    if out.get("owner_team") is not None and not isinstance(out["owner_team"], Team):
+        errors["owner_team"] = ["Unknown team."]
+    if out.get("owner_user") is not None and out.get("owner_team") is not None:
+        errors["owner_team"] = ["A record is owned by a user or by a team, not both."]
+    if errors:
+        raise InvalidInput("The record is not valid.", details=errors)
+    return out
+
+
+def _full_clean(record: Record) -> None:
+    """Let the model check choices and lengths; convert to InvalidInput."""
+    if record.kind != Record.Kind.DECISION and (record.reversibility or record.impact):
+        raise InvalidInput(
+            "Reversibility and impact apply to decisions only.",
+            details={"reversibility": ["Only decisions have a reversibility and impact."]},
+        )
+    try:
+        record.full_clean(
+            exclude=["space", "number", "key", "next_review_at", "created_by", "updated_by"],
+            validate_unique=False,
+            validate_constraints=False,
+        )
+    except ValidationError as exc:
+        raise InvalidInput("The record is not valid.", details=exc.message_dict) from None
+
+
+def _allocate_number(space: Space, kind: str, wanted: int | None = None) -> int:
+    """Hand out the next number for (space, kind) with one atomic upsert: no two creates can get
+    the same number, however many run at once (the row lock is held until commit)."""
+    table = RecordKeyCounter._meta.db_table
+    with connection.cursor() as cursor:
+        if wanted is None:
+            cursor.execute(
+                f"""
+                INSERT INTO {table} (space_id, kind, last_number) VALUES (%s, %s, 1)
+                ON CONFLICT (space_id, kind)
+                DO UPDATE SET last_number = {table}.last_number + 1
+                RETURNING last_number
+                """,  # noqa: S608 - table name is ours, values are parameters
+                [space.pk, kind],
+            )
+        else:
+            cursor.execute(
+                f"""
+                INSERT INTO {table} (space_id, kind, last_number) VALUES (%s, %s, %s)
+                ON CONFLICT (space_id, kind)
+                DO UPDATE SET last_number = GREATEST({table}.last_number, EXCLUDED.last_number)
+                RETURNING %s
+                """,  # noqa: S608
+                [space.pk, kind, wanted, wanted],
+            )
+        return int(cursor.fetchone()[0])
+
+
+def snapshot(record: Record) -> dict[str, Any]:
+    """Everything needed to show, diff and restore one version of a record."""
+    links = [
+        {"type": t, "target": key}
+        for t, key in Link.objects.filter(source=record)
+        .order_by("type", "target__key")
+        .values_list("type", "target__key")
+    ]
+    return {
+        "kind": record.kind,
+        "key": record.key,
+        "title": record.title,
+        "summary": record.summary,
+        "body": record.body,
+        "status": record.status,
+        "owner_user": record.owner_user_id,
+        "owner_team": record.owner_team_id,
+        "owner_label": record.owner_label,
+        "tags": list(record.tags),
+        "anchors": list(record.anchors),
+        "reversibility": record.reversibility,
+        "impact": record.impact,
+        "decided_on": record.decided_on.isoformat() if record.decided_on else None,
+        "deciders": record.deciders,
+        "valid_until": record.valid_until.isoformat() if record.valid_until else None,
+        "archived": record.archived_at is not None,
+        "links": links,
+    }
+
+
+def _write_revision(record: Record, *, action: str, actor, message: str = "") -> Revision:
+    last = (
+        Revision.objects.filter(record=record)
+        .order_by("-number")
+        .values_list("number", flat=True)
+        .first()
+    )
+    return Revision.objects.create(
+        record=record,
+        number=(last or 0) + 1,
+        version=record.version,
+        action=action,
+        snapshot=snapshot(record),
+        message=message[:300],
+        author=_actor_user(actor),
+    )
+
+
+def _refresh_search(record: Record) -> None:
+    """Weighted full-text data: key and title (A), summary and tags (B), body (C)."""
+    Record.objects.filter(pk=record.pk).update(
+        search_vector=(
+            SearchVector(Value(record.key), weight="A", config="simple")
+            + SearchVector("title", weight="A", config="english")
+            + SearchVector("summary", weight="B", config="english")
+            + SearchVector(Value(" ".join(record.tags)), weight="B", config="english")
+            + SearchVector("body", weight="C", config="english")
+        )
+    )
+
+
+def refresh_freshness(record: Record, *, now: dt.datetime | None = None) -> str:
+    """Recompute and store the derived freshness of one record."""
+    now = now or timezone.now()
+    has_reasons = SuspectReason.objects.filter(record=record, resolved_at__isnull=True).exists()
+    state = policy.freshness_for(
+        next_review_at=record.next_review_at,
+        has_open_reasons=has_reasons,
+        now=now,
+        due_window_days=record.space.due_window_days,
+    )
+    if state != record.freshness:
+        record.freshness = state
+        Record.objects.filter(pk=record.pk).update(freshness=state)
+    return state
+
+
+def _resolve_reasons(record: Record, *, now: dt.datetime) -> None:
+    SuspectReason.objects.filter(record=record, resolved_at__isnull=True).update(resolved_at=now)
+
+
+def _locked(record: Record) -> Record:
+    """Re-read the record under a row lock, so concurrent writers queue behind each other."""
+    try:
+        return Record.objects.select_for_update().select_related("space").get(pk=record.pk)
+    except Record.DoesNotExist:
+        raise NotFound(f"Record {record.pk} not found.") from None
+
+
+def _check_version(current: Record, expected_version: int | None) -> None:
+    if expected_version is None:
+        return
+    if not isinstance(expected_version, int) or isinstance(expected_version, bool):
+        raise InvalidInput("The expected version must be an integer.")
+    if current.version != expected_version:
+        raise VersionConflict(
+            f"{current.key} was changed by someone else (you edited version {expected_version}; "
+            f"it is now at version {current.version}).",
+            current_version=current.version,
+        )
+
+
+# --- records ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def record_create(
+    *,
+    space: Space,
+    kind: str,
+    title: str,
+    actor,
+    summary: str = "",
+    body: str = "",
+    status: str = Record.Status.DRAFT,
+    owner_user: User | None = None,
+    owner_team: Team | None = None,
+    tags: Iterable[str] | None = None,
+    anchors: Iterable[str] | None = None,
+    reversibility: str = "",
+    impact: str = "",
+    decided_on: dt.date | str | None = None,
+    deciders: str = "",
+    valid_until: dt.date | str | None = None,
+    number: int | None = None,
+    source_path: str = "",
+    message: str = "",
+    now: dt.datetime | None = None,
+) -> Record:
+    """Create a record with the next free key of its kind (or `number`, when it is free)."""
+    _require_edit(actor, space)
+    if kind not in Record.Kind.values:
+        raise InvalidInput(
+            f"Unknown kind {kind!r}; use one of {', '.join(Record.Kind.values)}.",
+            details={"kind": [f"{kind!r} is not a valid kind."]},
+        )
+    if status == Record.Status.SUPERSEDED:
+        raise InvalidInput(
+            "A new record cannot start out superseded; supersede it with a link instead.",
+            details={"status": ["Use a supersedes link."]},
+        )
+    if number is not None and (not isinstance(number, int) or number < 1):
+        raise InvalidInput(
+            "The number must be a positive integer.", details={"number": ["Invalid."]}
+        )
+    fields = _normalise(
+        {
+            "title": title,
+            "summary": summary,
+            "body": body,
+            "owner_user": owner_user,
+            "owner_team": owner_team,
+            "tags": tags,
+            "anchors": anchors,
+            "decided_on": decided_on,
+            "deciders": deciders,
+            "valid_until": valid_until,
+        },
+        space=space,
+    )
+    now = now or timezone.now()
+    user = _actor_user(actor)
+    record = Record(
+        space=space,
+        kind=kind,
+        status=status,
+        reversibility=reversibility or "",
+        impact=impact or "",
+        source_path=source_path,
+        created_at=now,
+        updated_at=now,
+        created_by=user,
+        updated_by=user,
+        last_verified_at=None,
+        **fields,
+    )
+    record.number = 0
+    record.key = "pending"
+    record.next_review_at = policy.next_review_at(record, now=now)
+    _full_clean(record)
+    if number is not None and Record.objects.filter(space=space, kind=kind, number=number).exists():
+        raise Conflict(
+            f"{KIND_PREFIX[kind]}-{number} already exists in {space.name}.",
+            details={"number": ["Taken."]},
+        )
+    record.number = _allocate_number(space, kind, number)
+    record.key = f"{KIND_PREFIX[kind]}-{record.number}"
+    try:
+        with transaction.atomic():
+            record.save()
+    except IntegrityError as exc:
+        raise Conflict(f"Could not create the record: {exc}") from None
+    _refresh_search(record)
+    refresh_freshness(record, now=now)
+    _write_revision(
+        record, action=Revision.Action.CREATE, actor=actor, message=message or "Created"
+    )
+    return record
+
+
+@transaction.atomic
+def record_update(
+    *,
+    record: Record,
+    actor,
+    expected_version: int | None,
+    changes: dict[str, Any],
+    message: str = "",
+    action: str = Revision.Action.UPDATE,
+    now: dt.datetime | None = None,
+) -> Record:
+    """Apply `changes` (a subset of EDITABLE_FIELDS) if the record is still at `expected_version`.
+
+    Raises VersionConflict when someone else saved first: nothing is overwritten.
+    """
+    _require_view(actor, record)
+    current = _locked(record)
+    _require_edit(actor, current.space)
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise InvalidInput(
+            f"These fields cannot be changed: {', '.join(sorted(unknown))}.",
+            details={name: ["Not editable."] for name in sorted(unknown)},
+        )
+    _check_version(current, expected_version)
+    if (
+        changes.get("status") == Record.Status.SUPERSEDED
+        and current.status != Record.Status.SUPERSEDED
+    ):
+        raise InvalidInput(
+            "Mark a record superseded by linking its successor (Supersede), not by editing its status.",
+            details={"status": ["Use supersede."]},
+        )
+    if "status" in changes and changes["status"] not in Record.Status.values:
+        raise InvalidInput(
+            f"Unknown status {changes['status']!r}.",
+            details={"status": [f"{changes['status']!r} is not a valid status."]},
+        )
+    if "reversibility" in changes and changes["reversibility"] is None:
+        changes = {**changes, "reversibility": ""}
+    if "impact" in changes and changes["impact"] is None:
+        changes = {**changes, "impact": ""}
+    fields = _normalise(changes, space=current.space)
+    if "owner_user" in fields and fields["owner_user"] is not None and "owner_team" not in fields:
+        fields["owner_team"] = None
+    if "owner_team" in fields and fields["owner_team"] is not None and "owner_user" not in fields:
+        fields["owner_user"] = None
+    changed = {name for name, value in fields.items() if getattr(current, name) != value}
+    if not changed:
+        return current
+    for name in changed:
+        setattr(current, name, fields[name])
+    _full_clean(current)
+    now = now or timezone.now()
+    user = _actor_user(actor)
+    current.version += 1
+    current.updated_at = now
+    current.updated_by = user
+    material = bool(changed & MATERIAL_FIELDS)
+    if material:
+        _resolve_reasons(current, now=now)
+        # An owner editing the substance of their own record has just re-checked it.
+        if user is not None and current.owner_user_id == user.pk:
+            current.last_verified_at = now
+            current.next_review_at = policy.next_review_at(current, now=now)
+            _add_verification(
+                current,
+                actor=actor,
+                outcome=Verification.Outcome.STILL_TRUE,
+                note="Edited by its owner",
+                now=now,
+            )
+    elif changed & {"reversibility", "impact"}:
+        current.next_review_at = policy.next_review_at(current, now=now)
+    current.save()
+    _refresh_search(current)
+    refresh_freshness(current, now=now)
+    _write_revision(current, action=action, actor=actor, message=message)
+    if material:
+        evidence.linked_record_changed(current, why="was edited", now=now)
+    return current
+
+
+def _set_status_locked(
+    current: Record, *, status: str, actor, message: str, now: dt.datetime
+) -> None:
+    current.status = status
+    current.version += 1
+    current.updated_at = now
+    current.updated_by = _actor_user(actor)
+    current.save()
+    refresh_freshness(current, now=now)
+    _write_revision(current, action=Revision.Action.STATUS, actor=actor, message=message)
+
+
+@transaction.atomic
+def record_archive(*, record: Record, actor, now: dt.datetime | None = None) -> Record:
+    """Archive instead of delete: the record leaves lists and context, its history stays."""
+    _require_view(actor, record)
+    current = _locked(record)
+    _require_edit(actor, current.space)
+    if current.archived_at is not None:
+        return current
+    now = now or timezone.now()
+    current.archived_at = now
+    current.version += 1
+    current.updated_at = now
+    current.updated_by = _actor_user(actor)
+    current.save()
+    _write_revision(current, action=Revision.Action.ARCHIVE, actor=actor, message="Archived")
+    evidence.linked_record_changed(current, why="was archived", now=now)
+    return current
+
+
+@transaction.atomic
+def record_unarchive(*, record: Record, actor, now: dt.datetime | None = None) -> Record:
+    _require_view(actor, record)
+    current = _locked(record)
+    _require_edit(actor, current.space)
+    if current.archived_at is None:
+        return current
+    now = now or timezone.now()
+    current.archived_at = None
+    current.version += 1
+    current.updated_at = now
+    current.updated_by = _actor_user(actor)
+    current.save()
+    _write_revision(current, action=Revision.Action.UNARCHIVE, actor=actor, message="Unarchived")
+    return current
+
+
+@transaction.atomic
+def record_restore_revision(
+    *,
+    record: Record,
+    revision: Revision,
+    actor,
+    expected_version: int | None = None,
+    now: dt.datetime | None = None,
+) -> Record:
+    """Bring back the content of an old revision as a new revision; nothing is lost."""
+    if revision.record_id != record.pk:
+        raise InvalidInput("That revision belongs to another record.")
+    snap = revision.snapshot
+    owner_user = (
+        User.objects.filter(pk=snap.get("owner_user")).first() if snap.get("owner_user") else None
+    )
+    if (
+        owner_user is not None
+        and not Membership.objects.filter(user=owner_user, space=record.space).exists()
+    ):
+        owner_user = None
+    owner_team = (
+        Team.objects.filter(pk=snap.get("owner_team")).first() if snap.get("owner_team") else None
+    )
+    changes = {
+        "title": snap["title"],
+        "summary": snap["summary"],
+        "body": snap["body"],
+        "tags": snap["tags"],
+        "anchors": snap["anchors"],
+        "reversibility": snap["reversibility"],
+        "impact": snap["impact"],
+        "decided_on": snap["decided_on"],
+        "deciders": snap["deciders"],
+        "valid_until": snap["valid_until"],
+        "owner_user": owner_user,
+        "owner_team": owner_team,
+    }
+    # A superseded status comes only from a supersedes link; restoring keeps the current one.
+    if snap["status"] != Record.Status.SUPERSEDED:
+        changes["status"] = snap["status"]
+    current = Record.objects.get(pk=record.pk)
+    if expected_version is None:
+        expected_version = current.version
+    if current.status == Record.Status.SUPERSEDED:
+        changes.pop("status", None)
+    updated = record_update(
+        record=current,
+        actor=actor,
+        expected_version=expected_version,
+        changes=changes,
+        message=f"Restored revision {revision.number}",
+        action=Revision.Action.RESTORE,
+        now=now,
+    )
+    if updated.version == current.version:
+        # Nothing differed; still note the restore so the history shows the intent.
+        _write_revision(
+            updated,
+            action=Revision.Action.RESTORE,
+            actor=actor,
+            message=f"Restored revision {revision.number} (no changes)",
+        )
+    return updated
+
+
+# --- links ------------------------------------------------------------------------------------
+
+
+def _supersede_path_exists(start: Record, goal: Record) -> bool:
+    """True when `start` already (transitively) supersedes `goal`."""
+    table = Link._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH RECURSIVE chain(id) AS (
+                SELECT target_id FROM {table} WHERE source_id = %s AND type = 'supersedes'
+                UNION
+                SELECT l.target_id FROM {table} l JOIN chain c ON l.source_id = c.id
+                WHERE l.type = 'supersedes'
+            )
+            SELECT EXISTS (SELECT 1 FROM chain WHERE id = %s)
+            """,  # noqa: S608 - table name is ours
+            [start.pk, goal.pk],
+        )
+        return bool(cursor.fetchone()[0])
+
+
+@transaction.atomic
+def record_link(
+    *,
+    source: Record,
+    target: Record,
+    type: str,
+    actor,
+    note: str = "",
+    now: dt.datetime | None = None,
+) -> Link:
+    """Link two records. `supersedes` also marks the target superseded."""
+    _require_view(actor, source)
+    _require_view(actor, target)
+    _require_edit(actor, source.space)
+    if type not in Link.Type.values:
+        raise InvalidInput(
+            f"Unknown link type {type!r}; use one of {', '.join(Link.Type.values)}.",
+            details={"type": [f"{type!r} is not a valid link type."]},
+        )
+    if not isinstance(note, str) or len(note) > 300:
+        raise InvalidInput("The note is at most 300 characters.", details={"note": ["Too long."]})
+    if source.pk == target.pk:
+        raise InvalidInput("A record cannot link to itself.", details={"target": ["Same record."]})
+    # Lock both ends in a fixed order so concurrent link/supersede calls cannot deadlock.
+    locked = {
+        r.pk: r
+        for r in Record.objects.select_for_update()
+        .filter(pk__in=[source.pk, target.pk])
+        .order_by("pk")
+    }
+    source, target = locked[source.pk], locked[target.pk]
+    if Link.objects.filter(source=source, target=target, type=type).exists():
+        raise Conflict(f"{source.key} already {Link.Type(type).label} {target.key}.")
+    if type == Link.Type.SUPERSEDES:
+        if _supersede_path_exists(target, source):
+            raise Conflict(
+                f"{target.key} already supersedes {source.key} (directly or through other records); "
+                "superseding it back would make a cycle."
+            )
+        if target.archived_at is None and source.archived_at is not None:
+            raise InvalidInput("An archived record cannot supersede another; unarchive it first.")
+    now = now or timezone.now()
+    link = Link.objects.create(
+        source=source,
+        target=target,
+        type=type,
+        note=note.strip(),
+        created_at=now,
+        created_by=_actor_user(actor),
+    )
+    _write_revision(
+        source,
+        action=Revision.Action.LINK,
+        actor=actor,
+        message=f"Linked: {Link.Type(type).label} {target.key}",
+    )
+    if type == Link.Type.SUPERSEDES and target.status != Record.Status.SUPERSEDED:
+        _set_status_locked(
+            target,
+            status=Record.Status.SUPERSEDED,
+            actor=actor,
+            message=f"Superseded by {source.key}",
+            now=now,
+        )
+        evidence.linked_record_changed(target, why=f"was superseded by {source.key}", now=now)
+    return link
+
+
+@transaction.atomic
+def record_unlink(*, link: Link, actor, now: dt.datetime | None = None) -> None:
+    """Remove a link. Removing the last `supersedes` link gives the target back its old status."""
+    source, target = link.source, link.target
+    _require_view(actor, source)
+    _require_edit(actor, source.space)
+    now = now or timezone.now()
+    link_type = link.type
+    link.delete()
+    _write_revision(
+        source,
+        action=Revision.Action.UNLINK,
+        actor=actor,
+        message=f"Unlinked: {Link.Type(link_type).label} {target.key}",
+    )
+    if link_type == Link.Type.SUPERSEDES:
+        still_superseded = Link.objects.filter(target=target, type=Link.Type.SUPERSEDES).exists()
+        current = _locked(target)
+        if not still_superseded and current.status == Record.Status.SUPERSEDED:
+            previous = (
+                Revision.objects.filter(record=current)
+                .exclude(snapshot__status=Record.Status.SUPERSEDED)
+                .order_by("-number")
+                .first()
+            )
+            status = previous.snapshot["status"] if previous else Record.Status.ACCEPTED
+            _set_status_locked(
+                current,
+                status=status,
+                actor=actor,
+                message=f"No longer superseded by {source.key}",
+                now=now,
+            )
+
+
+def record_supersede(*, old: Record, new: Record, actor, note: str = "") -> Link:
+    """`new` replaces `old`: a supersedes link from new to old; old becomes superseded."""
+    return record_link(source=new, target=old, type=Link.Type.SUPERSEDES, actor=actor, note=note)
+
+
+# --- verification -----------------------------------------------------------------------------
+
+
+def _add_verification(
+    record: Record, *, actor, outcome: str, note: str, now: dt.datetime, commit: str = ""
+) -> Verification:
+    linked = dict(Link.objects.filter(source=record).values_list("target__key", "target__version"))
+    return Verification.objects.create(
+        record=record,
+        actor=_actor_user(actor),
+        outcome=outcome,
+        note=note[:500],
+        record_version=record.version,
+        linked_versions=linked,
+        commit=commit[:64],
+        created_at=now,
+    )
+
+
+def can_verify(actor, record: Record) -> bool:
+    """Owners (or members of the owning team) and space admins may verify."""
+    user = _actor_user(actor)
+    if user is None or not access.can_view(actor, record.space):
+        return False
+    if access.can_admin(actor, record.space):
+        return True
+    if not access.can_edit(actor, record.space) and record.owner_user_id != user.pk:
+        return False
+    if record.owner_user_id == user.pk:
+        return True
+    return (
+        record.owner_team_id is not None and record.owner_team.members.filter(pk=user.pk).exists()
+    )
+
+
+@transaction.atomic
+def record_verify(
+    *,
+    record: Record,
+    actor,
+    outcome: str = Verification.Outcome.STILL_TRUE,
+    note: str = "",
+    commit: str = "",
+    now: dt.datetime | None = None,
+) -> Verification:
+    """Record that the record still holds (resets its review clock and clears suspect reasons),
+    or that it needs an update (logged; the record stays as it is)."""
+    _require_view(actor, record)
+    current = _locked(record)
+    if outcome not in Verification.Outcome.values:
+        raise InvalidInput(f"Unknown outcome {outcome!r}.", details={"outcome": ["Invalid."]})
+    if not can_verify(actor, current):
+        raise Forbidden("Only the record's owner or a space admin can verify it.")
+    if current.archived_at is not None:
+        raise InvalidInput("An archived record cannot be verified; unarchive it first.")
+    if not isinstance(note, str) or not isinstance(commit, str):
+        raise InvalidInput("Note and commit must be text.")
+    now = now or timezone.now()
+    verification = _add_verification(
+        current, actor=actor, outcome=outcome, note=note, now=now, commit=commit
+    )
+    if outcome == Verification.Outcome.STILL_TRUE:
+        current.last_verified_at = now
+        current.next_review_at = policy.next_review_at(current, now=now)
+        Record.objects.filter(pk=current.pk).update(
+            last_verified_at=now, next_review_at=current.next_review_at
+        )
+        _resolve_reasons(current, now=now)
+        refresh_freshness(current, now=now)
+    return verification
+
+
+def with_open_reason_flag(qs):
+    """Annotate `has_open_reasons` (used by lists that show freshness reasons)."""
+    return qs.annotate(
+        has_open_reasons=Coalesce(
+            Exists(SuspectReason.objects.filter(record=OuterRef("pk"), resolved_at__isnull=True)),
+            False,
+        )
+    )

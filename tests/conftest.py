@@ -1,0 +1,54 @@
+import pytest
+
+from apps.accounts.models import Membership
+from tests.factories import MembershipFactory, SpaceFactory
+
+
+@pytest.fixture
+def space(db):
+    return SpaceFactory(name="Payments", slug="payments")
+
+
+@pytest.fixture
+def owner(space):
+    """An editor of the space who owns the records in the tests."""
+    return MembershipFactory(space=space, role=Membership.Role.EDITOR, user__username="owner").user
+
+
+@pytest.fixture
+def teammate(space):
+    return MembershipFactory(
+        space=space, role=Membership.Role.EDITOR, user__username="teammate"
+    ).user
+
+
+@pytest.fixture
+def viewer(space):
+    return MembershipFactory(space=space, role=Membership.Role.VIEWER, user__username="viewer").user
+
+
+@pytest.fixture
+def admin_user(space):
+    return MembershipFactory(
+        space=space, role=Membership.Role.ADMIN, user__username="spaceadmin"
+    ).user
+
+
+@pytest.fixture
+def outsider(db):
+    """A user with their own space, who must see nothing of `space`."""
+    other = SpaceFactory(name="Elsewhere", slug="elsewhere")
+    return MembershipFactory(
+        space=other, role=Membership.Role.ADMIN, user__username="outsider"
+    ).user
+
+
+@pytest.fixture
+def other_space(outsider):
+    return outsider.memberships.get().space
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # PBKDF2 is deliberately slow; tests create many users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
