@@ -8,6 +8,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from apps.accounts.models import Space, Team
@@ -30,6 +31,24 @@ class RecordQuerySet(models.QuerySet):
 
     def active(self) -> RecordQuerySet:
         return self.filter(archived_at__isnull=True)
+
+    def anchored_to(self, paths: list[str] | str) -> RecordQuerySet:
+        """Records with at least one anchor matching at least one of the paths."""
+        from apps.records.anchors import normalise_path
+
+        if isinstance(paths, str):
+            paths = [paths]
+        paths = [normalise_path(p) for p in paths if p and p.strip()]
+        if not paths:
+            return self.none()
+        return self.annotate(
+            _anchor_hit=RawSQL(
+                "EXISTS (SELECT 1 FROM unnest(records_record.anchor_patterns) AS pat, "
+                "unnest(%s::text[]) AS path WHERE path ~ pat)",
+                [paths],
+                output_field=models.BooleanField(),
+            )
+        ).filter(_anchor_hit=True)
 
 
 class Record(models.Model):
@@ -84,6 +103,8 @@ class Record(models.Model):
     )
     tags = ArrayField(models.CharField(max_length=50), default=list, blank=True)
     anchors = ArrayField(models.CharField(max_length=300), default=list, blank=True)
+    # The anchors compiled to regular expressions (apps.records.anchors), kept by the services.
+    anchor_patterns = ArrayField(models.TextField(), default=list, blank=True, editable=False)
     reversibility = models.CharField(max_length=10, choices=Reversibility.choices, blank=True)
     impact = models.CharField(max_length=10, choices=Impact.choices, blank=True)
     decided_on = models.DateField(null=True, blank=True)

@@ -21,6 +21,7 @@ from django.utils import timezone
 from apps.accounts import access
 from apps.accounts.models import Membership, Space, Team, User
 from apps.core.errors import Conflict, Forbidden, InvalidInput, NotFound, VersionConflict
+from apps.records import anchors as anchors_mod
 from apps.records import evidence, policy
 from apps.records.models import (
     KIND_PREFIX,
@@ -388,6 +389,7 @@ def record_create(
         last_verified_at=None,
         **fields,
     )
+    record.anchor_patterns = anchors_mod.compile_anchors(record.anchors)
     record.number = 0
     record.key = "pending"
     record.next_review_at = policy.next_review_at(record, now=now)
@@ -464,6 +466,8 @@ def record_update(
         return current
     for name in changed:
         setattr(current, name, fields[name])
+    if "anchors" in changed:
+        current.anchor_patterns = anchors_mod.compile_anchors(current.anchors)
     _full_clean(current)
     now = now or timezone.now()
     user = _actor_user(actor)
