@@ -10,7 +10,7 @@ PORT ?= 8000
 PYTHON ?= $(shell for c in python3.13 python3.12 python3 $$(ls -d $$HOME/.pyenv/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV); do \
 	if $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then echo $$c; break; fi; done)
 
-.PHONY: install run test lint format migrate seed db-start db-stop clean help
+.PHONY: install run test lint format migrate seed db-start db-stop clean help browser
 .DEFAULT_GOAL := help
 
 help:  ## Show the targets
@@ -37,7 +37,7 @@ run: seed  ## Start web, Celery worker and beat (and the embedded database); Ctr
 	@echo "  contextkb is starting at http://localhost:$(PORT)/  (log in as demo / contextkb-demo)"
 	@echo "  Admin: http://localhost:$(PORT)/admin/   Ctrl-C stops everything."
 	@echo ""
-	PATH="$(CURDIR)/$(BIN):$$PATH" PORT=$(PORT) DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(BIN)/honcho -f Procfile start
+	PATH="$(CURDIR)/$(BIN):$$PATH" WEB_PORT=$(PORT) DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(BIN)/honcho -f Procfile start
 
 lint: install  ## ruff check + format check + migrations check
 	$(BIN)/ruff check .
@@ -48,13 +48,25 @@ format: install  ## Format the code with ruff
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: install  ## Lint, then the whole test suite on the embedded database
+test: install browser  ## Lint, then the whole test suite on the embedded database
 	@was_running=0; $(PY) -m apps.core.embedded_db status >/dev/null 2>&1 && was_running=1; \
 	status=0; \
 	$(MAKE) --no-print-directory lint || status=$$?; \
 	if [ $$status -eq 0 ]; then $(BIN)/pytest $(PYTEST_ARGS) || status=$$?; fi; \
 	if [ -z "$$DATABASE_URL" ] && [ $$was_running -eq 0 ]; then $(PY) -m apps.core.embedded_db stop >/dev/null; fi; \
 	exit $$status
+
+# The browser tests drive Debian's Chromium (never Playwright's own download). Install it when
+# missing; if that is impossible the e2e tests skip loudly (and fail when CI is set).
+browser:  ## Locate or install Chromium for the end-to-end tests
+	@if command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]; then exit 0; fi; \
+	echo "==> Installing Chromium for the browser tests (apt-get)"; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+	else echo "!! Cannot install Chromium (not root, no sudo): the e2e tests will skip" >&2; exit 0; fi; \
+	if command -v apt-get >/dev/null 2>&1; then \
+		($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null) \
+		|| echo "!! apt-get could not install chromium: the e2e tests will skip" >&2; \
+	else echo "!! No apt-get here: install Chromium yourself; the e2e tests will skip" >&2; fi
 
 db-start: install  ## Start the embedded PostgreSQL (normally automatic)
 	$(PY) -m apps.core.embedded_db start

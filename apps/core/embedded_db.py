@@ -22,7 +22,10 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "var" / "pgdata"
+DEFAULT_DATA_DIR = (
+    Path(os.environ.get("CONTEXTKB_VAR_DIR") or Path(__file__).resolve().parents[2] / "var")
+    / "pgdata"
+)
 DATABASE_NAME = "contextkb"
 SUPERUSER = "postgres"
 
