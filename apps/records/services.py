@@ -32,6 +32,7 @@ from apps.records.models import (
     SuspectReason,
     Verification,
 )
+from apps.retrieval.services import schedule_embedding
 
 # Fields a person edits; a revision snapshots all of them (plus a few derived ones).
 EDITABLE_FIELDS = (
@@ -407,6 +408,7 @@ def record_create(
     except IntegrityError as exc:
         raise Conflict(f"Could not create the record: {exc}") from None
     _refresh_search(record)
+    schedule_embedding(record.pk)
     refresh_freshness(record, now=now)
     _write_revision(
         record, action=Revision.Action.CREATE, actor=actor, message=message or "Created"
@@ -492,6 +494,7 @@ def record_update(
         current.next_review_at = policy.next_review_at(current, now=now)
     current.save()
     _refresh_search(current)
+    schedule_embedding(current.pk)
     refresh_freshness(current, now=now)
     _write_revision(current, action=action, actor=actor, message=message)
     if material:

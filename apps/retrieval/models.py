@@ -1,0 +1,147 @@
+"""Embeddings of records, the usage log of context requests, and the gaps AI tools hit."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from pgvector.django import VectorField
+
+from apps.accounts.models import ApiToken, Space
+from apps.records.models import Record
+
+
+class RecordEmbedding(models.Model):
+    """The vector of one record's text under one embedding model (written by a Celery task)."""
+
+    record = models.OneToOneField(
+        Record, on_delete=models.CASCADE, primary_key=True, related_name="embedding"
+    )
+    # "<provider>:<model>:<dimensions>"; vectors of another model are ignored (and recomputed).
+    model_key = models.CharField(max_length=200)
+    dimensions = models.PositiveSmallIntegerField()
+    # No fixed dimension in the column so providers can be switched; the HNSW index is a partial
+    # expression index per dimension (migration 0002 for 256, reindex_embeddings for others).
+    vector = VectorField()
+    # SHA-256 of the embedded text: an unchanged record is not re-embedded.
+    content_hash = models.CharField(max_length=64)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            # "Which records need (re-)embedding under the current model?"
+            models.Index(fields=["model_key"], name="embedding_model_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.record_id} ({self.model_key})"
+
+
+class ContextRequest(models.Model):
+    """One context fetch by a tool (REST or MCP): who asked what, what came back, how fast."""
+
+    class Channel(models.TextChoices):
+        API = "api", "REST API"
+        MCP = "mcp", "MCP"
+        WEB = "web", "Web"
+
+    created_at = models.DateTimeField(default=timezone.now)
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    # The operation: "context", "agents_md", "search_context", "guardrails_for_paths", …
+    operation = models.CharField(max_length=40)
+    token = models.ForeignKey(
+        ApiToken, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # The calling tool, from its User-Agent or its MCP client info ("claude-code 1.2").
+    tool = models.CharField(max_length=200, blank=True)
+    query = models.TextField(blank=True)
+    paths = ArrayField(models.CharField(max_length=500), default=list, blank=True)
+    space_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    # [{"key": "DEC-3", "record_id": 7, "score": 0.91}, …] in rank order.
+    results = models.JSONField(default=list, blank=True)
+    best_score = models.FloatField(null=True, blank=True)
+    latency_ms = models.FloatField()
+    is_gap = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # Dashboard: recent requests.
+            models.Index(fields=["-created_at"], name="context_request_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.operation} {self.query[:40]!r} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class ContextResult(models.Model):
+    """One record returned by one context request (for per-record usage counts)."""
+
+    request = models.ForeignKey(ContextRequest, on_delete=models.CASCADE, related_name="items")
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="+")
+    rank = models.PositiveSmallIntegerField()
+    score = models.FloatField()
+    # Copied from the request so usage counts per period need no join.
+    created_at = models.DateTimeField(default=timezone.now)
+    tool = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        indexes = [
+            # "Fetched 41 times this month by 3 tools" on the record page.
+            models.Index(fields=["record", "created_at"], name="context_result_record_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.record_id} #{self.rank}"
+
+
+class Gap(models.Model):
+    """Questions AI tools asked that the space could not answer well, grouped and counted."""
+
+    class Source(models.TextChoices):
+        LOW_SCORE = "low_score", "Nothing relevant found"
+        REPORTED = "reported", "Reported by a tool"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        DISMISSED = "dismissed", "Dismissed"
+
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="gaps")
+    query = models.TextField()
+    # Lowercased content words, sorted: queries with the same words fall into one gap.
+    normalized = models.CharField(max_length=500)
+    vector = VectorField(null=True, blank=True)
+    model_key = models.CharField(max_length=200, blank=True)
+    source = models.CharField(max_length=12, choices=Source.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    count = models.PositiveIntegerField(default=1)
+    # Up to a few distinct phrasings and notes, newest last.
+    examples = models.JSONField(default=list, blank=True)
+    notes = models.JSONField(default=list, blank=True)
+    first_seen = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+    dismissed_at = models.DateTimeField(null=True, blank=True)
+    dismissed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-count", "-last_seen"]
+        indexes = [
+            # The gaps page: open gaps of a space, most asked first.
+            models.Index(
+                fields=["space", "-count"],
+                condition=Q(status="open"),
+                name="gap_open_space_idx",
+            ),
+            # Grouping: an open gap with the same words in the same space.
+            models.Index(fields=["space", "normalized"], name="gap_space_normalized_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.space_id}: {self.query[:60]} ×{self.count}"

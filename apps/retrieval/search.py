@@ -1,0 +1,228 @@
+"""Hybrid retrieval: full-text and vector candidate lists fused by reciprocal rank, then boosted.
+
+One SQL statement returns every candidate with its rank in each list and whether it is anchored
+to the given paths; the fusion and boosts happen here, in Python, on at most ~150 rows.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from dataclasses import dataclass
+
+from django.db import connection
+
+from apps.records.anchors import normalise_path
+from apps.records.models import Record
+from apps.retrieval import providers
+
+logger = logging.getLogger(__name__)
+
+RRF_K = 60
+FTS_LIMIT = 50
+# pgvector's HNSW scan returns at most hnsw.ef_search (default 40) rows.
+VEC_LIMIT = 40
+ANCHOR_LIMIT = 100
+FRESHNESS_FACTOR = {
+    Record.Freshness.FRESH: 1.0,
+    Record.Freshness.DUE: 0.97,
+    Record.Freshness.SUSPECT: 0.85,
+    Record.Freshness.STALE: 0.8,
+}
+# Kinds that are always included when anchored to the paths being worked on, in this order.
+PINNED_KINDS = (Record.Kind.GUARDRAIL, Record.Kind.CONSTRAINT)
+MODES = ("hybrid", "fulltext", "vector")
+
+
+@dataclass
+class Hit:
+    record_id: int
+    kind: str
+    status: str
+    freshness: str
+    fts_rank: int | None = None
+    vec_rank: int | None = None
+    similarity: float | None = None
+    anchored: bool = False
+    score: float = 0.0
+
+    @property
+    def pinned(self) -> bool:
+        return self.anchored and self.kind in PINNED_KINDS
+
+
+@dataclass
+class SearchResult:
+    hits: list[Hit]
+    # The strongest evidence that anything relevant was found (0..1), used to detect gaps: the
+    # best cosine similarity (1.0 for a path match); without vectors, 1.0 for any full-text hit.
+    best_match: float
+    used_vectors: bool
+
+
+@functools.lru_cache(maxsize=2048)
+def _embed_query_cached(model_key: str, text: str) -> tuple[float, ...] | None:
+    provider = providers.get_provider()
+    if provider is None or provider.model_key != model_key:
+        return None
+    try:
+        return tuple(provider.embed([text])[0])
+    except providers.EmbeddingUnavailable as exc:
+        logger.warning("Query embedding failed; full-text only: %s", exc)
+        return None
+
+
+def embed_query(text: str) -> tuple[str, list[float]] | None:
+    """(model_key, unit vector) for a query, or None when no provider answers."""
+    model_key = providers.current_model_key()
+    if not model_key or not text.strip():
+        return None
+    vector = _embed_query_cached(model_key, text.strip()[:2000])
+    return (model_key, list(vector)) if vector else None
+
+
+_NEGATION = re.compile(r'(^|\s)-\S|"')
+
+
+def _tsquery_sql(query: str) -> str:
+    """websearch_to_tsquery, with plain word lists relaxed from AND to OR so that a question
+    phrased differently from the record still matches; ts_rank_cd then favours records that
+    contain more of the words. Quoted phrases and -exclusions keep web-search semantics."""
+    if _NEGATION.search(query):
+        return "websearch_to_tsquery('english', %(q)s)"
+    return "replace(websearch_to_tsquery('english', %(q)s)::text, ' & ', ' | ')::tsquery"
+
+
+def _vector_literal(vector: list[float]) -> str:
+    return "[" + ",".join(f"{x:.6f}" for x in vector) + "]"
+
+
+def hybrid_search(
+    *,
+    space_ids: list[int],
+    query: str = "",
+    paths: list[str] | None = None,
+    kinds: list[str] | None = None,
+    include_stale: bool = True,
+    mode: str = "hybrid",
+    limit: int = 60,
+) -> SearchResult:
+    """Ranked candidates (archived records never) among `space_ids`, which the caller has
+    already limited to what the principal may see."""
+    paths = [normalise_path(p) for p in (paths or []) if p and p.strip()]
+    query = (query or "").strip()
+    if not space_ids or (not query and not paths):
+        return SearchResult(hits=[], best_match=0.0, used_vectors=False)
+
+    params: dict = {"space_ids": list(space_ids)}
+    filters = ["r.archived_at IS NULL", "r.space_id = ANY(%(space_ids)s)"]
+    if kinds:
+        filters.append("r.kind = ANY(%(kinds)s)")
+        params["kinds"] = list(kinds)
+    if not include_stale:
+        filters.append("r.freshness NOT IN ('stale', 'suspect')")
+    where = " AND ".join(filters)
+
+    parts: list[str] = []
+    if query and mode in ("hybrid", "fulltext"):
+        params["q"] = query
+        parts.append(
+            f"""fts AS (
+                SELECT r.id, row_number() OVER (ORDER BY ts_rank_cd(r.search_vector, tq) DESC, r.id)
+                    AS rnk
+                FROM records_record r, {_tsquery_sql(query)} AS tq
+                WHERE {where} AND r.search_vector @@ tq
+                ORDER BY ts_rank_cd(r.search_vector, tq) DESC, r.id
+                LIMIT {FTS_LIMIT}
+            )"""  # noqa: S608 - our own fragments; values are parameters
+        )
+    else:
+        parts.append("fts AS (SELECT NULL::bigint AS id, NULL::bigint AS rnk WHERE false)")
+
+    embedded = embed_query(query) if query and mode in ("hybrid", "vector") else None
+    if embedded:
+        model_key, vector = embedded
+        dims = len(vector)
+        params["model_key"] = model_key
+        params["vec"] = _vector_literal(vector)
+        # The dimension is inlined (an int) so the partial HNSW index for it applies.
+        parts.append(
+            f"""vec AS (
+                SELECT v.id, row_number() OVER (ORDER BY v.dist, v.id) AS rnk, 1 - v.dist AS sim
+                FROM (
+                    SELECT e.record_id AS id,
+                        (e.vector::vector({dims:d}) <=> %(vec)s::vector({dims:d})) AS dist
+                    FROM retrieval_recordembedding e
+                    JOIN records_record r ON r.id = e.record_id
+                    WHERE e.dimensions = {dims:d} AND e.model_key = %(model_key)s AND {where}
+                    ORDER BY e.vector::vector({dims:d}) <=> %(vec)s::vector({dims:d})
+                    LIMIT {VEC_LIMIT}
+                ) v
+            )"""  # noqa: S608
+        )
+    else:
+        parts.append(
+            "vec AS (SELECT NULL::bigint AS id, NULL::bigint AS rnk, NULL::float AS sim WHERE false)"
+        )
+
+    if paths:
+        params["paths"] = paths
+        parts.append(
+            f"""anch AS (
+                SELECT r.id FROM records_record r
+                WHERE {where} AND r.anchor_patterns <> '{{}}'
+                  AND EXISTS (SELECT 1 FROM unnest(r.anchor_patterns) AS pat,
+                                           unnest(%(paths)s::text[]) AS path WHERE path ~ pat)
+                LIMIT {ANCHOR_LIMIT}
+            )"""  # noqa: S608
+        )
+    else:
+        parts.append("anch AS (SELECT NULL::bigint AS id WHERE false)")
+
+    sql = f"""
+        WITH {", ".join(parts)},
+        ids AS (SELECT id FROM fts UNION SELECT id FROM vec UNION SELECT id FROM anch)
+        SELECT r.id, r.kind, r.status, r.freshness, fts.rnk, vec.rnk, vec.sim,
+               (anch.id IS NOT NULL)
+        FROM ids
+        JOIN records_record r ON r.id = ids.id
+        LEFT JOIN fts ON fts.id = r.id
+        LEFT JOIN vec ON vec.id = r.id
+        LEFT JOIN anch ON anch.id = r.id
+    """  # noqa: S608 - only our own fragments are interpolated; values are parameters
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+
+    hits = []
+    best = 0.0
+    for rid, kind, status, freshness, fts_rank, vec_rank, sim, anchored in rows:
+        hit = Hit(
+            record_id=rid,
+            kind=kind,
+            status=status,
+            freshness=freshness,
+            fts_rank=fts_rank,
+            vec_rank=vec_rank,
+            similarity=float(sim) if sim is not None else None,
+            anchored=bool(anchored),
+        )
+        raw = 0.0
+        if fts_rank:
+            raw += 1.0 / (RRF_K + fts_rank)
+        if vec_rank:
+            raw += 1.0 / (RRF_K + vec_rank)
+        if hit.anchored:
+            # A path match counts like a first place in a list of its own.
+            raw += 1.0 / (RRF_K + 1)
+        raw *= FRESHNESS_FACTOR.get(freshness, 1.0)
+        # 1.0 = first in both the full-text and the vector list.
+        hit.score = round(min(1.0, raw / (2.0 / (RRF_K + 1))), 4)
+        hits.append(hit)
+        if hit.anchored or (fts_rank and not embedded):
+            best = 1.0
+        if hit.similarity is not None:
+            best = max(best, hit.similarity)
+    hits.sort(key=lambda h: (not h.pinned, -h.score, h.record_id))
+    return SearchResult(hits=hits[:limit], best_match=round(best, 4), used_vectors=bool(embedded))

@@ -1,0 +1,99 @@
+"""Hand context requests to the usage log without slowing the request.
+
+The payload is built in the request (cheap), then a background thread enqueues it to Celery,
+where `tasks.log_context_request` writes it; a broker outage loses log entries, never requests.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+
+from django.conf import settings
+from django.utils import timezone
+
+from apps.accounts import access
+from apps.accounts.models import ApiToken
+
+logger = logging.getLogger(__name__)
+
+_queue: queue.Queue = queue.Queue(maxsize=10_000)
+_thread: threading.Thread | None = None
+_lock = threading.Lock()
+
+
+def is_gap(bundle: dict) -> bool:
+    return bool(bundle.get("query")) and bundle["_best_match"] < settings.CONTEXTKB_GAP_THRESHOLD
+
+
+def build_payload(
+    *,
+    channel: str,
+    operation: str,
+    principal,
+    tool: str,
+    bundle: dict,
+    latency_ms: float,
+) -> dict:
+    token = principal if isinstance(principal, ApiToken) else None
+    user = access.user_of(principal)
+    return {
+        "created_at": timezone.now().isoformat(),
+        "channel": channel,
+        "operation": operation,
+        "token_id": token.pk if token else None,
+        "user_id": user.pk if user else None,
+        "tool": (tool or "")[:200],
+        "query": bundle.get("query", ""),
+        "paths": bundle.get("paths", []),
+        "space_ids": bundle.get("_space_ids", []),
+        "results": [
+            {"key": i["key"], "record_id": i["id"], "score": i["score"]}
+            for i in bundle.get("items", [])
+        ],
+        "best_score": bundle.get("_best_match"),
+        "latency_ms": round(latency_ms, 2),
+        "is_gap": is_gap(bundle) if "_best_match" in bundle else False,
+    }
+
+
+def _worker() -> None:
+    from apps.retrieval.tasks import log_context_request
+
+    while True:
+        payload = _queue.get()
+        try:
+            log_context_request.delay(payload)
+        except Exception:
+            logger.warning("Could not enqueue a usage-log entry", exc_info=True)
+        finally:
+            _queue.task_done()
+
+
+def dispatch(payload: dict) -> None:
+    """Queue a payload for the usage log (drops it, with a warning, if the queue is full)."""
+    global _thread
+    if not settings.CONTEXTKB_USAGE_LOG:
+        return
+    if _thread is None or not _thread.is_alive():
+        with _lock:
+            if _thread is None or not _thread.is_alive():
+                _thread = threading.Thread(target=_worker, name="usage-log", daemon=True)
+                _thread.start()
+    try:
+        _queue.put_nowait(payload)
+    except queue.Full:
+        logger.warning("Usage-log queue full; dropping an entry")
+
+
+def flush(timeout: float = 5.0) -> None:
+    """Wait until queued payloads have been handed to Celery (for tests and shutdown)."""
+    deadline = threading.Event()
+    timer = threading.Timer(timeout, deadline.set)
+    timer.start()
+    try:
+        while _queue.unfinished_tasks and not deadline.is_set():
+            deadline.wait(0.01)
+    finally:
+        timer.cancel()
