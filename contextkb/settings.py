@@ -75,6 +75,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "apps.web.context_processors.navigation",
             ],
         },
     },
@@ -200,3 +201,6 @@ CELERY_BEAT_SCHEDULE["embed-missing-records"] = {
     "schedule": 600.0,
     "options": {"expires": 540},
 }
+
+# --- web --------------------------------------------------------------------------------------
+INSTALLED_APPS += ["apps.web"]

@@ -2,14 +2,22 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from apps.core import views as core_views
+from apps.web.views import account as web_account
+from apps.web.views import spaces as web_spaces
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", core_views.healthz, name="healthz"),
-    path("", core_views.home, name="home"),
+    # The web UI; "home" is its space list.
+    path("", web_spaces.space_list, name="home"),
+    path("", include("apps.web.urls")),
 ]
+
+# Error pages in the site's layout.
+handler403 = web_account.forbidden
+handler404 = web_account.not_found

@@ -1,0 +1,53 @@
+"""Site-wide template context: the navigation, built only from pages that exist."""
+
+from __future__ import annotations
+
+from django.urls import NoReverseMatch, reverse
+
+# (label, url name, needs the current space's slug). Other apps' pages appear once their URL
+# names resolve, so the menu never links to a page that is not there.
+GLOBAL_ITEMS = [
+    ("Spaces", "web:space_list", False),
+    ("Review queue", "reminders:review_queue", False),
+    ("Health", "reminders:health", False),
+    ("Gaps", "retrieval:gaps", False),
+]
+SPACE_ITEMS = [
+    ("Records", "web:space_home"),
+    ("Gaps", "retrieval:space_gaps"),
+    ("Import", "interchange:import"),
+    ("Members", "web:space_members"),
+]
+USER_ITEMS = [
+    ("API tokens", "accounts:tokens"),
+    ("Change password", "web:password_change"),
+]
+
+
+def _url(name: str, kwargs: dict | None = None) -> str | None:
+    try:
+        return reverse(name, kwargs=kwargs)
+    except NoReverseMatch:
+        return None
+
+
+def navigation(request) -> dict:
+    if not getattr(request, "user", None) or not request.user.is_authenticated:
+        return {}
+    path = request.path
+    match = getattr(request, "resolver_match", None)
+    slug = match.kwargs.get("slug") if match else None
+    nav = []
+    for label, name, _ in GLOBAL_ITEMS:
+        url = _url(name)
+        if url:
+            current = path == url if url == "/" else path.startswith(url)
+            nav.append({"label": label, "url": url, "current": current})
+    space_nav = []
+    if slug:
+        for label, name in SPACE_ITEMS:
+            url = _url(name, {"slug": slug})
+            if url:
+                space_nav.append({"label": label, "url": url, "current": path == url})
+    user_nav = [{"label": label, "url": url} for label, name in USER_ITEMS if (url := _url(name))]
+    return {"nav_items": nav, "space_nav": space_nav, "user_nav": user_nav}

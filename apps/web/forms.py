@@ -1,0 +1,243 @@
+"""Forms of the web UI. They parse and shape input; the services validate and write."""
+
+from __future__ import annotations
+
+from django import forms
+
+from apps.accounts.models import Membership, Space, Team, User
+from apps.records.models import Link, Record
+
+# The skeleton a new record's body starts from, per kind.
+BODY_TEMPLATES = {
+    Record.Kind.DECISION: (
+        "## Context\n\nWhat is the situation, and what forces are at play?\n\n"
+        "## Decision\n\nWhat we decided, in one or two sentences.\n\n"
+        "## Consequences\n\nWhat becomes easier, and what becomes harder.\n\n"
+        "## Alternatives\n\nWhat else we considered, and why we did not pick it.\n"
+    ),
+    Record.Kind.CONSTRAINT: (
+        "## Rule\n\nWhat must always (or never) hold.\n\n"
+        "## Rationale\n\nWhy this rule exists.\n\n"
+        "## Scope\n\nWhere it applies, and where it does not.\n\n"
+        "## How to check\n\nHow a reviewer or a test can tell that it holds.\n"
+    ),
+    Record.Kind.INTENT: (
+        "## Problem\n\nWho has the problem, and what it costs them.\n\n"
+        "## Outcome\n\nWhat is true when we have succeeded.\n\n"
+        "## Non-goals\n\nWhat we are deliberately not doing.\n\n"
+        "## Success signals\n\nHow we will know: numbers, feedback, behaviour.\n"
+    ),
+    Record.Kind.GUARDRAIL: (
+        "## Rule for agents\n\nWhat an AI tool must (or must not) do here.\n\n"
+        "## Why\n\nWhat goes wrong otherwise.\n\n"
+        "## Escalate to\n\nWho to ask, or what to do, when the rule does not fit.\n"
+    ),
+}
+
+# Service field names that the form shows under another name.
+FIELD_ALIASES = {"owner_user": "owner", "owner_team": "owner"}
+
+
+def split_tags(text: str) -> list[str]:
+    return [part.strip() for part in (text or "").replace("\n", ",").split(",") if part.strip()]
+
+
+def split_lines(text: str) -> list[str]:
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
+def owner_choices(space: Space) -> list[tuple[str, str]]:
+    users = (
+        User.objects.filter(memberships__space=space, is_active=True)
+        .order_by("first_name", "last_name", "username")
+        .distinct()
+    )
+    teams = Team.objects.order_by("name")
+    choices: list[tuple[str, str]] = [("", "Unowned")]
+    choices += [(f"u:{u.pk}", f"{u.display_name} ({u.username})") for u in users]
+    team_choices = [(f"t:{t.pk}", t.name) for t in teams]
+    if team_choices:
+        choices.append(("Teams", team_choices))
+    return choices
+
+
+class RecordForm(forms.Form):
+    """Create or edit a record. `version` carries the version the editor started from."""
+
+    title = forms.CharField(max_length=200)
+    summary = forms.CharField(
+        max_length=300,
+        required=False,
+        help_text="One line: what someone needs to know if they read nothing else.",
+    )
+    body = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 22, "class": "mono", "spellcheck": "true"}),
+        help_text="Markdown. The preview shows exactly what readers will see.",
+    )
+    status = forms.ChoiceField(choices=[])
+    owner = forms.ChoiceField(choices=[], required=False)
+    tags = forms.CharField(
+        required=False, help_text="Comma-separated, e.g. payments, ledger.", max_length=2000
+    )
+    anchors = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "class": "mono"}),
+        help_text="One per line: code path globs (services/billing/**) or component names.",
+        max_length=20000,
+    )
+    reversibility = forms.ChoiceField(
+        choices=[("", "Not stated"), *Record.Reversibility.choices], required=False
+    )
+    impact = forms.ChoiceField(choices=[("", "Not stated"), *Record.Impact.choices], required=False)
+    decided_on = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    deciders = forms.CharField(max_length=500, required=False)
+    valid_until = forms.DateField(
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Optional: after this date the record becomes suspect.",
+    )
+    message = forms.CharField(
+        max_length=300,
+        required=False,
+        label="Change note",
+        help_text="Optional: why you changed it (shown in the history).",
+    )
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=1)
+
+    def __init__(self, *args, space: Space, kind: str, record: Record | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.space = space
+        self.kind = kind
+        self.record = record
+        statuses = [c for c in Record.Status.choices if c[0] != Record.Status.SUPERSEDED]
+        if record is not None and record.status == Record.Status.SUPERSEDED:
+            # Superseded comes from a link; the editor cannot change it.
+            del self.fields["status"]
+        else:
+            self.fields["status"].choices = statuses
+        self.fields["owner"].choices = owner_choices(space)
+        if kind != Record.Kind.DECISION:
+            for name in ("reversibility", "impact", "decided_on", "deciders"):
+                del self.fields[name]
+        if record is None:
+            del self.fields["version"]
+        else:
+            self.fields["version"].required = True
+
+    def clean_summary(self):
+        summary = self.cleaned_data["summary"]
+        if "\n" in summary or "\r" in summary:
+            raise forms.ValidationError("The summary is one line.")
+        return summary
+
+    def clean_owner(self):
+        value = self.cleaned_data.get("owner") or ""
+        if not value:
+            return None
+        prefix, _, pk = value.partition(":")
+        model = {"u": User, "t": Team}.get(prefix)
+        obj = model.objects.filter(pk=pk).first() if model and pk.isdigit() else None
+        if obj is None:
+            raise forms.ValidationError("Pick an owner from the list.")
+        return obj
+
+    def service_fields(self) -> dict:
+        """The cleaned data as keyword arguments for record_create / changes for record_update."""
+        data = self.cleaned_data
+        owner = data.get("owner")
+        out = {
+            "title": data["title"],
+            "summary": data.get("summary", ""),
+            "body": (data.get("body") or "").replace("\r\n", "\n"),
+            "owner_user": owner if isinstance(owner, User) else None,
+            "owner_team": owner if isinstance(owner, Team) else None,
+            "tags": split_tags(data.get("tags", "")),
+            "anchors": split_lines(data.get("anchors", "")),
+            "valid_until": data.get("valid_until"),
+        }
+        if "status" in self.fields:
+            out["status"] = data["status"]
+        if self.kind == Record.Kind.DECISION:
+            out.update(
+                reversibility=data.get("reversibility", ""),
+                impact=data.get("impact", ""),
+                decided_on=data.get("decided_on"),
+                deciders=data.get("deciders", ""),
+            )
+        return out
+
+    def add_service_errors(self, details: dict) -> None:
+        """Show a service's InvalidInput details next to the fields they name."""
+        for name, messages in (details or {}).items():
+            field = FIELD_ALIASES.get(name, name)
+            for message in messages if isinstance(messages, list | tuple) else [messages]:
+                self.add_error(field if field in self.fields else None, str(message))
+
+    @staticmethod
+    def initial_for(record: Record) -> dict:
+        owner = ""
+        if record.owner_user_id:
+            owner = f"u:{record.owner_user_id}"
+        elif record.owner_team_id:
+            owner = f"t:{record.owner_team_id}"
+        return {
+            "title": record.title,
+            "summary": record.summary,
+            "body": record.body,
+            "status": record.status,
+            "owner": owner,
+            "tags": ", ".join(record.tags),
+            "anchors": "\n".join(record.anchors),
+            "reversibility": record.reversibility,
+            "impact": record.impact,
+            "decided_on": record.decided_on,
+            "deciders": record.deciders,
+            "valid_until": record.valid_until,
+            "version": record.version,
+        }
+
+
+class LinkForm(forms.Form):
+    """Add a typed link from this record to another, found by key."""
+
+    type = forms.ChoiceField(choices=Link.Type.choices, label="Link type")
+    # The picker's result buttons send `target` (a key); pressing Enter in the search box sends
+    # only `q`, which must then match one record.
+    target = forms.CharField(max_length=200, required=False)
+    q = forms.CharField(
+        max_length=200,
+        required=False,
+        label="Record",
+        help_text="Type a key (DEC-4) or words from the title, then pick one.",
+    )
+    note = forms.CharField(max_length=300, required=False)
+
+
+class SpaceForm(forms.Form):
+    name = forms.CharField(max_length=120)
+    slug = forms.CharField(
+        max_length=60,
+        required=False,
+        help_text="Used in URLs. Lowercase letters, digits and hyphens; made from the name if empty.",
+    )
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+
+
+class MemberForm(forms.Form):
+    user = forms.CharField(max_length=254, label="Username or email")
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.EDITOR)
+
+    def clean_user(self):
+        value = self.cleaned_data["user"].strip()
+        user = (
+            User.objects.filter(is_active=True).filter(username__iexact=value).first()
+            or User.objects.filter(is_active=True, email__iexact=value).first()
+        )
+        if user is None:
+            raise forms.ValidationError(f"No active user called {value!r}.")
+        return user
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Membership.Role.choices)

@@ -1,0 +1,298 @@
+"""Reads behind the web pages: the filtered record table and a record's neighbourhood graph."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.db.models import Count, F, Q, QuerySet
+
+from apps.accounts.models import Space
+from apps.records import selectors as record_selectors
+from apps.records.models import Link, Record
+
+SORTS = {
+    "key": ("kind", "number"),
+    "-key": ("-kind", "-number"),
+    "title": ("title",),
+    "-title": ("-title",),
+    "status": ("status", "kind", "number"),
+    "-status": ("-status", "kind", "number"),
+    "owner": ("owner_user__username", "kind", "number"),
+    "-owner": ("-owner_user__username", "kind", "number"),
+    "freshness": ("freshness", "kind", "number"),
+    "-freshness": ("-freshness", "kind", "number"),
+    "verified": (F("last_verified_at").asc(nulls_first=True), "kind", "number"),
+    "-verified": (F("last_verified_at").desc(nulls_last=True), "kind", "number"),
+    "updated": ("updated_at",),
+    "-updated": ("-updated_at",),
+}
+DEFAULT_SORT = "-updated"
+
+
+@dataclass
+class RecordFilters:
+    """What the space home's query string asks for; unknown values are ignored, not errors."""
+
+    q: str = ""
+    kind: str = ""
+    status: str = ""
+    owner: str = ""
+    tag: str = ""
+    freshness: str = ""
+    anchor: str = ""
+    archived: bool = False
+    sort: str = ""
+
+    @classmethod
+    def from_query(cls, params) -> RecordFilters:
+        def pick(name, allowed=None):
+            value = (params.get(name) or "").strip()[:200]
+            return value if allowed is None or value in allowed else ""
+
+        return cls(
+            q=pick("q"),
+            kind=pick("kind", Record.Kind.values),
+            status=pick("status", Record.Status.values),
+            owner=pick("owner"),
+            tag=pick("tag").lower(),
+            freshness=pick("freshness", Record.Freshness.values),
+            anchor=pick("anchor"),
+            archived=params.get("archived") == "1",
+            sort=pick("sort", SORTS),
+        )
+
+    @property
+    def active(self) -> bool:
+        return any(
+            [self.q, self.kind, self.status, self.owner, self.tag, self.freshness, self.anchor]
+        )
+
+
+def space_records(*, principal, space: Space, filters: RecordFilters, user) -> QuerySet[Record]:
+    """The records of one space the principal may see, filtered and sorted as asked."""
+    qs = record_selectors.record_list_visible(
+        principal=principal, include_archived=filters.archived
+    ).filter(space=space)
+    if filters.archived:
+        qs = qs.filter(archived_at__isnull=False)
+    if filters.kind:
+        qs = qs.filter(kind=filters.kind)
+    if filters.status:
+        qs = qs.filter(status=filters.status)
+    if filters.freshness:
+        qs = qs.filter(freshness=filters.freshness)
+    if filters.tag:
+        qs = qs.filter(tags__contains=[filters.tag])
+    if filters.owner == "me":
+        qs = qs.filter(owner_user=user)
+    elif filters.owner == "none":
+        qs = qs.filter(owner_user__isnull=True, owner_team__isnull=True)
+    elif filters.owner.startswith("u:") and filters.owner[2:].isdigit():
+        qs = qs.filter(owner_user_id=int(filters.owner[2:]))
+    elif filters.owner.startswith("t:") and filters.owner[2:].isdigit():
+        qs = qs.filter(owner_team_id=int(filters.owner[2:]))
+    if filters.anchor:
+        qs = qs.anchored_to(filters.anchor)
+    if filters.q:
+        # English stems for words; "simple" so keys such as DEC-12 match as typed.
+        query = SearchQuery(filters.q, search_type="websearch", config="english") | SearchQuery(
+            filters.q, search_type="websearch", config="simple"
+        )
+        qs = qs.filter(search_vector=query).annotate(rank=SearchRank(F("search_vector"), query))
+        if not filters.sort:
+            return qs.order_by("-rank", "kind", "number")
+    return qs.order_by(*SORTS[filters.sort or DEFAULT_SORT])
+
+
+def space_tags(space: Space) -> list[str]:
+    """Every tag used by an active record of the space, for the tag filter."""
+    rows = (
+        Record.objects.active()
+        .filter(space=space)
+        .values_list("tags", flat=True)
+        .order_by()
+        .distinct()
+    )
+    return sorted({tag for tags in rows for tag in tags})
+
+
+def space_counts(space: Space) -> dict[str, int]:
+    """How many active records per freshness state, for the summary strip."""
+    counts = dict.fromkeys(Record.Freshness.values, 0)
+    rows = (
+        Record.objects.active()
+        .filter(space=space)
+        .values_list("freshness")
+        .order_by()
+        .annotate(n=Count("id"))
+    )
+    for state, n in rows:
+        counts[state] = n
+    counts["total"] = sum(counts.values())
+    return counts
+
+
+def link_candidates(*, principal, record: Record, text: str, limit: int = 8) -> list[Record]:
+    """Records the picker offers for `text`: key prefix matches first, then full-text hits."""
+    text = (text or "").strip()[:200]
+    if not text:
+        return []
+    base = (
+        record_selectors.record_list_visible(principal=principal)
+        .filter(space=record.space)
+        .exclude(pk=record.pk)
+    )
+    by_key = list(base.filter(key__istartswith=text).order_by("kind", "number")[:limit])
+    query = SearchQuery(text, search_type="websearch", config="english") | SearchQuery(
+        text, search_type="websearch", config="simple"
+    )
+    rest = (
+        base.filter(Q(search_vector=query) | Q(title__icontains=text))
+        .exclude(pk__in=[r.pk for r in by_key])
+        .annotate(rank=SearchRank(F("search_vector"), query))
+        .order_by("-rank", "kind", "number")[: max(0, limit - len(by_key))]
+    )
+    return by_key + list(rest)
+
+
+# --- neighbourhood graph ---------------------------------------------------------------------
+
+
+@dataclass
+class Node:
+    record: Record
+    hop: int
+    x: float = 0.0
+    y: float = 0.0
+    angle: float = 0.0
+
+    @property
+    def box_x(self) -> float:
+        return self.x - NODE_W / 2
+
+    @property
+    def box_y(self) -> float:
+        return self.y - NODE_H / 2
+
+
+@dataclass
+class Edge:
+    source: Node
+    target: Node
+    type: str
+    label: str
+    path: str = ""
+    label_x: float = 0.0
+    label_y: float = 0.0
+
+
+@dataclass
+class Graph:
+    nodes: list[Node] = field(default_factory=list)
+    edges: list[Edge] = field(default_factory=list)
+    width: int = 900
+    height: int = 640
+    truncated: bool = False
+
+
+MAX_NODES = 40
+NODE_W, NODE_H = 150, 44
+
+
+def neighbourhood(*, principal, record: Record, hops: int = 2) -> Graph:
+    """The records within `hops` links of `record` (either direction), laid out radially.
+
+    One query per hop plus one for the records: constant for a given number of hops.
+    """
+    visible = record_selectors.record_list_visible(principal=principal, include_archived=True)
+    hop_of = {record.pk: 0}
+    links: dict[int, Link] = {}
+    frontier = {record.pk}
+    truncated = False
+    for hop in range(1, hops + 1):
+        found = Link.objects.filter(Q(source_id__in=frontier) | Q(target_id__in=frontier)).filter(
+            source__in=visible, target__in=visible
+        )
+        nxt = set()
+        for link in found:
+            for pk in (link.source_id, link.target_id):
+                if pk not in hop_of:
+                    if len(hop_of) >= MAX_NODES:
+                        truncated = True
+                        continue
+                    hop_of[pk] = hop
+                    nxt.add(pk)
+            if link.source_id in hop_of and link.target_id in hop_of:
+                links[link.pk] = link
+        frontier = nxt
+        if not frontier:
+            break
+    # Links between nodes found in the last hop were not fetched from their side; add them.
+    extra = Link.objects.filter(source_id__in=hop_of, target_id__in=hop_of).exclude(pk__in=links)
+    for link in extra:
+        links[link.pk] = link
+    records = {r.pk: r for r in visible.filter(pk__in=hop_of)}
+    nodes = {pk: Node(record=records[pk], hop=h) for pk, h in hop_of.items() if pk in records}
+    graph = Graph(truncated=truncated)
+    _layout(nodes, links.values(), graph, centre=record.pk)
+    graph.nodes = sorted(nodes.values(), key=lambda n: (n.hop, n.record.kind, n.record.number))
+    for link in sorted(links.values(), key=lambda lk: lk.pk):
+        if link.source_id in nodes and link.target_id in nodes:
+            edge = Edge(
+                source=nodes[link.source_id],
+                target=nodes[link.target_id],
+                type=link.type,
+                label=link.get_type_display(),
+            )
+            _route(edge)
+            graph.edges.append(edge)
+    return graph
+
+
+def _layout(nodes: dict[int, Node], links, graph: Graph, *, centre: int) -> None:
+    """Centre in the middle, first hop on an inner ring, second hop on an outer ring next to the
+    first-hop node that led to it."""
+    ring1 = [n for n in nodes.values() if n.hop == 1]
+    ring2 = [n for n in nodes.values() if n.hop == 2]
+    ring1.sort(key=lambda n: (n.record.kind, n.record.number))
+    r1 = max(170.0, len(ring1) * (NODE_W + 10) / (2 * math.pi))
+    r2 = r1 + max(150.0, len(ring2) * (NODE_W * 0.7) / (2 * math.pi))
+    for i, node in enumerate(ring1):
+        node.angle = 2 * math.pi * i / max(1, len(ring1)) - math.pi / 2
+    parent_angle = {}
+    for link in links:
+        for a, b in ((link.source_id, link.target_id), (link.target_id, link.source_id)):
+            if a in nodes and b in nodes and nodes[a].hop == 2 and nodes[b].hop == 1:
+                parent_angle.setdefault(a, nodes[b].angle)
+    ring2.sort(key=lambda n: (parent_angle.get(n.record.pk, 0.0), n.record.kind, n.record.number))
+    for i, node in enumerate(ring2):
+        node.angle = (
+            2 * math.pi * i / max(1, len(ring2)) - math.pi / 2 + math.pi / max(2, len(ring2))
+        )
+    half_w = r2 + NODE_W / 2 + 20 if ring2 else r1 + NODE_W / 2 + 20
+    half_h = (r2 if ring2 else r1) + NODE_H + 20
+    if not ring1:
+        half_w, half_h = NODE_W, NODE_H * 2
+    graph.width = int(2 * half_w)
+    graph.height = int(2 * half_h)
+    for node in nodes.values():
+        radius = {0: 0.0, 1: r1, 2: r2}[node.hop]
+        node.x = half_w + radius * math.cos(node.angle)
+        node.y = half_h + radius * math.sin(node.angle)
+
+
+def _route(edge: Edge) -> None:
+    """A straight line from box border to box border, with the label at its middle."""
+    x1, y1, x2, y2 = edge.source.x, edge.source.y, edge.target.x, edge.target.y
+    dx, dy = x2 - x1, y2 - y1
+    # The fraction of the line inside a box (boxes are the same size at both ends).
+    tx = (NODE_W / 2) / abs(dx) if dx else math.inf
+    ty = (NODE_H / 2 + 4) / abs(dy) if dy else math.inf
+    t = min(tx, ty, 0.45)
+    sx, sy = x1 + dx * t, y1 + dy * t
+    ex, ey = x2 - dx * t, y2 - dy * t
+    edge.path = f"M{sx:.1f},{sy:.1f} L{ex:.1f},{ey:.1f}"
+    edge.label_x = (sx + ex) / 2
+    edge.label_y = (sy + ey) / 2 - 4

@@ -1,0 +1,65 @@
+"""Shared helpers of the web views: access lookups and service-error mapping."""
+
+from __future__ import annotations
+
+import functools
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest
+from django.shortcuts import redirect
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from apps.accounts import access
+from apps.accounts.models import Space
+from apps.core.errors import Conflict, Forbidden, NotFound
+from apps.records import selectors
+from apps.records.models import Record
+
+
+def space_or_404(request: HttpRequest, slug: str) -> Space:
+    """The space if the user may see it; otherwise 404, so existence does not leak."""
+    space = Space.objects.visible_to(request.user).filter(slug=slug).first()
+    if space is None:
+        raise Http404("No such space.")
+    space.role = access.role_in(request.user, space)
+    space.can_edit = access.can_edit(request.user, space)
+    space.can_admin = access.can_admin(request.user, space)
+    return space
+
+
+def record_or_404(request: HttpRequest, slug: str, key: str, *, detail: bool = False) -> Record:
+    record = selectors.record_get_by_key(principal=request.user, space_slug=slug, key=key)
+    if record is None:
+        raise Http404("No such record.")
+    if detail:
+        record = selectors.record_detail(principal=request.user, pk=record.pk)
+    space = record.space
+    space.role = access.role_in(request.user, space)
+    space.can_edit = access.can_edit(request.user, space)
+    space.can_admin = access.can_admin(request.user, space)
+    return record
+
+
+def service_errors(view):
+    """Map service refusals: NotFound → 404, Forbidden → 403 page, Conflict → a message on the
+    page the user came from. InvalidInput is handled by each form view (errors by field)."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except NotFound as exc:
+            raise Http404(exc.message) from None
+        except Forbidden as exc:
+            raise PermissionDenied(exc.message) from None
+        except Conflict as exc:
+            messages.error(request, exc.message)
+            back = request.headers.get("referer") or ""
+            if not url_has_allowed_host_and_scheme(
+                back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+            ):
+                back = request.path
+            return redirect(back)
+
+    return wrapper

@@ -1,0 +1,161 @@
+"""Revision history: list, view one, diff any two (unified or side by side), restore."""
+
+from __future__ import annotations
+
+import difflib
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.core.errors import InvalidInput, VersionConflict
+from apps.records import selectors as record_selectors
+from apps.records import services
+from apps.records.models import Revision
+from apps.web import selectors
+from apps.web.views.common import record_or_404, service_errors
+
+FIELD_LABELS = {
+    "owner_label": "Owner",
+    "decided_on": "Decided on",
+    "valid_until": "Valid until",
+}
+
+
+def _side_by_side(old: list[str], new: list[str]) -> list[dict]:
+    """Rows of (left line, right line) with a change tag, aligned by difflib."""
+    rows = []
+    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            for offset in range(i2 - i1):
+                rows.append(
+                    {
+                        "tag": "equal",
+                        "left_no": i1 + offset + 1,
+                        "left": old[i1 + offset],
+                        "right_no": j1 + offset + 1,
+                        "right": new[j1 + offset],
+                    }
+                )
+            continue
+        for offset in range(max(i2 - i1, j2 - j1)):
+            li, rj = i1 + offset, j1 + offset
+            rows.append(
+                {
+                    "tag": tag,
+                    "left_no": li + 1 if li < i2 else None,
+                    "left": old[li] if li < i2 else None,
+                    "right_no": rj + 1 if rj < j2 else None,
+                    "right": new[rj] if rj < j2 else None,
+                }
+            )
+    return rows
+
+
+def _unified_lines(lines: list[str]) -> list[dict]:
+    out = []
+    for line in lines:
+        if line.startswith(("---", "+++")):
+            continue
+        kind = {"@": "hunk", "+": "add", "-": "del"}.get(line[:1], "ctx")
+        out.append({"kind": kind, "text": line})
+    return out
+
+
+@login_required
+@service_errors
+def record_history(request: HttpRequest, slug: str, key: str) -> HttpResponse:
+    record = record_or_404(request, slug, key)
+    revisions = list(record.revisions.select_related("author"))
+    by_number = {r.number: r for r in revisions}
+    mode = "split" if request.GET.get("mode") == "split" else "unified"
+
+    def pick(name: str, default):
+        value = request.GET.get(name, "")
+        return by_number.get(int(value)) if value.isdigit() else default
+
+    newest = revisions[0] if revisions else None
+    new = pick("b", newest)
+    old = pick("a", by_number.get(new.number - 1) if new else None)
+    diff = []
+    if old is not None and new is not None and old.pk != new.pk:
+        if old.number > new.number:
+            old, new = new, old
+        for entry in record_selectors.revision_diff(old, new):
+            entry["label"] = FIELD_LABELS.get(entry["field"], entry["field"].replace("_", " "))
+            entry["label"] = entry["label"][:1].upper() + entry["label"][1:]
+            entry["rows"] = _side_by_side(entry["old"], entry["new"])
+            entry["lines"] = _unified_lines(entry["unified"])
+            diff.append(entry)
+    return render(
+        request,
+        "web/record_history.html",
+        {
+            "record": record,
+            "space": record.space,
+            "revisions": revisions,
+            "old": old,
+            "new": new,
+            "diff": diff,
+            "mode": mode,
+        },
+    )
+
+
+@login_required
+@service_errors
+def revision_detail(request: HttpRequest, slug: str, key: str, number: int) -> HttpResponse:
+    record = record_or_404(request, slug, key)
+    revision = record.revisions.select_related("author").filter(number=number).first()
+    if revision is None:
+        raise Http404("No such revision.")
+    return render(
+        request,
+        "web/revision_detail.html",
+        {"record": record, "space": record.space, "revision": revision, "snap": revision.snapshot},
+    )
+
+
+@login_required
+@require_POST
+@service_errors
+def revision_restore(request: HttpRequest, slug: str, key: str, number: int) -> HttpResponse:
+    record = record_or_404(request, slug, key)
+    revision = Revision.objects.filter(record=record, number=number).first()
+    if revision is None:
+        raise Http404("No such revision.")
+    version = request.POST.get("version", "")
+    try:
+        services.record_restore_revision(
+            record=record,
+            revision=revision,
+            actor=request.user,
+            expected_version=int(version) if version.isdigit() else None,
+        )
+    except VersionConflict:
+        messages.error(
+            request,
+            f"{record.key} changed while you were looking at its history; nothing was restored. "
+            "Check the newest revision and try again.",
+        )
+        return redirect("web:record_history", slug=record.space.slug, key=record.key)
+    except InvalidInput as exc:
+        messages.error(request, exc.message)
+        return redirect("web:record_history", slug=record.space.slug, key=record.key)
+    messages.success(request, f"Restored revision {revision.number} of {record.key}.")
+    return redirect("web:record_detail", slug=record.space.slug, key=record.key)
+
+
+@login_required
+@service_errors
+def record_graph(request: HttpRequest, slug: str, key: str) -> HttpResponse:
+    record = record_or_404(request, slug, key)
+    graph = selectors.neighbourhood(principal=request.user, record=record)
+    return render(
+        request,
+        "web/record_graph.html",
+        {"record": record, "space": record.space, "graph": graph},
+    )

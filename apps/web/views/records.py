@@ -1,0 +1,380 @@
+"""Record page, create / edit (with optimistic concurrency), supersede, verify, archive."""
+
+from __future__ import annotations
+
+import difflib
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from apps.core.errors import InvalidInput, VersionConflict
+from apps.core.markdown import render_markdown
+from apps.records import selectors as record_selectors
+from apps.records import services
+from apps.records.models import Link, Record, Verification
+from apps.web.forms import BODY_TEMPLATES, LinkForm, RecordForm
+from apps.web.selectors import link_candidates
+from apps.web.views.common import record_or_404, service_errors, space_or_404
+
+MAX_PREVIEW_CHARS = services.MAX_BODY_CHARS
+
+
+def _record_url(record: Record) -> str:
+    return reverse("web:record_detail", kwargs={"slug": record.space.slug, "key": record.key})
+
+
+@login_required
+@service_errors
+def record_detail(request: HttpRequest, slug: str, key: str) -> HttpResponse:
+    record = record_or_404(request, slug, key, detail=True)
+    groups = record_selectors.links_grouped(record)
+    outgoing, incoming = (
+        _by_label(groups.get("outgoing", [])),
+        _by_label(groups.get("incoming", [])),
+    )
+    successor = (
+        record_selectors.successor_of(record) if record.status == Record.Status.SUPERSEDED else None
+    )
+    verifications = record.verifications.select_related("actor")[:10]
+    revisions = record.revisions.select_related("author")[:8]
+    return render(
+        request,
+        "web/record_detail.html",
+        {
+            "record": record,
+            "space": record.space,
+            "outgoing": outgoing,
+            "incoming": incoming,
+            "successor": successor,
+            "verifications": verifications,
+            "revisions": revisions,
+            "revision_count": record.revisions.count(),
+            "can_verify": services.can_verify(request.user, record),
+            "link_form": LinkForm(),
+        },
+    )
+
+
+def _by_label(items):
+    grouped: dict[str, list] = {}
+    for label, other, link in items:
+        grouped.setdefault(label, []).append((other, link))
+    return sorted(grouped.items())
+
+
+def _kind_from(request: HttpRequest) -> str:
+    kind = request.POST.get("kind") or request.GET.get("kind") or Record.Kind.DECISION
+    return kind if kind in Record.Kind.values else Record.Kind.DECISION
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@service_errors
+def record_create(request: HttpRequest, slug: str) -> HttpResponse:
+    space = space_or_404(request, slug)
+    if not space.can_edit:
+        raise PermissionDenied(f"You need to be an editor of {space.name} to add records.")
+    kind = _kind_from(request)
+    initial = {"body": BODY_TEMPLATES[kind], "status": Record.Status.DRAFT}
+    if request.user.memberships.filter(space=space).exists():
+        initial["owner"] = f"u:{request.user.pk}"
+    form = RecordForm(request.POST or None, space=space, kind=kind, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            record = services.record_create(
+                space=space,
+                kind=kind,
+                actor=request.user,
+                message=form.cleaned_data.get("message") or "",
+                **form.service_fields(),
+            )
+        except InvalidInput as exc:
+            form.add_service_errors(exc.details or {"__all__": [exc.message]})
+        else:
+            messages.success(request, f"{record.key} created.")
+            return redirect(_record_url(record))
+    return render(
+        request,
+        "web/record_form.html",
+        {
+            "space": space,
+            "form": form,
+            "kind": kind,
+            "kinds": Record.Kind.choices,
+            "mode": "create",
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@service_errors
+def record_edit(request: HttpRequest, slug: str, key: str) -> HttpResponse:
+    record = record_or_404(request, slug, key)
+    space = record.space
+    if not space.can_edit:
+        raise PermissionDenied(f"You need to be an editor of {space.name} to edit records.")
+    form = RecordForm(
+        request.POST or None,
+        space=space,
+        kind=record.kind,
+        record=record,
+        initial=RecordForm.initial_for(record),
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.record_update(
+                record=record,
+                actor=request.user,
+                expected_version=form.cleaned_data["version"],
+                changes=form.service_fields(),
+                message=form.cleaned_data.get("message") or "",
+            )
+        except VersionConflict:
+            return _conflict(request, record, form)
+        except InvalidInput as exc:
+            form.add_service_errors(exc.details or {"__all__": [exc.message]})
+        else:
+            messages.success(request, f"{record.key} saved.")
+            return redirect(_record_url(record))
+    return render(
+        request,
+        "web/record_form.html",
+        {"space": space, "record": record, "form": form, "kind": record.kind, "mode": "edit"},
+    )
+
+
+CONFLICT_FIELDS = [
+    ("title", "Title"),
+    ("summary", "Summary"),
+    ("status", "Status"),
+    ("owner", "Owner"),
+    ("tags", "Tags"),
+    ("anchors", "Anchors"),
+    ("reversibility", "Reversibility"),
+    ("impact", "Impact"),
+    ("decided_on", "Decided on"),
+    ("deciders", "Deciders"),
+    ("valid_until", "Valid until"),
+    ("body", "Body"),
+]
+
+
+def _conflict(request: HttpRequest, record: Record, form: RecordForm) -> HttpResponse:
+    """Someone saved first: show theirs and yours side by side, with a diff. Nothing is saved."""
+    current = Record.objects.select_related("owner_user", "owner_team", "updated_by").get(
+        pk=record.pk
+    )
+    theirs = RecordForm.initial_for(current)
+    mine = dict(form.cleaned_data)
+    mine["owner"] = request.POST.get("owner", "")
+    mine["tags"] = form.cleaned_data.get("tags", "")
+    rows = []
+    for name, label in CONFLICT_FIELDS:
+        if name not in form.fields:
+            continue
+        a = _text(theirs.get(name))
+        b = _text(mine.get(name))
+        if name == "owner":
+            a, b = current.owner_label, _owner_label(form.cleaned_data.get("owner"))
+        if a == b:
+            continue
+        diff = list(
+            difflib.unified_diff(
+                a.splitlines(),
+                b.splitlines(),
+                f"version {current.version} (saved)",
+                "your edit",
+                lineterm="",
+            )
+        )
+        rows.append({"name": name, "label": label, "theirs": a, "mine": b, "diff": diff})
+    rebase = RecordForm(
+        space=record.space,
+        kind=record.kind,
+        record=current,
+        initial={**dict(request.POST.items()), "version": current.version},
+    )
+    return render(
+        request,
+        "web/record_conflict.html",
+        {
+            "record": current,
+            "space": record.space,
+            "rows": rows,
+            "your_version": form.cleaned_data.get("version"),
+            "rebase_form": rebase,
+            "my_body": mine.get("body", ""),
+        },
+        status=409,
+    )
+
+
+def _text(value) -> str:
+    if value is None:
+        return ""
+    return str(value).replace("\r\n", "\n")
+
+
+def _owner_label(owner) -> str:
+    return str(owner) if owner else "Unowned"
+
+
+@login_required
+@require_POST
+def markdown_preview(request: HttpRequest) -> HttpResponse:
+    """Render the editor's markdown server-side, with the same sanitiser as the record page."""
+    body = request.POST.get("body", "")[:MAX_PREVIEW_CHARS]
+    html = render_markdown(body) if body.strip() else ""
+    return render(request, "web/partials/preview.html", {"html": html})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@service_errors
+def record_supersede(request: HttpRequest, slug: str, key: str) -> HttpResponse:
+    """Create a successor from a copy of this record and link new → old with `supersedes`."""
+    old = record_or_404(request, slug, key)
+    space = old.space
+    if not space.can_edit:
+        raise PermissionDenied(f"You need to be an editor of {space.name} to supersede records.")
+    if old.status == Record.Status.SUPERSEDED:
+        messages.info(request, f"{old.key} is already superseded; you can still add a successor.")
+    initial = RecordForm.initial_for(old)
+    initial.pop("version")
+    initial["status"] = Record.Status.PROPOSED
+    form = RecordForm(request.POST or None, space=space, kind=old.kind, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            with transaction.atomic():
+                new = services.record_create(
+                    space=space,
+                    kind=old.kind,
+                    actor=request.user,
+                    message=form.cleaned_data.get("message") or f"Supersedes {old.key}",
+                    **form.service_fields(),
+                )
+                services.record_supersede(old=old, new=new, actor=request.user)
+        except InvalidInput as exc:
+            form.add_service_errors(exc.details or {"__all__": [exc.message]})
+        else:
+            messages.success(request, f"{new.key} now supersedes {old.key}.")
+            return redirect(_record_url(new))
+    return render(
+        request,
+        "web/record_form.html",
+        {"space": space, "record": old, "form": form, "kind": old.kind, "mode": "supersede"},
+    )
+
+
+@login_required
+@require_POST
+@service_errors
+def record_verify(request: HttpRequest, slug: str, key: str) -> HttpResponse:
+    record = record_or_404(request, slug, key)
+    outcome = request.POST.get("outcome", Verification.Outcome.STILL_TRUE)
+    note = request.POST.get("note", "")[:500]
+    try:
+        services.record_verify(record=record, actor=request.user, outcome=outcome, note=note)
+    except InvalidInput as exc:
+        messages.error(request, exc.message)
+        return redirect(_record_url(record))
+    if outcome == Verification.Outcome.NEEDS_UPDATE:
+        messages.info(request, f"Noted that {record.key} needs an update. Edit it below.")
+        return redirect("web:record_edit", slug=record.space.slug, key=record.key)
+    messages.success(request, f"Verified: {record.key} is still true.")
+    return redirect(_record_url(record))
+
+
+@login_required
+@require_POST
+@service_errors
+def record_archive(request: HttpRequest, slug: str, key: str) -> HttpResponse:
+    record = record_or_404(request, slug, key)
+    if request.POST.get("action") == "unarchive":
+        services.record_unarchive(record=record, actor=request.user)
+        messages.success(request, f"{record.key} is back in the space.")
+    else:
+        services.record_archive(record=record, actor=request.user)
+        messages.success(request, f"{record.key} archived. Its history is kept.")
+    return redirect(_record_url(record))
+
+
+@login_required
+@require_POST
+@service_errors
+def link_add(request: HttpRequest, slug: str, key: str) -> HttpResponse:
+    record = record_or_404(request, slug, key)
+    form = LinkForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a link type and a record to link to.")
+        return redirect(_record_url(record) + "#links")
+    text = (form.cleaned_data.get("target") or form.cleaned_data.get("q") or "").strip()
+    target = record_selectors.record_get_by_key(
+        principal=request.user, space_slug=record.space.slug, key=text
+    )
+    if target is None:
+        candidates = link_candidates(principal=request.user, record=record, text=text, limit=2)
+        if len(candidates) == 1:
+            target = candidates[0]
+    if not text or target is None or target.pk == record.pk:
+        messages.error(
+            request,
+            f"No single record matches {text!r}; pick one from the list as you type.",
+        )
+        return redirect(_record_url(record) + "#links")
+    try:
+        link = services.record_link(
+            source=record,
+            target=target,
+            type=form.cleaned_data["type"],
+            note=form.cleaned_data.get("note", ""),
+            actor=request.user,
+        )
+    except InvalidInput as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{record.key} {link.get_type_display()} {target.key}: linked.")
+    return redirect(_record_url(record) + "#links")
+
+
+@login_required
+@require_POST
+@service_errors
+def link_remove(request: HttpRequest, slug: str, key: str, link_id: int) -> HttpResponse:
+    record = record_or_404(request, slug, key)
+    link = (
+        Link.objects.select_related("source__space", "target__space")
+        .filter(pk=link_id)
+        .filter(source=record)
+        .first()
+    ) or (
+        Link.objects.select_related("source__space", "target__space")
+        .filter(pk=link_id, target=record)
+        .first()
+    )
+    if link is None:
+        messages.error(request, "That link no longer exists.")
+        return redirect(_record_url(record) + "#links")
+    label = f"{link.source.key} {link.get_type_display()} {link.target.key}"
+    services.record_unlink(link=link, actor=request.user)
+    messages.success(request, f"Removed: {label}.")
+    return redirect(_record_url(record) + "#links")
+
+
+@login_required
+@service_errors
+def link_search(request: HttpRequest, slug: str, key: str) -> HttpResponse:
+    """htmx: the picker's results as the user types."""
+    record = record_or_404(request, slug, key)
+    text = request.GET.get("q", "")
+    results = link_candidates(principal=request.user, record=record, text=text)
+    return render(
+        request, "web/partials/link_results.html", {"results": results, "text": text.strip()}
+    )

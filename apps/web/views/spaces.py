@@ -1,0 +1,164 @@
+"""Space list, space home (the record table), space creation and members."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from apps.accounts import services as account_services
+from apps.accounts.models import Membership, Space, Team, User
+from apps.core.errors import Conflict, InvalidInput
+from apps.records.models import Record
+from apps.web import selectors
+from apps.web.forms import MemberForm, RoleForm, SpaceForm
+from apps.web.views.common import service_errors, space_or_404
+
+PAGE_SIZE = 50
+
+
+@login_required
+def space_list(request: HttpRequest) -> HttpResponse:
+    spaces = (
+        Space.objects.visible_to(request.user)
+        .annotate(
+            n_records=Count("records", filter=Q(records__archived_at__isnull=True)),
+            n_attention=Count(
+                "records",
+                filter=Q(
+                    records__archived_at__isnull=True,
+                    records__freshness__in=[Record.Freshness.STALE, Record.Freshness.SUSPECT],
+                ),
+            ),
+        )
+        .order_by("name")
+    )
+    roles = dict(Membership.objects.filter(user=request.user).values_list("space_id", "role"))
+    for space in spaces:
+        space.my_role = roles.get(space.pk, "admin" if request.user.is_superuser else "")
+    return render(request, "web/space_list.html", {"spaces": spaces})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def space_create(request: HttpRequest) -> HttpResponse:
+    form = SpaceForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            space = account_services.space_create(actor=request.user, **form.cleaned_data)
+        except (InvalidInput, Conflict) as exc:
+            for name, errors in (exc.details or {}).items():
+                for error in errors:
+                    form.add_error(name if name in form.fields else None, error)
+            if not exc.details:
+                form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Space {space.name} created. You are its admin.")
+            return redirect("web:space_home", slug=space.slug)
+    return render(request, "web/space_form.html", {"form": form})
+
+
+@login_required
+def space_home(request: HttpRequest, slug: str) -> HttpResponse:
+    space = space_or_404(request, slug)
+    filters = selectors.RecordFilters.from_query(request.GET)
+    records = selectors.space_records(
+        principal=request.user, space=space, filters=filters, user=request.user
+    )
+    page = Paginator(records, PAGE_SIZE).get_page(request.GET.get("page"))
+    members = User.objects.filter(memberships__space=space).order_by("username")
+    owner_options = [("me", "Me"), ("none", "Unowned")]
+    owner_options += [(f"u:{m.pk}", m.display_name) for m in members]
+    owner_options += [(f"t:{t.pk}", f"Team: {t.name}") for t in Team.objects.all()]
+    counts = selectors.space_counts(space)
+    return render(
+        request,
+        "web/space_home.html",
+        {
+            "space": space,
+            "page": page,
+            "filters": filters,
+            "counts": counts,
+            "freshness_stats": [
+                (value, label, counts[value]) for value, label in Record.Freshness.choices
+            ],
+            "tags": selectors.space_tags(space),
+            "owner_options": owner_options,
+            "kinds": Record.Kind.choices,
+            "statuses": Record.Status.choices,
+            "freshness_states": Record.Freshness.choices,
+            "sort": filters.sort or ("" if filters.q else selectors.DEFAULT_SORT),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@service_errors
+def space_members(request: HttpRequest, slug: str) -> HttpResponse:
+    space = space_or_404(request, slug)
+    form = MemberForm(request.POST or None)
+    if request.method == "POST":
+        if not space.can_admin:
+            raise PermissionDenied(f"Only admins of {space.name} can manage its members.")
+        if form.is_valid():
+            try:
+                membership = account_services.membership_set(
+                    space=space,
+                    user=form.cleaned_data["user"],
+                    role=form.cleaned_data["role"],
+                    actor=request.user,
+                )
+            except InvalidInput as exc:
+                form.add_error(None, exc.message)
+            else:
+                messages.success(
+                    request, f"{membership.user} is now {membership.get_role_display().lower()}."
+                )
+                return redirect("web:space_members", slug=space.slug)
+    memberships = space.memberships.select_related("user").order_by("user__username")
+    return render(
+        request,
+        "web/space_members.html",
+        {
+            "space": space,
+            "memberships": memberships,
+            "form": form,
+            "roles": Membership.Role.choices,
+        },
+    )
+
+
+@login_required
+@require_POST
+@service_errors
+def member_role(request: HttpRequest, slug: str, user_id: int) -> HttpResponse:
+    space = space_or_404(request, slug)
+    user = get_object_or_404(User, pk=user_id, memberships__space=space)
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Pick a role from the list.")
+    else:
+        account_services.membership_set(
+            space=space, user=user, role=form.cleaned_data["role"], actor=request.user
+        )
+        messages.success(request, f"{user} is now {form.cleaned_data['role']}.")
+    return redirect("web:space_members", slug=space.slug)
+
+
+@login_required
+@require_POST
+@service_errors
+def member_remove(request: HttpRequest, slug: str, user_id: int) -> HttpResponse:
+    space = space_or_404(request, slug)
+    user = get_object_or_404(User, pk=user_id, memberships__space=space)
+    account_services.membership_remove(space=space, user=user, actor=request.user)
+    messages.success(request, f"{user} was removed from {space.name}.")
+    if user == request.user:
+        return redirect("web:space_list")
+    return redirect("web:space_members", slug=space.slug)
