@@ -1,0 +1,107 @@
+"""manage.py import_markdown PATH --space SLUG: import a folder (or zip) of ADRs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from apps.accounts.models import Space, User
+from apps.core.errors import ServiceError
+from apps.interchange import services, sources
+from apps.records.models import Record
+
+
+class Command(BaseCommand):
+    help = (
+        "Import architecture decision records (Nygard/adr-tools, MADR, log4brains or plain "
+        "markdown) from a folder or a .zip into a space. Re-running updates the same records."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("path", help="A folder (searched recursively) or a .zip file.")
+        parser.add_argument("--space", required=True, help="Slug of the space to import into.")
+        parser.add_argument(
+            "--kind",
+            default=Record.Kind.DECISION,
+            choices=Record.Kind.values,
+            help="Kind of record to create (default: decision).",
+        )
+        parser.add_argument("--owner", help="Email of a space member who will own new records.")
+        parser.add_argument(
+            "--as-user",
+            help="Email of the user the import acts as (default: a superuser, or the --owner).",
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Report what would happen; save nothing."
+        )
+        parser.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
+
+    def handle(self, *args, path, space, kind, owner, as_user, dry_run, no_progress, **options):
+        target = Space.objects.filter(slug=space).first()
+        if target is None:
+            raise CommandError(f"No space with the slug {space!r}.")
+        owner_user = None
+        if owner:
+            owner_user = User.objects.filter(email__iexact=owner).first()
+            if owner_user is None:
+                raise CommandError(f"No user with the email {owner!r}.")
+        actor = self._actor(as_user, owner_user)
+        source = Path(path)
+        try:
+            if source.is_file() and source.suffix.lower() == ".zip":
+                files = sources.read_zip(source.read_bytes())
+            elif source.is_dir():
+                files = sources.read_folder(source)
+            else:
+                raise CommandError(f"{path} is neither a folder nor a .zip file.")
+        except ServiceError as exc:
+            raise CommandError(exc.message) from None
+
+        bars: dict[str, tqdm] = {}
+
+        def progress(phase: str, done: int, total: int) -> None:
+            if no_progress:
+                return
+            bar = bars.get(phase)
+            if bar is None:
+                bar = bars[phase] = tqdm(
+                    total=total,
+                    desc=phase,
+                    unit="file" if phase == "records" else "link",
+                    file=self.stderr._out,
+                    leave=False,
+                )
+            bar.update(done - bar.n)
+
+        try:
+            summary = services.import_files(
+                space=target,
+                files=files,
+                actor=actor,
+                kind=kind,
+                owner=owner_user,
+                dry_run=dry_run,
+                progress=progress,
+            )
+        except ServiceError as exc:
+            raise CommandError(exc.message) from None
+        finally:
+            for bar in bars.values():
+                bar.close()
+        for line in summary.lines():
+            self.stdout.write(line)
+
+    def _actor(self, as_user: str | None, owner: User | None) -> User:
+        if as_user:
+            user = User.objects.filter(email__iexact=as_user).first()
+            if user is None:
+                raise CommandError(f"No user with the email {as_user!r}.")
+            return user
+        if owner is not None:
+            return owner
+        user = User.objects.filter(is_superuser=True, is_active=True).order_by("pk").first()
+        if user is None:
+            raise CommandError("Pass --as-user (or --owner): there is no superuser to act as.")
+        return user

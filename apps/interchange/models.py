@@ -1,0 +1,64 @@
+"""Import jobs: one upload (zip) imported in the background, with its progress and summary."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from apps.accounts.models import Space
+
+
+class ImportJob(models.Model):
+    """A markdown import running (or run) in the background for one space."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Waiting to start"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    # A random public id, so job URLs do not reveal how many imports others ran.
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="import_jobs")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    # The API token that started it (the task acts with the token's rights, never more).
+    token = models.ForeignKey(
+        "accounts.ApiToken", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    filename = models.CharField(max_length=255, blank=True)
+    # The uploaded zip, kept in the database so any worker host can read it; cleared when done.
+    archive = models.BinaryField(null=True, blank=True, editable=False)
+    kind = models.CharField(max_length=12, default="decision")
+    owner_email = models.CharField(max_length=254, blank=True)
+    dry_run = models.BooleanField(default=False)
+
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    phase = models.CharField(max_length=40, blank=True)
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    summary = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # The import page lists a space's recent jobs, newest first.
+            models.Index(fields=["space", "-created_at"], name="import_job_space_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"import {self.uid} into {self.space_id} ({self.state})"
+
+    @property
+    def percent(self) -> int:
+        if self.state == self.State.DONE:
+            return 100
+        return int(100 * self.done / self.total) if self.total else 0

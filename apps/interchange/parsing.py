@@ -1,0 +1,552 @@
+"""Reading one ADR markdown file: front matter, title, status, date, deciders and the links its
+author wrote. Pure functions, no database: the import service decides what to do with them.
+
+Formats understood: Michael Nygard / adr-tools (``## Status`` section, ``Date:`` line), MADR 2
+(``* Status:`` bullets), MADR 3/4 (YAML front matter), log4brains (``YYYYMMDD-slug.md`` with
+``- Status:`` / ``- Date:`` bullets), contextkb's own export (front matter with ``key`` and
+``links``), and a generic fallback (first heading = title).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import posixpath
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import yaml
+
+# --- status words -----------------------------------------------------------------------------
+
+# Record.Status values, spelled out so this module stays free of Django imports.
+ACCEPTED, PROPOSED, DRAFT = "accepted", "proposed", "draft"
+REJECTED, DEPRECATED, SUPERSEDED = "rejected", "deprecated", "superseded"
+
+# Statuses Record.Status has no word for, kept as a tag next to the closest status.
+TAG_ON_HOLD = "status-on-hold"
+TAG_PLACEHOLDER = "status-placeholder"
+TAG_UNSTATED = "status-unstated"
+
+# (pattern, status, extra tag). The earliest match in the text wins, so "Superseded by X. This was
+# never implemented" is superseded and "Accepted / Amended by 17" is accepted.
+_STATUS_WORDS: list[tuple[re.Pattern[str], str, str]] = [
+    (
+        re.compile(r"\b(?:partly |partially |in part )?super[sc]eded\b|\breplaced by\b"),
+        SUPERSEDED,
+        "",
+    ),
+    (re.compile(r"\bdeprecated\b|\bobsolete\b|\bretired\b"), DEPRECATED, ""),
+    (re.compile(r"\brejected\b|\bdeclined\b|\babandoned\b|\bwithdrawn\b"), REJECTED, ""),
+    (re.compile(r"\bon[- ]hold\b|\bpostponed\b|\bparked\b|\bdeferred\b"), PROPOSED, TAG_ON_HOLD),
+    (re.compile(r"\bdraft\b|\bincomplete\b|\bwip\b|\bwork in progress\b"), DRAFT, ""),
+    (
+        re.compile(
+            r"\bproposed\b|\bproposal\b|\bpending\b|\b(?:in|under) review\b|\breview\b|\brfc\b"
+            r"|\bopen\b|\bdiscussion\b"
+        ),
+        PROPOSED,
+        "",
+    ),
+    (
+        re.compile(
+            r"\baccepted\b|\bapproved\b|\bimplemented\b|\badopted\b|\bagreed\b|\bdecided\b"
+            r"|\bdone\b|\bactive\b|\bcomplete[d]?\b|\bin effect\b"
+        ),
+        ACCEPTED,
+        "",
+    ),
+]
+# Template text left in place: "Accepted or Rejected", "{Deprecated|Proposed|Accepted}".
+_PLACEHOLDER = re.compile(r"\{[^}]*\|[^}]*\}|^\s*\w+\s+or\s+\w+\s*$|\[[^\]]*\|[^\]]*\]")
+
+
+@dataclass
+class StatusReading:
+    status: str  # a Record.Status value
+    tags: list[str] = field(default_factory=list)
+    unknown: str = ""  # the text as written, when no word was recognised
+    partial: bool = False  # "Partly superseded"
+
+
+def _plain(text: str) -> str:
+    """Markdown and emoji stripped, lower case, one line."""
+    text = re.sub(r"!\[[^\]]*\]\([^)]*\)", " ", text)
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)
+    text = re.sub(r"\[([^\]]*)\]\[[^\]]*\]", r"\1", text)
+    text = re.sub(r"[*_`~>#]", " ", text)
+    text = "".join(ch if ch.isascii() else " " for ch in text)
+    return re.sub(r"\s+", " ", text).strip().lower()
+
+
+def normalise_status(text: str | None) -> StatusReading:
+    """Map a status as written to a Record.Status value (plus tags for words it has no value for)."""
+    plain = _plain(text or "")
+    if not plain:
+        return StatusReading(ACCEPTED, [TAG_UNSTATED])
+    if _PLACEHOLDER.search(plain):
+        return StatusReading(DRAFT, [TAG_PLACEHOLDER])
+    best: tuple[int, str, str, re.Match[str]] | None = None
+    for pattern, status, tag in _STATUS_WORDS:
+        match = pattern.search(plain)
+        if match and (best is None or match.start() < best[0]):
+            best = (match.start(), status, tag, match)
+    if best is None:
+        slug = re.sub(r"[^a-z0-9]+", "-", plain)[:40].strip("-") or "unknown"
+        return StatusReading(DRAFT, [f"status-{slug}"], unknown=(text or "").strip()[:200])
+    _, status, tag, match = best
+    partial = status == SUPERSEDED and bool(re.match(r"(partly|partially|in part)", match.group(0)))
+    return StatusReading(status, [tag] if tag else [], partial=partial)
+
+
+# --- links ------------------------------------------------------------------------------------
+
+SUPERSEDES, SUPERSEDED_BY, AMENDS, AMENDED_BY, RELATES = (
+    "supersedes",
+    "superseded_by",
+    "amends",
+    "amended_by",
+    "relates",
+)
+_CUES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"super[sc]eded\s+(?:\w+\s+){0,2}by|replaced\s+by"), SUPERSEDED_BY),
+    (re.compile(r"super[sc]edes|super[sc]eding|replaces"), SUPERSEDES),
+    (re.compile(r"amended\s+by"), AMENDED_BY),
+    (re.compile(r"\bamends\b|\bamending\b"), AMENDS),
+    (re.compile(r"related\s+to|relates\s+to|see\s+also"), RELATES),
+]
+_PARTIAL = re.compile(r"\b(?:partly|partially|in part|some aspects|parts of)\b")
+_TRAILING_SUPERSEDES = re.compile(
+    r"^[)\]\s,]*which\s+(?:this\s+(?:decision|adr|record)\s+)?super[sc]edes"
+)
+_JOINER = re.compile(r"^[\s).]*(?:,|and|&|,\s*and|or)\s*$")
+_INLINE = re.compile(
+    r"(?<!!)\[((?:[^\[\]]|\[[^\]]*\])*)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)"
+)
+_REFERENCE = re.compile(r"(?<!!)\[([^\[\]]+)\]\[([^\[\]]*)\]")
+_REF_DEF = re.compile(r"^\s{0,3}\[([^\]]+)\]:\s*<?(\S+?)>?(?:\s+[\"'(].*)?\s*$")
+_BARE_URL = re.compile(r"(?<![(<\[])\bhttps?://github\.com/[^\s)>\]]+")
+_GITHUB_BLOB = re.compile(r"^https?://github\.com/[^/]+/[^/]+/(?:blob|tree|raw)/[^/]+/(.+)$")
+_TEXT_REF = re.compile(
+    r"(super[sc]eded\s+(?:\w+\s+){0,2}by|super[sc]edes|amended\s+by|\bamends)\s*(?:decision\s*)?:?\s*"
+    r"(?:#\s*)?([a-z]{0,4})[\s#_-]?0*(\d{1,5})\b",
+    re.IGNORECASE,
+)
+_TEXT_REF_RELATION = {
+    "superseded": SUPERSEDED_BY,
+    "superceded": SUPERSEDED_BY,
+    "supersedes": SUPERSEDES,
+    "supercedes": SUPERSEDES,
+    "amended": AMENDED_BY,
+    "amends": AMENDS,
+}
+
+
+@dataclass
+class FoundLink:
+    """One link (or plain-text reference) from this file towards another ADR."""
+
+    relation: str
+    url: str  # as written; for text references, the reference ("ADR025")
+    line_no: int
+    line: str
+    partial: bool = False
+    number: int | None = None  # text references: the ADR number named
+    prefix: str = ""  # text references: letters before the number ("ADR", "DR")
+    fallback_number: int | None = None  # a link whose text names a number ("AD045: …")
+    fallback_prefix: str = ""
+
+
+def _cue(text: str) -> str | None:
+    """The relation named last in `text` (the words right before a link)."""
+    best: tuple[int, str] | None = None
+    for pattern, relation in _CUES:
+        for match in pattern.finditer(text):
+            if best is None or match.end() > best[0]:
+                best = (match.end(), relation)
+    return best[1] if best else None
+
+
+def _strip_code(lines: list[str]) -> list[str]:
+    """Blank out fenced code blocks (examples in ADRs about ADRs are not metadata)."""
+    out, fence = [], ""
+    for line in lines:
+        stripped = line.lstrip()
+        if fence:
+            if stripped.startswith(fence):
+                fence = ""
+            out.append("")
+            continue
+        if stripped.startswith("```") or stripped.startswith("~~~"):
+            fence = stripped[:3]
+            out.append("")
+            continue
+        out.append(line)
+    return out
+
+
+def find_links(body: str, *, first_line: int = 1) -> list[FoundLink]:
+    """Every markdown link and plain-text status reference, with the relation its words name."""
+    raw_lines = body.splitlines()
+    lines = _strip_code(raw_lines)
+    ref_defs: dict[str, str] = {}
+    for line in lines:
+        m = _REF_DEF.match(line)
+        if m:
+            ref_defs[m.group(1).strip().lower()] = m.group(2)
+    found: list[FoundLink] = []
+    for index, line in enumerate(lines):
+        if not line.strip() or _REF_DEF.match(line):
+            continue
+        line_no = index + first_line
+        spans: list[tuple[int, int, str, str]] = []  # start, end, text, url
+        for m in _INLINE.finditer(line):
+            spans.append((m.start(), m.end(), m.group(1), m.group(2)))
+        for m in _REFERENCE.finditer(line):
+            ref = (m.group(2) or m.group(1)).strip().lower()
+            if ref in ref_defs and not any(s <= m.start() < e for s, e, _, _ in spans):
+                spans.append((m.start(), m.end(), m.group(1), ref_defs[ref]))
+        for m in _BARE_URL.finditer(line):
+            if not any(s <= m.start() < e for s, e, _, _ in spans):
+                spans.append((m.start(), m.end(), m.group(0), m.group(0).rstrip(".,;")))
+        spans.sort()
+        previous_end, previous_relation = 0, None
+        lower = line.lower()
+        line_links: list[FoundLink] = []
+        for start, end, text, url in spans:
+            before = lower[previous_end:start]
+            relation = _cue(before)
+            if relation is None and previous_relation and _JOINER.match(before):
+                relation = previous_relation
+            if relation is None and _TRAILING_SUPERSEDES.match(lower[end:]):
+                relation = SUPERSEDES
+            relation = relation or RELATES
+            number = re.search(r"\b([a-z]{0,4})[\s#_-]?0*(\d{1,5})\b", text, re.IGNORECASE)
+            link = FoundLink(
+                relation=relation,
+                url=url,
+                line_no=line_no,
+                line=raw_lines[index].strip(),
+                partial=bool(_PARTIAL.search(lower[:start])),
+                fallback_number=int(number.group(2)) if number else None,
+                fallback_prefix=(number.group(1) or "").lower() if number else "",
+            )
+            line_links.append(link)
+            previous_end, previous_relation = end, (relation if relation != RELATES else None)
+        found.extend(line_links)
+        # Plain-text references ("Superseded by ADR025") outside any link.
+        text_only = line
+        for start, end, _, _ in sorted(spans, reverse=True):
+            text_only = text_only[:start] + " \x00 " + text_only[end:]
+        for m in _TEXT_REF.finditer(text_only):
+            word = m.group(1).split()[0].lower()
+            found.append(
+                FoundLink(
+                    relation=_TEXT_REF_RELATION.get(word, RELATES),
+                    url=f"{m.group(2)}{m.group(3)}",
+                    line_no=line_no,
+                    line=raw_lines[index].strip(),
+                    partial=bool(_PARTIAL.search(lower[: m.start()])),
+                    number=int(m.group(3)),
+                    prefix=m.group(2).lower(),
+                )
+            )
+    return found
+
+
+def resolve_url(url: str, *, source: str, paths: dict[str, str]) -> str | None:
+    """The imported file a link points to, or None.
+
+    `source` is the linking file's path inside the import; `paths` maps lower-cased import paths
+    to their real spelling. Relative links resolve against the source's folder; GitHub URLs
+    resolve when their in-repository path ends with an imported file's path (or vice versa).
+    """
+    url = url.strip()
+    blob = _GITHUB_BLOB.match(url)
+    if blob:
+        wanted = unquote(urlsplit(url).path)
+        wanted = _GITHUB_BLOB.match("https://github.com" + wanted)
+        in_repo = (wanted.group(1) if wanted else blob.group(1)).strip("/").lower()
+        matches = [
+            real
+            for low, real in paths.items()
+            if in_repo == low or in_repo.endswith("/" + low) or low.endswith("/" + in_repo)
+        ]
+        return matches[0] if len(matches) == 1 else None
+    parts = urlsplit(url)
+    if parts.scheme or parts.netloc or not parts.path:
+        return None
+    target = unquote(parts.path)
+    if target.startswith("/"):
+        candidate = posixpath.normpath(target.lstrip("/"))
+    else:
+        candidate = posixpath.normpath(posixpath.join(posixpath.dirname(source), target))
+    for option in (candidate, candidate + ".md"):
+        real = paths.get(option.lower())
+        if real:
+            return real
+    return None
+
+
+def looks_like_adr_link(url: str) -> bool:
+    """A link worth reporting when it does not resolve: a relative .md file or a GitHub blob."""
+    parts = urlsplit(url)
+    if _GITHUB_BLOB.match(url):
+        return parts.path.lower().endswith(".md")
+    if parts.scheme or parts.netloc or not parts.path:
+        return False
+    name = posixpath.basename(parts.path.lower())
+    return name.endswith(".md") or "." not in name
+
+
+# --- the whole file ---------------------------------------------------------------------------
+
+_FRONT_MATTER = re.compile(
+    r"\A---[ \t]*\r?\n(.*?)(?:\r?\n)?^(?:---|\.\.\.)[ \t]*$\r?\n?", re.S | re.M
+)
+_H1 = re.compile(r"^#\s+(.+?)\s*#*\s*$")
+_SETEXT = re.compile(r"^=+\s*$")
+_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+_META_LINE = re.compile(
+    r"^\s*(?:[-*+]\s+)?(?:\*\*|__)?(status|date|deciders|decision[- ]makers)(?:\*\*|__)?\s*:\s*"
+    r"(?:\*\*|__)?\s*(.*?)\s*$",
+    re.IGNORECASE,
+)
+_FILE_NUMBER = re.compile(r"^(?:[a-z]{1,4}[-_ ]?)?0*(\d{1,5})(?=[-_. ]|$)", re.IGNORECASE)
+_DATE_FORMATS = (
+    "%Y-%m-%d",
+    "%d/%m/%Y",
+    "%d/%m/%y",
+    "%Y/%m/%d",
+    "%d.%m.%Y",
+    "%B %d, %Y",
+    "%d %B %Y",
+)
+_KEY = re.compile(r"^([A-Z]{3})-(\d+)$")
+
+
+class FrontMatterError(ValueError):
+    """The YAML front matter is not valid."""
+
+
+@dataclass
+class ParsedAdr:
+    path: str
+    title: str
+    body: str
+    format: str
+    status: StatusReading
+    status_text: str
+    number: int | None
+    date_text: str = ""
+    decided_on: dt.date | None = None
+    date_problem: str = ""
+    deciders: str = ""
+    front_matter: dict[str, Any] = field(default_factory=dict)
+    links: list[FoundLink] = field(default_factory=list)
+    exported: bool = False  # written by contextkb's export (links come from front matter)
+
+
+def split_front_matter(text: str) -> tuple[dict[str, Any], str, int]:
+    """(front matter, body, line number where the body starts). Raises FrontMatterError."""
+    m = _FRONT_MATTER.match(text)
+    if not m:
+        return {}, text, 1
+    try:
+        data = yaml.safe_load(m.group(1)) if m.group(1).strip() else {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 2})" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise FrontMatterError(f"front matter is not valid YAML{where}: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise FrontMatterError("front matter is not a YAML mapping")
+    body = text[m.end() :]
+    return data, body, text[: m.end()].count("\n") + 1
+
+
+def parse_date(value: Any) -> tuple[dt.date | None, str]:
+    """(date, problem). Accepts ISO, dd/mm/yyyy and a few written forms."""
+    if isinstance(value, dt.datetime):
+        return value.date(), ""
+    if isinstance(value, dt.date):
+        return value, ""
+    text = re.sub(r"[*_`]", "", str(value or "")).strip()
+    if not text:
+        return None, ""
+    head = re.match(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{2,4}|\d{4}/\d{1,2}/\d{1,2}", text)
+    candidates = [head.group(0)] if head else [text]
+    for candidate in candidates:
+        for fmt in _DATE_FORMATS:
+            try:
+                return dt.datetime.strptime(candidate, fmt).date(), ""
+            except ValueError:
+                continue
+    return None, f"invalid date {text[:40]!r}"
+
+
+def _section(lines: list[str], name: str) -> tuple[str, int] | None:
+    """The first paragraph under a heading called `name` (any level), and its line index.
+
+    Template guidance in a block quote is passed over when a plain paragraph follows it; a
+    section holding only a quote gives the quote's first line ("> Accepted or Rejected").
+    """
+    for i, line in enumerate(lines):
+        m = _HEADING.match(line)
+        if not (m and _plain(m.group(2)) == name):
+            continue
+        paragraphs: list[tuple[bool, list[str], int]] = []
+        current: list[str] = []
+        quoted, start = False, i
+        for j in range(i + 1, len(lines)):
+            if _HEADING.match(lines[j]):
+                break
+            text = lines[j].strip()
+            is_quote = text.startswith(">")
+            content = text.lstrip(">").strip()
+            if not content or (current and is_quote != quoted):
+                if current:
+                    paragraphs.append((quoted, current, start))
+                    current = []
+                if not content:
+                    continue
+            if not current:
+                quoted, start = is_quote, j
+            current.append(content)
+        if current:
+            paragraphs.append((quoted, current, start))
+        for quoted, para, start in paragraphs:
+            if not quoted:
+                return " ".join(para), start
+        if paragraphs:
+            return paragraphs[0][1][0], paragraphs[0][2]
+        return "", i
+    return None
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v).strip() for v in value if v is not None and str(v).strip())
+    return str(value).strip()
+
+
+def file_number(path: str) -> int | None:
+    """The ADR number in a file name (``0012-x.md``, ``ADR025-x.md``, ``adr-006-x.md``);
+    log4brains' ``YYYYMMDD-`` dates are not numbers."""
+    m = _FILE_NUMBER.match(posixpath.basename(path))
+    if not m:
+        return None
+    number = int(m.group(1))
+    return number or None
+
+
+def parse_adr(path: str, text: str) -> ParsedAdr:
+    """Read one decoded markdown file. Raises FrontMatterError for broken front matter."""
+    front, body, first_line = split_front_matter(text)
+    lines = body.splitlines()
+    plain_lines = _strip_code(lines)
+    exported = (
+        "key" in front
+        and isinstance(front.get("links"), dict | type(None))
+        and bool(_KEY.match(str(front.get("key", ""))))
+    )
+
+    # Title: front matter, then the first H1 (ATX or setext), then the file name.
+    title = _as_text(front.get("title"))
+    if not title:
+        for i, line in enumerate(plain_lines):
+            m = _H1.match(line)
+            if m:
+                title = m.group(1)
+                break
+            if i + 1 < len(plain_lines) and line.strip() and _SETEXT.match(plain_lines[i + 1]):
+                title = line.strip()
+                break
+    if not title:
+        for line in plain_lines:
+            m = _HEADING.match(line)
+            if m:
+                title = m.group(2)
+                break
+    if not title:
+        stem = posixpath.splitext(posixpath.basename(path))[0]
+        title = re.sub(r"[-_]+", " ", stem).strip() or stem
+    title = re.sub(r"\s+", " ", title).strip()[:200]
+
+    # Metadata lines ("- Status: accepted", "Date: 2020-01-01", "**Date:** …").
+    meta: dict[str, tuple[str, int]] = {}
+    first_section = next(
+        (i for i, line in enumerate(plain_lines) if line.startswith("## ")), len(plain_lines)
+    )
+    for i, line in enumerate(plain_lines):
+        m = _META_LINE.match(line)
+        if m and m.group(2):
+            name = m.group(1).lower().replace(" ", "-")
+            name = "deciders" if name.startswith("decision") else name
+            # Status and date lines count anywhere before the first section; later only as
+            # bullets/plain lines that start the line (MADR 2 puts them under the title).
+            if name not in meta and (i < first_section or name != "status"):
+                meta[name] = (m.group(2), i)
+
+    fmt = "generic"
+    status_text = ""
+    if "status" in front:
+        status_text = _as_text(front["status"])
+        fmt = "madr"
+    elif "status" in meta:
+        status_text = meta["status"][0]
+        fmt = "log4brains" if re.match(r"^\d{8}-", posixpath.basename(path)) else "madr"
+    else:
+        section = _section(plain_lines, "status")
+        if section:
+            status_text = section[0]
+            fmt = "nygard"
+        else:
+            for line in plain_lines[:first_section]:
+                if re.search(r"super[sc]eded|deprecated", line, re.IGNORECASE) and not _H1.match(
+                    line
+                ):
+                    status_text = line.strip()
+                    break
+    if fmt == "generic" and (front or any("decision outcome" in _plain(ln) for ln in lines)):
+        fmt = "madr"
+    if exported:
+        fmt = "contextkb"
+
+    date_value: Any = front.get("date") or front.get("decided_on")
+    if date_value in (None, "") and "date" in meta:
+        date_value = meta["date"][0]
+    if date_value in (None, ""):
+        section = _section(plain_lines, "date")
+        date_value = section[0] if section else ""
+    decided_on, date_problem = parse_date(date_value)
+
+    deciders = _as_text(front.get("deciders") or front.get("decision-makers"))
+    if not deciders and "deciders" in meta:
+        deciders = meta["deciders"][0]
+
+    number = None
+    key = _KEY.match(str(front.get("key", ""))) if front.get("key") else None
+    number = int(key.group(2)) if key else file_number(path)
+
+    return ParsedAdr(
+        path=path,
+        title=title,
+        body=body,
+        format=fmt,
+        status=normalise_status(status_text) if not exported else StatusReading(ACCEPTED),
+        status_text=status_text,
+        number=number,
+        date_text=_as_text(date_value) if not isinstance(date_value, dt.date) else "",
+        decided_on=decided_on,
+        date_problem=date_problem,
+        deciders=re.sub(r"\s+", " ", deciders)[:500],
+        front_matter=front,
+        links=[] if exported else find_links(body, first_line=first_line),
+        exported=exported,
+    )

@@ -1,0 +1,771 @@
+"""Markdown import and export of a space's records.
+
+`import_files` turns a folder's (or zip's) ADRs into records and their typed links, through the
+record services only. Every file is written in its own savepoint: a bad file is reported and
+skipped, never half-imported, and never stops the others. Re-importing the same folder updates the
+records it created (matched by source path, or by the `key` in contextkb's own front matter).
+
+`export_space` writes the opposite: one MADR-style file per record with YAML front matter, plus an
+index.md; importing that folder into an empty space gives back the same records and links.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import posixpath
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from apps.accounts import access
+from apps.accounts.models import Membership, Space, Team, User
+from apps.core.errors import Forbidden, InvalidInput, NotFound, ServiceError
+from apps.interchange import parsing
+from apps.interchange.sources import SourceFile
+from apps.records import services as record_services
+from apps.records.models import KIND_PREFIX, Link, Record
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
+
+# Files that describe a folder rather than decide anything.
+_INDEX_NAMES = {"readme.md", "index.md", "readme.markdown", "index.markdown"}
+_TEMPLATE_NAME = re.compile(r"(^|[-_])template$|^(adr|dr)?x{3,}([-_]|$)", re.IGNORECASE)
+# A link target that looks like someone's ADR (reported when it does not resolve).
+_ADR_PATH = re.compile(r"(^|[/_-])(adrs?|decisions?|decision-records?)([/_-]|$)", re.IGNORECASE)
+_LINK_ORDER = {Link.Type.SUPERSEDES: 0, Link.Type.AMENDS: 1}
+
+
+@dataclass
+class ImportSummary:
+    """What an import did, file by file; also what the command, page and API show."""
+
+    dry_run: bool = False
+    files_seen: int = 0
+    created: list[dict[str, str]] = field(default_factory=list)
+    updated: list[dict[str, str]] = field(default_factory=list)
+    unchanged: list[dict[str, str]] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    links_created: list[dict[str, str]] = field(default_factory=list)
+    links_existing: int = 0
+    links_unresolved: list[dict[str, Any]] = field(default_factory=list)
+    unknown_statuses: list[dict[str, str]] = field(default_factory=list)
+    problems: list[dict[str, str]] = field(default_factory=list)
+
+    def skip(self, path: str, reason: str) -> None:
+        self.skipped.append({"path": path, "reason": reason})
+
+    def problem(self, path: str, message: str) -> None:
+        self.problems.append({"path": path, "message": message})
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "files": self.files_seen,
+            "created": len(self.created),
+            "updated": len(self.updated),
+            "unchanged": len(self.unchanged),
+            "skipped": len(self.skipped),
+            "links_created": len(self.links_created),
+            "links_existing": self.links_existing,
+            "links_unresolved": len(self.links_unresolved),
+            "unknown_statuses": len(self.unknown_statuses),
+            "problems": len(self.problems),
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "counts": self.counts(),
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "skipped": self.skipped,
+            "links_created": self.links_created,
+            "links_unresolved": self.links_unresolved,
+            "unknown_statuses": self.unknown_statuses,
+            "problems": self.problems,
+        }
+
+    def lines(self) -> list[str]:
+        """A plain-text report (the command prints it)."""
+        c = self.counts()
+        out = [
+            ("Dry run: nothing was saved. " if self.dry_run else "")
+            + f"{c['files']} files: {c['created']} created, {c['updated']} updated, "
+            f"{c['unchanged']} unchanged, {c['skipped']} skipped.",
+            f"Links: {c['links_created']} created, {c['links_existing']} already there, "
+            f"{c['links_unresolved']} unresolved.",
+        ]
+        if self.skipped:
+            out.append("Skipped:")
+            out += [f"  {s['path']}: {s['reason']}" for s in self.skipped]
+        if self.links_unresolved:
+            out.append("Unresolved links (target missing):")
+            out += [
+                f"  {u['path']}:{u['line']}: {u['relation']} {u['target']}"
+                + (f" ({u['note']})" if u.get("note") else "")
+                for u in self.links_unresolved
+            ]
+        if self.unknown_statuses:
+            out.append("Unknown statuses (kept as a tag):")
+            out += [
+                f"  {u['path']}: {u['status']!r} -> tag {u['tag']}" for u in self.unknown_statuses
+            ]
+        if self.problems:
+            out.append("Notes:")
+            out += [f"  {p['path']}: {p['message']}" for p in self.problems]
+        return out
+
+
+@dataclass
+class _Doc:
+    adr: parsing.ParsedAdr
+    kind: str
+    record: Record | None = None
+    outcome: str = ""
+
+
+def _require_edit(actor, space: Space) -> None:
+    if not access.can_view(actor, space):
+        raise NotFound(f"Space {space.slug!r} not found.")
+    if not access.can_edit(actor, space):
+        raise Forbidden(f"You need to be an editor of {space.name} to import records.")
+
+
+def _decode(source: SourceFile) -> tuple[str | None, str]:
+    """(text, reason it was skipped)."""
+    data = source.data or b""
+    if not data.strip():
+        return None, "empty file"
+    if b"\x00" in data[:8192] or data[:4] in (b"\x89PNG", b"PK\x03\x04", b"%PDF"):
+        return None, "binary file, not markdown"
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return None, f"not UTF-8 text (invalid byte at position {exc.start})"
+    if "\x00" in text:
+        return None, "binary file, not markdown"
+    return text.replace("\r\n", "\n").replace("\r", "\n"), ""
+
+
+def _skip_reason(path: str) -> str:
+    name = posixpath.basename(path).lower()
+    if name in _INDEX_NAMES:
+        return "index page, not a decision"
+    if _TEMPLATE_NAME.search(posixpath.splitext(name)[0]):
+        return "ADR template, not a decision"
+    return ""
+
+
+def _resolve_owner(value: Any, *, space: Space) -> tuple[User | None, Team | None, str]:
+    """An exported `owner:` (an email or `team:<slug>`) → (user, team, problem)."""
+    text = str(value or "").strip()
+    if not text:
+        return None, None, ""
+    if text.startswith("team:"):
+        team = Team.objects.filter(slug=text[5:]).first()
+        return (None, team, "") if team else (None, None, f"unknown team {text[5:]!r}")
+    user = User.objects.filter(email__iexact=text).first()
+    if user is None:
+        return None, None, f"owner {text!r} has no account here"
+    if not Membership.objects.filter(user=user, space=space).exists():
+        return None, None, f"owner {text!r} is not a member of {space.name}"
+    return user, None, ""
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(value, list | tuple):
+        return [str(v).strip() for v in value if v is not None and str(v).strip()]
+    return [str(value)]
+
+
+def _fields_for(
+    doc: _Doc, *, space: Space, owner: User | None, summary: ImportSummary
+) -> dict[str, Any]:
+    """The record fields a file asks for (status handled by the caller)."""
+    adr = doc.adr
+    fm = adr.front_matter
+    fields: dict[str, Any] = {
+        "title": adr.title,
+        "body": adr.body,
+        "decided_on": adr.decided_on,
+        "deciders": adr.deciders,
+        "tags": list(adr.status.tags),
+    }
+    if adr.date_problem:
+        summary.problem(adr.path, f"{adr.date_problem}; imported without a date")
+    if adr.exported:
+        fields["summary"] = str(fm.get("summary") or "").replace("\n", " ")[:300]
+        fields["tags"] = [t.lower() for t in _as_list(fm.get("tags"))]
+        fields["anchors"] = _as_list(fm.get("anchors"))
+        fields["reversibility"] = str(fm.get("reversibility") or "")
+        fields["impact"] = str(fm.get("impact") or "")
+        valid_until, problem = parsing.parse_date(fm.get("valid_until"))
+        if problem:
+            summary.problem(adr.path, f"valid_until: {problem}")
+        fields["valid_until"] = valid_until
+        if "owner" in fm:
+            user, team, problem = _resolve_owner(fm.get("owner"), space=space)
+            if problem:
+                summary.problem(adr.path, f"{problem}; imported as owned by the importer's choice")
+            fields["owner_user"] = user or (owner if team is None else None)
+            fields["owner_team"] = team
+        else:
+            fields["owner_user"] = owner
+    else:
+        fields["owner_user"] = owner
+    return fields
+
+
+def _wanted_status(doc: _Doc) -> str:
+    adr = doc.adr
+    if adr.exported:
+        status = str(adr.front_matter.get("status") or "").strip().lower()
+        return status if status in Record.Status.values else Record.Status.DRAFT
+    return adr.status.status
+
+
+def _write_record(
+    doc: _Doc,
+    *,
+    space: Space,
+    actor,
+    owner: User | None,
+    existing: Record | None,
+    number: int | None,
+    summary: ImportSummary,
+) -> None:
+    adr = doc.adr
+    fields = _fields_for(doc, space=space, owner=owner, summary=summary)
+    status = _wanted_status(doc)
+    if existing is None:
+        # A record cannot be created superseded; its successor's supersedes link will mark it.
+        # Until then (or if the successor is never found) it is deprecated.
+        create_status = Record.Status.DEPRECATED if status == Record.Status.SUPERSEDED else status
+        record = record_services.record_create(
+            space=space,
+            kind=doc.kind,
+            actor=actor,
+            status=create_status,
+            number=number,
+            source_path=adr.path,
+            message=f"Imported from {adr.path}"[:300],
+            **fields,
+        )
+        doc.record, doc.outcome = record, "created"
+        summary.created.append({"path": adr.path, "key": record.key})
+    else:
+        changes = dict(fields)
+        if not adr.exported or "owner" not in adr.front_matter:
+            # Keep an owner someone set in the app; only fill in a missing one.
+            changes.pop("owner_user", None)
+            changes.pop("owner_team", None)
+            if existing.owner_user_id is None and existing.owner_team_id is None and owner:
+                changes["owner_user"] = owner
+        # Tags added in the app survive a re-import.
+        changes["tags"] = list(existing.tags) + [
+            t for t in fields["tags"] if t not in existing.tags
+        ]
+        # A superseded status belongs to the supersedes link; a file cannot set or undo it.
+        if existing.status != Record.Status.SUPERSEDED and status != Record.Status.SUPERSEDED:
+            changes["status"] = status
+        before = existing.version
+        record = record_services.record_update(
+            record=existing,
+            actor=actor,
+            expected_version=None,
+            changes=changes,
+            message=f"Re-imported from {adr.path}"[:300],
+        )
+        doc.record = record
+        doc.outcome = "updated" if record.version != before else "unchanged"
+        entry = {"path": adr.path, "key": record.key}
+        (summary.updated if doc.outcome == "updated" else summary.unchanged).append(entry)
+    if adr.exported:
+        _apply_exported_extras(
+            doc.record, adr.front_matter, actor=actor, summary=summary, path=adr.path
+        )
+
+
+def _apply_exported_extras(record: Record, fm: dict[str, Any], *, actor, summary, path) -> None:
+    """Review dates and the archived flag from contextkb's own export."""
+    updates: dict[str, Any] = {}
+    for name in ("next_review_at", "last_verified_at"):
+        value = fm.get(name)
+        if value in (None, ""):
+            continue
+        when = value if isinstance(value, dt.datetime) else None
+        if when is None:
+            try:
+                when = dt.datetime.fromisoformat(str(value))
+            except ValueError:
+                summary.problem(path, f"{name}: invalid date-time {str(value)[:40]!r}")
+                continue
+        if timezone.is_naive(when):
+            when = timezone.make_aware(when, dt.UTC)
+        updates[name] = when
+    if updates:
+        Record.objects.filter(pk=record.pk).update(**updates)
+        for name, value in updates.items():
+            setattr(record, name, value)
+        record_services.refresh_freshness(record)
+    if fm.get("archived") is True and record.archived_at is None:
+        record_services.record_archive(record=record, actor=actor)
+
+
+def _number_candidates(docs_by_dir: dict[str, list[_Doc]], source: str, number: int, prefix: str):
+    same_dir = [
+        d
+        for d in docs_by_dir.get(posixpath.dirname(source), [])
+        if parsing.file_number(d.adr.path) == number
+    ]
+    if prefix:
+        named = [d for d in same_dir if posixpath.basename(d.adr.path).lower().startswith(prefix)]
+        same_dir = named or same_dir
+    return same_dir
+
+
+@dataclass
+class _WantedLink:
+    source: _Doc
+    target: _Doc
+    type: str
+    partial: bool
+    where: str
+
+
+def _collect_links(
+    docs: list[_Doc],
+    *,
+    space: Space,
+    skipped_paths: set[str],
+    summary: ImportSummary,
+) -> list[_WantedLink]:
+    by_path = {d.adr.path.lower(): d for d in docs}
+    paths = {d.adr.path.lower(): d.adr.path for d in docs}
+    docs_by_dir: dict[str, list[_Doc]] = {}
+    for d in docs:
+        docs_by_dir.setdefault(posixpath.dirname(d.adr.path), []).append(d)
+    adr_dirs = set(docs_by_dir)
+    by_key = {str(d.adr.front_matter.get("key")): d for d in docs if d.adr.exported}
+
+    typed: dict[tuple[int, int, str], _WantedLink] = {}
+    related: dict[frozenset[int], _WantedLink] = {}
+
+    def unresolved(doc: _Doc, link: parsing.FoundLink, note: str = "") -> None:
+        summary.links_unresolved.append(
+            {
+                "path": doc.adr.path,
+                "line": link.line_no,
+                "relation": link.relation.replace("_", " "),
+                "target": link.url,
+                "note": note,
+            }
+        )
+
+    def want(source: _Doc, target: _Doc, relation: str, partial: bool, where: str) -> None:
+        if source.record is None or target.record is None or source is target:
+            return
+        if relation == parsing.SUPERSEDED_BY:
+            source, target, link_type = target, source, Link.Type.SUPERSEDES
+        elif relation == parsing.AMENDED_BY:
+            source, target, link_type = target, source, Link.Type.AMENDS
+        elif relation in (parsing.SUPERSEDES, Link.Type.SUPERSEDES):
+            link_type = Link.Type.SUPERSEDES
+        elif relation in (parsing.AMENDS, Link.Type.AMENDS):
+            link_type = Link.Type.AMENDS
+        elif relation in Link.Type.values and relation != Link.Type.RELATES_TO:
+            link_type = relation
+        else:
+            pair = frozenset((source.record.pk, target.record.pk))
+            related.setdefault(
+                pair, _WantedLink(source, target, Link.Type.RELATES_TO, False, where)
+            )
+            return
+        key = (source.record.pk, target.record.pk, link_type)
+        if key in typed:
+            typed[key].partial = typed[key].partial or partial
+        else:
+            typed[key] = _WantedLink(source, target, link_type, partial, where)
+
+    for doc in docs:
+        if doc.record is None:
+            continue
+        adr = doc.adr
+        if adr.exported:
+            links = adr.front_matter.get("links") or {}
+            if not isinstance(links, dict):
+                summary.problem(adr.path, "front matter `links` is not a mapping; links ignored")
+                continue
+            for link_type, keys in links.items():
+                if link_type not in Link.Type.values:
+                    summary.problem(adr.path, f"unknown link type {link_type!r}")
+                    continue
+                for key in _as_list(keys):
+                    target = by_key.get(key)
+                    if target is None:
+                        summary.links_unresolved.append(
+                            {
+                                "path": adr.path,
+                                "line": 1,
+                                "relation": link_type,
+                                "target": key,
+                                "note": "",
+                            }
+                        )
+                        continue
+                    want(doc, target, link_type, False, f"{adr.path} front matter")
+            continue
+        for link in adr.links:
+            target_doc: _Doc | None = None
+            if link.number is not None:
+                candidates = _number_candidates(docs_by_dir, adr.path, link.number, link.prefix)
+                candidates = [c for c in candidates if c is not doc]
+                if len(candidates) == 1:
+                    target_doc = candidates[0]
+                elif candidates:
+                    unresolved(
+                        doc,
+                        link,
+                        "ambiguous: " + ", ".join(sorted(c.adr.path for c in candidates)),
+                    )
+                    continue
+                else:
+                    unresolved(doc, link, "no ADR with that number")
+                    continue
+            else:
+                real = parsing.resolve_url(link.url, source=adr.path, paths=paths)
+                if real is not None:
+                    target_doc = by_path[real.lower()]
+                else:
+                    typed_relation = link.relation != parsing.RELATES
+                    resolved = _relative_target(link.url, adr.path)
+                    if resolved is not None and resolved.lower() in skipped_paths:
+                        continue
+                    in_adr_dir = resolved is not None and posixpath.dirname(resolved) in adr_dirs
+                    adr_like = parsing.file_number(
+                        link.url.split("#")[0].rstrip("/").rsplit("/", 1)[-1]
+                    ) is not None and bool(_ADR_PATH.search(link.url))
+                    if not (
+                        parsing.looks_like_adr_link(link.url)
+                        and (typed_relation or in_adr_dir or adr_like)
+                    ):
+                        continue
+                    note = ""
+                    if typed_relation and link.fallback_number is not None:
+                        candidates = [
+                            c
+                            for c in _number_candidates(
+                                docs_by_dir, adr.path, link.fallback_number, link.fallback_prefix
+                            )
+                            if c is not doc
+                        ]
+                        if len(candidates) == 1:
+                            target_doc = candidates[0]
+                            note = f"matched by its number to {target_doc.adr.path}"
+                    unresolved(doc, link, note)
+                    if target_doc is None:
+                        continue
+            if target_doc is doc:
+                continue
+            want(doc, target_doc, link.relation, link.partial, f"{adr.path}:{link.line_no}")
+
+    # A typed link between two records makes a relates_to between them redundant.
+    typed_pairs = {frozenset((s, t)) for s, t, _ in typed}
+    result = sorted(typed.values(), key=lambda w: _LINK_ORDER.get(w.type, 2))
+    result += [w for pair, w in related.items() if pair not in typed_pairs]
+    return result
+
+
+def _relative_target(url: str, source: str) -> str | None:
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme or parts.netloc or not parts.path:
+        return None
+    return posixpath.normpath(posixpath.join(posixpath.dirname(source), unquote(parts.path)))
+
+
+def _write_links(
+    wanted: list[_WantedLink], *, actor, summary: ImportSummary, progress: Progress | None
+) -> None:
+    existing_pairs: set[frozenset[int]] = set()
+    ids = {w.source.record.pk for w in wanted} | {w.target.record.pk for w in wanted}
+    existing = set(
+        Link.objects.filter(source_id__in=ids, target_id__in=ids).values_list(
+            "source_id", "target_id", "type"
+        )
+    )
+    existing_pairs = {frozenset((s, t)) for s, t, _ in existing}
+    for done, w in enumerate(wanted, 1):
+        source, target = w.source.record, w.target.record
+        if (source.pk, target.pk, w.type) in existing or (
+            w.type == Link.Type.RELATES_TO and (frozenset((source.pk, target.pk)) in existing_pairs)
+        ):
+            summary.links_existing += 1
+            continue
+        try:
+            with transaction.atomic():
+                # Re-read both ends: an earlier link may have changed a status.
+                source = Record.objects.get(pk=source.pk)
+                target = Record.objects.get(pk=target.pk)
+                record_services.record_link(
+                    source=source,
+                    target=target,
+                    type=w.type,
+                    actor=actor,
+                    note=(("Partly: " if w.partial else "") + f"imported from {w.where}")[:300],
+                )
+                target_status = _wanted_status(w.target)
+                if (
+                    w.type == Link.Type.SUPERSEDES
+                    and w.partial
+                    and target_status != Record.Status.SUPERSEDED
+                ):
+                    # "Supersedes some aspects of X": X still holds in part, keep its own status.
+                    record_services.record_update(
+                        record=Record.objects.get(pk=target.pk),
+                        actor=actor,
+                        expected_version=None,
+                        changes={"status": target_status},
+                        message=f"Only partly superseded by {source.key}; keeps its status",
+                    )
+        except ServiceError as exc:
+            summary.problem(
+                w.where.split(":")[0],
+                f"link {source.key} {w.type} {target.key} not created: {exc.message}",
+            )
+            continue
+        existing_pairs.add(frozenset((source.pk, target.pk)))
+        summary.links_created.append(
+            {"source": source.key, "type": w.type, "target": target.key, "where": w.where}
+        )
+        if progress:
+            progress("links", done, len(wanted))
+
+
+def import_files(
+    *,
+    space: Space,
+    files: list[SourceFile],
+    actor,
+    kind: str = Record.Kind.DECISION,
+    owner: User | None = None,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> ImportSummary:
+    """Import markdown files into `space`; returns what happened to each. See the module doc."""
+    _require_edit(actor, space)
+    if kind not in Record.Kind.values:
+        raise InvalidInput(f"Unknown kind {kind!r}; use one of {', '.join(Record.Kind.values)}.")
+    if owner is not None and not Membership.objects.filter(user=owner, space=space).exists():
+        raise InvalidInput(f"{owner.email} is not a member of {space.name}, so cannot own records.")
+    summary = ImportSummary(dry_run=dry_run, files_seen=len(files))
+    if dry_run:
+        with transaction.atomic():
+            _run(space, files, actor, kind, owner, summary, progress)
+            transaction.set_rollback(True)
+    else:
+        _run(space, files, actor, kind, owner, summary, progress)
+    return summary
+
+
+def _run(space, files, actor, kind, owner, summary: ImportSummary, progress) -> None:
+    docs: list[_Doc] = []
+    skipped_paths: set[str] = set()
+    for source in files:
+        reason = source.problem or _skip_reason(source.path)
+        text = None
+        if not reason:
+            text, reason = _decode(source)
+        if not reason:
+            try:
+                adr = parsing.parse_adr(source.path, text)
+            except parsing.FrontMatterError as exc:
+                reason = str(exc)
+        if reason:
+            summary.skip(source.path, reason)
+            skipped_paths.add(source.path.lower())
+            continue
+        doc_kind = kind
+        if adr.exported:
+            prefix = str(adr.front_matter["key"]).split("-")[0]
+            doc_kind = next((k for k, p in KIND_PREFIX.items() if p == prefix), kind)
+            fm_kind = str(adr.front_matter.get("kind") or "")
+            doc_kind = fm_kind if fm_kind in Record.Kind.values else doc_kind
+        docs.append(_Doc(adr=adr, kind=doc_kind))
+
+    existing_by_path = {
+        r.source_path: r for r in Record.objects.filter(space=space).exclude(source_path="")
+    }
+    exported_keys = [str(d.adr.front_matter.get("key")) for d in docs if d.adr.exported]
+    existing_by_key = {r.key: r for r in Record.objects.filter(space=space, key__in=exported_keys)}
+    taken = set(Record.objects.filter(space=space).values_list("kind", "number"))
+    # Numbered files claim their numbers first, so unnumbered ones never take a number that a
+    # later file names.
+    docs.sort(key=lambda d: (d.adr.number is None, d.adr.number or 0, d.adr.path))
+    total = len(docs)
+    for done, doc in enumerate(docs, 1):
+        adr = doc.adr
+        existing = existing_by_path.get(adr.path)
+        if existing is None and adr.exported:
+            existing = existing_by_key.get(str(adr.front_matter.get("key")))
+        number = None
+        if existing is None and adr.number and (doc.kind, adr.number) not in taken:
+            number = adr.number
+        if adr.status.unknown and not adr.exported:
+            summary.unknown_statuses.append(
+                {"path": adr.path, "status": adr.status.unknown, "tag": adr.status.tags[0]}
+            )
+        try:
+            with transaction.atomic():
+                _write_record(
+                    doc,
+                    space=space,
+                    actor=actor,
+                    owner=owner,
+                    existing=existing,
+                    number=number,
+                    summary=summary,
+                )
+        except ServiceError as exc:
+            doc.record = None
+            details = "; ".join(
+                f"{k}: {' '.join(map(str, v)) if isinstance(v, list) else v}"
+                for k, v in (exc.details.items() if isinstance(exc.details, dict) else [])
+            )
+            summary.skip(adr.path, exc.message + (f" ({details})" if details else ""))
+        except DatabaseError as exc:
+            doc.record = None
+            log.warning("import of %s failed: %s", adr.path, exc)
+            summary.skip(adr.path, f"could not be saved ({str(exc).splitlines()[0]})")
+        if doc.record is not None:
+            taken.add((doc.kind, doc.record.number))
+        if progress:
+            progress("records", done, total)
+
+    imported = [d for d in docs if d.record is not None]
+    wanted = _collect_links(imported, space=space, skipped_paths=skipped_paths, summary=summary)
+    _write_links(wanted, actor=actor, summary=summary, progress=progress)
+
+    for doc in imported:
+        if doc.adr.exported or doc.adr.status.status != Record.Status.SUPERSEDED:
+            continue
+        status = Record.objects.filter(pk=doc.record.pk).values_list("status", flat=True).first()
+        if status != Record.Status.SUPERSEDED:
+            summary.problem(
+                doc.adr.path,
+                f"says {doc.adr.status_text[:80]!r} but no successor was found; imported as deprecated",
+            )
+
+
+# --- export -----------------------------------------------------------------------------------
+
+
+def _owner_value(record: Record) -> str:
+    if record.owner_user_id:
+        return record.owner_user.email
+    if record.owner_team_id:
+        return f"team:{record.owner_team.slug}"
+    return ""
+
+
+def export_filename(record: Record) -> str:
+    """Where a record is written: its original import path when it has one (so relative links
+    in its body keep working), else ``<key>-<slug>.md``."""
+    if record.source_path and not record.source_path.lower().endswith("index.md"):
+        return record.source_path
+    return f"{record.key}-{slugify(record.title)[:60] or 'record'}.md"
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _str_presenter(dumper, data):
+    style = "|" if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Dumper.add_representer(str, _str_presenter)
+
+
+def render_record(record: Record, links: dict[str, list[str]]) -> str:
+    """One record as MADR-style markdown: YAML front matter, then the body unchanged."""
+    fm: dict[str, Any] = {
+        "key": record.key,
+        "kind": record.kind,
+        "title": record.title,
+        "status": record.status,
+        "date": record.decided_on,
+        "decision-makers": record.deciders or None,
+        "summary": record.summary or None,
+        "owner": _owner_value(record) or None,
+        "tags": list(record.tags) or None,
+        "anchors": list(record.anchors) or None,
+        "reversibility": record.reversibility or None,
+        "impact": record.impact or None,
+        "valid_until": record.valid_until,
+        "next_review_at": record.next_review_at.isoformat() if record.next_review_at else None,
+        "last_verified_at": record.last_verified_at.isoformat()
+        if record.last_verified_at
+        else None,
+        "archived": True if record.archived_at else None,
+        "links": dict(sorted(links.items())) or None,
+    }
+    fm = {k: v for k, v in fm.items() if v is not None}
+    header = yaml.dump(fm, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+    return f"---\n{header}---\n{record.body}"
+
+
+@dataclass
+class ExportedFile:
+    path: str
+    content: str
+
+
+def export_space(*, space: Space, actor, include_archived: bool = True) -> list[ExportedFile]:
+    """Every record of a space as markdown files plus an index.md (nothing written to disk)."""
+    if not access.can_view(actor, space):
+        raise NotFound(f"Space {space.slug!r} not found.")
+    records = list(
+        Record.objects.filter(space=space)
+        .select_related("owner_user", "owner_team")
+        .order_by("kind", "number")
+    )
+    if not include_archived:
+        records = [r for r in records if r.archived_at is None]
+    ids = {r.pk for r in records}
+    links: dict[int, dict[str, list[str]]] = {}
+    for source_id, link_type, target_key, target_id in (
+        Link.objects.filter(source_id__in=ids)
+        .order_by("type", "target__kind", "target__number")
+        .values_list("source_id", "type", "target__key", "target_id")
+    ):
+        if target_id in ids:
+            links.setdefault(source_id, {}).setdefault(link_type, []).append(target_key)
+    files: list[ExportedFile] = []
+    used: set[str] = set()
+    index = [f"# {space.name}", "", "| key | title | status |", "|---|---|---|"]
+    for record in records:
+        path = export_filename(record)
+        if path.lower() in used:
+            path = f"{record.key}-{slugify(record.title)[:60] or 'record'}.md"
+        used.add(path.lower())
+        files.append(ExportedFile(path, render_record(record, links.get(record.pk, {}))))
+        title = record.title.replace("|", "\\|")
+        index.append(f"| {record.key} | [{title}]({path.replace(' ', '%20')}) | {record.status} |")
+    files.append(ExportedFile("index.md", "\n".join(index) + "\n"))
+    return files

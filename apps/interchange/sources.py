@@ -1,0 +1,172 @@
+"""Where the markdown comes from: a folder on disk or an uploaded zip.
+
+Both produce the same list of SourceFile: a safe relative path plus its bytes, or the reason it
+cannot be read. Nothing here touches the database, and nothing is extracted to disk: zip members
+are read in memory, so a hostile name can never write outside anywhere.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import posixpath
+import stat
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+
+from apps.core.errors import InvalidInput
+
+MARKDOWN_SUFFIXES = (".md", ".markdown")
+
+
+@dataclass
+class SourceFile:
+    path: str  # relative, "/"-separated, never absolute, never containing ".."
+    data: bytes | None = None
+    problem: str = ""  # set when the file is skipped before parsing
+
+
+def is_markdown(path: str) -> bool:
+    return path.lower().endswith(MARKDOWN_SUFFIXES)
+
+
+def _limits() -> tuple[int, int, int]:
+    return (
+        settings.CONTEXTKB_IMPORT_MAX_FILE_BYTES,
+        settings.CONTEXTKB_IMPORT_MAX_TOTAL_BYTES,
+        settings.CONTEXTKB_IMPORT_MAX_FILES,
+    )
+
+
+def read_folder(root: str | os.PathLike) -> list[SourceFile]:
+    """Every markdown file under `root` (symlinks are reported, never followed)."""
+    root_path = Path(root)
+    if not root_path.is_dir():
+        raise InvalidInput(f"{root} is not a folder.")
+    max_file, max_total, max_files = _limits()
+    files: list[SourceFile] = []
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(root_path, followlinks=False):
+        rel_dir = Path(dirpath).relative_to(root_path).as_posix()
+        rel_dir = "" if rel_dir == "." else rel_dir
+        for name in sorted(dirnames):
+            full = Path(dirpath) / name
+            if full.is_symlink():
+                files.append(
+                    SourceFile(posixpath.join(rel_dir, name), problem="symbolic link, not followed")
+                )
+        dirnames[:] = sorted(
+            d for d in dirnames if not d.startswith(".") and not (Path(dirpath) / d).is_symlink()
+        )
+        for name in sorted(filenames):
+            rel = posixpath.join(rel_dir, name)
+            full = Path(dirpath) / name
+            st = full.lstat()
+            if stat.S_ISLNK(st.st_mode):
+                files.append(SourceFile(rel, problem="symbolic link, not followed"))
+                continue
+            if not is_markdown(name):
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                files.append(SourceFile(rel, problem="not a regular file"))
+                continue
+            if len(files) >= max_files:
+                files.append(SourceFile(rel, problem=f"more than {max_files} files; not read"))
+                continue
+            if st.st_size > max_file:
+                files.append(SourceFile(rel, problem=f"larger than {max_file:,} bytes"))
+                continue
+            if total + st.st_size > max_total:
+                files.append(SourceFile(rel, problem=f"import larger than {max_total:,} bytes"))
+                continue
+            with open(full, "rb") as handle:
+                data = handle.read(max_file + 1)
+            if len(data) > max_file:
+                files.append(SourceFile(rel, problem=f"larger than {max_file:,} bytes"))
+                continue
+            total += len(data)
+            files.append(SourceFile(rel, data=data))
+    return files
+
+
+def _unsafe_name(name: str) -> str:
+    """Why a zip member name is refused ('' when it is safe)."""
+    if "\x00" in name:
+        return "file name contains a NUL character"
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        return "absolute path in the zip"
+    parts = name.replace("\\", "/").split("/")
+    if ".." in parts:
+        return "path escapes the folder (zip-slip)"
+    return ""
+
+
+def read_zip(data: bytes | io.BufferedIOBase) -> list[SourceFile]:
+    """Every markdown member of a zip, read in memory with size limits."""
+    max_file, max_total, max_files = _limits()
+    buffer = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
+    try:
+        archive = zipfile.ZipFile(buffer)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise InvalidInput(f"That is not a readable zip file ({exc}).") from None
+    files: list[SourceFile] = []
+    total = 0
+    with archive:
+        for info in archive.infolist():
+            name = info.filename
+            if info.is_dir():
+                continue
+            problem = _unsafe_name(name)
+            clean = posixpath.normpath(name.replace("\\", "/")).lstrip("/")
+            if problem:
+                files.append(SourceFile(name, problem=problem))
+                continue
+            if stat.S_ISLNK(info.external_attr >> 16):
+                files.append(SourceFile(clean, problem="symbolic link, not followed"))
+                continue
+            if not is_markdown(clean) or any(p.startswith(".") for p in clean.split("/")[:-1]):
+                continue
+            if clean.startswith("__MACOSX/"):
+                continue
+            if len(files) >= max_files:
+                files.append(SourceFile(clean, problem=f"more than {max_files} files; not read"))
+                continue
+            if info.file_size > max_file:
+                files.append(SourceFile(clean, problem=f"larger than {max_file:,} bytes"))
+                continue
+            if total + info.file_size > max_total:
+                files.append(SourceFile(clean, problem=f"import larger than {max_total:,} bytes"))
+                continue
+            try:
+                with archive.open(info) as member:
+                    # Read one byte past the limit: a member whose header lies about its size
+                    # (a zip bomb) is caught here, not after filling memory.
+                    content = member.read(max_file + 1)
+            except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
+                files.append(SourceFile(clean, problem=f"cannot be unpacked ({exc})"))
+                continue
+            if len(content) > max_file:
+                files.append(SourceFile(clean, problem=f"larger than {max_file:,} bytes"))
+                continue
+            total += len(content)
+            files.append(SourceFile(clean, data=content))
+    return _strip_common_root(files)
+
+
+def _strip_common_root(files: list[SourceFile]) -> list[SourceFile]:
+    """A zip of `docs/adr/` usually holds `adr/…`: drop one folder that every file shares, so
+    zipping a folder and importing the folder give the same source paths."""
+    readable = [f for f in files if not f.problem or "/" in f.path]
+    if not readable:
+        return files
+    firsts = {f.path.split("/", 1)[0] for f in readable}
+    if len(firsts) != 1 or not all("/" in f.path for f in readable):
+        return files
+    prefix = firsts.pop() + "/"
+    return [
+        SourceFile(f.path[len(prefix) :], f.data, f.problem) if f.path.startswith(prefix) else f
+        for f in files
+    ]
