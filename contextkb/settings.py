@@ -204,3 +204,15 @@ CELERY_BEAT_SCHEDULE["embed-missing-records"] = {
 
 # --- web --------------------------------------------------------------------------------------
 INSTALLED_APPS += ["apps.web"]
+
+# --- interchange (markdown import/export) ----------------------------------------------------
+INSTALLED_APPS += ["apps.interchange"]
+# Files larger than this are skipped (reported) on import.
+CONTEXTKB_IMPORT_MAX_FILE_BYTES = env_int("CONTEXTKB_IMPORT_MAX_FILE_BYTES", 1_000_000, minimum=1)
+# An uploaded zip: its own size, and the total of its unpacked markdown files.
+CONTEXTKB_IMPORT_MAX_ZIP_BYTES = env_int("CONTEXTKB_IMPORT_MAX_ZIP_BYTES", 20_000_000, minimum=1)
+CONTEXTKB_IMPORT_MAX_TOTAL_BYTES = env_int(
+    "CONTEXTKB_IMPORT_MAX_TOTAL_BYTES", 100_000_000, minimum=1
+)
+# At most this many files are read from one folder or zip.
+CONTEXTKB_IMPORT_MAX_FILES = env_int("CONTEXTKB_IMPORT_MAX_FILES", 5000, minimum=1)
