@@ -85,6 +85,10 @@ def membership_remove(*, space: Space, user: User, actor) -> None:
         raise NotFound(f"{user} is not a member of {space.name}.")
     _refuse_removing_last_admin(space, membership, new_role=None)
     membership.delete()
+    # The records they owned here are orphaned: owner cleared, suspect, in the admins' queue.
+    from apps.records import evidence
+
+    evidence.orphan_owned_by(user=user, space=space, now=timezone.now())
 
 
 # --- API tokens -------------------------------------------------------------------------------

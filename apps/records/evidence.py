@@ -1,19 +1,41 @@
-"""Staleness evidence raised by record writes: records that lean on a changed record become suspect.
+"""Staleness evidence: the reasons a record may no longer hold.
 
-A record R leans on X when R depends_on X, R implements X, or X constrains R. When X is
-materially edited, superseded, deprecated or archived, each such R gets an open SuspectReason
-naming X, and its freshness becomes `suspect` until it is verified or edited.
+Four sources, each leaving open `SuspectReason` rows (what, when, a link to the cause) and
+setting the record's freshness to `suspect` until it is verified or edited:
+
+1. a record it leans on changed: R depends_on X, R implements X, or X constrains R, and X was
+   materially edited, deprecated, superseded or archived (`linked_record_changed`, raised by the
+   record services);
+2. code under its anchors changed (`code_changed`, raised by drift reports);
+3. its `valid_until` date passed (`valid_until_passed`, raised by the hourly sweep);
+4. its owner was deactivated or left the space (`orphan_owned_by` / `orphan_inactive_owners`):
+   the owner is cleared, so the record lands in the space admins' queue.
+
+Everything here is set-based: a few SQL statements whatever the number of records.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
+from django.db import connection
 from django.db.models import Q
+from django.urls import NoReverseMatch, reverse
 
 from apps.records.models import Link, Record, SuspectReason
 
 LEANS_ON = (Link.Type.DEPENDS_ON, Link.Type.IMPLEMENTS)
+MAX_PATHS_IN_REASON = 20
+
+
+def record_path(record: Record) -> str:
+    """Where a record is shown in the web UI (a site-relative URL)."""
+    for name in ("web:record_detail", "web:record"):
+        try:
+            return reverse(name, kwargs={"slug": record.space.slug, "key": record.key})
+        except NoReverseMatch:
+            continue
+    return f"/s/{record.space.slug}/{record.key}/"
 
 
 def dependents_of(record: Record):
@@ -34,13 +56,15 @@ def linked_record_changed(record: Record, *, why: str, now: dt.datetime) -> int:
     dependents = list(dependents_of(record).values_list("pk", flat=True))
     if not dependents:
         return 0
+    url = record_path(record)
     reasons = [
         SuspectReason(
             record_id=pk,
             cause=SuspectReason.Cause.LINKED_RECORD_CHANGED,
-            message=f"{record.key} {record.title!r} {why}",
+            message=f"{record.key} {record.title!r} {why}"[:500],
             cause_record=record,
-            details={"key": record.key, "version": record.version},
+            cause_url=url,
+            details={"key": record.key, "version": record.version, "status": record.status},
             created_at=now,
         )
         for pk in dependents
@@ -48,3 +72,185 @@ def linked_record_changed(record: Record, *, why: str, now: dt.datetime) -> int:
     SuspectReason.objects.bulk_create(reasons)
     Record.objects.filter(pk__in=dependents).update(freshness=Record.Freshness.SUSPECT)
     return len(reasons)
+
+
+def status_change_reason(old_status: str, new_status: str) -> str:
+    """How a dependent's reason describes the edit of the record it leans on."""
+    if new_status != old_status and new_status in (
+        Record.Status.DEPRECATED,
+        Record.Status.REJECTED,
+    ):
+        return f"was {Record.Status(new_status).label.lower()}"
+    return "was edited"
+
+
+def code_changed(
+    *,
+    repository: str,
+    commit: str,
+    paths: list[str],
+    now: dt.datetime,
+    space_ids=None,
+    cause_url: str = "",
+) -> tuple[int, list[str]]:
+    """Records anchored to any of `paths` become suspect (one reason per record, naming the paths
+    that matched). Returns (records marked, paths no record is anchored to)."""
+    if not paths:
+        return 0, []
+    record_table = Record._meta.db_table
+    reason_table = SuspectReason._meta.db_table
+    short = commit[:12] or "an unknown commit"
+    space_filter = ""
+    params: list = [paths]
+    if space_ids is not None:
+        space_filter = "AND r.space_id = ANY(%s)"
+        params.append(list(space_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH hits AS (
+                SELECT r.id, array_agg(DISTINCT p.path ORDER BY p.path) AS matched
+                FROM {record_table} r
+                CROSS JOIN LATERAL unnest(r.anchor_patterns) AS pat
+                JOIN unnest(%s::text[]) AS p(path) ON p.path ~ pat
+                WHERE r.archived_at IS NULL {space_filter}
+                GROUP BY r.id
+            ), reasons AS (
+                INSERT INTO {reason_table}
+                    (record_id, cause, message, cause_url, details, created_at)
+                SELECT id, %s,
+                    left(%s || array_to_string(matched[1:3], ', ')
+                         || CASE WHEN cardinality(matched) > 3
+                                 THEN ' and ' || (cardinality(matched) - 3) || ' more' ELSE '' END,
+                         500),
+                    %s,
+                    jsonb_build_object('repository', %s::text, 'commit', %s::text,
+                                       'paths', to_jsonb(matched[1:{MAX_PATHS_IN_REASON}])),
+                    %s
+                FROM hits
+                RETURNING record_id
+            )
+            UPDATE {record_table} SET freshness = 'suspect'
+            WHERE id IN (SELECT record_id FROM reasons)
+            """,  # noqa: S608 - table names are ours, values are parameters
+            [
+                *params,
+                SuspectReason.Cause.CODE_CHANGED,
+                f"Code under its anchors changed in {repository}@{short}: ",
+                cause_url[:500],
+                repository,
+                commit,
+                now,
+            ],
+        )
+        marked = cursor.rowcount
+        cursor.execute(
+            f"""
+            SELECT p.path FROM unnest(%s::text[]) AS p(path)
+            WHERE NOT EXISTS (
+                SELECT 1 FROM {record_table} r, unnest(r.anchor_patterns) AS pat
+                WHERE r.archived_at IS NULL AND p.path ~ pat
+            )
+            ORDER BY p.path
+            """,  # noqa: S608
+            [paths],
+        )
+        unmatched = [row[0] for row in cursor.fetchall()]
+    return marked, unmatched
+
+
+def valid_until_passed(*, now: dt.datetime) -> int:
+    """Records whose valid-until date is before today get one open reason (once)."""
+    record_table = Record._meta.db_table
+    reason_table = SuspectReason._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {reason_table} (record_id, cause, message, cause_url, details, created_at)
+            SELECT r.id, %s, 'Its valid-until date ' || to_char(r.valid_until, 'YYYY-MM-DD')
+                   || ' has passed', '',
+                   jsonb_build_object('valid_until', to_char(r.valid_until, 'YYYY-MM-DD')), %s
+            FROM {record_table} r
+            WHERE r.valid_until < %s AND r.archived_at IS NULL
+              AND r.status NOT IN ('superseded', 'rejected', 'deprecated')
+              AND NOT EXISTS (
+                SELECT 1 FROM {reason_table} s
+                WHERE s.record_id = r.id AND s.cause = %s AND s.resolved_at IS NULL
+              )
+            """,  # noqa: S608
+            [
+                SuspectReason.Cause.VALID_UNTIL_PASSED,
+                now,
+                now.date(),
+                SuspectReason.Cause.VALID_UNTIL_PASSED,
+            ],
+        )
+        return cursor.rowcount
+
+
+def _orphan(
+    where_sql: str, params: list, *, message_sql: str, message_params: list, now: dt.datetime
+) -> int:
+    """Clear the owner of the records `where_sql` selects (record alias r, owner alias u) and give
+    each an open owner-left reason naming the former owner."""
+    record_table = Record._meta.db_table
+    reason_table = SuspectReason._meta.db_table
+    user_table = Record._meta.get_field("owner_user").related_model._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH orphaned AS (
+                UPDATE {record_table} r SET owner_user_id = NULL, freshness = 'suspect'
+                FROM {user_table} u
+                WHERE u.id = r.owner_user_id AND r.archived_at IS NULL AND ({where_sql})
+                RETURNING r.id, u.id AS user_id, u.username, left({message_sql}, 500) AS message
+            )
+            INSERT INTO {reason_table} (record_id, cause, message, cause_url, details, created_at)
+            SELECT o.id, %s, o.message, '',
+                   jsonb_build_object('former_owner', o.username, 'former_owner_id', o.user_id),
+                   %s
+            FROM orphaned o
+            """,  # noqa: S608 - table names are ours, values are parameters
+            [*params, *message_params, SuspectReason.Cause.OWNER_LEFT, now],
+        )
+        return cursor.rowcount
+
+
+def orphan_owned_by(*, user, space, now: dt.datetime, message: str = "") -> int:
+    """`user` left `space`: their records there lose their owner and go to the space admins."""
+    return _orphan(
+        "r.owner_user_id = %s AND r.space_id = %s",
+        [user.pk, space.pk],
+        message_sql="%s::text",
+        message_params=[message or f"Its owner {user.username} left the space"],
+        now=now,
+    )
+
+
+def orphan_record(*, record: Record, user, now: dt.datetime, message: str) -> int:
+    """One record goes back to the space admins (its owner said "Not mine")."""
+    return _orphan(
+        "r.id = %s AND r.owner_user_id = %s",
+        [record.pk, user.pk],
+        message_sql="%s::text",
+        message_params=[message],
+        now=now,
+    )
+
+
+def orphan_inactive_owners(*, now: dt.datetime) -> int:
+    """Records owned by a deactivated user, or by someone no longer a member of the space."""
+    from apps.accounts.models import Membership
+
+    membership_table = Membership._meta.db_table
+    return _orphan(
+        f"""NOT u.is_active OR NOT EXISTS (
+                SELECT 1 FROM {membership_table} m
+                WHERE m.user_id = u.id AND m.space_id = r.space_id)""",  # noqa: S608
+        [],
+        message_sql="""CASE WHEN u.is_active
+                THEN 'Its owner ' || u.username || ' left the space'
+                ELSE 'Its owner ' || u.username || ' was deactivated' END""",
+        message_params=[],
+        now=now,
+    )

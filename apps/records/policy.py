@@ -59,3 +59,77 @@ def freshness_for(
     if next_review_at <= now + timedelta(days=due_window_days):
         return "due"
     return "fresh"
+
+
+# Labels for the policy form on the space health page, in display order.
+POLICY_LABELS: dict[str, str] = {
+    "decision.one_way.high": "One-way decisions, high impact",
+    "decision.one_way.medium": "One-way decisions, medium impact",
+    "decision.one_way.low": "One-way decisions, low impact",
+    "decision.two_way": "Two-way decisions",
+    "decision": "Decisions without a stated reversibility",
+    "constraint": "Constraints",
+    "intent": "Product intent",
+    "guardrail": "Guardrails",
+}
+MIN_INTERVAL_DAYS = 1
+MAX_INTERVAL_DAYS = 3650
+
+
+def clean_overrides(values: dict) -> dict[str, int]:
+    """Validated interval overrides (only keys that differ from the defaults are kept).
+
+    Raises ValueError naming the bad key."""
+    cleaned: dict[str, int] = {}
+    for key, value in values.items():
+        if key not in DEFAULT_INTERVALS:
+            raise ValueError(f"Unknown policy key {key!r}.")
+        if isinstance(value, bool):
+            raise ValueError(f"{key}: a number of days is required.")
+        try:
+            days = int(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{key}: a number of days is required.") from None
+        if not MIN_INTERVAL_DAYS <= days <= MAX_INTERVAL_DAYS:
+            raise ValueError(f"{key}: between {MIN_INTERVAL_DAYS} and {MAX_INTERVAL_DAYS} days.")
+        if days != DEFAULT_INTERVALS[key]:
+            cleaned[key] = days
+    return cleaned
+
+
+def interval_days_sql(overrides: dict | None, alias: str = "r") -> tuple[str, list]:
+    """A SQL CASE giving each record's review interval in days (same rules as `policy_key`)."""
+    merged = {**DEFAULT_INTERVALS, **(overrides or {})}
+    sql = f"""CASE
+        WHEN {alias}.kind <> 'decision' THEN (CASE {alias}.kind
+            WHEN 'constraint' THEN %s WHEN 'intent' THEN %s WHEN 'guardrail' THEN %s ELSE %s END)
+        WHEN {alias}.reversibility = 'one_way' THEN (CASE {alias}.impact
+            WHEN 'high' THEN %s WHEN 'low' THEN %s ELSE %s END)
+        WHEN {alias}.reversibility = 'two_way' THEN %s
+        ELSE %s END"""
+    params = [
+        merged["constraint"],
+        merged["intent"],
+        merged["guardrail"],
+        merged["decision"],
+        merged["decision.one_way.high"],
+        merged["decision.one_way.low"],
+        merged["decision.one_way.medium"],
+        merged["decision.two_way"],
+        merged["decision"],
+    ]
+    return sql, [int(p) for p in params]
+
+
+def freshness_sql(*, alias: str = "r", space_alias: str = "s", now_param: str = "%s") -> str:
+    """The SQL twin of `freshness_for`: suspect beats stale beats due beats fresh."""
+    from apps.records.models import SuspectReason
+
+    reasons = SuspectReason._meta.db_table
+    return f"""CASE
+        WHEN EXISTS (SELECT 1 FROM {reasons} sr
+                     WHERE sr.record_id = {alias}.id AND sr.resolved_at IS NULL) THEN 'suspect'
+        WHEN {alias}.next_review_at <= {now_param} THEN 'stale'
+        WHEN {alias}.next_review_at <= {now_param}
+             + make_interval(days => {space_alias}.due_window_days) THEN 'due'
+        ELSE 'fresh' END"""  # noqa: S608 - table and alias names are ours

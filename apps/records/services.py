@@ -464,6 +464,8 @@ def record_update(
     if "owner_team" in fields and fields["owner_team"] is not None and "owner_user" not in fields:
         fields["owner_user"] = None
     changed = {name for name, value in fields.items() if getattr(current, name) != value}
+    # "was deprecated" / "was rejected" / "was edited", for the dependents' reasons.
+    why = evidence.status_change_reason(current.status, fields.get("status", current.status))
     if not changed:
         return current
     for name in changed:
@@ -498,7 +500,7 @@ def record_update(
     refresh_freshness(current, now=now)
     _write_revision(current, action=action, actor=actor, message=message)
     if material:
-        evidence.linked_record_changed(current, why="was edited", now=now)
+        evidence.linked_record_changed(current, why=why, now=now)
     return current
 
 

@@ -1,0 +1,49 @@
+from django import forms
+
+from apps.accounts.models import User
+from apps.records.policy import (
+    DEFAULT_INTERVALS,
+    MAX_INTERVAL_DAYS,
+    MIN_INTERVAL_DAYS,
+    POLICY_LABELS,
+)
+
+
+class PolicyForm(forms.Form):
+    """A space's review intervals (days per kind / decision class) and its windows."""
+
+    due_window_days = forms.IntegerField(
+        min_value=0, max_value=365, label="Due window (days before the review date)"
+    )
+    escalation_days = forms.IntegerField(
+        min_value=0, max_value=3650, label="Escalate to admins after (days stale)"
+    )
+
+    def __init__(self, *args, space, **kwargs):
+        initial = {
+            "due_window_days": space.due_window_days,
+            "escalation_days": space.escalation_days,
+        }
+        merged = {**DEFAULT_INTERVALS, **(space.review_policy or {})}
+        super().__init__(*args, initial=initial, **kwargs)
+        for key, label in POLICY_LABELS.items():
+            name = "interval__" + key.replace(".", "__")
+            self.fields[name] = forms.IntegerField(
+                min_value=MIN_INTERVAL_DAYS,
+                max_value=MAX_INTERVAL_DAYS,
+                label=f"{label} (default {DEFAULT_INTERVALS[key]})",
+                initial=merged[key],
+            )
+
+    def intervals(self) -> dict[str, int]:
+        return {
+            name.removeprefix("interval__").replace("__", "."): value
+            for name, value in self.cleaned_data.items()
+            if name.startswith("interval__")
+        }
+
+
+class DigestSettingsForm(forms.Form):
+    digest_frequency = forms.ChoiceField(
+        choices=User.DigestFrequency.choices, widget=forms.RadioSelect, label="Reminder emails"
+    )

@@ -1,0 +1,365 @@
+"""Writes of the staleness engine: the sweep, drift reports, policy changes, one-click actions,
+digest deliveries (claimed exactly once) and daily health snapshots."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import secrets
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.accounts import access
+from apps.accounts.models import Membership, Space, User
+from apps.core.errors import Forbidden, InvalidInput, NotFound
+from apps.records import evidence, policy
+from apps.records import services as record_services
+from apps.records.models import Record, Verification
+from apps.reminders.models import Delivery, DriftReport, HealthSnapshot, UsedLink
+
+log = logging.getLogger(__name__)
+
+MAX_CHANGED_PATHS = 10_000
+MAX_PATH_CHARS = 1_000
+_COMMIT_RE = re.compile(r"^[0-9A-Za-z._/-]{0,64}$")
+
+
+# --- the sweep --------------------------------------------------------------------------------
+
+
+def sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
+    """Raise time-based evidence and recompute every record's freshness, set-based.
+
+    Three statements whatever the number of records: valid-until reasons, orphaned records
+    (owner deactivated or no longer a member), and one UPDATE that rewrites only the rows whose
+    state changed."""
+    now = now or timezone.now()
+    record_table = Record._meta.db_table
+    space_table = Space._meta.db_table
+    with transaction.atomic():
+        expired = evidence.valid_until_passed(now=now)
+        orphaned = evidence.orphan_inactive_owners(now=now)
+        state = policy.freshness_sql(alias="r", space_alias="s", now_param="%(now)s")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                UPDATE {record_table} r SET freshness = {state}
+                FROM {space_table} s
+                WHERE s.id = r.space_id AND r.archived_at IS NULL
+                  AND r.freshness IS DISTINCT FROM ({state})
+                """,  # noqa: S608 - table names are ours, values are parameters
+                {"now": now},
+            )
+            changed = cursor.rowcount
+    return {"valid_until": expired, "orphaned": orphaned, "changed": changed}
+
+
+# --- policy -----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def space_policy_update(
+    *,
+    space: Space,
+    actor,
+    intervals: dict,
+    due_window_days: int,
+    escalation_days: int,
+    now: dt.datetime | None = None,
+) -> Space:
+    """Change a space's review intervals (admins only) and re-date its records from their last
+    verification (or creation) under the new policy, in one UPDATE."""
+    if not access.can_view(actor, space):
+        raise NotFound(f"Space {space.slug!r} not found.")
+    if not access.can_admin(actor, space):
+        raise Forbidden(f"Only admins of {space.name} can change its review policy.")
+    errors: dict[str, list[str]] = {}
+    try:
+        overrides = policy.clean_overrides(intervals)
+    except ValueError as exc:
+        errors["intervals"] = [str(exc)]
+        overrides = {}
+    for name, value, top in (
+        ("due_window_days", due_window_days, 365),
+        ("escalation_days", escalation_days, 3650),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= top:
+            errors[name] = [f"A whole number of days between 0 and {top}."]
+    if errors:
+        raise InvalidInput("The review policy is not valid.", details=errors)
+    now = now or timezone.now()
+    space = Space.objects.select_for_update().get(pk=space.pk)
+    space.review_policy = overrides
+    space.due_window_days = due_window_days
+    space.escalation_days = escalation_days
+    space.save(update_fields=["review_policy", "due_window_days", "escalation_days"])
+    days_sql, params = policy.interval_days_sql(overrides, alias="r")
+    state = policy.freshness_sql(alias="r", space_alias="s", now_param="%s")
+    record_table = Record._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {record_table} r
+            SET next_review_at = COALESCE(r.last_verified_at, r.created_at)
+                                 + make_interval(days => {days_sql})
+            WHERE r.space_id = %s AND r.archived_at IS NULL
+            """,  # noqa: S608
+            [*params, space.pk],
+        )
+        cursor.execute(
+            f"""
+            UPDATE {record_table} r SET freshness = {state}
+            FROM {Space._meta.db_table} s
+            WHERE s.id = r.space_id AND r.space_id = %s AND r.archived_at IS NULL
+            """,  # noqa: S608
+            [now, now, space.pk],
+        )
+    return space
+
+
+# --- drift ------------------------------------------------------------------------------------
+
+
+def _clean_paths(changed_paths) -> list[str]:
+    if not isinstance(changed_paths, list | tuple):
+        raise InvalidInput(
+            "changed_paths must be a list of file paths.",
+            details={"changed_paths": ["Not a list."]},
+        )
+    if len(changed_paths) > MAX_CHANGED_PATHS:
+        raise InvalidInput(
+            f"At most {MAX_CHANGED_PATHS:,} changed paths per report.",
+            details={"changed_paths": ["Too many paths."]},
+        )
+    from apps.records.anchors import normalise_path
+
+    paths: list[str] = []
+    for value in changed_paths:
+        if not isinstance(value, str) or "\x00" in value or len(value) > MAX_PATH_CHARS:
+            raise InvalidInput(
+                f"Each changed path must be text of at most {MAX_PATH_CHARS} characters.",
+                details={"changed_paths": [f"Invalid path: {str(value)[:60]!r}"]},
+            )
+        path = normalise_path(value)
+        if path and path not in paths:
+            paths.append(path)
+    return paths
+
+
+def drift_report(
+    *,
+    repository: str,
+    commit: str,
+    changed_paths,
+    source: str,
+    actor=None,
+    compare_url: str = "",
+    now: dt.datetime | None = None,
+) -> tuple[DriftReport, bool]:
+    """Records anchored to the changed paths become suspect. Returns (report, created).
+
+    `actor` None means a trusted caller (webhook with the shared secret, the management
+    command): every space. An API token marks records only in spaces it may edit. The same
+    (repository, commit) reported twice changes nothing the second time."""
+    errors: dict[str, list[str]] = {}
+    if not isinstance(repository, str) or not repository.strip() or len(repository) > 300:
+        errors["repository"] = ["A repository name of at most 300 characters is required."]
+    if not isinstance(commit, str) or not _COMMIT_RE.match(commit or ""):
+        errors["commit"] = ["A commit id (letters, digits, at most 64 characters)."]
+    if errors:
+        raise InvalidInput("The drift report is not valid.", details=errors)
+    paths = _clean_paths(changed_paths)
+    repository = repository.strip()
+    now = now or timezone.now()
+    space_ids = None
+    if actor is not None:
+        user = access.user_of(actor)
+        if user is None:
+            raise Forbidden("Authentication is required.")
+        if not getattr(actor, "can_write", True):
+            raise Forbidden("Reporting drift needs a read-write token.")
+        visible = Space.objects.visible_to(actor).values_list("id", flat=True)
+        roles = Membership.objects.filter(user=user, space_id__in=visible)
+        if not user.is_superuser:
+            roles = roles.filter(role__in=[Membership.Role.EDITOR, Membership.Role.ADMIN])
+            space_ids = list(roles.values_list("space_id", flat=True))
+    with transaction.atomic():
+        if commit:
+            existing = DriftReport.objects.filter(repository=repository, commit=commit).first()
+            if existing is not None:
+                return existing, False
+        try:
+            with transaction.atomic():
+                report = DriftReport.objects.create(
+                    repository=repository,
+                    commit=commit,
+                    source=source,
+                    changed_paths=paths,
+                    compare_url=compare_url[:500] if compare_url else "",
+                    created_at=now,
+                )
+        except IntegrityError:
+            # A concurrent delivery of the same push won the race.
+            return DriftReport.objects.get(repository=repository, commit=commit), False
+        marked, unmatched = evidence.code_changed(
+            repository=repository,
+            commit=commit,
+            paths=paths,
+            now=now,
+            space_ids=space_ids,
+            cause_url=compare_url,
+        )
+        report.suspect_count = marked
+        report.unmatched_paths = unmatched
+        report.save(update_fields=["suspect_count", "unmatched_paths"])
+    return report, True
+
+
+# --- membership ---------------------------------------------------------------------------------
+
+
+def owner_left_space(*, user: User, space: Space, now: dt.datetime | None = None) -> int:
+    """Called when a member leaves a space: their records there go to the space admins."""
+    return evidence.orphan_owned_by(user=user, space=space, now=now or timezone.now())
+
+
+# --- one-click actions ------------------------------------------------------------------------
+
+
+def use_link(*, nonce: str, action: str, record_id: int | None, user: User | None) -> bool:
+    """Claim a single-use link; False when it was used before."""
+    try:
+        with transaction.atomic():
+            UsedLink.objects.create(nonce=nonce, action=action, record_id=record_id, user=user)
+    except IntegrityError:
+        return False
+    return True
+
+
+@transaction.atomic
+def link_still_true(*, record: Record, user: User, nonce: str) -> Verification | None:
+    """ "Still true" from an email: verify as `user`. None when the link was used before."""
+    if not use_link(nonce=nonce, action="verify", record_id=record.pk, user=user):
+        return None
+    return record_services.record_verify(
+        record=record, actor=user, note="Still true (from the reminder email)"
+    )
+
+
+@transaction.atomic
+def link_not_mine(*, record: Record, user: User, nonce: str) -> bool | None:
+    """ "Not mine": the record goes back to the space admins. None when the link was used before;
+    False when `user` no longer owns it."""
+    if not use_link(nonce=nonce, action="not_mine", record_id=record.pk, user=user):
+        return None
+    count = evidence.orphan_record(
+        record=record,
+        user=user,
+        now=timezone.now(),
+        message=f"{user.username} said it is not theirs; the space admins should reassign it",
+    )
+    return count > 0
+
+
+def unsubscribe(*, user: User) -> User:
+    """Stop all digest emails for `user` (they can turn them back on in their settings)."""
+    User.objects.filter(pk=user.pk).update(digest_frequency=User.DigestFrequency.OFF)
+    user.digest_frequency = User.DigestFrequency.OFF
+    return user
+
+
+def digest_frequency_set(*, user: User, frequency: str) -> User:
+    if frequency not in User.DigestFrequency.values:
+        raise InvalidInput(
+            f"Use one of {', '.join(User.DigestFrequency.values)}.",
+            details={"digest_frequency": ["Invalid choice."]},
+        )
+    User.objects.filter(pk=user.pk).update(digest_frequency=frequency)
+    user.digest_frequency = frequency
+    return user
+
+
+# --- deliveries -------------------------------------------------------------------------------
+
+
+def delivery_plan(*, user_ids: list[int], kind: str, period: str) -> list[int]:
+    """Create the (user, kind, period) rows that do not exist yet; returns the new rows' ids.
+
+    The unique constraint makes this safe under two beat processes: only one INSERT wins."""
+    if not user_ids:
+        return []
+    table = Delivery._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {table} (user_id, kind, period, status, attempts, item_count,
+                                 last_error, message_id, created_at)
+            SELECT u, %s, %s, 'pending', 0, 0, '', '', %s FROM unnest(%s::bigint[]) AS u
+            ON CONFLICT (user_id, kind, period) DO NOTHING
+            RETURNING id
+            """,  # noqa: S608
+            [kind, period, timezone.now(), user_ids],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def delivery_claim(*, delivery_id: int) -> Delivery | None:
+    """Take a delivery for sending with one conditional UPDATE: pending or failed → sending.
+
+    Whoever gets the row sends it; a second worker, a redelivered task or a retry after a
+    successful send gets None. A worker killed mid-send leaves the row `sending`: it is never
+    sent again automatically (at most once), and shows in the admin as stuck."""
+    now = timezone.now()
+    claimed = Delivery.objects.filter(
+        pk=delivery_id, status__in=[Delivery.Status.PENDING, Delivery.Status.FAILED]
+    ).update(status=Delivery.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1)
+    if not claimed:
+        return None
+    return Delivery.objects.select_related("user").get(pk=delivery_id)
+
+
+def delivery_finish(
+    *, delivery: Delivery, status: str, item_count: int = 0, error: str = "", message_id: str = ""
+) -> None:
+    fields = {"status": status, "item_count": item_count, "last_error": error[:5000]}
+    if status == Delivery.Status.SENT:
+        fields["sent_at"] = timezone.now()
+        fields["message_id"] = message_id[:300]
+    Delivery.objects.filter(pk=delivery.pk).update(**fields)
+
+
+# --- snapshots --------------------------------------------------------------------------------
+
+
+def snapshot_health(*, day: dt.date | None = None) -> int:
+    """Store today's freshness counts of every space (one INSERT … SELECT, upserted)."""
+    day = day or timezone.localdate()
+    record_table = Record._meta.db_table
+    table = HealthSnapshot._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {table} (space_id, day, fresh, due, stale, suspect, orphaned)
+            SELECT s.id, %s,
+                count(r.id) FILTER (WHERE r.freshness = 'fresh'),
+                count(r.id) FILTER (WHERE r.freshness = 'due'),
+                count(r.id) FILTER (WHERE r.freshness = 'stale'),
+                count(r.id) FILTER (WHERE r.freshness = 'suspect'),
+                count(r.id) FILTER (WHERE r.owner_user_id IS NULL AND r.owner_team_id IS NULL)
+            FROM {Space._meta.db_table} s
+            LEFT JOIN {record_table} r ON r.space_id = s.id AND r.archived_at IS NULL
+            GROUP BY s.id
+            ON CONFLICT (space_id, day) DO UPDATE SET
+                fresh = EXCLUDED.fresh, due = EXCLUDED.due, stale = EXCLUDED.stale,
+                suspect = EXCLUDED.suspect, orphaned = EXCLUDED.orphaned
+            """,  # noqa: S608
+            [day],
+        )
+        return cursor.rowcount
+
+
+def new_nonce() -> str:
+    return secrets.token_urlsafe(16)

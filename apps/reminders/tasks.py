@@ -1,0 +1,122 @@
+"""Celery tasks of the staleness engine. Thin: each calls services / selectors / emails."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import smtplib
+
+from celery import shared_task
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts.models import User
+from apps.reminders import emails, selectors, services
+from apps.reminders.models import Delivery
+
+log = logging.getLogger(__name__)
+MAX_SEND_RETRIES = 5
+
+
+@shared_task(name="reminders.sweep", acks_late=True)
+def sweep() -> dict:
+    """Hourly: valid-until evidence, orphans, and every record's time-based freshness."""
+    return services.sweep()
+
+
+@shared_task(name="reminders.snapshot", acks_late=True)
+def snapshot() -> int:
+    """Daily (and safe to repeat): today's freshness counts per space, for the trend chart."""
+    return services.snapshot_health()
+
+
+def periods(now: dt.datetime) -> dict[str, str | None]:
+    """The period keys a beat run at `now` may send; None before the daily send hour."""
+    local = timezone.localtime(now)
+    if local.hour < settings.REMINDERS_DIGEST_HOUR:
+        return {"daily": None, "weekly": None}
+    year, week, _ = local.isocalendar()
+    return {"daily": local.date().isoformat(), "weekly": f"{year}-W{week:02d}"}
+
+
+@shared_task(name="reminders.plan_digests", acks_late=True)
+def plan_digests() -> int:
+    """Hourly: one delivery row per owner per period (and per admin per week for escalations),
+    then a send task per row. Overlapping runs create each row once (unique constraint); a
+    pending row whose task got lost is enqueued again — the claim keeps the send single."""
+    now = timezone.now()
+    keys = periods(now)
+    if keys["daily"] is None:
+        return 0
+    planned = 0
+    for frequency, period in (
+        (User.DigestFrequency.DAILY, keys["daily"]),
+        (User.DigestFrequency.WEEKLY, keys["weekly"]),
+    ):
+        ids = selectors.users_with_digest_items(frequency=frequency)
+        planned += len(
+            services.delivery_plan(user_ids=ids, kind=Delivery.Kind.DIGEST, period=period)
+        )
+    admins = selectors.admins_with_escalations(now=now)
+    planned += len(
+        services.delivery_plan(
+            user_ids=admins, kind=Delivery.Kind.ESCALATION, period=keys["weekly"]
+        )
+    )
+    to_send = list(
+        Delivery.objects.filter(
+            status=Delivery.Status.PENDING, period__in=[keys["daily"], keys["weekly"]]
+        ).values_list("id", flat=True)
+    )
+    for delivery_id in to_send:
+        transaction.on_commit(lambda pk=delivery_id: send_delivery.delay(pk))
+    return planned
+
+
+@shared_task(
+    name="reminders.send_delivery",
+    bind=True,
+    acks_late=True,
+    max_retries=MAX_SEND_RETRIES,
+)
+def send_delivery(self, delivery_id: int) -> str:
+    """Send one digest, exactly once: claim the row, send, mark it sent. SMTP failures mark it
+    failed and retry with exponential backoff; after the last retry it is marked gave_up."""
+    delivery = services.delivery_claim(delivery_id=delivery_id)
+    if delivery is None:
+        return "not claimed"  # already sent, being sent, or gone
+    user = delivery.user
+    if not user.is_active or not user.email:
+        services.delivery_finish(delivery=delivery, status=Delivery.Status.EMPTY)
+        return "no recipient"
+    if delivery.kind == Delivery.Kind.DIGEST:
+        groups = selectors.digest_items(user=user)
+        build = emails.digest
+    else:
+        groups = selectors.escalation_items(user=user)
+        build = emails.escalation
+    count = sum(len(g.items) for g in groups)
+    if not count:
+        services.delivery_finish(delivery=delivery, status=Delivery.Status.EMPTY)
+        return "empty"
+    try:
+        message_id = build(user=user, groups=groups, period=delivery.period)
+    except (smtplib.SMTPException, OSError) as exc:
+        gave_up = self.request.retries >= MAX_SEND_RETRIES
+        services.delivery_finish(
+            delivery=delivery,
+            status=Delivery.Status.GAVE_UP if gave_up else Delivery.Status.FAILED,
+            item_count=count,
+            error=f"{type(exc).__name__}: {exc}",
+        )
+        if gave_up:
+            log.error("Giving up on delivery %s: %s", delivery_id, exc)
+            return "gave up"
+        raise self.retry(
+            exc=exc, countdown=settings.REMINDERS_RETRY_BASE_SECONDS * 2**self.request.retries
+        ) from exc
+    services.delivery_finish(
+        delivery=delivery, status=Delivery.Status.SENT, item_count=count, message_id=message_id
+    )
+    return "sent"

@@ -1,0 +1,201 @@
+import datetime as dt
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from apps.accounts import services as account_services
+from apps.records import services
+from apps.records.models import Record, SuspectReason
+from apps.reminders import services as reminders
+from apps.reminders.models import DriftReport
+from tests.factories import make_record
+
+pytestmark = pytest.mark.django_db
+
+
+def _fresh(record):
+    return Record.objects.get(pk=record.pk)
+
+
+def _open_reasons(record):
+    return list(SuspectReason.objects.filter(record=record, resolved_at__isnull=True))
+
+
+# --- 1. linked records ------------------------------------------------------------------------
+
+
+def test_deprecating_a_record_marks_dependents_suspect_with_a_link_to_it(space, owner):
+    base = make_record(space=space, actor=owner, kind="intent", title="Card payments only")
+    dependent = make_record(space=space, actor=owner, title="Use one PSP")
+    unrelated = make_record(space=space, actor=owner, title="Unrelated")
+    services.record_link(source=dependent, target=base, type="implements", actor=owner)
+
+    services.record_update(
+        record=base, actor=owner, expected_version=base.version, changes={"status": "deprecated"}
+    )
+
+    [reason] = _open_reasons(dependent)
+    assert reason.cause == SuspectReason.Cause.LINKED_RECORD_CHANGED
+    assert reason.message == "INT-1 'Card payments only' was deprecated"
+    assert reason.cause_record == base
+    assert reason.cause_url == f"/s/payments/{base.key}/"
+    assert _fresh(dependent).freshness == "suspect"
+    assert _fresh(unrelated).freshness == "fresh"
+
+
+def test_constraint_edit_marks_constrained_decision_suspect_until_verified(space, owner):
+    constraint = make_record(space=space, actor=owner, kind="constraint", title="PCI scope")
+    decision = make_record(space=space, actor=owner, title="Tokenise cards", owner_user=owner)
+    services.record_link(source=constraint, target=decision, type="constrains", actor=owner)
+    services.record_update(
+        record=constraint, actor=owner, expected_version=1, changes={"body": "Stricter now"}
+    )
+    assert _fresh(decision).freshness == "suspect"
+
+    services.record_verify(record=_fresh(decision), actor=owner)
+
+    assert _open_reasons(decision) == []
+    assert _fresh(decision).freshness == "fresh"
+
+
+# --- 2. code under anchors --------------------------------------------------------------------
+
+
+def test_drift_marks_anchored_records_suspect_and_lists_uncovered_paths(space, owner):
+    billing = make_record(space=space, actor=owner, anchors=["services/billing/**"])
+    docs = make_record(space=space, actor=owner, anchors=["docs/*.md"])
+
+    report, created = reminders.drift_report(
+        repository="acme/payments",
+        commit="abc123def456789",
+        changed_paths=["services/billing/capture.py", "./services/billing/retry.py", "Makefile"],
+        source=DriftReport.Source.API,
+    )
+
+    assert created
+    assert report.suspect_count == 1
+    assert report.unmatched_paths == ["Makefile"]
+    [reason] = _open_reasons(billing)
+    assert reason.cause == SuspectReason.Cause.CODE_CHANGED
+    assert reason.message == (
+        "Code under its anchors changed in acme/payments@abc123def456: "
+        "services/billing/capture.py, services/billing/retry.py"
+    )
+    assert reason.details["paths"] == ["services/billing/capture.py", "services/billing/retry.py"]
+    assert _fresh(billing).freshness == "suspect"
+    assert _fresh(docs).freshness == "fresh"
+
+
+def test_the_same_commit_reported_twice_adds_no_second_reason(space, owner):
+    record = make_record(space=space, actor=owner, anchors=["api/"])
+    for _ in range(2):
+        reminders.drift_report(
+            repository="acme/api",
+            commit="feedface",
+            changed_paths=["api/urls.py"],
+            source=DriftReport.Source.API,
+        )
+    assert len(_open_reasons(record)) == 1
+    assert DriftReport.objects.count() == 1
+
+
+def test_drift_with_bad_paths_is_refused_and_changes_nothing(space, owner):
+    record = make_record(space=space, actor=owner, anchors=["api/"])
+    from apps.core.errors import InvalidInput
+
+    with pytest.raises(InvalidInput):
+        reminders.drift_report(
+            repository="acme/api",
+            commit="feedface",
+            changed_paths=["api/urls.py", 42],
+            source=DriftReport.Source.API,
+        )
+    assert _open_reasons(record) == []
+    assert not DriftReport.objects.exists()
+
+
+# --- 3. valid_until ---------------------------------------------------------------------------
+
+
+def test_sweep_marks_records_past_valid_until_suspect_once(space, owner):
+    today = timezone.localdate()
+    record = make_record(space=space, actor=owner, valid_until=today + dt.timedelta(days=3))
+    reminders.sweep()
+    assert _fresh(record).freshness == "fresh"
+
+    with time_machine.travel(timezone.now() + dt.timedelta(days=4)):
+        reminders.sweep()
+        reminders.sweep()
+
+    [reason] = _open_reasons(record)
+    assert reason.cause == SuspectReason.Cause.VALID_UNTIL_PASSED
+    assert str(today + dt.timedelta(days=3)) in reason.message
+    assert _fresh(record).freshness == "suspect"
+
+
+# --- 4. owner left / deactivated --------------------------------------------------------------
+
+
+def test_owner_leaving_the_space_orphans_their_records(space, owner, admin_user):
+    record = make_record(space=space, actor=owner, owner_user=owner)
+    account_services.membership_remove(space=space, user=owner, actor=admin_user)
+
+    record = _fresh(record)
+    assert record.owner_user is None
+    assert record.freshness == "suspect"
+    [reason] = _open_reasons(record)
+    assert reason.cause == SuspectReason.Cause.OWNER_LEFT
+    assert reason.details["former_owner"] == "owner"
+    assert "left the space" in reason.message
+
+
+def test_sweep_orphans_records_of_a_deactivated_owner(space, owner, teammate):
+    mine = make_record(space=space, actor=owner, owner_user=owner)
+    theirs = make_record(space=space, actor=owner, owner_user=teammate)
+    owner.is_active = False
+    owner.save()
+
+    result = reminders.sweep()
+
+    assert result["orphaned"] == 1
+    assert _fresh(mine).owner_user is None
+    assert "was deactivated" in _open_reasons(mine)[0].message
+    assert _fresh(theirs).owner_user == teammate
+
+
+# --- time-based states ------------------------------------------------------------------------
+
+
+def test_sweep_moves_records_from_fresh_to_due_to_stale(space, owner):
+    start = timezone.now()
+    # A guardrail is reviewed every 60 days; "due" starts 14 days before.
+    record = make_record(space=space, actor=owner, kind="guardrail", owner_user=owner, now=start)
+    with time_machine.travel(start + dt.timedelta(days=45)):
+        reminders.sweep()
+        assert _fresh(record).freshness == "fresh"
+    with time_machine.travel(start + dt.timedelta(days=47)):
+        reminders.sweep()
+        assert _fresh(record).freshness == "due"
+    with time_machine.travel(start + dt.timedelta(days=61), tick=False):
+        reminders.sweep()
+        assert _fresh(record).freshness == "stale"
+        services.record_verify(record=_fresh(record), actor=owner)
+        record = _fresh(record)
+        assert record.freshness == "fresh"
+        assert record.next_review_at == timezone.now() + dt.timedelta(days=60)
+
+
+def test_owner_edit_counts_as_verification_but_a_teammate_edit_does_not(space, owner, teammate):
+    start = timezone.now()
+    record = make_record(space=space, actor=owner, kind="guardrail", owner_user=owner, now=start)
+    with time_machine.travel(start + dt.timedelta(days=61)):
+        reminders.sweep()
+        services.record_update(
+            record=record, actor=teammate, expected_version=1, changes={"body": "typo fix"}
+        )
+        assert _fresh(record).freshness == "stale"
+        services.record_update(
+            record=record, actor=owner, expected_version=2, changes={"body": "re-checked"}
+        )
+        assert _fresh(record).freshness == "fresh"
