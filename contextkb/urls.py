@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("apps.reminders.urls")),
     # The web UI; "home" is its space list.
     path("", web_spaces.space_list, name="home"),
+    path("", include("apps.interchange.urls")),
     path("", include("apps.web.urls")),
 ]
 

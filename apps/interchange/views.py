@@ -1,0 +1,91 @@
+"""Web pages: upload a zip to import, watch the job, download a space as a zip of markdown."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from apps.accounts import access
+from apps.accounts.models import Space
+from apps.core.errors import ServiceError
+from apps.interchange import services
+from apps.interchange.forms import ImportForm
+from apps.interchange.models import ImportJob
+
+
+def _space(request: HttpRequest, slug: str) -> Space:
+    return get_object_or_404(Space.objects.visible_to(request.user), slug=slug)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def import_page(request: HttpRequest, slug: str) -> HttpResponse:
+    space = _space(request, slug)
+    can_edit = access.can_edit(request.user, space)
+    form = ImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST":
+        if not can_edit:
+            return render(
+                request, "interchange/import.html", _context(space, form, False), status=403
+            )
+        if form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                job = services.import_job_create(
+                    space=space,
+                    actor=request.user,
+                    data=upload.read(),
+                    filename=upload.name,
+                    kind=form.cleaned_data["kind"],
+                    owner_email=form.cleaned_data["owner"] or "",
+                    dry_run=form.cleaned_data["dry_run"],
+                )
+            except ServiceError as exc:
+                form.add_error(None, exc.message)
+            else:
+                return redirect("interchange:job", uid=job.uid)
+    return render(request, "interchange/import.html", _context(space, form, can_edit))
+
+
+def _context(space: Space, form: ImportForm, can_edit: bool) -> dict:
+    return {
+        "space": space,
+        "form": form,
+        "can_edit": can_edit,
+        "jobs": ImportJob.objects.filter(space=space).select_related("created_by")[:10],
+    }
+
+
+@login_required
+@require_GET
+def job_page(request: HttpRequest, uid) -> HttpResponse:
+    job = get_object_or_404(ImportJob.objects.select_related("space", "created_by"), uid=uid)
+    if not access.can_view(request.user, job.space):
+        raise Http404("No such import.")
+    template = (
+        "interchange/partials/job_status.html"
+        if request.headers.get("HX-Request")
+        else "interchange/job.html"
+    )
+    return render(request, template, {"job": job, "space": job.space})
+
+
+@login_required
+@require_GET
+def export_zip(request: HttpRequest, slug: str) -> HttpResponse:
+    space = _space(request, slug)
+    files = services.export_space(space=space, actor=request.user)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for exported in files:
+            archive.writestr(f"{space.slug}/{exported.path}", exported.content)
+    stamp = timezone.now().strftime("%Y%m%d")
+    response = HttpResponse(buffer.getvalue(), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{space.slug}-records-{stamp}.zip"'
+    return response
