@@ -278,3 +278,59 @@ CELERY_BEAT_SCHEDULE.update(
         },
     }
 )
+
+# --- REST API ---------------------------------------------------------------------------------
+INSTALLED_APPS += ["apps.api"]
+# JSON answers (in the API's error shape) for Django-level errors under /api/ (unknown URLs,
+# bad requests, crashes); placed first so it sees every response.
+MIDDLEWARE.insert(1, "apps.api.middleware.ApiErrorMiddleware")
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apps.api.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["apps.api.permissions.IsAuthenticatedWithScope"],
+    "DEFAULT_PARSER_CLASSES": ["apps.api.parsers.StrictJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PAGINATION_CLASS": "apps.api.pagination.Pagination",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "apps.api.throttling.TokenRateThrottle",
+        "apps.api.throttling.IPRateThrottle",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "apps.api.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "apps.api.exceptions.api_exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+# Requests per token and per client IP ("<n>/second|minute|hour|day").
+API_THROTTLE_RATES = {
+    "token": env_str("API_THROTTLE_TOKEN", "600/minute"),
+    "ip": env_str("API_THROTTLE_IP", "1200/minute"),
+}
+# Largest JSON body the API accepts (413 above it); Django's own limit for form bodies matches.
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1_048_576, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+# The throttle counters live in the default cache. Unset: per-process memory (fine for one
+# process); with several web processes set CACHE_URL=redis://host:6379/2 so they share counts.
+CACHE_URL = env_str("CACHE_URL")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    if CACHE_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "contextkb"}
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "contextkb API",
+    "DESCRIPTION": "Decisions, constraints, intent and guardrails for people and AI tools. "
+    'Errors are always `{"error": {"code", "message", "details"}}`. See docs/api.md.',
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.api.schema.postprocess",
+    ],
+}

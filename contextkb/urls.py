@@ -13,6 +13,8 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", core_views.healthz, name="healthz"),
+    path("api/", include("apps.api.urls")),
+    path("accounts/", include("apps.accounts.urls")),
     path("", include("apps.reminders.urls")),
     # The web UI; "home" is its space list.
     path("", web_spaces.space_list, name="home"),

@@ -43,6 +43,29 @@ def space_create(*, name: str, slug: str = "", description: str = "", actor: Use
     return space
 
 
+@transaction.atomic
+def space_update(
+    *, space: Space, actor, name: str | None = None, description: str | None = None
+) -> Space:
+    """Rename a space or change its description (space admins only)."""
+    if not access.can_view(actor, space):
+        raise NotFound(f"Space {space.slug!r} not found.")
+    if not access.can_admin(actor, space):
+        raise Forbidden(f"Only admins of {space.name} can change it.")
+    space = Space.objects.select_for_update().get(pk=space.pk)
+    if name is not None:
+        name = name.strip()
+        if not name or len(name) > 120:
+            raise InvalidInput(
+                "The space is not valid.", details={"name": ["1 to 120 characters."]}
+            )
+        space.name = name
+    if description is not None:
+        space.description = description
+    space.save(update_fields=["name", "description"])
+    return space
+
+
 def _require_admin(actor, space: Space) -> None:
     if not access.can_view(actor, space):
         raise NotFound(f"Space {space.slug!r} not found.")

@@ -1,0 +1,85 @@
+"""The Tokens page: create (plain token shown once), list and revoke API tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from apps.accounts import services
+from apps.accounts.models import ApiToken, Space
+from apps.core.errors import InvalidInput
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="What uses it, e.g. “Cursor on my laptop”.")
+    scope = forms.ChoiceField(choices=ApiToken.Scope.choices, initial=ApiToken.Scope.READ)
+    spaces = forms.ModelMultipleChoiceField(
+        queryset=Space.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: every space you are a member of.",
+    )
+    expires_in_days = forms.IntegerField(
+        min_value=1,
+        max_value=3650,
+        required=False,
+        label="Expires in (days)",
+        help_text="Empty: never expires.",
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["spaces"].queryset = Space.objects.visible_to(user).filter(
+            memberships__user=user
+        )
+
+
+@login_required
+def tokens(request: HttpRequest) -> HttpResponse:
+    plain = None
+    if request.method == "POST":
+        form = TokenForm(request.POST, user=request.user)
+        if form.is_valid():
+            days = form.cleaned_data["expires_in_days"]
+            try:
+                _token, plain = services.token_create(
+                    user=request.user,
+                    name=form.cleaned_data["name"],
+                    scope=form.cleaned_data["scope"],
+                    spaces=form.cleaned_data["spaces"],
+                    expires_at=timezone.now() + dt.timedelta(days=days) if days else None,
+                )
+            except InvalidInput as exc:
+                for field, problems in exc.details.items():
+                    for problem in problems:
+                        form.add_error(field if field in form.fields else None, problem)
+            else:
+                form = TokenForm(user=request.user)
+    else:
+        form = TokenForm(user=request.user)
+    token_list = (
+        ApiToken.objects.filter(user=request.user)
+        .prefetch_related("spaces")
+        .order_by("-created_at")
+    )
+    return render(
+        request,
+        "accounts/tokens.html",
+        {"form": form, "tokens": token_list, "plain_token": plain, "now": timezone.now()},
+    )
+
+
+@login_required
+@require_POST
+def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    token = get_object_or_404(ApiToken, pk=pk, user=request.user)
+    services.token_revoke(token=token, actor=request.user)
+    messages.success(request, f"Token “{token.name}” revoked; it no longer works.")
+    return redirect("accounts:tokens")

@@ -1,0 +1,122 @@
+"""One error shape for the whole API: {"error": {"code", "message", "details"}}.
+
+`api_exception_handler` is DRF's EXCEPTION_HANDLER; apps.api.middleware gives Django-level
+errors under /api/ (unknown URLs, crashes) the same shape.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+from apps.core.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    ServiceError,
+    VersionConflict,
+)
+
+logger = logging.getLogger(__name__)
+
+SERVICE_STATUS = {
+    InvalidInput: status.HTTP_400_BAD_REQUEST,
+    Forbidden: status.HTTP_403_FORBIDDEN,
+    NotFound: status.HTTP_404_NOT_FOUND,
+    Conflict: status.HTTP_409_CONFLICT,
+    VersionConflict: status.HTTP_412_PRECONDITION_FAILED,
+}
+
+# Stable codes for DRF's own exceptions (clients switch on `code`, not on the message).
+DRF_CODES = {
+    exceptions.ValidationError: "invalid",
+    exceptions.ParseError: "parse_error",
+    exceptions.AuthenticationFailed: "authentication_failed",
+    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.PermissionDenied: "forbidden",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.NotAcceptable: "not_acceptable",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.Throttled: "throttled",
+}
+
+
+class PreconditionRequired(exceptions.APIException):
+    status_code = status.HTTP_428_PRECONDITION_REQUIRED
+    default_detail = "This request needs an If-Match header with the record's current ETag."
+    default_code = "precondition_required"
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "too_large"
+
+
+def error_body(code: str, message: str, details=None) -> dict:
+    if details is None:
+        details = {}
+    elif not isinstance(details, dict):
+        details = {"non_field_errors": details}
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+def _validation_message(details) -> str:
+    """A one-line summary of DRF validation details, naming the first bad field."""
+    if isinstance(details, dict) and details:
+        field, problems = next(iter(details.items()))
+        first = problems[0] if isinstance(problems, list) and problems else problems
+        if isinstance(first, dict):
+            return f"{field}: invalid."
+        return f"{field}: {first}"
+    if isinstance(details, list) and details:
+        return str(details[0])
+    return "The request is not valid."
+
+
+def api_exception_handler(exc, context) -> Response | None:
+    headers = {}
+    if isinstance(exc, ServiceError):
+        code = SERVICE_STATUS.get(type(exc)) or next(
+            (s for cls, s in SERVICE_STATUS.items() if isinstance(exc, cls)), 400
+        )
+        if isinstance(exc, VersionConflict):
+            headers["ETag"] = f'"{exc.current_version}"'
+        return Response(
+            error_body(exc.code, exc.message, exc.details), status=code, headers=headers
+        )
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    elif isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+        )
+    if not isinstance(exc, exceptions.APIException):
+        return None  # a bug: let Django log it and answer 500 (as JSON under /api/)
+
+    if isinstance(exc, exceptions.ValidationError):
+        details = exc.detail
+        message = _validation_message(details)
+    else:
+        details = {}
+        message = str(exc.detail)
+    code = next((c for cls, c in DRF_CODES.items() if isinstance(exc, cls)), None)
+    if code is None:
+        code = exc.default_code
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header
+    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+        wait = math.ceil(exc.wait)
+        headers["Retry-After"] = str(wait)
+        details = {"retry_after": wait}
+    return Response(error_body(code, message, details), status=exc.status_code, headers=headers)

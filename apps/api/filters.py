@@ -1,0 +1,73 @@
+"""Record list filters (django-filter)."""
+
+from __future__ import annotations
+
+import django_filters
+from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.db.models import F, Q
+
+from apps.records.models import Record
+
+
+class RecordFilter(django_filters.FilterSet):
+    space = django_filters.CharFilter(field_name="space__slug", help_text="Space slug.")
+    kind = django_filters.MultipleChoiceFilter(choices=Record.Kind.choices)
+    status = django_filters.MultipleChoiceFilter(choices=Record.Status.choices)
+    freshness = django_filters.MultipleChoiceFilter(choices=Record.Freshness.choices)
+    owner = django_filters.CharFilter(
+        method="filter_owner", max_length=150, help_text="Owner's username or team slug."
+    )
+    tag = django_filters.CharFilter(
+        method="filter_tag", max_length=50, help_text="Records carrying this tag."
+    )
+    anchor = django_filters.CharFilter(
+        method="filter_anchor",
+        max_length=500,
+        help_text="A file path (`services/billing/api.py`); records whose anchors match it.",
+    )
+    q = django_filters.CharFilter(
+        method="filter_q",
+        max_length=500,
+        help_text='Full-text search (web search syntax: `"exact phrase" -word or`); '
+        "results are ordered by relevance.",
+    )
+    updated_since = django_filters.IsoDateTimeFilter(
+        field_name="updated_at", lookup_expr="gte", help_text="ISO 8601 date-time."
+    )
+    archived = django_filters.BooleanFilter(
+        method="filter_archived",
+        help_text="true: only archived records; false (default): only active ones.",
+    )
+
+    class Meta:
+        model = Record
+        fields = []
+
+    def filter_owner(self, queryset, name, value):
+        return queryset.filter(Q(owner_user__username=value) | Q(owner_team__slug=value))
+
+    def filter_tag(self, queryset, name, value):
+        return queryset.filter(tags__contains=[value.strip().lower()])
+
+    def filter_anchor(self, queryset, name, value):
+        return queryset.anchored_to(value)
+
+    def filter_q(self, queryset, name, value):
+        if not value.strip():
+            return queryset
+        query = SearchQuery(value, search_type="websearch", config="english")
+        return (
+            queryset.filter(search_vector=query)
+            .annotate(rank=SearchRank(F("search_vector"), query))
+            .order_by("-rank", "id")
+        )
+
+    def filter_archived(self, queryset, name, value):
+        return queryset.filter(archived_at__isnull=not value)
+
+    @property
+    def qs(self):
+        qs = super().qs
+        if self.form.cleaned_data.get("archived") is None:
+            qs = qs.filter(archived_at__isnull=True)
+        return qs

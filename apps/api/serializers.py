@@ -1,0 +1,321 @@
+"""Input serializers (plain Serializers whose validated_data go to a service) and output
+serializers (ModelSerializers)."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from apps.accounts.models import ApiToken, Membership, Space, User
+from apps.records.models import Link, Record, Revision, Verification
+
+# --- input -----------------------------------------------------------------------------------
+
+
+class StrictInput(serializers.Serializer):
+    """Rejects fields it does not know, instead of silently ignoring a typo."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+def _choice(choices, **kwargs):
+    return serializers.ChoiceField(choices=choices, **kwargs)
+
+
+class RecordWriteInput(StrictInput):
+    """The editable fields of a record (PUT replaces all of them, PATCH any subset)."""
+
+    title = serializers.CharField(max_length=200)
+    summary = serializers.CharField(max_length=300, allow_blank=True, required=False)
+    body = serializers.CharField(
+        max_length=200_000, allow_blank=True, required=False, trim_whitespace=False
+    )
+    status = _choice(Record.Status.choices, required=False)
+    owner_user = serializers.CharField(
+        max_length=150, allow_null=True, required=False, help_text="Username of the owner."
+    )
+    owner_team = serializers.CharField(
+        max_length=60, allow_null=True, required=False, help_text="Slug of the owning team."
+    )
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=50), max_length=30, required=False
+    )
+    anchors = serializers.ListField(
+        child=serializers.CharField(max_length=300),
+        max_length=50,
+        required=False,
+        help_text="Code path globs (`services/billing/**`) or component names.",
+    )
+    reversibility = _choice(Record.Reversibility.choices, allow_blank=True, required=False)
+    impact = _choice(Record.Impact.choices, allow_blank=True, required=False)
+    decided_on = serializers.DateField(allow_null=True, required=False)
+    deciders = serializers.CharField(max_length=500, allow_blank=True, required=False)
+    valid_until = serializers.DateField(allow_null=True, required=False)
+    message = serializers.CharField(
+        max_length=300, allow_blank=True, required=False, help_text="Revision message."
+    )
+
+
+class RecordCreateInput(RecordWriteInput):
+    space = serializers.SlugField(max_length=60, help_text="Slug of the space.")
+    kind = _choice(Record.Kind.choices)
+
+
+class RecordPatchInput(RecordWriteInput):
+    title = serializers.CharField(max_length=200, required=False)
+
+
+class LinkInput(StrictInput):
+    target = serializers.IntegerField(min_value=1, help_text="Id of the target record.")
+    type = _choice(Link.Type.choices)
+    note = serializers.CharField(max_length=300, allow_blank=True, required=False)
+
+
+class LinkCreateInput(LinkInput):
+    source = serializers.IntegerField(min_value=1, help_text="Id of the source record.")
+
+
+class VerifyInput(StrictInput):
+    outcome = _choice(Verification.Outcome.choices, required=False)
+    note = serializers.CharField(max_length=500, allow_blank=True, required=False)
+    commit = serializers.CharField(max_length=64, allow_blank=True, required=False)
+
+
+class SupersedeInput(StrictInput):
+    successor = serializers.IntegerField(
+        min_value=1, help_text="Id of the record that replaces this one."
+    )
+    note = serializers.CharField(max_length=300, allow_blank=True, required=False)
+
+
+class SpaceCreateInput(StrictInput):
+    name = serializers.CharField(max_length=120)
+    slug = serializers.SlugField(max_length=60, required=False, allow_blank=True)
+    description = serializers.CharField(max_length=5000, allow_blank=True, required=False)
+
+
+class SpaceUpdateInput(StrictInput):
+    name = serializers.CharField(max_length=120, required=False)
+    description = serializers.CharField(max_length=5000, allow_blank=True, required=False)
+
+
+# --- output ----------------------------------------------------------------------------------
+
+
+class SpaceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Space
+        fields = ["id", "slug", "name", "description", "created_at"]
+
+
+class RecordRefSerializer(serializers.ModelSerializer):
+    """Just enough to name a linked record."""
+
+    space = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = Record
+        fields = ["id", "key", "space", "title", "kind", "status"]
+
+
+class _RecordUrlMixin(serializers.Serializer):
+    url = serializers.SerializerMethodField()
+    owner = serializers.CharField(source="owner_label", read_only=True)
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_url(self, obj: Record) -> str:
+        path = reverse("api:record-detail", args=[obj.pk])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+
+class RecordBriefSerializer(_RecordUrlMixin, serializers.ModelSerializer):
+    """The small form (`fields=brief`) for clients that want little."""
+
+    class Meta:
+        model = Record
+        fields = ["key", "title", "kind", "status", "owner", "freshness", "url"]
+
+
+class RecordSerializer(_RecordUrlMixin, serializers.ModelSerializer):
+    space = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    owner_user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    owner_team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    archived = serializers.BooleanField(source="is_archived", read_only=True)
+
+    class Meta:
+        model = Record
+        fields = [
+            "id",
+            "url",
+            "space",
+            "key",
+            "kind",
+            "title",
+            "summary",
+            "body",
+            "status",
+            "owner",
+            "owner_user",
+            "owner_team",
+            "tags",
+            "anchors",
+            "reversibility",
+            "impact",
+            "decided_on",
+            "deciders",
+            "valid_until",
+            "freshness",
+            "next_review_at",
+            "last_verified_at",
+            "version",
+            "archived",
+            "archived_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class LinkSerializer(serializers.ModelSerializer):
+    source = RecordRefSerializer(read_only=True)
+    target = RecordRefSerializer(read_only=True)
+
+    class Meta:
+        model = Link
+        fields = ["id", "type", "source", "target", "note", "created_at"]
+
+
+class RecordLinkSerializer(serializers.ModelSerializer):
+    """A link seen from one record: its direction, how it reads, and the record at the other end."""
+
+    direction = serializers.SerializerMethodField()
+    label = serializers.SerializerMethodField()
+    other = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Link
+        fields = ["id", "type", "direction", "label", "other", "note", "created_at"]
+
+    def _outgoing(self, obj: Link) -> bool:
+        return obj.source_id == self.context["record"].pk
+
+    @extend_schema_field({"type": "string", "enum": ["outgoing", "incoming"]})
+    def get_direction(self, obj: Link) -> str:
+        return "outgoing" if self._outgoing(obj) else "incoming"
+
+    def get_label(self, obj: Link) -> str:
+        return obj.get_type_display() if self._outgoing(obj) else Link.INVERSE_LABELS[obj.type]
+
+    @extend_schema_field(RecordRefSerializer)
+    def get_other(self, obj: Link) -> dict:
+        return RecordRefSerializer(obj.target if self._outgoing(obj) else obj.source).data
+
+
+class RevisionSerializer(serializers.ModelSerializer):
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Revision
+        fields = ["number", "version", "action", "message", "author", "created_at"]
+
+
+class RevisionDetailSerializer(RevisionSerializer):
+    class Meta(RevisionSerializer.Meta):
+        fields = [*RevisionSerializer.Meta.fields, "snapshot"]
+
+
+class FieldDiffSerializer(serializers.Serializer):
+    field = serializers.CharField()
+    old = serializers.ListField(child=serializers.CharField())
+    new = serializers.ListField(child=serializers.CharField())
+    unified = serializers.ListField(child=serializers.CharField())
+
+
+class RevisionDiffSerializer(serializers.Serializer):
+    old = serializers.IntegerField(help_text="Number of the older revision.")
+    new = serializers.IntegerField(help_text="Number of the newer revision.")
+    changes = FieldDiffSerializer(many=True)
+
+
+class VerificationSerializer(serializers.ModelSerializer):
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Verification
+        fields = [
+            "id",
+            "outcome",
+            "note",
+            "record_version",
+            "linked_versions",
+            "commit",
+            "actor",
+            "created_at",
+        ]
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    space = SpaceSerializer(read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ["space", "role"]
+
+
+class TokenInfoSerializer(serializers.ModelSerializer):
+    spaces = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+
+    class Meta:
+        model = ApiToken
+        fields = ["name", "prefix", "scope", "spaces", "expires_at", "last_used_at"]
+
+
+class MeSerializer(serializers.ModelSerializer):
+    name = serializers.CharField(source="display_name", read_only=True)
+    auth = serializers.SerializerMethodField()
+    token = serializers.SerializerMethodField()
+    spaces = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = ["id", "username", "name", "email", "auth", "token", "spaces"]
+
+    @extend_schema_field({"type": "string", "enum": ["token", "session"]})
+    def get_auth(self, obj) -> str:
+        return "token" if self.context.get("token") else "session"
+
+    @extend_schema_field(TokenInfoSerializer(allow_null=True))
+    def get_token(self, obj):
+        token = self.context.get("token")
+        return TokenInfoSerializer(token).data if token else None
+
+    @extend_schema_field(MembershipSerializer(many=True))
+    def get_spaces(self, obj):
+        return [
+            {"space": SpaceSerializer(m.space).data, "role": role}
+            for m, role in self.context["memberships"]
+        ]
+
+
+# --- errors (documentation only) ---------------------------------------------------------------
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable machine-readable code, e.g. `not_found`.")
+    message = serializers.CharField(help_text="A sentence for people.")
+    details = serializers.DictField(
+        help_text="Per-field messages for `invalid`; `current_version` for `version_conflict`; "
+        "`retry_after` for `throttled`."
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()

@@ -1,0 +1,34 @@
+"""Rate limits per API token and per client IP (429 with Retry-After).
+
+Rates come from settings.API_THROTTLE_RATES, read on each request so tests and operators can
+change them. Counters live in the default cache: use a shared cache (CACHE_URL=redis://…) when
+running several processes, or each process counts on its own.
+"""
+
+from django.conf import settings
+from rest_framework.throttling import SimpleRateThrottle
+
+from apps.accounts.models import ApiToken
+
+
+class _SettingsRateThrottle(SimpleRateThrottle):
+    def get_rate(self):
+        return settings.API_THROTTLE_RATES.get(self.scope)
+
+
+class TokenRateThrottle(_SettingsRateThrottle):
+    scope = "token"
+
+    def get_cache_key(self, request, view):
+        if isinstance(request.auth, ApiToken):
+            return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
+        return None
+
+
+class IPRateThrottle(_SettingsRateThrottle):
+    """Every request, signed in or not, counts against its client IP."""
+
+    scope = "ip"
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}

@@ -1,0 +1,28 @@
+"""REST API routes: /api/v1/… plus the OpenAPI schema and its docs page."""
+
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from apps.api import context, drift, views
+
+app_name = "api"
+
+router = DefaultRouter()
+router.register("spaces", views.SpaceViewSet, basename="space")
+router.register("records", views.RecordViewSet, basename="record")
+router.register("links", views.LinkViewSet, basename="link")
+
+urlpatterns = [
+    path("v1/me/", views.MeView.as_view(), name="me"),
+    # --- other areas: one line each (a module in apps/api/, e.g. context.py) -------------------
+    path("v1/context/", include(context.urlpatterns)),
+    path("v1/drift/", include(drift.urlpatterns)),
+    path("v1/import/", include("apps.api.imports")),
+    # --- end of other areas ----------------------------------------------------------------------
+    path("v1/", include(router.urls)),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    # Anything else under /api/ is a JSON 404, not the site's HTML page. Keep this last.
+    re_path(r"^.*$", views.not_found),
+]

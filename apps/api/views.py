@@ -1,0 +1,573 @@
+"""Thin API views: parse with an input serializer, call one service or selector, render."""
+
+from __future__ import annotations
+
+from django.db.models import Q
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts import services as account_services
+from apps.accounts.models import ApiToken, Membership, Space, Team, User
+from apps.api import serializers as s
+from apps.api.authentication import principal_of
+from apps.api.exceptions import PreconditionRequired, error_body
+from apps.api.filters import RecordFilter
+from apps.api.permissions import IsAuthenticatedWithScope, IsStaffForCreate
+from apps.core.errors import InvalidInput, NotFound
+from apps.records import selectors, services
+from apps.records.models import Link, Record, Revision
+
+FIELDS_PARAM = OpenApiParameter(
+    "fields",
+    OpenApiTypes.STR,
+    enum=["full", "brief"],
+    description="`brief`: only key, title, kind, status, owner, freshness and url.",
+)
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    OpenApiTypes.STR,
+    location=OpenApiParameter.HEADER,
+    required=True,
+    description='The record\'s ETag (its version, e.g. `"3"`) as last read. Missing: 428; '
+    "stale: 412 with the current version.",
+)
+IF_MATCH_OPTIONAL = OpenApiParameter(
+    "If-Match",
+    OpenApiTypes.STR,
+    location=OpenApiParameter.HEADER,
+    description="Optional: the ETag the change is based on (412 when stale).",
+)
+RECORD_OR_BRIEF = PolymorphicProxySerializer(
+    component_name="RecordFullOrBrief",
+    serializers=[s.RecordSerializer, s.RecordBriefSerializer],
+    resource_type_field_name=None,
+    many=True,
+)
+
+
+def etag(record: Record) -> str:
+    return f'"{record.version}"'
+
+
+def parse_if_match(request, *, required: bool) -> int | None:
+    value = request.headers.get("If-Match")
+    if value is None:
+        if required:
+            raise PreconditionRequired()
+        return None
+    tag = value.strip()
+    if tag.startswith("W/"):
+        tag = tag[2:]
+    tag = tag.strip('"')
+    if not tag.isascii() or not tag.isdigit() or len(tag) > 9:
+        raise exceptions.ValidationError(
+            {"If-Match": ['Use the ETag from the last read, e.g. "3".']}
+        )
+    return int(tag)
+
+
+class ApiView:
+    """Settings every API view shares."""
+
+    permission_classes = [IsAuthenticatedWithScope]
+
+    @property
+    def principal(self):
+        return principal_of(self.request)
+
+    def fields_form(self) -> str:
+        value = self.request.query_params.get("fields", "full")
+        if value not in ("full", "brief"):
+            raise exceptions.ValidationError({"fields": ["Use `full` or `brief`."]})
+        return value
+
+    def validated(self, serializer_class, **kwargs) -> dict:
+        serializer = serializer_class(data=self.request.data, **kwargs)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+
+def _resolve_owners(data: dict) -> dict:
+    """Turn owner usernames / team slugs into objects (unknown ones are invalid input)."""
+    out = dict(data)
+    if out.get("owner_user"):
+        user = User.objects.filter(username=out["owner_user"]).first()
+        if user is None:
+            raise InvalidInput("Unknown owner.", details={"owner_user": ["No such user."]})
+        out["owner_user"] = user
+    elif "owner_user" in out:
+        out["owner_user"] = None
+    if out.get("owner_team"):
+        team = Team.objects.filter(slug=out["owner_team"]).first()
+        if team is None:
+            raise InvalidInput("Unknown team.", details={"owner_team": ["No such team."]})
+        out["owner_team"] = team
+    elif "owner_team" in out:
+        out["owner_team"] = None
+    return out
+
+
+# --- spaces ------------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List the spaces you can see"),
+    retrieve=extend_schema(summary="Read a space"),
+    create=extend_schema(
+        summary="Create a space (site admins); you become its admin",
+        request=s.SpaceCreateInput,
+        responses={201: s.SpaceSerializer},
+    ),
+    partial_update=extend_schema(
+        summary="Change a space's name or description (space admins)",
+        request=s.SpaceUpdateInput,
+        responses={200: s.SpaceSerializer},
+    ),
+)
+class SpaceViewSet(
+    ApiView,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = s.SpaceSerializer
+    lookup_field = "slug"
+    lookup_value_regex = r"[-a-zA-Z0-9_]+"
+    permission_classes = [IsAuthenticatedWithScope, IsStaffForCreate]
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self):
+        return Space.objects.visible_to(self.principal).order_by("slug", "id")
+
+    def create(self, request):
+        data = self.validated(s.SpaceCreateInput)
+        space = account_services.space_create(actor=request.user, **data)
+        return Response(s.SpaceSerializer(space).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, slug=None):
+        space = self.get_object()
+        data = self.validated(s.SpaceUpdateInput)
+        space = account_services.space_update(space=space, actor=self.principal, **data)
+        return Response(s.SpaceSerializer(space).data)
+
+
+# --- records -----------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List and filter records",
+        parameters=[FIELDS_PARAM],
+        responses=RECORD_OR_BRIEF,
+    ),
+    retrieve=extend_schema(summary="Read a record (ETag: its version)"),
+    create=extend_schema(
+        summary="Create a record",
+        request=s.RecordCreateInput,
+        responses={201: s.RecordSerializer},
+    ),
+    update=extend_schema(
+        summary="Replace a record's editable fields",
+        request=s.RecordWriteInput,
+        parameters=[IF_MATCH],
+        responses={200: s.RecordSerializer},
+    ),
+    partial_update=extend_schema(
+        summary="Change some of a record's fields",
+        request=s.RecordPatchInput,
+        parameters=[IF_MATCH],
+        responses={200: s.RecordSerializer},
+    ),
+)
+class RecordViewSet(
+    ApiView,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = s.RecordSerializer
+    lookup_value_regex = r"[0-9]+"
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = RecordFilter
+    http_method_names = ["get", "post", "put", "patch", "head", "options"]
+
+    def get_queryset(self):
+        return selectors.record_list_visible(
+            principal=self.principal, include_archived=True
+        ).order_by("space_id", "kind", "number")
+
+    def filter_queryset(self, queryset):
+        if self.action != "list":
+            return queryset
+        return super().filter_queryset(queryset)
+
+    def get_serializer_class(self):
+        if self.action == "list" and self.fields_form() == "brief":
+            return s.RecordBriefSerializer
+        return s.RecordSerializer
+
+    def _record_response(self, record: Record, *, code: int = status.HTTP_200_OK) -> Response:
+        record = self.get_queryset().get(pk=record.pk)
+        response = Response(self.get_serializer(record).data, status=code)
+        response["ETag"] = etag(record)
+        return response
+
+    def retrieve(self, request, pk=None):
+        return self._record_response(self.get_object())
+
+    @extend_schema(
+        summary="Read a record by space and key",
+        parameters=[
+            OpenApiParameter("space_slug", OpenApiTypes.STR, OpenApiParameter.PATH),
+            OpenApiParameter("key", OpenApiTypes.STR, OpenApiParameter.PATH),
+        ],
+        responses={200: s.RecordSerializer},
+    )
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path=r"by-key/(?P<space_slug>[-a-zA-Z0-9_]+)/(?P<key>[A-Za-z]{1,5}-[0-9]{1,9})",
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def by_key(self, request, space_slug=None, key=None):
+        record = selectors.record_get_by_key(
+            principal=self.principal, space_slug=space_slug, key=key
+        )
+        if record is None:
+            raise NotFound(f"No record {key} in space {space_slug!r}.")
+        return self._record_response(record)
+
+    def create(self, request):
+        data = _resolve_owners(self.validated(s.RecordCreateInput))
+        slug = data.pop("space")
+        space = Space.objects.visible_to(self.principal).filter(slug=slug).first()
+        if space is None:
+            raise NotFound(f"Space {slug!r} not found.")
+        record = services.record_create(space=space, actor=self.principal, **data)
+        response = self._record_response(record, code=status.HTTP_201_CREATED)
+        response["Location"] = request.build_absolute_uri(f"/api/v1/records/{record.pk}/")
+        return response
+
+    def _update(self, request, *, partial: bool) -> Response:
+        record = self.get_object()
+        expected = parse_if_match(request, required=True)
+        data = self.validated(s.RecordPatchInput if partial else s.RecordWriteInput)
+        message = data.pop("message", "")
+        if not partial:
+            # PUT replaces every editable field; what is left out goes back to its default.
+            defaults = {
+                "summary": "",
+                "body": "",
+                "owner_user": None,
+                "owner_team": None,
+                "tags": [],
+                "anchors": [],
+                "reversibility": "",
+                "impact": "",
+                "decided_on": None,
+                "deciders": "",
+                "valid_until": None,
+            }
+            data = {**defaults, **data}
+        changes = _resolve_owners(data)
+        record = services.record_update(
+            record=record,
+            actor=self.principal,
+            expected_version=expected,
+            changes=changes,
+            message=message,
+        )
+        return self._record_response(record)
+
+    def update(self, request, pk=None):
+        return self._update(request, partial=False)
+
+    def partial_update(self, request, pk=None):
+        return self._update(request, partial=True)
+
+    @extend_schema(
+        summary="Archive a record (nothing is deleted)",
+        request=None,
+        responses={200: s.RecordSerializer},
+    )
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def archive(self, request, pk=None):
+        record = services.record_archive(record=self.get_object(), actor=self.principal)
+        return self._record_response(record)
+
+    @extend_schema(
+        summary="Bring an archived record back", request=None, responses={200: s.RecordSerializer}
+    )
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def unarchive(self, request, pk=None):
+        record = services.record_unarchive(record=self.get_object(), actor=self.principal)
+        return self._record_response(record)
+
+    @extend_schema(
+        summary="Confirm the record still holds (or that it needs an update)",
+        request=s.VerifyInput,
+        responses={201: s.VerificationSerializer},
+    )
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def verify(self, request, pk=None):
+        record = self.get_object()
+        data = self.validated(s.VerifyInput)
+        verification = services.record_verify(record=record, actor=self.principal, **data)
+        return Response(s.VerificationSerializer(verification).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Mark this record superseded by another (its successor)",
+        request=s.SupersedeInput,
+        responses={201: s.LinkSerializer},
+    )
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def supersede(self, request, pk=None):
+        record = self.get_object()
+        data = self.validated(s.SupersedeInput)
+        successor = _visible_record(self.principal, data["successor"], field="successor")
+        link = services.record_supersede(
+            old=record, new=successor, actor=self.principal, note=data.get("note", "")
+        )
+        return Response(_link_data(link, request), status=status.HTTP_201_CREATED)
+
+    # --- links of one record ---
+
+    @extend_schema(
+        methods=["GET"],
+        summary="Links of a record, both directions",
+        responses=s.RecordLinkSerializer(many=True),
+    )
+    @extend_schema(
+        methods=["POST"],
+        summary="Link this record to another",
+        request=s.LinkInput,
+        responses={201: s.LinkSerializer},
+    )
+    @action(detail=True, methods=["get", "post"], filter_backends=[])
+    def links(self, request, pk=None):
+        record = self.get_object()
+        if request.method == "POST":
+            data = self.validated(s.LinkInput)
+            target = _visible_record(self.principal, data["target"], field="target")
+            link = services.record_link(
+                source=record,
+                target=target,
+                type=data["type"],
+                note=data.get("note", ""),
+                actor=self.principal,
+            )
+            return Response(_link_data(link, request), status=status.HTTP_201_CREATED)
+        links = (
+            Link.objects.filter(Q(source=record) | Q(target=record))
+            .filter(
+                source__in=Record.objects.visible_to(self.principal),
+                target__in=Record.objects.visible_to(self.principal),
+            )
+            .select_related("source__space", "target__space")
+            .order_by("id")
+        )
+        page = self.paginate_queryset(links)
+        data = s.RecordLinkSerializer(page, many=True, context={"record": record}).data
+        return self.get_paginated_response(data)
+
+    # --- revisions ---
+
+    def _revision(self, record: Record, number) -> Revision:
+        return get_object_or_404(
+            Revision.objects.select_related("author"), record=record, number=number
+        )
+
+    @extend_schema(
+        summary="History of a record, newest first", responses=s.RevisionSerializer(many=True)
+    )
+    @action(detail=True, methods=["get"], filter_backends=[])
+    def revisions(self, request, pk=None):
+        record = self.get_object()
+        revisions = (
+            Revision.objects.filter(record=record).select_related("author").order_by("-number")
+        )
+        page = self.paginate_queryset(revisions)
+        return self.get_paginated_response(s.RevisionSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="One revision with its full content",
+        parameters=[OpenApiParameter("number", OpenApiTypes.INT, OpenApiParameter.PATH)],
+        responses={200: s.RevisionDetailSerializer},
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path=r"revisions/(?P<number>[0-9]{1,9})",
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def revision(self, request, pk=None, number=None):
+        revision = self._revision(self.get_object(), number)
+        return Response(s.RevisionDetailSerializer(revision).data)
+
+    @extend_schema(
+        summary="What changed between two revisions",
+        parameters=[
+            OpenApiParameter("number", OpenApiTypes.INT, OpenApiParameter.PATH),
+            OpenApiParameter(
+                "against",
+                OpenApiTypes.INT,
+                description="The revision to compare with (default: the one before).",
+            ),
+        ],
+        responses={200: s.RevisionDiffSerializer},
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path=r"revisions/(?P<number>[0-9]{1,9})/diff",
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def revision_diff(self, request, pk=None, number=None):
+        record = self.get_object()
+        new = self._revision(record, number)
+        against = request.query_params.get("against")
+        if against is None:
+            old = Revision.objects.filter(record=record, number=new.number - 1).first()
+            old = old or Revision(record=record, number=0, version=0, snapshot={})
+        else:
+            if not against.isascii() or not against.isdigit() or len(against) > 9:
+                raise exceptions.ValidationError({"against": ["A revision number."]})
+            old = self._revision(record, int(against))
+        if old.number > new.number:
+            old, new = new, old
+        changes = selectors.revision_diff(old, new)
+        return Response({"old": old.number, "new": new.number, "changes": changes})
+
+    @extend_schema(
+        summary="Restore the content of an old revision (as a new revision)",
+        parameters=[
+            OpenApiParameter("number", OpenApiTypes.INT, OpenApiParameter.PATH),
+            IF_MATCH_OPTIONAL,
+        ],
+        request=None,
+        responses={200: s.RecordSerializer},
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=r"revisions/(?P<number>[0-9]{1,9})/restore",
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def revision_restore(self, request, pk=None, number=None):
+        record = self.get_object()
+        revision = self._revision(record, number)
+        record = services.record_restore_revision(
+            record=record,
+            revision=revision,
+            actor=self.principal,
+            expected_version=parse_if_match(request, required=False),
+        )
+        return self._record_response(record)
+
+
+def _visible_record(principal, pk: int, *, field: str) -> Record:
+    record = Record.objects.visible_to(principal).select_related("space").filter(pk=pk).first()
+    if record is None:
+        raise NotFound(f"Record {pk} not found.", details={field: ["No such record."]})
+    return record
+
+
+def _link_data(link: Link, request) -> dict:
+    link = Link.objects.select_related("source__space", "target__space").get(pk=link.pk)
+    return s.LinkSerializer(link, context={"request": request}).data
+
+
+# --- links -------------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Links between records you can see"),
+    retrieve=extend_schema(summary="Read a link"),
+    create=extend_schema(
+        summary="Link two records", request=s.LinkCreateInput, responses={201: s.LinkSerializer}
+    ),
+    destroy=extend_schema(summary="Remove a link", responses={204: None}),
+)
+class LinkViewSet(
+    ApiView,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = s.LinkSerializer
+    lookup_value_regex = r"[0-9]+"
+    http_method_names = ["get", "post", "delete", "head", "options"]
+
+    def get_queryset(self):
+        visible = Record.objects.visible_to(self.principal)
+        return (
+            Link.objects.filter(source__in=visible, target__in=visible)
+            .select_related("source__space", "target__space")
+            .order_by("id")
+        )
+
+    def create(self, request):
+        data = self.validated(s.LinkCreateInput)
+        source = _visible_record(self.principal, data["source"], field="source")
+        target = _visible_record(self.principal, data["target"], field="target")
+        link = services.record_link(
+            source=source,
+            target=target,
+            type=data["type"],
+            note=data.get("note", ""),
+            actor=self.principal,
+        )
+        return Response(_link_data(link, request), status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance):
+        services.record_unlink(link=instance, actor=self.principal)
+
+
+def not_found(request, *args, **kwargs) -> JsonResponse:
+    return JsonResponse(error_body("not_found", f"No API endpoint at {request.path}."), status=404)
+
+
+# --- me ----------------------------------------------------------------------------------------
+
+
+class MeView(ApiView, APIView):
+    @extend_schema(
+        summary="Who you are, how you signed in, and your spaces", responses=s.MeSerializer
+    )
+    def get(self, request):
+        principal = self.principal
+        token = principal if isinstance(principal, ApiToken) else None
+        memberships = (
+            Membership.objects.filter(
+                user=request.user, space__in=Space.objects.visible_to(principal)
+            )
+            .select_related("space")
+            .order_by("space__slug")
+        )
+        read_only = token is not None and not token.can_write
+        pairs = [(m, Membership.Role.VIEWER if read_only else m.role) for m in memberships]
+        if request.user.is_superuser and token is None:
+            member_of = {m.space_id for m in memberships}
+            pairs += [
+                (Membership(space=sp, role=Membership.Role.ADMIN), Membership.Role.ADMIN)
+                for sp in Space.objects.exclude(id__in=member_of).order_by("slug")
+            ]
+        context = {"token": token, "memberships": pairs}
+        return Response(s.MeSerializer(request.user, context=context).data)

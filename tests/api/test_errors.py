@@ -1,0 +1,215 @@
+"""Bad input gets a 4xx in the one error shape, and changes nothing."""
+
+import pytest
+
+from apps.records.models import Record, Revision
+from tests.api.conftest import MODEL_BACKEND, bearer
+from tests.factories import make_record
+
+pytestmark = pytest.mark.django_db
+
+
+def _error(response, status, code):
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert body["error"]["code"] == code, body
+    assert body["error"]["message"]
+    return body["error"]
+
+
+def _post_raw(api, path, data, token, content_type="application/json"):
+    return api.generic("POST", path, data, content_type=content_type, **bearer(token))
+
+
+def test_malformed_json_is_a_parse_error_and_creates_nothing(api, space, rw_token):
+    response = _post_raw(api, "/api/v1/records/", b'{"space": "payments", "kind": ', rw_token)
+    _error(response, 400, "parse_error")
+    assert Record.objects.count() == 0
+
+
+def test_invalid_utf8_is_rejected(api, space, rw_token):
+    body = b'{"space": "payments", "kind": "decision", "title": "caf\xe9"}'
+    error = _error(_post_raw(api, "/api/v1/records/", body, rw_token), 400, "parse_error")
+    assert "UTF-8" in error["message"]
+    assert Record.objects.count() == 0
+
+
+def test_nul_characters_and_nan_are_rejected(api, space, rw_token):
+    nul = b'{"space": "payments", "kind": "decision", "title": "a\\u0000b"}'
+    _error(_post_raw(api, "/api/v1/records/", nul, rw_token), 400, "parse_error")
+    nan = b'{"space": "payments", "kind": "decision", "title": "x", "tags": NaN}'
+    _error(_post_raw(api, "/api/v1/records/", nan, rw_token), 400, "parse_error")
+    assert Record.objects.count() == 0
+
+
+def test_wrong_types_unknown_fields_and_bad_enums_name_the_field(api, space, rw_token):
+    base = {"space": "payments", "kind": "decision", "title": "Use Postgres"}
+    cases = [
+        ({**base, "tags": "billing"}, "tags"),
+        ({**base, "title": ["a"]}, "title"),
+        ({**base, "colour": "blue"}, "colour"),
+        ({**base, "kind": "opinion"}, "kind"),
+        ({**base, "status": "maybe"}, "status"),
+        ({**base, "decided_on": "31/01/2026"}, "decided_on"),
+    ]
+    for body, field in cases:
+        response = api.post("/api/v1/records/", body, format="json", **bearer(rw_token))
+        error = _error(response, 400, "invalid")
+        assert field in error["details"], (body, error)
+    assert Record.objects.count() == 0
+
+
+def test_a_body_that_is_not_an_object_is_invalid(api, space, rw_token):
+    response = _post_raw(api, "/api/v1/records/", b"[1, 2]", rw_token)
+    _error(response, 400, "invalid")
+
+
+def test_wrong_content_type_gets_415(api, space, rw_token):
+    response = _post_raw(
+        api, "/api/v1/records/", b"title=x", rw_token, "application/x-www-form-urlencoded"
+    )
+    _error(response, 415, "unsupported_media_type")
+    response = _post_raw(api, "/api/v1/records/", b"hello", rw_token, "text/plain")
+    _error(response, 415, "unsupported_media_type")
+
+
+def test_oversized_body_gets_413_and_writes_nothing(api, space, rw_token, settings):
+    settings.API_MAX_BODY_BYTES = 2000
+    body = (
+        b'{"space": "payments", "kind": "decision", "title": "x", "body": "' + b"a" * 3000 + b'"}'
+    )
+    _error(_post_raw(api, "/api/v1/records/", body, rw_token), 413, "too_large")
+    assert Record.objects.count() == 0
+
+
+def test_unknown_api_url_and_wrong_method_answer_in_the_error_shape(api, rw_token):
+    _error(api.get("/api/v1/nothing-here/", **bearer(rw_token)), 404, "not_found")
+    _error(api.delete("/api/v1/records/", **bearer(rw_token)), 405, "method_not_allowed")
+
+
+def test_service_refusals_map_to_their_status(api, space, owner, rw_token):
+    record = make_record(space=space, actor=owner)
+    # Conflict: the same link twice.
+    body = {"target": make_record(space=space, actor=owner).pk, "type": "depends_on"}
+    path = f"/api/v1/records/{record.pk}/links/"
+    assert api.post(path, body, format="json", **bearer(rw_token)).status_code == 201
+    _error(api.post(path, body, format="json", **bearer(rw_token)), 409, "conflict")
+    # InvalidInput from the service: a new record cannot start superseded.
+    response = api.post(
+        "/api/v1/records/",
+        {"space": "payments", "kind": "decision", "title": "x", "status": "superseded"},
+        format="json",
+        **bearer(rw_token),
+    )
+    assert _error(response, 400, "invalid")["details"] == {"status": ["Use a supersedes link."]}
+
+
+# --- optimistic concurrency ----------------------------------------------------------------
+
+
+def test_record_read_carries_its_version_as_etag(api, space, owner, rw_token):
+    record = make_record(space=space, actor=owner)
+    response = api.get(f"/api/v1/records/{record.pk}/", **bearer(rw_token))
+    assert response["ETag"] == '"1"'
+    assert response.json()["version"] == 1
+
+
+def test_patch_without_if_match_is_refused_with_428(api, space, owner, rw_token):
+    record = make_record(space=space, actor=owner, title="Before")
+    response = api.patch(
+        f"/api/v1/records/{record.pk}/", {"title": "After"}, format="json", **bearer(rw_token)
+    )
+    _error(response, 428, "precondition_required")
+    record.refresh_from_db()
+    assert (record.title, record.version) == ("Before", 1)
+
+
+def test_stale_if_match_gets_412_with_current_version_and_changes_nothing(
+    api, space, owner, teammate, rw_token
+):
+    record = make_record(space=space, actor=owner, title="Before")
+    # Someone else saves first (version 1 -> 2).
+    api.force_login(teammate, backend=MODEL_BACKEND)
+    first = api.patch(
+        f"/api/v1/records/{record.pk}/",
+        {"title": "Teammate's title"},
+        format="json",
+        HTTP_IF_MATCH='"1"',
+    )
+    assert first.status_code == 200
+    assert first["ETag"] == '"2"'
+    api.logout()
+    revisions = Revision.objects.filter(record=record).count()
+    # The token holder still edits version 1.
+    response = api.patch(
+        f"/api/v1/records/{record.pk}/",
+        {"title": "My title", "body": "Mine"},
+        format="json",
+        HTTP_IF_MATCH='"1"',
+        **bearer(rw_token),
+    )
+    error = _error(response, 412, "version_conflict")
+    assert error["details"] == {"current_version": 2}
+    assert response["ETag"] == '"2"'
+    record.refresh_from_db()
+    assert (record.title, record.body, record.version) == ("Teammate's title", "", 2)
+    assert Revision.objects.filter(record=record).count() == revisions
+
+
+def test_put_replaces_fields_and_returns_the_new_etag(api, space, owner, rw_token):
+    record = make_record(space=space, actor=owner, title="Old", summary="s", tags=["a"])
+    response = api.put(
+        f"/api/v1/records/{record.pk}/",
+        {"title": "New", "body": "Text"},
+        format="json",
+        HTTP_IF_MATCH='W/"1"',
+        **bearer(rw_token),
+    )
+    assert response.status_code == 200, response.content
+    assert response["ETag"] == '"2"'
+    data = response.json()
+    assert (data["title"], data["summary"], data["tags"], data["body"]) == ("New", "", [], "Text")
+
+
+def test_garbage_if_match_is_invalid(api, space, owner, rw_token):
+    record = make_record(space=space, actor=owner)
+    response = api.patch(
+        f"/api/v1/records/{record.pk}/",
+        {"title": "x"},
+        format="json",
+        HTTP_IF_MATCH="yesterday",
+        **bearer(rw_token),
+    )
+    assert "If-Match" in _error(response, 400, "invalid")["details"]
+
+
+# --- authentication and throttling ---------------------------------------------------------
+
+
+def test_missing_and_bad_tokens_get_401_with_a_bearer_challenge(api, space):
+    response = api.get("/api/v1/records/")
+    _error(response, 401, "not_authenticated")
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    response = api.get("/api/v1/records/", **bearer("ckb_not-a-real-token"))
+    _error(response, 401, "authentication_failed")
+    response = api.get("/api/v1/records/", HTTP_AUTHORIZATION="Bearer")
+    _error(response, 401, "authentication_failed")
+
+
+def test_throttled_token_gets_429_with_retry_after(api, space, read_token, settings):
+    settings.API_THROTTLE_RATES = {"token": "3/minute", "ip": "1000/minute"}
+    for _ in range(3):
+        assert api.get("/api/v1/records/", **bearer(read_token)).status_code == 200
+    response = api.get("/api/v1/records/", **bearer(read_token))
+    error = _error(response, 429, "throttled")
+    assert 1 <= int(response["Retry-After"]) <= 60
+    assert error["details"]["retry_after"] == int(response["Retry-After"])
+
+
+def test_ip_limit_applies_across_tokens(api, space, owner, read_token, rw_token, settings):
+    settings.API_THROTTLE_RATES = {"token": "1000/minute", "ip": "4/minute"}
+    for token in (read_token, rw_token, read_token, rw_token):
+        assert api.get("/api/v1/me/", **bearer(token)).status_code == 200
+    _error(api.get("/api/v1/me/", **bearer(rw_token)), 429, "throttled")
+    # Another client address has its own budget.
+    assert api.get("/api/v1/me/", REMOTE_ADDR="10.0.0.9", **bearer(rw_token)).status_code == 200
