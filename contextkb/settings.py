@@ -334,3 +334,118 @@ SPECTACULAR_SETTINGS = {
         "apps.api.schema.postprocess",
     ],
 }
+
+# --- security ---------------------------------------------------------------------------------
+# Production hardening that `manage.py check --deploy` asks for. CONTEXTKB_HTTPS=true says the site
+# is served over HTTPS (directly or behind a TLS-terminating proxy): it turns on the HTTPS
+# redirect, secure cookies and HSTS. Headers that are harmless over plain HTTP are always on.
+from django.utils.csp import CSP  # noqa: E402
+
+from apps.core.env import env_choice  # noqa: E402
+
+INSTALLED_APPS += ["apps.audit"]
+# Request ids first, so every response (redirects too) carries one and every log line is tagged.
+MIDDLEWARE.insert(0, "apps.core.middleware.RequestIdMiddleware")
+_after_security = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1
+MIDDLEWARE[_after_security:_after_security] = [
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    # Inside the CSP middleware: it reads the per-path override this one sets.
+    "apps.core.middleware.PathContentSecurityPolicyMiddleware",
+]
+MIDDLEWARE += [
+    "apps.core.middleware.PermissionDeniedAuditMiddleware",
+    # Last, so its process_exception sees a database error first and answers 503.
+    "apps.core.middleware.DatabaseUnavailableMiddleware",
+]
+
+CONTEXTKB_HTTPS = env_bool("CONTEXTKB_HTTPS", False)
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", CONTEXTKB_HTTPS)
+# Orchestrator probes talk plain HTTP to the container.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SESSION_COOKIE_SECURE = CONTEXTKB_HTTPS
+CSRF_COOKIE_SECURE = CONTEXTKB_HTTPS
+SECURE_HSTS_SECONDS = env_int(
+    "DJANGO_HSTS_SECONDS", 31_536_000 if CONTEXTKB_HTTPS else 0, minimum=0
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", True)
+# Behind a TLS-terminating proxy: "HTTP_X_FORWARDED_PROTO,https" (the proxy must overwrite that
+# header on every request, or clients could claim HTTPS).
+_proxy_ssl_header = env_list("DJANGO_SECURE_PROXY_SSL_HEADER", [])
+if _proxy_ssl_header:
+    if len(_proxy_ssl_header) != 2:
+        raise ImproperlyConfigured(
+            "DJANGO_SECURE_PROXY_SSL_HEADER must be 'HEADER,value', e.g. HTTP_X_FORWARDED_PROTO,https"
+        )
+    SECURE_PROXY_SSL_HEADER = (_proxy_ssl_header[0], _proxy_ssl_header[1])
+# How many proxies in front of the app append to X-Forwarded-For (0: use REMOTE_ADDR). Used for
+# the client address in the audit log and the per-address sign-in lockout.
+TRUSTED_PROXY_COUNT = env_int("CONTEXTKB_TRUSTED_PROXY_COUNT", 0, minimum=0)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (Django's built-in support): only our own scripts and styles, no inline
+# code at all, no plugins, no framing. Record bodies may show images from https: URLs.
+_CSP_POLICY = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "https:"],
+    "font-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
+# Enforced by default; local development (DEBUG) only reports, so Django's debug pages (which use
+# inline styles) stay readable. CONTEXTKB_CSP_REPORT_ONLY forces either way.
+if env_bool("CONTEXTKB_CSP_REPORT_ONLY", DEBUG):
+    SECURE_CSP_REPORT_ONLY = _CSP_POLICY
+else:
+    SECURE_CSP = _CSP_POLICY
+# The vendored Swagger UI at /api/docs/ (drf-spectacular) starts itself with an inline script and
+# uses data: images; that page shows only our schema, never user content.
+CSP_PATH_POLICIES = {
+    "/api/docs/": {
+        **_CSP_POLICY,
+        "script-src": [CSP.SELF, CSP.UNSAFE_INLINE],
+        "style-src": [CSP.SELF, CSP.UNSAFE_INLINE],
+        "img-src": [CSP.SELF, "data:"],
+    },
+}
+
+# Sessions: expire after SESSION_COOKIE_AGE seconds (default 12 hours), not readable by scripts.
+SESSION_COOKIE_AGE = env_int("DJANGO_SESSION_COOKIE_AGE", 12 * 3600, minimum=60)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = env_bool("DJANGO_SESSION_EXPIRE_AT_BROWSER_CLOSE", False)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+
+# Sign-in brute-force protection (apps.audit.lockout), counted from the audit log so every web
+# process agrees: an account locks after N failures within the window, an address after M.
+AUTHENTICATION_BACKENDS = [
+    "apps.audit.backends.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+LOGIN_LOCKOUT_ACCOUNT_FAILURES = env_int("LOGIN_LOCKOUT_ACCOUNT_FAILURES", 5, minimum=0)
+LOGIN_LOCKOUT_IP_FAILURES = env_int("LOGIN_LOCKOUT_IP_FAILURES", 50, minimum=0)
+LOGIN_LOCKOUT_WINDOW = env_int("LOGIN_LOCKOUT_WINDOW", 900, minimum=1)
+
+# A database that is down must fail fast (503 from apps.core.middleware), not hang a worker.
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+    "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 3, minimum=1)
+)
+# Seconds each /readyz dependency check may take.
+READYZ_TIMEOUT = env_int("READYZ_TIMEOUT", 2, minimum=1)
+
+# Logs: one JSON object per line (LOG_FORMAT=json, the default without DEBUG) or plain text,
+# each line tagged with the request id (X-Request-ID) of the request being served.
+LOG_FORMAT = env_choice("LOG_FORMAT", ["json", "text"], "text" if DEBUG else "json")
+LOGGING["filters"] = {"request_context": {"()": "apps.core.logs.RequestContextFilter"}}
+LOGGING["formatters"] = {
+    "json": {"()": "apps.core.logs.JsonFormatter"},
+    "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+}
+LOGGING["handlers"]["console"].update(formatter=LOG_FORMAT, filters=["request_context"])

@@ -4,15 +4,24 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from apps.audit.forms import LockoutAwareAuthenticationForm
 from apps.core import views as core_views
 from apps.web.views import account as web_account
 from apps.web.views import spaces as web_spaces
 
+# A database outage anywhere in the stack answers 503, not 500.
+handler500 = "apps.core.views.server_error"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(authentication_form=LockoutAwareAuthenticationForm),
+        name="login",
+    ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", core_views.healthz, name="healthz"),
+    path("readyz", core_views.readyz, name="readyz"),
     path("api/", include("apps.api.urls")),
     path("accounts/", include("apps.accounts.urls")),
     path("", include("apps.reminders.urls")),

@@ -11,6 +11,8 @@ from django.utils.text import slugify
 
 from apps.accounts import access
 from apps.accounts.models import ApiToken, Membership, Space, User
+from apps.audit.models import AuditEvent
+from apps.audit.services import audit_log
 from apps.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 
@@ -152,6 +154,13 @@ def token_create(
     )
     if spaces:
         token.spaces.set(spaces)
+    audit_log(
+        kind=AuditEvent.Kind.TOKEN_CREATED,
+        actor=user,
+        token=token,
+        message=f"Token {token.name!r} ({token.prefix}…), {token.scope}",
+        details={"spaces": [space.slug for space in spaces], "scope": token.scope},
+    )
     return token, plain
 
 
@@ -164,6 +173,12 @@ def token_revoke(*, token: ApiToken, actor: User) -> ApiToken:
             revoked_at=timezone.now()
         )
         token.refresh_from_db()
+        audit_log(
+            kind=AuditEvent.Kind.TOKEN_REVOKED,
+            actor=actor,
+            token=token,
+            message=f"Token {token.name!r} ({token.prefix}…) of {token.user}",
+        )
     return token
 
 
@@ -172,7 +187,16 @@ def token_authenticate(plain: str) -> ApiToken | None:
     if not plain or not plain.startswith("ckb_") or len(plain) > 200:
         return None
     token = ApiToken.objects.select_related("user").filter(token_hash=ApiToken.hash(plain)).first()
-    if token is None or not token.is_active or not token.user.is_active:
+    if token is not None and not token.is_active:
+        # Someone still holds a revoked or expired token: worth knowing who and from where.
+        audit_log(
+            kind=AuditEvent.Kind.TOKEN_REVOKED_USED,
+            token=token,
+            username=token.user.get_username(),
+            message=f"{'Revoked' if token.revoked_at else 'Expired'} token {token.prefix}… used",
+        )
+        return None
+    if token is None or not token.user.is_active:
         return None
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at > dt.timedelta(minutes=1):

@@ -4,3 +4,74 @@ from django.http import HttpRequest, JsonResponse
 def healthz(request: HttpRequest) -> JsonResponse:
     """Process is up (no dependencies checked)."""
     return JsonResponse({"status": "ok"})
+
+
+def _check_database() -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return "ok"
+
+
+def _check_broker() -> str:
+    from django.conf import settings
+
+    from contextkb.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=settings.READYZ_TIMEOUT)
+    return "ok"
+
+
+def _check_embeddings() -> str:
+    """The embeddings provider, when apps.retrieval offers a health check; "skipped" otherwise."""
+    try:
+        from apps.retrieval.embeddings import health_check  # type: ignore[attr-defined]
+    except ImportError:
+        return "skipped"
+    health_check()
+    return "ok"
+
+
+READY_CHECKS = {
+    "database": _check_database,
+    "broker": _check_broker,
+    "embeddings": _check_embeddings,
+}
+
+
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Ready to serve: the database, the broker and the embeddings provider answer. 503 names the
+    failing checks (with the error class, not its text, which may hold addresses)."""
+    checks: dict[str, str] = {}
+    for name, check in READY_CHECKS.items():
+        try:
+            checks[name] = check()
+        except Exception as exc:
+            checks[name] = f"error: {exc.__class__.__name__}"
+    ok = all(not value.startswith("error") for value in checks.values())
+    response = JsonResponse({"status": "ok" if ok else "unavailable", "checks": checks})
+    if not ok:
+        response.status_code = 503
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def server_error(request: HttpRequest):
+    """handler500: a database outage anywhere in the stack is a 503 (retry soon), not a 500."""
+    import sys
+
+    from django.views.defaults import server_error as default_server_error
+
+    from apps.core.middleware import DB_ERRORS, database_unavailable_response, wants_json
+
+    if isinstance(sys.exception(), DB_ERRORS):
+        return database_unavailable_response(request)
+    if wants_json(request):
+        return JsonResponse(
+            {"error": {"code": "server_error", "message": "Internal server error.", "details": {}}},
+            status=500,
+        )
+    return default_server_error(request)

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from apps.accounts import access
 from apps.accounts.models import Membership, Space, Team, User
+from apps.core import secret_scan
 from apps.core.errors import Conflict, Forbidden, InvalidInput, NotFound, VersionConflict
 from apps.records import anchors as anchors_mod
 from apps.records import evidence, policy
@@ -342,8 +343,12 @@ def record_create(
     source_path: str = "",
     message: str = "",
     now: dt.datetime | None = None,
+    allow_secrets: bool = False,
 ) -> Record:
-    """Create a record with the next free key of its kind (or `number`, when it is free)."""
+    """Create a record with the next free key of its kind (or `number`, when it is free).
+
+    Text that looks like a credential is refused (apps.core.secret_scan) unless a space admin
+    passes `allow_secrets=True`, which is audited."""
     _require_edit(actor, space)
     if kind not in Record.Kind.values:
         raise InvalidInput(
@@ -373,6 +378,9 @@ def record_create(
             "valid_until": valid_until,
         },
         space=space,
+    )
+    secret_scan.check_record_fields(
+        fields=fields, actor=actor, space=space, allow_secrets=allow_secrets
     )
     now = now or timezone.now()
     user = _actor_user(actor)
@@ -426,10 +434,12 @@ def record_update(
     message: str = "",
     action: str = Revision.Action.UPDATE,
     now: dt.datetime | None = None,
+    allow_secrets: bool = False,
 ) -> Record:
     """Apply `changes` (a subset of EDITABLE_FIELDS) if the record is still at `expected_version`.
 
-    Raises VersionConflict when someone else saved first: nothing is overwritten.
+    Raises VersionConflict when someone else saved first: nothing is overwritten. Changed text
+    that looks like a credential is refused as in record_create (`allow_secrets`: admins only).
     """
     _require_view(actor, record)
     current = _locked(record)
@@ -459,6 +469,13 @@ def record_update(
     if "impact" in changes and changes["impact"] is None:
         changes = {**changes, "impact": ""}
     fields = _normalise(changes, space=current.space)
+    secret_scan.check_record_fields(
+        fields={k: v for k, v in fields.items() if getattr(current, k) != v},
+        actor=actor,
+        space=current.space,
+        allow_secrets=allow_secrets,
+        record=current,
+    )
     if "owner_user" in fields and fields["owner_user"] is not None and "owner_team" not in fields:
         fields["owner_team"] = None
     if "owner_team" in fields and fields["owner_team"] is not None and "owner_user" not in fields:

@@ -1,0 +1,61 @@
+"""Tokens, denials and overrides leave a trace an admin can read."""
+
+import datetime as dt
+
+from django.utils import timezone
+
+from apps.accounts import services as accounts
+from apps.audit.models import AuditEvent
+from tests.factories import UserFactory
+
+
+def test_token_lifecycle_is_audited_and_a_revoked_token_in_use_is_flagged(owner, space):
+    token, plain = accounts.token_create(user=owner, name="ci bot", spaces=[space])
+    accounts.token_revoke(token=token, actor=owner)
+    assert accounts.token_authenticate(plain) is None
+    events = {e.kind: e for e in AuditEvent.objects.filter(token=token)}
+    assert set(events) == {
+        AuditEvent.Kind.TOKEN_CREATED,
+        AuditEvent.Kind.TOKEN_REVOKED,
+        AuditEvent.Kind.TOKEN_REVOKED_USED,
+    }
+    assert events[AuditEvent.Kind.TOKEN_CREATED].actor == owner
+    assert events[AuditEvent.Kind.TOKEN_CREATED].details["spaces"] == ["payments"]
+    assert plain not in str(events[AuditEvent.Kind.TOKEN_CREATED].__dict__)
+    assert events[AuditEvent.Kind.TOKEN_REVOKED_USED].username == "owner"
+
+
+def test_expired_token_in_use_is_flagged(owner):
+    token, plain = accounts.token_create(
+        user=owner, name="short", expires_at=timezone.now() + dt.timedelta(seconds=30)
+    )
+    token.expires_at = timezone.now() - dt.timedelta(seconds=1)
+    token.save()
+    assert accounts.token_authenticate(plain) is None
+    event = AuditEvent.objects.get(kind=AuditEvent.Kind.TOKEN_REVOKED_USED)
+    assert event.message.startswith("Expired token")
+
+
+def test_a_forbidden_page_is_audited(client, viewer):
+    client.force_login(viewer)
+    response = client.get("/admin/auth/group/")  # not staff: redirect, not 403
+    assert response.status_code == 302
+    # A CSRF failure is a 403 from Django itself.
+    csrf_client = client.__class__(enforce_csrf_checks=True)
+    csrf_client.force_login(viewer)
+    assert csrf_client.post("/accounts/logout/").status_code == 403
+    event = AuditEvent.objects.get(kind=AuditEvent.Kind.PERMISSION_DENIED)
+    assert event.actor == viewer
+    assert event.message == "POST /accounts/logout/"
+
+
+def test_audit_log_is_read_only_in_the_admin(client, owner):
+    staff = UserFactory(username="root", is_staff=True, is_superuser=True)
+    token, _ = accounts.token_create(user=owner, name="x")
+    client.force_login(staff)
+    listing = client.get("/admin/audit/auditevent/")
+    assert listing.status_code == 200
+    assert "API token created" in listing.content.decode()
+    event = AuditEvent.objects.get(token=token)
+    assert client.get(f"/admin/audit/auditevent/{event.pk}/delete/").status_code == 403
+    assert client.get("/admin/audit/auditevent/add/").status_code == 403

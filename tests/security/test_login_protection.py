@@ -1,0 +1,67 @@
+"""Sign-in is audited and brute force is stopped per account and per address."""
+
+import time_machine
+from django.utils import timezone
+
+from apps.audit.models import AuditEvent
+
+PASSWORD = "pw-for-tests-1"  # tests.factories.UserFactory
+
+
+def _kinds(**filters):
+    return list(AuditEvent.objects.filter(**filters).values_list("kind", flat=True))
+
+
+def test_successful_and_failed_sign_ins_are_audited_with_address(login, owner):
+    assert login("owner", "wrong-password").status_code == 200
+    assert login("owner", PASSWORD).status_code == 302
+    failed = AuditEvent.objects.get(kind=AuditEvent.Kind.LOGIN_FAILED)
+    assert failed.username == "owner"
+    assert failed.ip == "203.0.113.7"
+    assert failed.actor is None
+    ok = AuditEvent.objects.get(kind=AuditEvent.Kind.LOGIN)
+    assert ok.actor == owner
+    assert ok.request_id  # tagged with the request that did it
+
+
+def test_five_wrong_passwords_lock_the_account_even_with_the_right_one(login, owner, settings):
+    settings.LOGIN_LOCKOUT_ACCOUNT_FAILURES = 5
+    for _ in range(5):
+        login("owner", "guess")
+    response = login("owner", PASSWORD)
+    assert response.status_code == 200  # the form again, not signed in
+    assert "_auth_user_id" not in response.client.session
+    assert "Too many failed sign-in attempts for this account" in response.content.decode()
+    assert _kinds(kind=AuditEvent.Kind.LOGIN_BLOCKED) == [AuditEvent.Kind.LOGIN_BLOCKED]
+
+
+def test_lock_is_per_account_and_lifts_after_the_window(login, owner, teammate, settings):
+    settings.LOGIN_LOCKOUT_ACCOUNT_FAILURES = 3
+    settings.LOGIN_LOCKOUT_WINDOW = 600
+    for _ in range(3):
+        login("owner", "guess")
+    # Another person on the same network is not affected.
+    assert login("teammate", PASSWORD).status_code == 302
+    with time_machine.travel(timezone.now() + timezone.timedelta(seconds=601)):
+        assert login("owner", PASSWORD).status_code == 302
+
+
+def test_one_address_guessing_many_accounts_is_locked(client, login, owner, settings):
+    settings.LOGIN_LOCKOUT_IP_FAILURES = 4
+    for name in ("alice", "bob", "carol", "dave"):
+        login(name, "guess", ip="198.51.100.9")
+    response = login("owner", PASSWORD, ip="198.51.100.9")
+    assert "_auth_user_id" not in client.session
+    assert "your network address" in response.content.decode()
+    # The owner can still sign in from elsewhere.
+    assert login("owner", PASSWORD, ip="192.0.2.44").status_code == 302
+
+
+def test_admin_login_is_protected_too(client, owner, settings):
+    settings.LOGIN_LOCKOUT_ACCOUNT_FAILURES = 2
+    owner.is_staff = owner.is_superuser = True
+    owner.save()
+    for _ in range(2):
+        client.post("/admin/login/", {"username": "owner", "password": "nope"})
+    client.post("/admin/login/", {"username": "owner", "password": PASSWORD})
+    assert "_auth_user_id" not in client.session
