@@ -29,6 +29,7 @@ urlpatterns = [
     path("", web_spaces.space_list, name="home"),
     path("", include("apps.interchange.urls")),
     path("", include("apps.web.urls")),
+    path("", include("apps.retrieval.urls")),
 ]
 
 # Error pages in the site's layout.

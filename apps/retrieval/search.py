@@ -131,7 +131,7 @@ def hybrid_search(
             f"""fts AS (
                 SELECT r.id, row_number() OVER (ORDER BY ts_rank_cd(r.search_vector, tq) DESC, r.id)
                     AS rnk
-                FROM records_record r, {_tsquery_sql(query)} AS tq
+                FROM records_record r, (SELECT {_tsquery_sql(query)} AS tq) AS query
                 WHERE {where} AND r.search_vector @@ tq
                 ORDER BY ts_rank_cd(r.search_vector, tq) DESC, r.id
                 LIMIT {FTS_LIMIT}

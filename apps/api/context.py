@@ -1,0 +1,128 @@
+"""The AI tool's main call: GET|POST /api/v1/context/ and GET /api/v1/context/agents.md."""
+
+from __future__ import annotations
+
+import time
+
+from django.http import HttpResponse
+from django.urls import path
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import permissions
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.api.authentication import BearerTokenAuthentication, principal_of
+from apps.api.exceptions import api_exception_handler
+from apps.retrieval import usage
+from apps.retrieval.agents_md import agents_md
+from apps.retrieval.bundle import context_bundle, parse_params
+
+CONTEXT_PARAMETERS = [
+    OpenApiParameter("q", str, description="Task text: what the tool is about to do."),
+    OpenApiParameter(
+        "paths",
+        str,
+        many=True,
+        description="File paths being worked on (repeat or comma-separate).",
+    ),
+    OpenApiParameter("spaces", str, many=True, description="Space slugs (default: all visible)."),
+    OpenApiParameter(
+        "kinds", str, many=True, description="decision, constraint, intent, guardrail."
+    ),
+    OpenApiParameter("max_tokens", int, description="Token budget (default 4000)."),
+    OpenApiParameter("format", str, enum=["json", "markdown"]),
+    OpenApiParameter(
+        "include_stale", bool, description="Include stale/suspect records (labelled)."
+    ),
+]
+
+
+class _Base(APIView):
+    authentication_classes = [BearerTokenAuthentication, SessionAuthentication]
+    # Fetching context is a read, even as a POST: read-only tokens may use it.
+    permission_classes = [permissions.IsAuthenticated]
+
+    def get_exception_handler(self):
+        return api_exception_handler
+
+    def perform_content_negotiation(self, request, force=False):
+        # `format` is our own parameter (json|markdown), not DRF's renderer override.
+        return super().perform_content_negotiation(request, force=True)
+
+
+class ContextView(_Base):
+    """Ranked, current, cited records for a task and/or file paths, packed into a token budget."""
+
+    @extend_schema(parameters=CONTEXT_PARAMETERS, responses={200: OpenApiTypes.OBJECT})
+    def get(self, request):
+        return self._answer(request, request.query_params)
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request):
+        data = request.data if hasattr(request.data, "get") else {}
+        return self._answer(request, data)
+
+    def _answer(self, request, data):
+        started = time.perf_counter()
+        principal = principal_of(request)
+        params = parse_params(data)
+        bundle = context_bundle(principal=principal, params=params)
+        latency = (time.perf_counter() - started) * 1000
+        usage.dispatch(
+            usage.build_payload(
+                channel="api",
+                operation="context",
+                principal=principal,
+                tool=request.headers.get("User-Agent", ""),
+                bundle=bundle,
+                latency_ms=latency,
+            )
+        )
+        if params.format == "markdown":
+            return HttpResponse(bundle["markdown"], content_type="text/markdown; charset=utf-8")
+        body = {k: v for k, v in bundle.items() if not k.startswith("_") and k != "markdown"}
+        return Response(body)
+
+
+class AgentsMdView(_Base):
+    """An AGENTS.md-style file of a space's active guardrails, constraints and key decisions."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("space", str, required=True),
+            OpenApiParameter("paths", str, many=True),
+        ],
+        responses={(200, "text/markdown"): OpenApiTypes.STR},
+    )
+    def get(self, request):
+        started = time.perf_counter()
+        principal = principal_of(request)
+        paths = []
+        for value in request.query_params.getlist("paths"):
+            paths += [p.strip() for p in value.split(",") if p.strip()]
+        text, records = agents_md(
+            principal=principal, space_slug=request.query_params.get("space", ""), paths=paths
+        )
+        usage.dispatch(
+            usage.build_payload(
+                channel="api",
+                operation="agents_md",
+                principal=principal,
+                tool=request.headers.get("User-Agent", ""),
+                bundle={
+                    "paths": paths,
+                    "_space_ids": list({r.space_id for r in records}),
+                    "items": [{"id": r.pk, "key": r.key, "score": 1.0} for r in records],
+                },
+                latency_ms=(time.perf_counter() - started) * 1000,
+            )
+        )
+        return HttpResponse(text, content_type="text/markdown; charset=utf-8")
+
+
+urlpatterns = [
+    path("", ContextView.as_view(), name="context"),
+    path("agents.md", AgentsMdView.as_view(), name="context_agents_md"),
+]
