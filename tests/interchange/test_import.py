@@ -1,0 +1,197 @@
+"""Importing ADR folders: formats, statuses, links, idempotency, dry runs and the command."""
+
+import datetime as dt
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from apps.core.errors import Forbidden
+from apps.interchange import services, sources
+from apps.records.models import Link, Record
+
+
+def _import(space, folder, actor, **kwargs):
+    return services.import_files(
+        space=space, files=sources.read_folder(folder), actor=actor, **kwargs
+    )
+
+
+def _by_path(space):
+    return {r.source_path: r for r in Record.objects.filter(space=space)}
+
+
+def _links(space):
+    return set(
+        Link.objects.filter(source__space=space).values_list("source__key", "type", "target__key")
+    )
+
+
+@pytest.mark.django_db
+def test_real_adrs_become_records_with_their_numbers_dates_deciders_and_bodies(
+    space, owner, adr_folder
+):
+    summary = _import(space, adr_folder, owner, owner=owner)
+
+    assert len(summary.created) == 6
+    assert summary.skipped == [{"path": "README.md", "reason": "index page, not a decision"}]
+    records = _by_path(space)
+    aws10 = records["govuk-aws/0010-terraform-directory-structure.md"]
+    assert (aws10.key, aws10.title, aws10.status) == (
+        "DEC-10",
+        "10. Terraform directory structure",
+        "accepted",
+    )
+    assert aws10.decided_on == dt.date(2017, 7, 4)
+    assert aws10.owner_user == owner
+    original = (adr_folder / "govuk-aws/0010-terraform-directory-structure.md").read_text()
+    assert aws10.body == original
+    jabref57 = records["jabref/0057-allow-positional-input-file-argument.md"]
+    assert jabref57.key == "DEC-57"
+    assert jabref57.title == "Allow a Positional Input File Argument for `jabkit` Commands"
+    # The front matter is metadata; the body is the markdown after it, unchanged.
+    assert jabref57.body.startswith("# Allow a Positional Input File Argument")
+    # log4brains' YYYYMMDD- names are dates, not numbers: those records get free numbers.
+    l4b = records["log4brains/20200926-use-the-adr-number-as-its-unique-id.md"]
+    assert l4b.number not in (10, 17, 45, 57, 20200926)
+    assert l4b.decided_on == dt.date(2020, 9, 26)
+
+
+@pytest.mark.django_db
+def test_supersede_and_amend_wording_becomes_typed_links_in_the_right_direction(
+    space, owner, adr_folder
+):
+    summary = _import(space, adr_folder, owner)
+    records = _by_path(space)
+    key = {path.split("/")[-1][:13]: r.key for path, r in records.items()}
+    old_l4b, new_l4b = key["20200926-use-"], key["20201016-use-"]
+
+    assert _links(space) == {
+        # "- Status: superseded by [20201016…]" and "- Supersedes [20200926…]": one link.
+        (new_l4b, "supersedes", old_l4b),
+        # "Amended by [17…]" in 0010 and "Amends [10…]" in 0017: 0017 amends 0010.
+        ("DEC-17", "amends", "DEC-10"),
+        # Front matter `status: "superseded by ADR-0057"` (plain text, no link).
+        ("DEC-57", "supersedes", "DEC-45"),
+    }
+    assert summary.links_unresolved == []
+    statuses = {r.key: r.status for r in records.values()}
+    assert statuses[old_l4b] == statuses["DEC-45"] == "superseded"
+    assert statuses[new_l4b] == statuses["DEC-57"] == statuses["DEC-10"] == "accepted"
+
+
+@pytest.mark.django_db
+def test_reimporting_the_same_folder_updates_records_instead_of_duplicating_them(
+    space, owner, adr_folder
+):
+    _import(space, adr_folder, owner)
+    first = {r.source_path: (r.pk, r.key, r.version) for r in Record.objects.filter(space=space)}
+    links_before = _links(space)
+
+    again = _import(space, adr_folder, owner)
+    assert (len(again.created), len(again.updated), len(again.unchanged)) == (0, 0, 6)
+    assert again.links_created == [] and again.links_existing == 3
+    assert {
+        r.source_path: (r.pk, r.key, r.version) for r in Record.objects.filter(space=space)
+    } == first
+
+    # Edit one file upstream: the same record is updated, keeps its key, and the superseded
+    # status its successor's link gave the other record is not undone by a re-import.
+    path = adr_folder / "govuk-aws/0017-terraform-data-structure.md"
+    path.write_text(path.read_text().replace("\nAccepted\n", "\nDeprecated\n"))
+    third = _import(space, adr_folder, owner)
+    assert [u["key"] for u in third.updated] == ["DEC-17"]
+    assert Record.objects.get(space=space, key="DEC-17").status == "deprecated"
+    assert Record.objects.get(space=space, key="DEC-45").status == "superseded"
+    assert Record.objects.filter(space=space).count() == 6
+    assert _links(space) == links_before
+
+
+@pytest.mark.django_db
+def test_numbers_already_taken_in_the_space_are_not_reused(space, owner, adr_folder):
+    from tests.factories import make_record
+
+    existing = make_record(space=space, actor=owner, title="Already DEC-10", number=10)
+    _import(space, adr_folder, owner)
+    record = _by_path(space)["govuk-aws/0010-terraform-directory-structure.md"]
+    assert record.pk != existing.pk and record.key != "DEC-10"
+    assert Record.objects.get(pk=existing.pk).title == "Already DEC-10"
+
+
+@pytest.mark.django_db
+def test_dry_run_reports_everything_and_saves_nothing(space, owner, adr_folder):
+    summary = _import(space, adr_folder, owner, dry_run=True)
+    assert summary.dry_run and len(summary.created) == 6 and len(summary.links_created) == 3
+    assert Record.objects.filter(space=space).count() == 0
+    assert Link.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_viewers_and_outsiders_cannot_import(space, viewer, outsider, adr_folder):
+    with pytest.raises(Forbidden):
+        _import(space, adr_folder, viewer)
+    with pytest.raises(Exception) as info:
+        _import(space, adr_folder, outsider)
+    assert info.value.__class__.__name__ == "NotFound"
+    assert Record.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_command_prints_a_summary_with_unresolved_links_and_their_lines(space, owner, tmp_path):
+    folder = tmp_path / "decisions"
+    folder.mkdir()
+    (folder / "0001-use-postgres.md").write_text(
+        "# 1. Use PostgreSQL\n\nDate: 2024-01-31\n\n## Status\n\nSuperseded by [2](0002-use-sqlite.md)\n"
+    )
+    (folder / "0003-cache.md").write_text(
+        "# 3. Cache\n\nDate: 2024-14-02\n\n## Status\n\nPending review by the board 🛑\n\n"
+        "See [the old one](0001-use-postgres.md) and [a lost one](0009-gone.md).\n"
+    )
+    (folder / "0004-odd.md").write_text("# 4. Odd\n\n## Status\n\nFrobnicated\n")
+    (folder / "0005-madr.md").write_text(
+        "---\nstatus: ✅ ACCEPTED\ndate: 2023-05-06\ndecision-makers: [Ann, Bob]\n---\n"
+        "# Use MADR\n\n## Decision Outcome\n\nChosen.\n"
+    )
+    (folder / "0006-madr2.md").write_text(
+        "# Use tabs\n\n* Status: rejected\n* Deciders: Cy, Di\n* Date: 11/12/2020\n\n"
+        "## Context and Problem Statement\n\nWhy.\n"
+    )
+    out = io.StringIO()
+    call_command(
+        "import_markdown",
+        str(folder),
+        space=space.slug,
+        owner=owner.email,
+        no_progress=True,
+        stdout=out,
+    )
+    text = out.getvalue()
+    assert "5 files: 5 created, 0 updated, 0 unchanged, 0 skipped." in text
+    assert "0001-use-postgres.md:7: superseded by 0002-use-sqlite.md" in text
+    assert "0003-cache.md:9: relates 0009-gone.md" in text
+    assert "0003-cache.md: invalid date '2024-14-02'; imported without a date" in text
+    assert "0004-odd.md: 'Frobnicated' -> tag status-frobnicated" in text
+    records = {r.number: r for r in Record.objects.filter(space=space)}
+    # No successor found: it cannot be "superseded" without one, so it is deprecated and said so.
+    assert records[1].status == "deprecated"
+    assert records[3].status == "proposed" and records[3].decided_on is None
+    assert records[4].status == "draft" and "status-frobnicated" in records[4].tags
+    assert (records[5].status, records[5].deciders, records[5].decided_on) == (
+        "accepted",
+        "Ann, Bob",
+        dt.date(2023, 5, 6),
+    )
+    assert (records[6].status, records[6].deciders, records[6].decided_on) == (
+        "rejected",
+        "Cy, Di",
+        dt.date(2020, 12, 11),
+    )
+    assert _links(space) == {("DEC-3", "relates_to", "DEC-1")}
+
+
+@pytest.mark.django_db
+def test_command_refuses_unknown_space_and_owner(space, owner, adr_folder):
+    with pytest.raises(CommandError, match="No space"):
+        call_command("import_markdown", str(adr_folder), space="nope", owner=owner.email)
+    with pytest.raises(CommandError, match="No user"):
+        call_command("import_markdown", str(adr_folder), space=space.slug, owner="x@example.org")
