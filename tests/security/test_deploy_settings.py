@@ -65,9 +65,7 @@ def test_https_settings_redirect_and_send_hsts(client, db):
 
 
 def test_session_cookie_expires_and_is_not_readable_by_scripts(client, owner):
-    response = client.post(
-        "/accounts/login/", {"username": "owner", "password": "pw-for-tests-1"}
-    )
+    response = client.post("/accounts/login/", {"username": "owner", "password": "pw-for-tests-1"})
     assert response.status_code == 302
     cookie = response.cookies["sessionid"]
     assert cookie["httponly"] is True

@@ -12,7 +12,9 @@ from tests.factories import make_record
 # Fakes in the real formats, assembled so no complete key sits in the source file.
 AWS_KEY_ID = "AKIA" + "IOSFODNN7EXAMPLE"
 GITHUB = "ghp_" + "R2d2C3poBb8Yoda5Luke7Leia9Han1Chewie0"
-GITHUB_FINE = "github_pat_" + "11ABCDEFG0123456789_" + "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGH"
+GITHUB_FINE = (
+    "github_pat_" + "11ABCDEFG0123456789_" + "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGH"
+)
 SLACK = "xoxb-" + "2048000000-4096000000-" + "Zq8Ux2Vb6Nm4Kp1Rt7Wy3Jh"
 STRIPE = "sk_live_" + "51HxQz2eZvKYlo2C8kDq7Zt"
 OPENAI = "sk-proj-" + "T3BlbkFJx9Y2mQ7vR4nK8sL1pW6zA0cE5"
