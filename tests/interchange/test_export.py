@@ -1,0 +1,171 @@
+"""Export a space to markdown, import it into an empty space: the same records and links."""
+
+import datetime as dt
+import io
+import zipfile
+
+import pytest
+import yaml
+from django.core.management import call_command
+from django.utils import timezone
+
+from apps.accounts.models import Membership
+from apps.interchange import services, sources
+from apps.records import services as record_services
+from apps.records.models import Link, Record
+from tests.factories import MembershipFactory, SpaceFactory, TeamFactory, make_record
+
+FIELDS = (
+    "kind",
+    "key",
+    "number",
+    "title",
+    "summary",
+    "body",
+    "status",
+    "owner_user_id",
+    "owner_team_id",
+    "tags",
+    "anchors",
+    "reversibility",
+    "impact",
+    "decided_on",
+    "deciders",
+    "valid_until",
+    "next_review_at",
+    "last_verified_at",
+    "archived_at_is_set",
+)
+
+
+def _state(space):
+    records = {}
+    for r in Record.objects.filter(space=space):
+        r.archived_at_is_set = r.archived_at is not None
+        records[r.key] = {name: getattr(r, name) for name in FIELDS}
+    links = set(
+        Link.objects.filter(source__space=space).values_list("source__key", "type", "target__key")
+    )
+    return records, links
+
+
+@pytest.fixture
+def rich_space(space, owner, admin_user, adr_folder):
+    """The six real ADRs, plus everything a person adds in the app afterwards."""
+    services.import_files(space=space, files=sources.read_folder(adr_folder), actor=owner)
+    team = TeamFactory(slug="platform")
+    dec10 = Record.objects.get(space=space, key="DEC-10")
+    record_services.record_update(
+        record=dec10,
+        actor=owner,
+        expected_version=None,
+        changes={
+            "summary": "Code and data live apart; stacks per project.",
+            "tags": ["terraform", "layout"],
+            "anchors": ["terraform/**", "projects/*/main.tf"],
+            "reversibility": "two_way",
+            "impact": "high",
+            "valid_until": dt.date(2027, 3, 1),
+            "owner_user": owner,
+        },
+    )
+    record_services.record_verify(record=dec10, actor=owner)
+    dec17 = Record.objects.get(space=space, key="DEC-17")
+    record_services.record_update(
+        record=dec17, actor=owner, expected_version=None, changes={"owner_team": team}
+    )
+    made = make_record(
+        space=space,
+        actor=owner,
+        kind="guardrail",
+        title="Never log tokens",
+        body="Agents must not print **secrets**.\n\n---\n\nEven in tests.",
+        tags=["security"],
+        status="accepted",
+    )
+    record_services.record_link(source=made, target=dec10, type="constrains", actor=owner)
+    record_services.record_link(source=dec17, target=made, type="depends_on", actor=owner)
+    old = make_record(space=space, actor=owner, title="Old idea", status="proposed")
+    record_services.record_archive(record=old, actor=owner)
+    return space
+
+
+@pytest.mark.django_db
+def test_export_then_import_into_an_empty_space_round_trips_every_field_and_link(
+    rich_space, owner, tmp_path
+):
+    out = tmp_path / "export"
+    call_command(
+        "export_markdown",
+        str(out),
+        space=rich_space.slug,
+        as_user=owner.email,
+        stdout=io.StringIO(),
+    )
+    assert (out / "index.md").exists()
+    empty = SpaceFactory(slug="copy")
+    MembershipFactory(space=empty, user=owner, role=Membership.Role.EDITOR)
+
+    summary = services.import_files(space=empty, files=sources.read_folder(out), actor=owner)
+
+    assert summary.skipped == [{"path": "index.md", "reason": "index page, not a decision"}]
+    assert summary.links_unresolved == [] and summary.problems == []
+    before, after = _state(rich_space), _state(empty)
+    assert after[1] == before[1]
+    assert len(before[1]) == 5
+    assert set(after[0]) == set(before[0])
+    for key, fields in before[0].items():
+        assert after[0][key] == fields, key
+
+
+@pytest.mark.django_db
+def test_exported_files_are_madr_with_front_matter_and_the_body_unchanged(rich_space, owner):
+    files = {f.path: f.content for f in services.export_space(space=rich_space, actor=owner)}
+    text = files["govuk-aws/0010-terraform-directory-structure.md"]
+    head, body = text[4:].split("\n---\n", 1)
+    meta = yaml.safe_load(head)
+    record = Record.objects.get(space=rich_space, key="DEC-10")
+    assert body == record.body
+    assert meta["key"] == "DEC-10" and meta["status"] == "accepted"
+    assert meta["owner"] == owner.email
+    assert meta["anchors"] == ["terraform/**", "projects/*/main.tf"]
+    assert meta["date"] == dt.date(2017, 7, 4)
+    assert meta["valid_until"] == dt.date(2027, 3, 1)
+    assert dt.datetime.fromisoformat(meta["last_verified_at"]) <= timezone.now()
+    assert "links" not in meta  # DEC-10 is the target of links, not their source
+    guardrail = next(c for p, c in files.items() if p.startswith("GRD-1-"))
+    assert "links:\n  constrains:\n  - DEC-10\n" in guardrail
+    assert (
+        "| DEC-17 | [17. Terraform Data Structure](govuk-aws/0017-terraform-data-structure.md) | accepted |"
+        in files["index.md"]
+    )
+
+
+@pytest.mark.django_db
+def test_exporting_again_over_the_same_space_changes_nothing(rich_space, owner, tmp_path):
+    files = [
+        sources.SourceFile(f.path, f.content.encode())
+        for f in services.export_space(space=rich_space, actor=owner)
+    ]
+    before = _state(rich_space)
+    summary = services.import_files(space=rich_space, files=files, actor=owner)
+    assert summary.created == [] and summary.updated == []
+    assert _state(rich_space) == before
+
+
+@pytest.mark.django_db
+def test_export_is_for_people_who_can_see_the_space(rich_space, outsider):
+    with pytest.raises(Exception) as info:
+        services.export_space(space=rich_space, actor=outsider)
+    assert info.value.__class__.__name__ == "NotFound"
+
+
+@pytest.mark.django_db
+def test_export_zip_download_holds_every_record(client, rich_space, viewer):
+    client.force_login(viewer)
+    response = client.get(f"/s/{rich_space.slug}/export.zip")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/zip"
+    names = zipfile.ZipFile(io.BytesIO(response.content)).namelist()
+    assert len(names) == Record.objects.filter(space=rich_space).count() + 1
+    assert "payments/index.md" in names
