@@ -34,7 +34,8 @@ class RecordFilter(django_filters.FilterSet):
     updated_since = django_filters.IsoDateTimeFilter(
         field_name="updated_at", lookup_expr="gte", help_text="ISO 8601 date-time."
     )
-    archived = django_filters.BooleanFilter(
+    archived = django_filters.ChoiceFilter(
+        choices=[("true", "true"), ("false", "false")],
         method="filter_archived",
         help_text="true: only archived records; false (default): only active ones.",
     )
@@ -63,11 +64,11 @@ class RecordFilter(django_filters.FilterSet):
         )
 
     def filter_archived(self, queryset, name, value):
-        return queryset.filter(archived_at__isnull=not value)
+        return queryset.filter(archived_at__isnull=value != "true")
 
     @property
     def qs(self):
         qs = super().qs
-        if self.form.cleaned_data.get("archived") is None:
+        if not self.form.cleaned_data.get("archived"):
             qs = qs.filter(archived_at__isnull=True)
         return qs

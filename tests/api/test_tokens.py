@@ -1,0 +1,104 @@
+"""Tokens: the web page, the management command, and what a token can do."""
+
+import datetime as dt
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from apps.accounts.models import ApiToken
+from tests.api.conftest import MODEL_BACKEND, bearer
+from tests.factories import make_record, make_token
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _plain_static_files(settings):
+    # Pages render {% static %}; the manifest exists only after collectstatic.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+def test_tokens_page_shows_a_new_token_once_and_lists_it(client, space, owner):
+    client.force_login(owner, backend=MODEL_BACKEND)
+    response = client.post(
+        "/accounts/tokens/",
+        {"name": "CI pipeline", "scope": "read_write", "spaces": [space.pk], "expires_in_days": 30},
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    token = ApiToken.objects.get(user=owner)
+    plain = html.split('id="plain-token">')[1].split("<")[0]
+    assert plain.startswith("ckb_") and token.token_hash == ApiToken.hash(plain)
+    assert (token.name, token.scope, list(token.spaces.all())) == (
+        "CI pipeline",
+        "read_write",
+        [space],
+    )
+    assert dt.timedelta(days=29) < token.expires_at - timezone.now() <= dt.timedelta(days=30)
+    # The list shows the prefix and never the plain token again.
+    listing = client.get("/accounts/tokens/").content.decode()
+    assert "CI pipeline" in listing and token.prefix in listing and plain not in listing
+    # It works, then revoking it stops it at once.
+    assert client.get("/api/v1/me/", **bearer(plain)).status_code == 200
+    client.post(f"/accounts/tokens/{token.pk}/revoke/")
+    assert client.get("/api/v1/me/", **bearer(plain)).status_code == 401
+
+
+def test_tokens_page_refuses_other_peoples_tokens_and_bad_input(client, space, owner, teammate):
+    theirs, _ = make_token(teammate)
+    client.force_login(owner, backend=MODEL_BACKEND)
+    assert client.post(f"/accounts/tokens/{theirs.pk}/revoke/").status_code == 404
+    response = client.post("/accounts/tokens/", {"name": "", "scope": "admin"})
+    assert response.status_code == 200
+    assert not ApiToken.objects.filter(user=owner).exists()
+    assert client.get("/accounts/tokens/", follow=False).status_code == 200
+    client.logout()
+    assert client.get("/accounts/tokens/").status_code == 302
+
+
+def test_create_api_token_command_prints_a_working_token(space, owner, capsys, api):
+    call_command(
+        "create_api_token",
+        "--user",
+        "owner",
+        "--name",
+        "agent",
+        "--scope",
+        "read",
+        "--space",
+        "payments",
+    )
+    plain = capsys.readouterr().out.strip()
+    record = make_record(space=space, actor=owner)
+    assert api.get(f"/api/v1/records/{record.pk}/", **bearer(plain)).status_code == 200
+    write = api.patch(
+        f"/api/v1/records/{record.pk}/", {"title": "x"}, HTTP_IF_MATCH='"1"', **bearer(plain)
+    )
+    assert write.status_code == 403
+    with pytest.raises(CommandError, match="No space"):
+        call_command("create_api_token", "--user", "owner", "--name", "x", "--space", "nope")
+    with pytest.raises(CommandError, match="No user"):
+        call_command("create_api_token", "--user", "ghost", "--name", "x")
+
+
+def test_token_never_sees_more_than_its_user(api, space, owner, outsider, other_space):
+    mine = make_record(space=space, actor=owner)
+    make_record(space=other_space, actor=outsider)
+    # A token listing a space its user is not a member of still sees nothing there.
+    _, plain = make_token(owner, scope=ApiToken.Scope.READ_WRITE, spaces=[other_space])
+    assert api.get("/api/v1/records/", **bearer(plain)).json()["count"] == 0
+    assert api.get(f"/api/v1/records/{mine.pk}/", **bearer(plain)).status_code == 404
+    _, all_mine = make_token(owner)
+    results = api.get("/api/v1/records/", **bearer(all_mine)).json()["results"]
+    assert [r["key"] for r in results] == [mine.key]
+
+
+def test_a_deactivated_users_token_stops_working(api, space, owner):
+    _, plain = make_token(owner)
+    owner.is_active = False
+    owner.save()
+    assert api.get("/api/v1/me/", **bearer(plain)).status_code == 401
