@@ -301,6 +301,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "apps.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "apps.api.exceptions.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 # Requests per token and per client IP ("<n>/second|minute|hour|day").
 API_THROTTLE_RATES = {
