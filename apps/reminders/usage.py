@@ -1,7 +1,7 @@
 """How often records were returned to AI tools: the hook into the retrieval usage log.
 
-The retrieval app (when installed) provides `apps.retrieval.selectors.usage_counts(record_ids,
-since=…)` returning {record_id: count}. Until it exists, or for records never fetched, usage is 0.
+The retrieval app (when installed) logs every context fetch; `apps.retrieval.selectors.
+record_usage` counts them per record. Without that app, or for records never fetched, usage is 0.
 """
 
 from __future__ import annotations
@@ -21,32 +21,30 @@ def usage_counts(record_ids, *, since: dt.datetime | None = None) -> dict[int, i
     if not ids or not django_apps.is_installed("apps.retrieval"):
         return {}
     try:
-        from apps.retrieval import selectors
+        from apps.retrieval.selectors import record_usage
     except ImportError:
         return {}
-    fn = getattr(selectors, "usage_counts", None)
-    if fn is None:
-        return {}
     try:
-        return {int(k): int(v) for k, v in fn(ids, since=since).items()}
+        return {
+            int(pk): int(getattr(u, "fetches", u))
+            for pk, u in record_usage(record_ids=ids, since=since).items()
+        }
     except Exception:  # a broken hook must not stop digests
-        log.exception("usage_counts hook failed; treating usage as 0")
+        log.exception("record_usage failed; treating usage as 0")
         return {}
 
 
-def open_gaps(*, space_ids=None, limit: int = 10) -> list | None:
-    """Open gaps (queries that found nothing) from the retrieval app, or None when unavailable."""
+def open_gaps(*, space_ids, limit: int = 10) -> list | None:
+    """Open gaps (questions AI tools could not get answered) in these spaces, most asked first;
+    None when the retrieval app is not installed."""
     if not django_apps.is_installed("apps.retrieval"):
         return None
     try:
-        from apps.retrieval import selectors
+        from apps.retrieval.models import Gap
     except ImportError:
         return None
-    fn = getattr(selectors, "open_gaps", None) or getattr(selectors, "gap_list_open", None)
-    if fn is None:
-        return None
-    try:
-        return list(fn(space_ids=space_ids, limit=limit))
-    except Exception:
-        log.exception("open_gaps hook failed")
-        return None
+    return list(
+        Gap.objects.filter(space_id__in=list(space_ids), status=Gap.Status.OPEN)
+        .select_related("space")
+        .order_by("-count", "-last_seen")[:limit]
+    )

@@ -11,8 +11,14 @@ from apps.reminders.models import DriftReport
 
 def _git(args: list[str], cwd: str) -> str:
     try:
-        result = subprocess.run(  # noqa: S603 - fixed arguments, no shell
-            ["git", *args],  # noqa: S607 - git from PATH, like any developer tool cwd=cwd, capture_output=True, text=True, check=False, timeout=120
+        # git from PATH like any developer tool; fixed arguments, no shell.
+        result = subprocess.run(  # noqa: S603
+            ["git", *args],  # noqa: S607
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
         )
     except FileNotFoundError:
         raise CommandError("git is not installed.") from None

@@ -1,0 +1,238 @@
+import datetime as dt
+import re
+
+import pytest
+import time_machine
+from django.core import mail
+from django.test import TestCase
+from django.utils import timezone
+
+from apps.accounts.models import User
+from apps.records import services
+from apps.records.models import Record
+from apps.reminders import selectors, tasks
+from apps.reminders import services as reminders
+from apps.reminders.models import Delivery
+from tests.factories import make_record
+
+pytestmark = pytest.mark.django_db
+
+LINK = re.compile(r"http://testserver(/r/[a-z-]+/[^/\s\"]+/)")
+
+
+@pytest.fixture
+def stale_records(space, owner):
+    """Three of owner's records, 100 days after creation: two stale guardrails (one used), one
+    suspect decision; plus a fresh two-way decision that must not be listed."""
+    start = timezone.now() - dt.timedelta(days=100)
+    high = make_record(
+        space=space,
+        actor=owner,
+        owner_user=owner,
+        kind="guardrail",
+        title="No PII in logs",
+        now=start,
+    )
+    low = make_record(
+        space=space,
+        actor=owner,
+        owner_user=owner,
+        kind="intent",
+        title="Self-serve first",
+        now=start - dt.timedelta(days=30),
+    )
+    fresh = make_record(
+        space=space, actor=owner, owner_user=owner, reversibility="two_way", title="Use htmx"
+    )
+    reminders.sweep()
+    return high, low, fresh
+
+
+def _send_planned():
+    """Run the beat task and then every send task it queued (the worker's job, done inline)."""
+    ids = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tasks.send_delivery, "delay", lambda pk: ids.append(pk))
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            tasks.plan_digests()
+    return [tasks.send_delivery.run(pk) for pk in ids]
+
+
+def test_digest_lists_records_most_urgent_first_with_reasons(space, owner, stale_records):
+    high, low, fresh = stale_records
+    groups = selectors.digest_items(user=owner)
+    [group] = groups
+    keys = [item.record.key for item in group.items]
+    # guardrail: weight 3 x (1 + 40 days) = 123; intent: weight 1 x (1 + 10 days) = 11.
+    assert keys == [high.key, low.key]
+    assert fresh.key not in keys
+    assert group.items[0].score == 3 * (1 + 40)
+
+
+def test_usage_counts_raise_urgency(space, owner, stale_records, monkeypatch):
+    high, low, _ = stale_records
+    from apps.reminders import usage
+
+    # 21 x 11 = 231 now beats the guardrail's 123.
+    monkeypatch.setattr(usage, "usage_counts", lambda ids, since=None: {low.pk: 20})
+    [group] = selectors.digest_items(user=owner)
+    assert [item.record.key for item in group.items] == [low.key, high.key]
+
+
+def test_digest_email_has_both_parts_links_and_unsubscribe_header(space, owner, stale_records):
+    high, _low, _ = stale_records
+    results = _send_planned()
+
+    assert results == ["sent"]
+    [message] = mail.outbox
+    assert message.to == [owner.email]
+    assert message.subject.startswith("2 records to review")
+    html = message.alternatives[0].content
+    assert message.alternatives[0].mimetype == "text/html"
+    for part in (message.body, html):
+        assert "No PII in logs" in part and "Self-serve first" in part
+        assert "Payments" in part
+        assert "Still true" in part and "Not mine" in part
+        assert f"/s/payments/{high.key}/edit/" in part
+    assert message.extra_headers["List-Unsubscribe"].startswith("<http://testserver/r/unsubscribe/")
+    assert message.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.item_count, delivery.attempts) == ("sent", 2, 1)
+
+
+def test_beat_task_twice_and_a_redelivered_send_task_send_one_digest(space, owner, stale_records):
+    _send_planned()
+    assert _send_planned() == []
+    delivery = Delivery.objects.get()
+    assert tasks.send_delivery.run(delivery.pk) == "not claimed"
+    assert len(mail.outbox) == 1
+
+
+def test_two_beat_processes_planning_at_once_create_one_row(space, owner, stale_records):
+    period = timezone.localdate().isoformat()
+    first = reminders.delivery_plan(user_ids=[owner.pk], kind="digest", period=period)
+    second = reminders.delivery_plan(user_ids=[owner.pk], kind="digest", period=period)
+    assert len(first) == 1 and second == []
+
+
+def test_weekly_and_off_frequencies(space, owner, stale_records):
+    User.objects.filter(pk=owner.pk).update(digest_frequency="off")
+    assert _send_planned() == []
+    User.objects.filter(pk=owner.pk).update(digest_frequency="weekly")
+    assert _send_planned() == ["sent"]
+    year, week, _ = timezone.localdate().isocalendar()
+    assert Delivery.objects.get().period == f"{year}-W{week:02d}"
+
+
+def test_no_digest_before_the_send_hour(space, owner, stale_records, settings):
+    settings.REMINDERS_DIGEST_HOUR = 24
+    assert _send_planned() == []
+    assert not Delivery.objects.exists()
+
+
+def test_failed_sends_retry_with_backoff_then_give_up(space, owner, stale_records, settings):
+    settings.MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {"host": "127.0.0.1", "port": 9, "use_tls": False, "timeout": 2},
+        }
+    }
+    [delivery_id] = reminders.delivery_plan(
+        user_ids=[owner.pk], kind="digest", period=timezone.localdate().isoformat()
+    )
+    # apply() runs the task here, retries included (countdowns are not waited for locally).
+    tasks.send_delivery.apply(args=[delivery_id])
+    delivery = Delivery.objects.get()
+    assert delivery.status == "gave_up"
+    assert delivery.attempts == tasks.MAX_SEND_RETRIES + 1
+    assert "ConnectionRefusedError" in delivery.last_error
+    assert delivery.sent_at is None
+
+
+def test_escalation_digest_goes_to_space_admins_weekly(space, owner, space_admin):
+    start = timezone.now() - dt.timedelta(days=200)
+    long_stale = make_record(
+        space=space, actor=owner, owner_user=owner, kind="guardrail", title="Old", now=start
+    )
+    orphan = make_record(space=space, actor=owner, title="Nobody's")
+    services.record_link(source=orphan, target=long_stale, type="depends_on", actor=owner)
+    services.record_update(
+        record=long_stale, actor=space_admin, expected_version=1, changes={"body": "x"}
+    )
+    reminders.sweep()
+    groups = selectors.escalation_items(user=space_admin)
+    assert {i.record.key for g in groups for i in g.items} == {long_stale.key, orphan.key}
+    _send_planned()
+    subjects = {m.to[0]: m.subject for m in mail.outbox}
+    assert subjects[space_admin.email] == "2 records stale too long or without an owner"
+    assert "Old" in next(m for m in mail.outbox if m.to == [space_admin.email]).body
+
+
+# --- one-click links --------------------------------------------------------------------------
+
+
+def _links(client_message):
+    return LINK.findall(client_message.body)
+
+
+def test_still_true_link_verifies_once_without_login(client, space, owner, stale_records):
+    high, _, _ = stale_records
+    _send_planned()
+    still_true = next(link for link in _links(mail.outbox[0]) if "still-true" in link)
+
+    page = client.get(still_true)
+    assert page.status_code == 200
+    assert b"Yes, it is still true" in page.content
+    assert Record.objects.get(pk=high.pk).freshness == "stale"  # a GET changes nothing
+
+    done = client.post(still_true)
+    assert done.status_code == 200
+    assert Record.objects.get(pk=high.pk).freshness == "fresh"
+    assert high.verifications.get().actor == owner
+
+    again = client.post(still_true)
+    assert again.status_code == 410
+    assert b"already used" in again.content
+
+
+def test_tampered_and_expired_links_get_a_clear_page(client, space, owner, stale_records):
+    _send_planned()
+    still_true = next(link for link in _links(mail.outbox[0]) if "still-true" in link)
+    tampered = still_true[:-5] + ("A" if still_true[-5] != "A" else "B") + still_true[-4:]
+    page = client.get(tampered)
+    assert page.status_code == 400
+    assert b"This link is not valid" in page.content
+
+    with time_machine.travel(timezone.now() + dt.timedelta(days=15)):
+        page = client.post(still_true)
+    assert page.status_code == 410
+    assert b"This link has expired" in page.content
+
+
+def test_not_mine_link_returns_the_record_to_the_space_admins(
+    client, space, owner, space_admin, stale_records
+):
+    high, _, _ = stale_records
+    _send_planned()
+    [digest] = [m for m in mail.outbox if m.to == [owner.email]]
+    not_mine = next(link for link in _links(digest) if "not-mine" in link)
+    assert client.post(not_mine).status_code == 200
+    record = Record.objects.get(pk=high.pk)
+    assert record.owner_user is None
+    assert record.freshness == "suspect"
+    queue = selectors.review_queue(user=space_admin)
+    assert high.key in [item.record.key for item in queue["orphans"]]
+
+
+def test_unsubscribe_page_turns_digests_off(client, space, owner, stale_records):
+    _send_planned()
+    url = (
+        mail.outbox[0]
+        .extra_headers["List-Unsubscribe"]
+        .strip("<>")
+        .removeprefix("http://testserver")
+    )
+    assert b"Stop reminder emails?" in client.get(url).content
+    assert client.post(url).status_code == 200
+    assert User.objects.get(pk=owner.pk).digest_frequency == "off"
+    assert client.get(url[:-3] + "xyz/").status_code == 400

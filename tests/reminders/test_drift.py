@@ -1,0 +1,212 @@
+import hashlib
+import hmac
+import subprocess
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from apps.accounts.models import ApiToken
+from apps.records.models import Record, SuspectReason
+from apps.reminders.models import DriftReport
+from tests.factories import make_record, make_token
+
+pytestmark = pytest.mark.django_db
+
+FIXTURE = (Path(__file__).parent / "fixtures" / "github_push.json").read_bytes()
+SECRET = "s3cret-for-tests"
+
+
+def _sign(body: bytes, secret: str = SECRET) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+@pytest.fixture
+def anchored(space, owner):
+    billing = make_record(space=space, actor=owner, anchors=["services/billing/**"])
+    tools = make_record(space=space, actor=owner, kind="guardrail", anchors=["tools/*.py"])
+    web = make_record(space=space, actor=owner, anchors=["web/"])
+    return billing, tools, web
+
+
+def _github(client, body, signature, event="push"):
+    return client.post(
+        "/api/v1/drift/github/",
+        data=body,
+        content_type="application/json",
+        HTTP_X_GITHUB_EVENT=event,
+        HTTP_X_GITHUB_DELIVERY="72d3162e-cc78-11e3-81ab-4c9367dc0958",
+        HTTP_X_HUB_SIGNATURE_256=signature,
+    )
+
+
+def test_github_push_webhook_marks_records_under_changed_paths_suspect(client, anchored):
+    billing, tools, web = anchored
+    response = _github(client, FIXTURE, _sign(FIXTURE))
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["repository"] == "acme/payments"
+    assert body["commit"] == "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c"
+    assert body["suspect_count"] == 2
+    assert body["unmatched_paths"] == ["README.md"]
+    states = dict(Record.objects.values_list("key", "freshness"))
+    assert states == {billing.key: "suspect", tools.key: "suspect", web.key: "fresh"}
+    reason = SuspectReason.objects.get(record=billing)
+    assert (
+        reason.cause_url == "https://github.com/acme/payments/compare/6113728f27ae...0d1a26e67d8f"
+    )
+    assert reason.details["paths"] == ["services/billing/capture.py", "services/billing/retry.py"]
+
+    # GitHub redelivers: same commit, nothing new.
+    again = _github(client, FIXTURE, _sign(FIXTURE))
+    assert again.status_code == 200
+    assert SuspectReason.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [_sign(FIXTURE, "wrong-secret"), "", "sha256=", _sign(FIXTURE + b" ")],
+    ids=["wrong-secret", "missing", "empty", "body-changed"],
+)
+def test_github_webhook_with_a_bad_signature_changes_nothing(client, anchored, signature):
+    response = _github(client, FIXTURE, signature)
+    assert response.status_code == 403
+    assert response.json()["error"]["code"]
+    assert not SuspectReason.objects.exists()
+    assert not DriftReport.objects.exists()
+
+
+def test_github_ping_and_other_events_are_acknowledged_without_changes(client, anchored):
+    assert (
+        _github(
+            client, b'{"zen": "Keep it simple."}', _sign(b'{"zen": "Keep it simple."}'), "ping"
+        ).status_code
+        == 200
+    )
+    assert _github(client, FIXTURE, _sign(FIXTURE), "issues").status_code == 202
+    assert not DriftReport.objects.exists()
+
+
+def test_webhooks_refuse_everything_when_no_secret_is_configured(client, anchored, settings):
+    settings.DRIFT_WEBHOOK_SECRET = ""
+    assert _github(client, FIXTURE, _sign(FIXTURE, "")).status_code == 403
+    assert not SuspectReason.objects.exists()
+
+
+def test_gitlab_push_hook_with_token(client, anchored):
+    billing, _, _ = anchored
+    payload = {
+        "object_kind": "push",
+        "before": "95790bf891e76fee5e1747ab589903a6a1f80f22",
+        "after": "da1560886d4f094c3e6c9ef40349f7d38b5d27d7",
+        "checkout_sha": "da1560886d4f094c3e6c9ef40349f7d38b5d27d7",
+        "ref": "refs/heads/main",
+        "project": {
+            "path_with_namespace": "acme/payments",
+            "web_url": "https://gitlab.example.com/acme/payments",
+        },
+        "commits": [
+            {
+                "id": "da1560886d4f094c3e6c9ef40349f7d38b5d27d7",
+                "added": [],
+                "modified": ["services/billing/capture.py"],
+                "removed": [],
+            }
+        ],
+    }
+    headers = {"HTTP_X_GITLAB_EVENT": "Push Hook"}
+    wrong = client.post(
+        "/api/v1/drift/gitlab/",
+        payload,
+        content_type="application/json",
+        HTTP_X_GITLAB_TOKEN="nope",
+        **headers,
+    )
+    assert wrong.status_code == 403
+    assert not SuspectReason.objects.exists()
+    ok = client.post(
+        "/api/v1/drift/gitlab/",
+        payload,
+        content_type="application/json",
+        HTTP_X_GITLAB_TOKEN=SECRET,
+        **headers,
+    )
+    assert ok.status_code == 201
+    assert Record.objects.get(pk=billing.pk).freshness == "suspect"
+    assert SuspectReason.objects.get().cause_url == (
+        "https://gitlab.example.com/acme/payments/-/compare/"
+        "95790bf891e76fee5e1747ab589903a6a1f80f22...da1560886d4f094c3e6c9ef40349f7d38b5d27d7"
+    )
+
+
+def test_drift_api_with_a_read_write_token(client, anchored, owner, other_space, outsider):
+    billing, _, _ = anchored
+    elsewhere = make_record(space=other_space, actor=outsider, anchors=["services/billing/**"])
+    _, read_only = make_token(owner, scope=ApiToken.Scope.READ)
+    _, read_write = make_token(owner, scope=ApiToken.Scope.READ_WRITE)
+    body = {
+        "repository": "acme/payments",
+        "commit": "abc1234",
+        "changed_paths": ["services/billing/a.py"],
+    }
+
+    assert client.post("/api/v1/drift/", body, content_type="application/json").status_code == 401
+    refused = client.post(
+        "/api/v1/drift/",
+        body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {read_only}",
+    )
+    assert refused.status_code == 403
+    bad = client.post(
+        "/api/v1/drift/",
+        {**body, "changed_paths": "a.py"},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {read_write}",
+    )
+    assert bad.status_code == 400
+    assert not SuspectReason.objects.exists()
+
+    ok = client.post(
+        "/api/v1/drift/",
+        body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {read_write}",
+    )
+    assert ok.status_code == 201
+    assert ok.json()["suspect_count"] == 1
+    # Only records in spaces the token's user may edit: the outsider's record is untouched.
+    assert Record.objects.get(pk=billing.pk).freshness == "suspect"
+    assert Record.objects.get(pk=elsewhere.pk).freshness == "fresh"
+
+
+def _git(repo, *args):
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+
+def test_drift_command_reads_git_diff_in_a_checkout(tmp_path, anchored, capsys):
+    billing, _tools, _web = anchored
+    repo = tmp_path / "repo"
+    (repo / "services" / "billing").mkdir(parents=True)
+    (repo / "services" / "billing" / "capture.py").write_text("v1\n")
+    (repo / "other.txt").write_text("x\n")
+    _git(repo, "init", "-q")
+    _git(repo, "-c", "user.email=a@b.c", "-c", "user.name=A", "add", ".")
+    _git(repo, "-c", "user.email=a@b.c", "-c", "user.name=A", "commit", "-qm", "one")
+    (repo / "services" / "billing" / "capture.py").write_text("v2\n")
+    (repo / "notes.md").write_text("new\n")
+    _git(repo, "-c", "user.email=a@b.c", "-c", "user.name=A", "add", ".")
+    _git(repo, "-c", "user.email=a@b.c", "-c", "user.name=A", "commit", "-qm", "two")
+
+    call_command("drift", "--repo", "acme/payments", "--since", "HEAD~1", "--path", str(repo))
+
+    out = capsys.readouterr().out
+    assert "2 changed path(s)" in out and "1 record(s) marked suspect" in out
+    assert Record.objects.get(pk=billing.pk).freshness == "suspect"
+    assert DriftReport.objects.get().unmatched_paths == ["notes.md"]
+    with pytest.raises(CommandError, match="failed"):
+        call_command(
+            "drift", "--repo", "acme/payments", "--since", "nonexistent", "--path", str(repo)
+        )
