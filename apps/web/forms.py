@@ -39,7 +39,13 @@ FIELD_ALIASES = {"owner_user": "owner", "owner_team": "owner"}
 
 
 def split_tags(text: str) -> list[str]:
-    return [part.strip() for part in (text or "").replace("\n", ",").split(",") if part.strip()]
+    """Comma- or newline-separated tags, lower-cased and without repeats ("Events, events")."""
+    tags: list[str] = []
+    for part in (text or "").replace("\n", ",").split(","):
+        tag = part.strip().lower()
+        if tag and tag not in tags:
+            tags.append(tag)
+    return tags
 
 
 def split_lines(text: str) -> list[str]:

@@ -257,8 +257,9 @@ def _layout(nodes: dict[int, Node], links, graph: Graph, *, centre: int) -> None
     ring1 = [n for n in nodes.values() if n.hop == 1]
     ring2 = [n for n in nodes.values() if n.hop == 2]
     ring1.sort(key=lambda n: (n.record.kind, n.record.number))
-    r1 = max(170.0, len(ring1) * (NODE_W + 10) / (2 * math.pi))
-    r2 = r1 + max(150.0, len(ring2) * (NODE_W * 0.7) / (2 * math.pi))
+    # Rings wide enough that the boxes on them do not overlap.
+    r1 = max(150.0, len(ring1) * (NODE_H + 40) / (2 * math.pi))
+    r2 = max(r1 + 110.0, len(ring2) * (NODE_H + 30) / (2 * math.pi))
     for i, node in enumerate(ring1):
         node.angle = 2 * math.pi * i / max(1, len(ring1)) - math.pi / 2
     parent_angle = {}
@@ -266,21 +267,29 @@ def _layout(nodes: dict[int, Node], links, graph: Graph, *, centre: int) -> None
         for a, b in ((link.source_id, link.target_id), (link.target_id, link.source_id)):
             if a in nodes and b in nodes and nodes[a].hop == 2 and nodes[b].hop == 1:
                 parent_angle.setdefault(a, nodes[b].angle)
-    ring2.sort(key=lambda n: (parent_angle.get(n.record.pk, 0.0), n.record.kind, n.record.number))
-    for i, node in enumerate(ring2):
-        node.angle = (
-            2 * math.pi * i / max(1, len(ring2)) - math.pi / 2 + math.pi / max(2, len(ring2))
-        )
-    half_w = r2 + NODE_W / 2 + 20 if ring2 else r1 + NODE_W / 2 + 20
-    half_h = (r2 if ring2 else r1) + NODE_H + 20
-    if not ring1:
-        half_w, half_h = NODE_W, NODE_H * 2
-    graph.width = int(2 * half_w)
-    graph.height = int(2 * half_h)
+    # Second-hop nodes fan out around the angle of the first-hop node that led to them.
+    children: dict[float, list[Node]] = {}
+    for node in sorted(ring2, key=lambda n: (n.record.kind, n.record.number)):
+        children.setdefault(parent_angle.get(node.record.pk, 0.0), []).append(node)
+    step = min(0.45, 2 * math.pi / max(1, len(ring2)))
+    for angle, group in children.items():
+        for j, node in enumerate(group):
+            node.angle = angle + (j - (len(group) - 1) / 2) * step
+    # Boxes are wide and short, so the rings are ellipses: wider than tall.
     for node in nodes.values():
         radius = {0: 0.0, 1: r1, 2: r2}[node.hop]
-        node.x = half_w + radius * math.cos(node.angle)
-        node.y = half_h + radius * math.sin(node.angle)
+        node.x = radius * 1.8 * math.cos(node.angle)
+        node.y = radius * math.sin(node.angle)
+    # Fit the canvas to the boxes (plus a margin), not to the rings.
+    margin = 24
+    xs = [n.x for n in nodes.values()] or [0.0]
+    ys = [n.y for n in nodes.values()] or [0.0]
+    left, top = min(xs) - NODE_W / 2 - margin, min(ys) - NODE_H / 2 - margin
+    graph.width = int(max(xs) - min(xs) + NODE_W + 2 * margin)
+    graph.height = int(max(ys) - min(ys) + NODE_H + 2 * margin)
+    for node in nodes.values():
+        node.x -= left
+        node.y -= top
 
 
 def _route(edge: Edge) -> None:

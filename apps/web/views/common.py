@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from apps.accounts import access
@@ -41,6 +42,17 @@ def record_or_404(request: HttpRequest, slug: str, key: str, *, detail: bool = F
     return record
 
 
+def _page_of(request: HttpRequest) -> str:
+    """The page a POST came from when the browser sent no Referer."""
+    kwargs = request.resolver_match.kwargs if request.resolver_match else {}
+    if "key" in kwargs:
+        return reverse("web:record_detail", kwargs={"slug": kwargs["slug"], "key": kwargs["key"]})
+    if "slug" in kwargs:
+        name = "web:space_members" if "/members/" in request.path else "web:space_home"
+        return reverse(name, kwargs={"slug": kwargs["slug"]})
+    return reverse("home")
+
+
 def service_errors(view):
     """Map service refusals: NotFound → 404, Forbidden → 403 page, Conflict → a message on the
     page the user came from. InvalidInput is handled by each form view (errors by field)."""
@@ -59,7 +71,7 @@ def service_errors(view):
             if not url_has_allowed_host_and_scheme(
                 back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
             ):
-                back = request.path
+                back = _page_of(request)
             return redirect(back)
 
     return wrapper

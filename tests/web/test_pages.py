@@ -1,0 +1,248 @@
+"""Pages of the web UI, seen by the owner, a teammate, a viewer and an outsider."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from apps.records import services
+from apps.records.models import Record
+from tests.factories import make_record
+
+pytestmark = pytest.mark.django_db
+
+
+def _url(name, record=None, **kwargs):
+    if record is not None:
+        kwargs.update(slug=record.space.slug, key=record.key)
+    return reverse(f"web:{name}", kwargs=kwargs)
+
+
+def test_pages_need_a_session(client, decision):
+    for url in ("/", _url("space_home", slug="payments"), _url("record_detail", decision)):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/")
+
+
+def test_login_page_and_logout_work(client, owner):
+    page = client.get("/accounts/login/")
+    assert b'name="username"' in page.content and b"csrfmiddlewaretoken" in page.content
+    response = client.post(
+        "/accounts/login/", {"username": "owner", "password": "pw-for-tests-1"}, follow=True
+    )
+    assert response.wsgi_request.user == owner
+    assert b"Payments" in response.content
+    client.post("/accounts/logout/")
+    assert client.get("/").status_code == 302
+
+
+def test_password_change_checks_the_old_password(as_user, owner):
+    client = as_user(owner)
+    bad = client.post(
+        reverse("web:password_change"),
+        {"old_password": "wrong", "new_password1": "x9-long-pass", "new_password2": "x9-long-pass"},
+    )
+    assert bad.status_code == 200
+    assert "incorrect" in bad.content.decode()
+    good = client.post(
+        reverse("web:password_change"),
+        {
+            "old_password": "pw-for-tests-1",
+            "new_password1": "x9-long-pass-ok",
+            "new_password2": "x9-long-pass-ok",
+        },
+    )
+    assert good.status_code == 302
+    owner.refresh_from_db()
+    assert owner.check_password("x9-long-pass-ok")
+
+
+def test_space_list_shows_only_my_spaces(as_user, owner, outsider, space, other_space):
+    body = as_user(owner).get("/").content.decode()
+    assert "Payments" in body and "Elsewhere" not in body
+
+
+@pytest.mark.parametrize("who", ["owner", "teammate", "viewer"])
+def test_members_see_the_record_page(request, as_user, linked, who):
+    user = request.getfixturevalue(who)
+    response = as_user(user).get(_url("record_detail", linked))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Use PostgreSQL for the ledger" in body
+    assert "<strong>PostgreSQL</strong>" in body  # rendered markdown
+    assert "services/ledger/**" in body and "ledger" in body
+    assert "constrained by" in body.lower()  # incoming link from the constraint
+
+
+def test_outsider_gets_404_for_everything_in_the_space(as_user, outsider, decision):
+    client = as_user(outsider)
+    gets = [
+        _url("space_home", slug="payments"),
+        _url("space_members", slug="payments"),
+        _url("record_create", slug="payments"),
+        _url("record_detail", decision),
+        _url("record_edit", decision),
+        _url("record_history", decision),
+        _url("record_graph", decision),
+        _url("record_supersede", decision),
+        _url("revision_detail", decision, number=1),
+        _url("link_search", decision) + "?q=ledger",
+    ]
+    for url in gets:
+        assert client.get(url).status_code == 404, url
+    posts = [
+        _url("record_verify", decision),
+        _url("record_archive", decision),
+        _url("link_add", decision),
+        _url("revision_restore", decision, number=1),
+    ]
+    for url in posts:
+        assert client.post(url, {"outcome": "still_true"}).status_code == 404, url
+    decision.refresh_from_db()
+    assert decision.version == 1 and decision.archived_at is None
+    assert not decision.verifications.exists()
+
+
+def test_404_page_uses_the_site_layout(as_user, outsider, decision):
+    response = as_user(outsider).get(_url("record_detail", decision))
+    body = response.content.decode()
+    assert "Nothing here" in body and 'class="topbar"' in body
+    assert "Use PostgreSQL" not in body
+
+
+def test_viewer_cannot_edit_and_sees_a_403_page(as_user, viewer, decision):
+    client = as_user(viewer)
+    page = client.get(_url("record_detail", decision)).content.decode()
+    assert "Edit</a>" not in page and "Still true" not in page
+    response = client.get(_url("record_edit", decision))
+    assert response.status_code == 403
+    assert "You can’t do that here" in response.content.decode()
+    assert 'class="topbar"' in response.content.decode()
+    assert client.get(_url("record_create", slug="payments")).status_code == 403
+    post = client.post(
+        _url("record_edit", decision), {"title": "Hijacked", "status": "draft", "version": 1}
+    )
+    assert post.status_code == 403
+    assert client.post(_url("record_archive", decision)).status_code == 403
+    decision.refresh_from_db()
+    assert decision.title == "Use PostgreSQL for the ledger" and decision.archived_at is None
+
+
+def test_space_home_filters_search_and_sorts(as_user, owner, teammate, space, decision, constraint):
+    make_record(space=space, actor=owner, kind="intent", title="Fast payouts", tags=["payouts"])
+    client = as_user(owner)
+    home = _url("space_home", slug="payments")
+
+    def keys(query):
+        body = client.get(home + query).content.decode()
+        found = [k for k in ("DEC-1", "CON-1", "INT-1") if f">{k}</a>" in body]
+        return sorted(found, key=lambda k: body.index(f">{k}</a>"))
+
+    assert keys("") == ["INT-1", "CON-1", "DEC-1"]  # newest first
+    assert keys("?kind=constraint") == ["CON-1"]
+    assert keys("?tag=payouts") == ["INT-1"]
+    assert keys("?status=accepted&sort=key") == ["CON-1", "DEC-1"]
+    assert keys("?q=serialisable") == ["DEC-1"]  # summary text, stemmed
+    assert keys("?q=DEC-1") == ["DEC-1"]
+    assert keys("?anchor=services/ledger/entries.py") == ["DEC-1"]
+    assert keys("?anchor=services/payouts/api.py") == ["CON-1"]
+    assert keys(f"?owner=u:{owner.pk}") == ["CON-1", "DEC-1"]
+    assert keys("?owner=none") == ["INT-1"]
+    assert keys("?sort=-title") == ["DEC-1", "CON-1", "INT-1"]
+    assert keys("?freshness=stale") == []
+    # Nonsense in the query string is ignored, not an error.
+    assert client.get(home + "?kind=opinion&sort=drop+table&page=abc").status_code == 200
+
+
+def test_space_home_shows_empty_states(as_user, owner, space):
+    client = as_user(owner)
+    body = client.get(_url("space_home", slug="payments")).content.decode()
+    assert "No records yet" in body and "Write the first decision" in body
+    body = client.get(_url("space_home", slug="payments") + "?q=nothing").content.decode()
+    assert "No records match" in body
+
+
+def test_space_home_paginates(as_user, owner, space):
+    for n in range(53):
+        make_record(space=space, actor=owner, title=f"Decision number {n}")
+    client = as_user(owner)
+    first = client.get(_url("space_home", slug="payments") + "?sort=key").content.decode()
+    assert "Page 1 of 2" in first and ">DEC-50<" in first and ">DEC-51<" not in first
+    second = client.get(_url("space_home", slug="payments") + "?sort=key&page=2").content.decode()
+    assert ">DEC-51<" in second and ">DEC-53<" in second
+
+
+def test_space_home_query_count_does_not_grow_with_records(
+    as_user, owner, space, django_assert_max_num_queries
+):
+    for n in range(30):
+        make_record(space=space, actor=owner, title=f"Record {n}", owner_user=owner)
+    client = as_user(owner)
+    with django_assert_max_num_queries(20):
+        assert client.get(_url("space_home", slug="payments")).status_code == 200
+
+
+def test_archive_and_unarchive(as_user, owner, decision):
+    client = as_user(owner)
+    client.post(_url("record_archive", decision))
+    decision.refresh_from_db()
+    assert decision.archived_at is not None
+    home = client.get(_url("space_home", slug="payments")).content.decode()
+    assert ">DEC-1<" not in home
+    archived = client.get(_url("space_home", slug="payments") + "?archived=1").content.decode()
+    assert ">DEC-1<" in archived
+    assert "Archived" in client.get(_url("record_detail", decision)).content.decode()
+    client.post(_url("record_archive", decision), {"action": "unarchive"})
+    decision.refresh_from_db()
+    assert decision.archived_at is None
+
+
+def test_graph_shows_two_hops_and_links_nodes(as_user, owner, space, linked, constraint):
+    far = make_record(space=space, actor=owner, kind="guardrail", title="Far away")
+    services.record_link(source=far, target=constraint, type="relates_to", actor=owner)
+    farther = make_record(space=space, actor=owner, title="Three hops out")
+    services.record_link(source=farther, target=far, type="relates_to", actor=owner)
+    body = as_user(owner).get(_url("record_graph", linked)).content.decode()
+    assert "<svg" in body
+    for record in (linked, constraint, far):
+        assert f'href="/s/payments/{record.key}/"' in body
+    assert f"/s/payments/{farther.key}/" not in body
+
+
+def test_nav_lists_only_pages_that_exist(as_user, owner, space):
+    from apps.web.context_processors import navigation
+
+    request = as_user(owner).get(_url("space_home", slug="payments")).wsgi_request
+    nav = navigation(request)
+    labels = [item["label"] for item in nav["space_nav"]]
+    assert labels[0] == "Records" and "Members" in labels
+    assert all(item["url"].startswith("/") for item in nav["nav_items"] + nav["user_nav"])
+
+
+def test_no_inline_scripts_handlers_or_styles_in_pages(as_user, owner, linked):
+    import re
+
+    client = as_user(owner)
+    for url in (
+        "/",
+        _url("space_home", slug="payments"),
+        _url("record_detail", linked),
+        _url("record_edit", linked),
+        _url("record_history", linked),
+        _url("record_graph", linked),
+        _url("space_members", slug="payments"),
+    ):
+        body = client.get(url).content.decode()
+        assert not re.search(r"<script(?![^>]*\ssrc=)[^>]*>", body), url
+        assert not re.search(r"\son[a-z]+=", body), url
+        assert not re.search(r"\sstyle=", body), url
+
+
+def test_successor_banner_on_superseded_record(as_user, owner, space, decision):
+    new = make_record(space=space, actor=owner, title="Use CockroachDB")
+    services.record_supersede(old=decision, new=new, actor=owner)
+    body = as_user(owner).get(_url("record_detail", decision)).content.decode()
+    assert "banner-superseded" in body
+    assert f'href="/s/payments/{new.key}/"' in body and "Use CockroachDB" in body
+    assert Record.objects.get(pk=decision.pk).status == "superseded"

@@ -1,0 +1,366 @@
+"""Writing through the web UI: create, edit with conflicts, links, supersede, history, verify,
+members. Bad input gets messages next to fields and changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from apps.accounts.models import Membership, Space
+from apps.records import services
+from apps.records.models import Link, Record, Revision, Verification
+from tests.factories import UserFactory, make_record
+
+pytestmark = pytest.mark.django_db
+
+HOSTILE = (
+    "<script>alert('x')</script>\n\n"
+    '<img src="x" onerror="alert(1)">\n\n'
+    "[click me](javascript:alert(1))\n\n"
+    '<a href="javascript:alert(2)" onclick="alert(3)">raw</a>\n\n'
+    '<iframe src="https://evil.example"></iframe>\n\n'
+    "**still bold**"
+)
+
+
+def _url(name, record=None, **kwargs):
+    if record is not None:
+        kwargs.update(slug=record.space.slug, key=record.key)
+    return reverse(f"web:{name}", kwargs=kwargs)
+
+
+def _form(record, **overrides):
+    data = {
+        "title": record.title,
+        "summary": record.summary,
+        "body": record.body,
+        "status": record.status,
+        "owner": f"u:{record.owner_user_id}" if record.owner_user_id else "",
+        "tags": ", ".join(record.tags),
+        "anchors": "\n".join(record.anchors),
+        "version": record.version,
+    }
+    data.update(overrides)
+    return data
+
+
+def _assert_inert(html: str):
+    lowered = html.lower()
+    assert "<script" not in lowered
+    assert "onerror" not in lowered and "onclick" not in lowered
+    assert "javascript:" not in lowered
+    assert "<iframe" not in lowered
+    assert "<strong>still bold</strong>" in html
+
+
+def test_create_form_starts_from_the_kind_template(as_user, owner, space):
+    client = as_user(owner)
+    for kind, heading in [
+        ("decision", "## Consequences"),
+        ("constraint", "## How to check"),
+        ("intent", "## Non-goals"),
+        ("guardrail", "## Escalate to"),
+    ]:
+        body = client.get(_url("record_create", slug="payments") + f"?kind={kind}").content.decode()
+        assert heading in body, kind
+    # Decision-only fields appear only for decisions.
+    assert (
+        'name="reversibility"'
+        not in client.get(
+            _url("record_create", slug="payments") + "?kind=guardrail"
+        ).content.decode()
+    )
+
+
+def test_create_a_decision(as_user, owner, space):
+    response = as_user(owner).post(
+        _url("record_create", slug="payments"),
+        {
+            "kind": "decision",
+            "title": "  Use Kafka for events ",
+            "summary": "Events go through Kafka.",
+            "body": "## Decision\nKafka.",
+            "status": "proposed",
+            "owner": f"u:{owner.pk}",
+            "tags": "Events, kafka, events",
+            "anchors": "services/events/**\n\nlibs/bus",
+            "reversibility": "two_way",
+            "impact": "medium",
+            "decided_on": "2026-01-31",
+            "deciders": "Platform",
+        },
+    )
+    record = Record.objects.get(space=space, key="DEC-1")
+    assert response.status_code == 302 and response["Location"] == "/s/payments/DEC-1/"
+    assert record.title == "Use Kafka for events"
+    assert record.tags == ["events", "kafka"]
+    assert record.anchors == ["services/events/**", "libs/bus"]
+    assert (record.reversibility, record.impact, str(record.decided_on)) == (
+        "two_way",
+        "medium",
+        "2026-01-31",
+    )
+    assert record.owner_user == owner
+
+
+def test_bad_input_shows_errors_next_to_fields_and_creates_nothing(as_user, owner, space):
+    response = as_user(owner).post(
+        _url("record_create", slug="payments") + "?kind=decision",
+        {
+            "kind": "decision",
+            "title": "",
+            "summary": "two\nlines",
+            "status": "superseded",
+            "owner": "u:999999",
+            "decided_on": "31/01/2026",
+            "tags": ", ".join(f"t{n}" for n in range(40)),
+        },
+    )
+    assert response.status_code == 200
+    form = response.context["form"]
+    assert set(form.errors) >= {"title", "summary", "status", "owner", "decided_on"}
+    body = response.content.decode()
+    assert 'class="errorlist"' in body and "Please fix the highlighted fields" in body
+    assert not Record.objects.exists()
+
+
+def test_service_validation_errors_land_on_their_fields(as_user, owner, space):
+    response = as_user(owner).post(
+        _url("record_create", slug="payments"),
+        {
+            "kind": "decision",
+            "title": "Too many tags",
+            "status": "draft",
+            "tags": ", ".join(f"t{n}" for n in range(40)),
+        },
+    )
+    assert response.status_code == 200
+    assert "tags" in response.context["form"].errors
+    assert not Record.objects.exists()
+
+
+def test_hostile_markdown_renders_inert_on_page_and_in_preview(as_user, owner, space):
+    record = make_record(space=space, actor=owner, title="Hostile", body=HOSTILE)
+    client = as_user(owner)
+    page = client.get(_url("record_detail", record)).content.decode()
+    article = page[page.index('class="markdown"') : page.index('id="links"')]
+    _assert_inert(article)
+    preview = client.post(_url("preview"), {"body": HOSTILE}).content.decode()
+    _assert_inert(preview)
+
+
+def test_preview_needs_a_session_and_csrf(client, owner):
+    assert client.post(_url("preview"), {"body": "x"}).status_code == 302
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(owner, backend="django.contrib.auth.backends.ModelBackend")
+    assert strict.post(_url("preview"), {"body": "x"}).status_code == 403
+
+
+def test_every_form_carries_a_csrf_token(as_user, owner, linked):
+    client = as_user(owner)
+    for url in (
+        _url("record_detail", linked),
+        _url("record_edit", linked),
+        _url("record_history", linked),
+        _url("space_members", slug="payments"),
+        _url("space_create"),
+        _url("record_create", slug="payments"),
+    ):
+        body = client.get(url).content.decode()
+        assert body.count('method="post"') <= body.count("csrfmiddlewaretoken"), url
+
+
+def test_edit_saves_and_bumps_the_version(as_user, teammate, decision):
+    response = as_user(teammate).post(
+        _url("record_edit", decision), _form(decision, title="Use PostgreSQL 18", message="Newer")
+    )
+    assert response.status_code == 302
+    decision.refresh_from_db()
+    assert (decision.title, decision.version) == ("Use PostgreSQL 18", 2)
+    assert decision.revisions.first().message == "Newer"
+
+
+def test_concurrent_edit_shows_conflict_page_and_overwrites_nothing(as_user, owner, decision):
+    stale_form = _form(decision, title="My title", body="My body\nline two")
+    services.record_update(
+        record=decision,
+        actor=owner,
+        expected_version=1,
+        changes={"body": "Their body"},
+    )
+    response = as_user(owner).post(_url("record_edit", decision), stale_form)
+    assert response.status_code == 409
+    body = response.content.decode()
+    assert "Someone else saved DEC-1" in body
+    assert "Their body" in body and "My body" in body
+    assert "+My body" in body and "-Their body" in body  # the diff
+    decision.refresh_from_db()
+    assert (decision.title, decision.body, decision.version) == (
+        "Use PostgreSQL for the ledger",
+        "Their body",
+        2,
+    )
+    # Choosing "save my edit over version 2" is an explicit second step.
+    rebase = response.context["rebase_form"]
+    assert rebase.initial["version"] == 2
+
+
+def test_edit_without_version_is_refused(as_user, owner, decision):
+    data = _form(decision, title="No version")
+    del data["version"]
+    response = as_user(owner).post(_url("record_edit", decision), data)
+    assert response.status_code == 200 and "version" in response.context["form"].errors
+    decision.refresh_from_db()
+    assert decision.title == "Use PostgreSQL for the ledger"
+
+
+def test_link_picker_finds_records_and_adds_typed_links(as_user, owner, decision, constraint):
+    client = as_user(owner)
+    results = client.get(_url("link_search", decision) + "?q=minor units").content.decode()
+    assert "CON-1" in results and "DEC-1</span>" not in results
+    assert "CON-1" in client.get(_url("link_search", decision) + "?q=con").content.decode()
+    client.post(_url("link_add", decision), {"type": "depends_on", "target": "CON-1"})
+    link = Link.objects.get(source=decision, target=constraint)
+    assert link.type == "depends_on"
+    # Pressing Enter with an exact key in the search box works too.
+    client.post(_url("link_add", decision), {"type": "relates_to", "q": "con-1"})
+    assert Link.objects.filter(source=decision, target=constraint, type="relates_to").exists()
+    page = client.get(_url("record_detail", decision)).content.decode()
+    assert "DEC-1 depends on" in page and "DEC-1 relates to" in page
+    # A duplicate is a Conflict: a message on the page, nothing added.
+    response = client.post(
+        _url("link_add", decision), {"type": "depends_on", "target": "CON-1"}, follow=True
+    )
+    assert "already depends on" in response.content.decode()
+    assert Link.objects.filter(source=decision).count() == 2
+    # Unknown targets and types change nothing.
+    client.post(_url("link_add", decision), {"type": "depends_on", "target": "NOPE-9"})
+    client.post(_url("link_add", decision), {"type": "eats", "target": "CON-1"})
+    assert Link.objects.filter(source=decision).count() == 2
+    client.post(_url("link_remove", decision, link_id=link.pk))
+    assert not Link.objects.filter(pk=link.pk).exists()
+
+
+def test_link_picker_never_offers_other_spaces(as_user, owner, outsider, other_space, decision):
+    make_record(space=other_space, actor=outsider, title="Secret minor units plan")
+    results = as_user(owner).get(_url("link_search", decision) + "?q=secret").content.decode()
+    assert "Secret" not in results
+
+
+def test_supersede_creates_successor_and_links_both(as_user, owner, space, decision):
+    client = as_user(owner)
+    form = client.get(_url("record_supersede", decision))
+    assert "Use PostgreSQL for the ledger" in form.content.decode()  # starts as a copy
+    response = client.post(
+        _url("record_supersede", decision),
+        _form(decision, title="Use PostgreSQL 18", status="proposed", version=""),
+    )
+    new = Record.objects.get(space=space, key="DEC-2")
+    assert response["Location"] == "/s/payments/DEC-2/"
+    assert Link.objects.filter(source=new, target=decision, type="supersedes").exists()
+    decision.refresh_from_db()
+    assert decision.status == "superseded"
+    assert new.body == decision.body
+
+
+def test_supersede_with_bad_input_creates_nothing(as_user, owner, decision):
+    response = as_user(owner).post(
+        _url("record_supersede", decision), _form(decision, title="", version="")
+    )
+    assert response.status_code == 200 and "title" in response.context["form"].errors
+    assert Record.objects.count() == 1
+    decision.refresh_from_db()
+    assert decision.status == "accepted"
+
+
+def test_history_diffs_any_two_revisions_and_restores(as_user, owner, decision):
+    services.record_update(
+        record=decision, actor=owner, expected_version=1, changes={"body": "Second body"}
+    )
+    services.record_update(
+        record=decision, actor=owner, expected_version=2, changes={"title": "Third title"}
+    )
+    client = as_user(owner)
+    unified = client.get(_url("record_history", decision) + "?a=1&b=3").content.decode()
+    assert "r1 → r3" in unified and "+Second body" in unified and "-Ledgers must not" in unified
+    split = client.get(_url("record_history", decision) + "?a=3&b=1&mode=split").content.decode()
+    assert "diff-split" in split and "r1 → r3" in split
+    revision = client.get(_url("revision_detail", decision, number=1)).content.decode()
+    assert "Ledgers must not lose money" in revision
+    # Restoring from a stale page is refused; from the current one it adds a revision.
+    client.post(_url("revision_restore", decision, number=1), {"version": "1"})
+    decision.refresh_from_db()
+    assert decision.title == "Third title"
+    client.post(_url("revision_restore", decision, number=1), {"version": "3"})
+    decision.refresh_from_db()
+    assert decision.title == "Use PostgreSQL for the ledger"
+    assert decision.body.startswith("## Context")
+    assert Revision.objects.filter(record=decision).count() == 4
+
+
+def test_still_true_and_needs_update(as_user, owner, teammate, decision):
+    page = as_user(teammate).get(_url("record_detail", decision)).content.decode()
+    assert "Still true" not in page  # a teammate is not the owner
+    response = as_user(teammate).post(_url("record_verify", decision))
+    assert response.status_code == 403
+    client = as_user(owner)
+    client.post(_url("record_verify", decision), {"outcome": "still_true"})
+    response = client.post(_url("record_verify", decision), {"outcome": "needs_update"})
+    assert response["Location"] == _url("record_edit", decision)
+    outcomes = list(Verification.objects.filter(record=decision).values_list("outcome", flat=True))
+    assert sorted(outcomes) == ["needs_update", "still_true"]
+    page = client.get(_url("record_detail", decision)).content.decode()
+    assert "Needs update" in page and "Still true" in page
+
+
+def test_space_admin_can_verify_someone_elses_record(as_user, owner_admin, decision):
+    as_user(owner_admin).post(_url("record_verify", decision))
+    assert Verification.objects.filter(record=decision, actor=owner_admin).exists()
+
+
+def test_create_space_makes_me_admin(as_user, owner):
+    client = as_user(owner)
+    response = client.post(_url("space_create"), {"name": "Search Team", "slug": ""})
+    space = Space.objects.get(slug="search-team")
+    assert response["Location"] == "/s/search-team/"
+    assert Membership.objects.get(space=space, user=owner).role == "admin"
+    taken = client.post(_url("space_create"), {"name": "Again", "slug": "search-team"})
+    assert taken.status_code == 200 and "slug" in taken.context["form"].errors
+    bad = client.post(_url("space_create"), {"name": "Bad", "slug": "Not A Slug"})
+    assert "slug" in bad.context["form"].errors
+
+
+def test_admin_manages_members_editor_cannot(as_user, owner, owner_admin, space):
+    newcomer = UserFactory(username="newcomer")
+    editor_client = as_user(owner)
+    page = editor_client.get(_url("space_members", slug="payments")).content.decode()
+    assert "Add member" not in page
+    refused = editor_client.post(
+        _url("space_members", slug="payments"), {"user": "newcomer", "role": "viewer"}
+    )
+    assert refused.status_code == 403
+    assert not Membership.objects.filter(user=newcomer).exists()
+
+    admin_client = as_user(owner_admin)
+    admin_client.post(
+        _url("space_members", slug="payments"), {"user": "newcomer@example.com", "role": "viewer"}
+    )
+    assert Membership.objects.get(user=newcomer, space=space).role == "viewer"
+    admin_client.post(_url("member_role", slug="payments", user_id=newcomer.pk), {"role": "editor"})
+    assert Membership.objects.get(user=newcomer, space=space).role == "editor"
+    missing = admin_client.post(
+        _url("space_members", slug="payments"), {"user": "ghost", "role": "viewer"}
+    )
+    assert "No active user" in missing.content.decode()
+    admin_client.post(_url("member_remove", slug="payments", user_id=newcomer.pk))
+    assert not Membership.objects.filter(user=newcomer, space=space).exists()
+    # The last admin cannot be demoted: a message, not an error page.
+    response = admin_client.post(
+        _url("member_role", slug="payments", user_id=owner_admin.pk),
+        {"role": "viewer"},
+        follow=True,
+    )
+    assert "last admin" in response.content.decode()
+    assert Membership.objects.get(user=owner_admin, space=space).role == "admin"
