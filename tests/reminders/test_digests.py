@@ -236,3 +236,16 @@ def test_unsubscribe_page_turns_digests_off(client, space, owner, stale_records)
     assert client.post(url).status_code == 200
     assert User.objects.get(pk=owner.pk).digest_frequency == "off"
     assert client.get(url[:-3] + "xyz/").status_code == 400
+
+
+def test_a_send_interrupted_after_the_claim_is_never_sent_again(space, owner, stale_records):
+    [delivery_id] = reminders.delivery_plan(
+        user_ids=[owner.pk], kind="digest", period=timezone.localdate().isoformat()
+    )
+    # A worker claimed the row and died before finishing (the SMTP server may have the mail).
+    assert reminders.delivery_claim(delivery_id=delivery_id) is not None
+    # The broker redelivers the unacknowledged task to another worker.
+    assert tasks.send_delivery.run(delivery_id) == "not claimed"
+    assert _send_planned() == []
+    assert mail.outbox == []
+    assert Delivery.objects.get().status == "sending"  # visible as stuck in the admin
