@@ -11,3 +11,8 @@ application = get_asgi_application()
 from apps.core.db import require_pgvector  # noqa: E402
 
 require_pgvector()
+
+# The MCP server (Streamable HTTP) answers at /mcp beside Django; see docs/mcp.md.
+from apps.mcp_server.asgi import with_mcp  # noqa: E402
+
+application = with_mcp(application)

@@ -1,0 +1,100 @@
+"""The MCP Streamable HTTP app, behind the same bearer-token check as the REST API.
+
+`contextkb.asgi` routes `/mcp` here and everything else to Django. The SDK runs stateless with
+JSON responses, so any web process (and any number of them) can answer any request.
+"""
+
+from __future__ import annotations
+
+import json
+
+from asgiref.sync import sync_to_async
+from mcp.server.transport_security import TransportSecuritySettings
+
+from apps.mcp_server.server import _bearer, mcp
+
+PATH = "/mcp"
+
+
+def _check_token(plain: str | None) -> bool:
+    from django.db import close_old_connections
+
+    from apps.accounts.services import token_authenticate
+
+    close_old_connections()
+    return plain is not None and token_authenticate(plain) is not None
+
+
+async def _unauthorized(send, message: str) -> None:
+    body = json.dumps(
+        {"error": {"code": "authentication_failed", "message": message, "details": {}}}
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 401,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"www-authenticate", b'Bearer realm="mcp"'),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class BearerAuthMiddleware:
+    """Refuses requests without a valid, active `ckb_…` token before the SDK sees them."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            headers = {
+                k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]
+            }
+            plain = _bearer(headers)
+            if plain is None:
+                await _unauthorized(send, "Send `Authorization: Bearer <token>`.")
+                return
+            if not await sync_to_async(_check_token, thread_sensitive=True)(plain):
+                await _unauthorized(send, "Invalid, expired or revoked token.")
+                return
+        await self.app(scope, receive, send)
+
+
+def build_app():
+    """The SDK's Starlette app (serving PATH), wrapped in the token check."""
+    from django.conf import settings
+
+    hosts = [h for h in settings.ALLOWED_HOSTS if h != "*"]
+    security = TransportSecuritySettings(
+        # DNS-rebinding protection needs the allowed Host values; "*" in ALLOWED_HOSTS turns
+        # it off (as it turns off Django's own check).
+        enable_dns_rebinding_protection="*" not in settings.ALLOWED_HOSTS,
+        allowed_hosts=[f"{h}:*" for h in hosts] + hosts,
+        allowed_origins=[f"http://{h}:*" for h in hosts] + [f"https://{h}:*" for h in hosts],
+    )
+    app = mcp.streamable_http_app(
+        streamable_http_path=PATH,
+        stateless_http=True,
+        json_response=True,
+        transport_security=security,
+    )
+    return app, BearerAuthMiddleware(app)
+
+
+def with_mcp(django_app):
+    """An ASGI app: `/mcp` to the MCP server, lifespan to the SDK, the rest to Django."""
+    starlette_app, protected = build_app()
+
+    async def application(scope, receive, send):
+        if scope["type"] == "lifespan":
+            await starlette_app(scope, receive, send)
+        elif scope["type"] == "http" and (scope["path"] == PATH or scope["path"] == PATH + "/"):
+            await protected(scope, receive, send)
+        else:
+            await django_app(scope, receive, send)
+
+    return application

@@ -1,0 +1,270 @@
+"""contextkb as an MCP server (official `mcp` SDK, v2 `MCPServer`).
+
+Tools: search_context, get_record, guardrails_for_paths, report_gap; resources
+contextkb://SPACE/KEY. The tools are thin: they authenticate, call the same selectors and
+services as the REST API, and render markdown with provenance markers.
+
+Who is asking: over Streamable HTTP the `Authorization: Bearer ckb_…` header (checked first by
+`asgi.BearerAuthMiddleware`, re-read per call so revocation applies at once); over stdio the
+token given to `manage.py mcp_stdio --token …`.
+"""
+
+from __future__ import annotations
+
+import time
+
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+
+from apps.accounts.models import ApiToken
+from apps.accounts.services import token_authenticate
+from apps.core.errors import ServiceError
+from apps.records import selectors as record_selectors
+from apps.records.models import Record
+from apps.retrieval import services as retrieval_services
+from apps.retrieval import usage
+from apps.retrieval.bundle import (
+    ContextParams,
+    context_bundle,
+    parse_params,
+    record_url,
+    render_block,
+)
+
+INSTRUCTIONS = (
+    "contextkb holds this team's decisions, constraints, product intent and guardrails for AI "
+    "agents. Before changing code, call guardrails_for_paths with the files you will touch and "
+    "search_context with your task; follow guardrails and constraints, cite record keys, and "
+    "treat stale or suspect records with care. If you needed something that was not there, "
+    "call report_gap."
+)
+
+mcp = MCPServer(name="contextkb", instructions=INSTRUCTIONS, version="0.1.0")
+
+# Set by `manage.py mcp_stdio`: the plain token of the local agent.
+STDIO_TOKEN: str | None = None
+
+
+class Unauthorized(ToolError):
+    pass
+
+
+def _bearer(headers) -> str | None:
+    value = headers.get("authorization") or headers.get("Authorization") or ""
+    scheme, _, plain = value.partition(" ")
+    return plain.strip() if scheme.lower() == "bearer" and plain.strip() else None
+
+
+def _principal_sync(plain: str | None) -> ApiToken:
+    close_old_connections()
+    token = token_authenticate(plain) if plain else None
+    if token is None:
+        raise Unauthorized("Invalid, expired or revoked token.")
+    return token
+
+
+def _plain_token(ctx: Context | None) -> str | None:
+    headers = None
+    if ctx is not None:
+        try:
+            headers = ctx.headers
+        except ValueError:
+            headers = None
+    if headers is not None:
+        return _bearer(headers)
+    return STDIO_TOKEN
+
+
+def _tool_name(ctx: Context | None) -> str:
+    """The MCP client's own name and version, else its User-Agent."""
+    if ctx is None:
+        return "mcp"
+    try:
+        params = ctx.session.client_params
+        info = getattr(params, "client_info", None) if params else None
+        if info is not None:
+            return f"{info.name} {getattr(info, 'version', '') or ''}".strip()
+    except (ValueError, AttributeError):
+        pass
+    try:
+        headers = ctx.headers
+    except ValueError:
+        headers = None
+    return (headers or {}).get("user-agent", "mcp") if headers is not None else "mcp (stdio)"
+
+
+def _run(fn, ctx: Context | None, operation: str, **kwargs):
+    """Authenticate, call `fn(principal, **kwargs)` in Django's sync world, log usage."""
+
+    def call(plain, tool):
+        principal = _principal_sync(plain)
+        started = time.perf_counter()
+        try:
+            text, bundle = fn(principal, **kwargs)
+        except ServiceError as exc:
+            details = f" {exc.details}" if exc.details else ""
+            raise ToolError(f"{exc.message}{details}") from exc
+        if bundle is not None:
+            usage.dispatch(
+                usage.build_payload(
+                    channel="mcp",
+                    operation=operation,
+                    principal=principal,
+                    tool=tool,
+                    bundle=bundle,
+                    latency_ms=(time.perf_counter() - started) * 1000,
+                )
+            )
+        return text
+
+    return sync_to_async(call, thread_sensitive=True)(_plain_token(ctx), _tool_name(ctx))
+
+
+def _search(principal, *, query, paths, max_tokens, space, kinds=()):
+    data = {"q": query, "paths": list(paths or []), "max_tokens": max_tokens, "kinds": list(kinds)}
+    if space:
+        data["spaces"] = [space]
+    params: ContextParams = parse_params(data)
+    bundle = context_bundle(principal=principal, params=params)
+    text = bundle["markdown"]
+    if bundle["omitted"]:
+        text += "Left out (token budget or superseded): " + ", ".join(
+            o["key"] for o in bundle["omitted"]
+        )
+    return text, bundle
+
+
+@mcp.tool()
+async def search_context(
+    query: str,
+    paths: list[str] | None = None,
+    max_tokens: int = 4000,
+    space: str | None = None,
+    ctx: Context | None = None,
+) -> str:
+    """Find the team's decisions, constraints, intent and guardrails relevant to a task.
+
+    query: what you are about to do, in plain words. paths: files you are working on
+    (guardrails and constraints anchored to them always come first). max_tokens: budget for the
+    answer (default 4000). space: limit to one space (slug). Returns markdown with each record
+    between <record> markers carrying its key, status and freshness.
+    """
+    return await _run(
+        _search,
+        ctx,
+        "search_context",
+        query=query,
+        paths=paths,
+        max_tokens=max_tokens,
+        space=space,
+    )
+
+
+def _guardrails(principal, *, paths, space):
+    if not paths:
+        raise ServiceError("Give at least one file path.")
+    return _search(
+        principal,
+        query="",
+        paths=paths,
+        max_tokens=8000,
+        space=space,
+        kinds=(Record.Kind.GUARDRAIL, Record.Kind.CONSTRAINT),
+    )
+
+
+@mcp.tool()
+async def guardrails_for_paths(
+    paths: list[str], space: str | None = None, ctx: Context | None = None
+) -> str:
+    """The guardrails and constraints anchored to these file paths (e.g. services/billing/api.py).
+    Follow them while changing those files."""
+    return await _run(_guardrails, ctx, "guardrails_for_paths", paths=paths, space=space)
+
+
+def _record_markdown(principal, *, key: str, space: str | None):
+    key = (key or "").strip().upper()
+    qs = record_selectors.record_list_visible(principal=principal).filter(key__iexact=key)
+    if space:
+        qs = qs.filter(space__slug=space)
+    matches = list(qs[:5])
+    if not matches:
+        raise ServiceError(f"No record {key!r} is visible to this token.")
+    if len(matches) > 1:
+        spaces = ", ".join(sorted(r.space.slug for r in matches))
+        raise ServiceError(f"{key} exists in several spaces ({spaces}); pass `space`.")
+    record = matches[0]
+    item = {
+        "key": record.key,
+        "space": record.space.slug,
+        "kind": record.kind,
+        "title": record.title,
+        "status": record.status,
+        "freshness": record.freshness,
+        "freshness_reasons": [
+            r.message for r in record.suspect_reasons.filter(resolved_at__isnull=True)
+        ],
+        "last_verified_at": record.last_verified_at.isoformat()
+        if record.last_verified_at
+        else None,
+        "owner": {"name": record.owner_label},
+        "url": record_url(record),
+        "note": "",
+    }
+    if record.status == Record.Status.SUPERSEDED:
+        successor = record_selectors.successor_of(record)
+        if successor is not None:
+            item["note"] = (
+                f"Superseded by {successor.key} ({successor.title}); do not rely on this record."
+            )
+    text = "\n\n".join(p for p in (record.summary, record.body.strip()) if p)
+    bundle = {
+        "query": f"get_record {record.key}",
+        "paths": [],
+        "_space_ids": [record.space_id],
+        "items": [{"id": record.pk, "key": record.key, "score": 1.0}],
+    }
+    return render_block(item, text), bundle
+
+
+@mcp.tool()
+async def get_record(key: str, space: str | None = None, ctx: Context | None = None) -> str:
+    """One record in full (e.g. key="DEC-12"), with its status, freshness, owner and link.
+    Pass `space` (slug) when the key exists in several spaces."""
+    return await _run(_record_markdown, ctx, "get_record", key=key, space=space)
+
+
+def _report(principal, *, query: str, note: str, space: str | None):
+    from apps.accounts.models import Space
+
+    target = None
+    if space:
+        target = Space.objects.visible_to(principal).filter(slug=space).first()
+        if target is None:
+            raise ServiceError(f"Space {space!r} not found.")
+    gaps = retrieval_services.gap_report(principal=principal, query=query, note=note, space=target)
+    counts = ", ".join(f"{g.space.slug}: asked {g.count}×" for g in gaps)
+    return f"Thanks: the gap was recorded ({counts}). Owners will see it on the gaps page.", None
+
+
+@mcp.tool()
+async def report_gap(
+    query: str, note: str = "", space: str | None = None, ctx: Context | None = None
+) -> str:
+    """Tell the team what you needed to know and could not find (query), optionally why (note)."""
+    return await _run(_report, ctx, "report_gap", query=query, note=note, space=space)
+
+
+@mcp.resource(
+    "contextkb://{space}/{key}",
+    name="record",
+    description="A contextkb record by space slug and key, e.g. contextkb://payments/DEC-12.",
+    mime_type="text/markdown",
+)
+async def record_resource(space: str, key: str, ctx: Context | None = None) -> str:
+    try:
+        return await _run(_record_markdown, ctx, "resource", key=key, space=space)
+    except ToolError as exc:
+        raise ResourceError(str(exc)) from exc

@@ -1,0 +1,234 @@
+"""The MCP server driven by the official SDK client over Streamable HTTP and stdio."""
+
+import asyncio
+import os
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+import uvicorn
+from django.conf import settings
+from django.db import connection
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+from apps.records import services
+from apps.retrieval import services as retrieval_services
+from apps.retrieval.models import Gap
+from tests.factories import make_record, make_token
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def live_mcp(transactional_db):
+    """The real ASGI application (Django + MCP at /mcp) under uvicorn, in a thread."""
+    from django.core.asgi import get_asgi_application
+
+    from apps.mcp_server.asgi import with_mcp
+
+    # Built the way contextkb/asgi.py builds it; a fresh one per server, as the SDK's session
+    # manager runs once per instance.
+    application = with_mcp(get_asgi_application())
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+    # The server's worker thread keeps its own database connection; end it so the test
+    # database can be flushed and dropped.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
+@pytest.fixture
+def corpus(space, owner, other_space, outsider):
+    old = make_record(
+        space=space, actor=owner, title="Retry failed payments nightly", status="accepted"
+    )
+    new = make_record(
+        space=space,
+        actor=owner,
+        title="Retry failed payments from the job queue",
+        summary="Use the job queue with exponential backoff.",
+        status="accepted",
+    )
+    services.record_supersede(old=old, new=new, actor=owner)
+    guard = make_record(
+        space=space,
+        actor=owner,
+        kind="guardrail",
+        title="Never log card numbers",
+        body="Mask all but the last four digits.",
+        anchors=["services/billing/**"],
+        status="accepted",
+    )
+    hidden = make_record(space=other_space, actor=outsider, title="Retry payments elsewhere")
+    retrieval_services.embed_records(record_ids=[old.pk, new.pk, guard.pk, hidden.pk])
+    return {"old": old, "new": new, "guard": guard, "hidden": hidden}
+
+
+def _http_client(url: str, plain: str) -> Client:
+    http = create_mcp_http_client(headers={"Authorization": f"Bearer {plain}"})
+    return Client(streamable_http_client(url + "/mcp", http_client=http))
+
+
+def _text(result) -> str:
+    return "".join(getattr(c, "text", "") for c in result.content)
+
+
+def test_tools_over_streamable_http_with_token_auth(live_mcp, corpus, owner, space):
+    _, plain = make_token(owner, spaces=[space])
+
+    async def scenario():
+        async with _http_client(live_mcp, plain) as client:
+            names = {t.name for t in (await client.list_tools()).tools}
+            assert {"search_context", "get_record", "guardrails_for_paths", "report_gap"} <= names
+
+            found = _text(
+                await client.call_tool(
+                    "search_context",
+                    {"query": "retry failed payments", "paths": ["services/billing/api.py"]},
+                )
+            )
+            guards = _text(
+                await client.call_tool("guardrails_for_paths", {"paths": ["services/billing/x.py"]})
+            )
+            record = _text(await client.call_tool("get_record", {"key": corpus["old"].key}))
+            resource = await client.read_resource(f"contextkb://payments/{corpus['guard'].key}")
+            missing = await client.call_tool(
+                "get_record", {"key": corpus["hidden"].key, "space": "elsewhere"}
+            )
+            gap = _text(
+                await client.call_tool(
+                    "report_gap", {"query": "How do refunds work?", "note": "nothing on refunds"}
+                )
+            )
+            return found, guards, record, resource, missing, gap
+
+    found, guards, record, resource, missing, gap = asyncio.run(scenario())
+
+    assert found.index(corpus["guard"].key) < found.index(corpus["new"].key)
+    assert f'key="{corpus["old"].key}"' not in found  # superseded: replaced by its successor
+    assert f"Replaces {corpus['old'].key}" in found
+    assert corpus["hidden"].key not in found or "elsewhere" not in found
+    assert "Never log card numbers" in guards and "Mask all but the last four" in guards
+    assert f"Superseded by {corpus['new'].key}" in record
+    assert "Mask all but the last four digits." in resource.contents[0].text
+    assert missing.is_error
+    assert "recorded" in gap
+    assert Gap.objects.get(space=space).notes == ["nothing on refunds"]
+
+
+def test_streamable_http_refuses_a_bad_or_missing_token(live_mcp):
+    response = httpx.post(
+        live_mcp + "/mcp",
+        json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        headers={"Accept": "application/json, text/event-stream"},
+    )
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "authentication_failed"
+
+    async def with_bad_token():
+        async with _http_client(live_mcp, "ckb_wrong") as client:
+            await client.list_tools()
+
+    # The SDK wraps the 401 in its own error types.
+    with pytest.raises(Exception):
+        asyncio.run(with_bad_token())
+
+
+def test_a_token_scoped_to_another_space_finds_nothing_here(live_mcp, corpus, outsider):
+    _, plain = make_token(outsider)
+
+    async def scenario():
+        async with _http_client(live_mcp, plain) as client:
+            return _text(
+                await client.call_tool("search_context", {"query": "retry failed payments"})
+            )
+
+    text = asyncio.run(scenario())
+    assert corpus["new"].key not in text or 'space="payments"' not in text
+    assert 'space="payments"' not in text
+
+
+def _stdio_env() -> dict:
+    db = connection.settings_dict
+    host = quote(db["HOST"] or "localhost", safe="")
+    url = f"postgres://{db['USER']}@{host}:{db['PORT']}/{db['NAME']}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env.update(
+        {
+            "DATABASE_URL": url,
+            "CONTEXTKB_EMBEDDINGS_PROVIDER": "wordllama",
+            "CONTEXTKB_USAGE_LOG": "false",
+        }
+    )
+    return env
+
+
+def _stdio(plain: str) -> Client:
+    return Client(
+        StdioServerParameters(
+            command=sys.executable,
+            args=[str(Path(settings.BASE_DIR) / "manage.py"), "mcp_stdio", "--token", plain],
+            env=_stdio_env(),
+            cwd=str(settings.BASE_DIR),
+        )
+    )
+
+
+def test_tools_over_stdio(corpus, owner, space):
+    _, plain = make_token(owner, spaces=[space])
+
+    async def scenario():
+        async with _stdio(plain) as client:
+            return _text(
+                await client.call_tool(
+                    "search_context", {"query": "job queue backoff", "max_tokens": 800}
+                )
+            )
+
+    text = asyncio.run(scenario())
+    assert f'key="{corpus["new"].key}"' in text
+    assert "# Context from contextkb" in text
+
+
+def test_stdio_refuses_a_bad_token(transactional_db):
+    import subprocess
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "mcp_stdio", "--token", "ckb_nope"],
+        cwd=settings.BASE_DIR,
+        env=_stdio_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode != 0
+    assert "Invalid, expired or revoked token" in result.stderr
