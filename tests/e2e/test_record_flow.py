@@ -84,6 +84,8 @@ def _seed(space, owner, teammate):
 def test_write_link_supersede_conflict_restore_verify(new_page, shoot, space, owner, teammate):
     constraint = _seed(space, owner, teammate)
     page = new_page()
+    page.goto("/accounts/login/")
+    shoot(page, "login", full_page=False)
     login(page, owner)
 
     # Space home lists the seeded records with their freshness.

@@ -246,3 +246,23 @@ def test_successor_banner_on_superseded_record(as_user, owner, space, decision):
     assert "banner-superseded" in body
     assert f'href="/s/payments/{new.key}/"' in body and "Use CockroachDB" in body
     assert Record.objects.get(pk=decision.pk).status == "superseded"
+
+
+def test_record_page_query_count_does_not_grow_with_links(as_user, owner, space, decision):
+    client = as_user(owner)
+    url = _url("record_detail", decision)
+
+    def count_queries():
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(url).status_code == 200
+        return len(ctx.captured_queries)
+
+    before = count_queries()
+    for n in range(8):
+        other = make_record(space=space, actor=owner, kind="constraint", title=f"Rule {n}")
+        services.record_link(source=other, target=decision, type="constrains", actor=owner)
+        services.record_link(source=decision, target=other, type="relates_to", actor=owner)
+    assert count_queries() <= before + 2

@@ -364,3 +364,33 @@ def test_admin_manages_members_editor_cannot(as_user, owner, owner_admin, space)
     )
     assert "last admin" in response.content.decode()
     assert Membership.objects.get(user=owner_admin, space=space).role == "admin"
+
+
+def test_save_over_from_the_conflict_page_keeps_multiline_text(as_user, owner, decision):
+    import re
+    from html import unescape
+
+    client = as_user(owner)
+    mine = _form(decision, body="Line one\nLine two\n\n- item", anchors="a/**\nb/**")
+    services.record_update(
+        record=decision, actor=owner, expected_version=1, changes={"summary": "Theirs"}
+    )
+    page = client.post(_url("record_edit", decision), mine).content.decode()
+    form_html = page[page.index("Save my edit over") - 4000 : page.index("Save my edit over")]
+    # Browsers drop the one newline that follows <textarea>, as the template expects.
+    fields = {
+        name: unescape(value.removeprefix("\n"))
+        for name, value in re.findall(
+            r'<textarea name="([a-z_]+)" hidden aria-hidden="true">(.*?)</textarea>',
+            form_html,
+            re.S,
+        )
+    }
+    version = re.search(r'name="version" value="(\d+)"', form_html).group(1)
+    assert version == "2"
+    response = client.post(_url("record_edit", decision), {**fields, "version": version})
+    assert response.status_code == 302
+    decision.refresh_from_db()
+    assert decision.body == "Line one\nLine two\n\n- item"
+    assert decision.anchors == ["a/**", "b/**"]
+    assert decision.version == 3

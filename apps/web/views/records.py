@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import prefetch_related_objects
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -33,6 +34,10 @@ def _record_url(record: Record) -> str:
 @service_errors
 def record_detail(request: HttpRequest, slug: str, key: str) -> HttpResponse:
     record = record_or_404(request, slug, key, detail=True)
+    # Linked records may live in other spaces; their URLs need the space (one query, not N).
+    prefetch_related_objects(
+        [record], "outgoing_links__target__space", "incoming_links__source__space"
+    )
     groups = record_selectors.links_grouped(record)
     outgoing, incoming = (
         _by_label(groups.get("outgoing", [])),
