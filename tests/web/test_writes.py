@@ -155,7 +155,9 @@ def test_preview_needs_a_session_and_csrf(client, owner):
 
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(owner, backend="django.contrib.auth.backends.ModelBackend")
-    assert strict.post(_url("preview"), {"body": "x"}).status_code == 403
+    refused = strict.post(_url("preview"), {"body": "x"})
+    assert refused.status_code == 403
+    assert "That form had expired" in refused.content.decode()
 
 
 def test_every_form_carries_a_csrf_token(as_user, owner, linked):
@@ -263,6 +265,24 @@ def test_supersede_creates_successor_and_links_both(as_user, owner, space, decis
     decision.refresh_from_db()
     assert decision.status == "superseded"
     assert new.body == decision.body
+
+
+def test_supersede_carries_over_the_links_you_keep(as_user, owner, space, decision, constraint):
+    other = make_record(space=space, actor=owner, kind="intent", title="Fast payouts")
+    keep = services.record_link(source=decision, target=constraint, type="depends_on", actor=owner)
+    drop = services.record_link(source=decision, target=other, type="implements", actor=owner)
+    client = as_user(owner)
+    page = client.get(_url("record_supersede", decision)).content.decode()
+    assert f'value="{keep.pk}" checked' in page and f'value="{drop.pk}" checked' in page
+    client.post(
+        _url("record_supersede", decision),
+        {**_form(decision, title="Successor", status="proposed", version=""), "copy_link": keep.pk},
+    )
+    new = Record.objects.get(space=space, title="Successor")
+    assert set(Link.objects.filter(source=new).values_list("type", "target__key")) == {
+        ("supersedes", decision.key),
+        ("depends_on", constraint.key),
+    }
 
 
 def test_supersede_with_bad_input_creates_nothing(as_user, owner, decision):

@@ -255,7 +255,14 @@ def record_supersede(request: HttpRequest, slug: str, key: str) -> HttpResponse:
     initial.pop("version")
     initial["status"] = Record.Status.PROPOSED
     form = RecordForm(request.POST or None, space=space, kind=old.kind, initial=initial)
+    # The old record's own links (what it depends on, implements, …) usually still apply.
+    carried = list(
+        old.outgoing_links.exclude(type=Link.Type.SUPERSEDES)
+        .filter(target__in=record_selectors.record_list_visible(principal=request.user))
+        .select_related("target")
+    )
     if request.method == "POST" and form.is_valid():
+        copy = set(request.POST.getlist("copy_link"))
         try:
             with transaction.atomic():
                 new = services.record_create(
@@ -266,6 +273,15 @@ def record_supersede(request: HttpRequest, slug: str, key: str) -> HttpResponse:
                     **form.service_fields(),
                 )
                 services.record_supersede(old=old, new=new, actor=request.user)
+                for link in carried:
+                    if str(link.pk) in copy:
+                        services.record_link(
+                            source=new,
+                            target=link.target,
+                            type=link.type,
+                            note=link.note,
+                            actor=request.user,
+                        )
         except InvalidInput as exc:
             form.add_service_errors(exc.details or {"__all__": [exc.message]})
         else:
@@ -274,7 +290,17 @@ def record_supersede(request: HttpRequest, slug: str, key: str) -> HttpResponse:
     return render(
         request,
         "web/record_form.html",
-        {"space": space, "record": old, "form": form, "kind": old.kind, "mode": "supersede"},
+        {
+            "space": space,
+            "record": old,
+            "form": form,
+            "kind": old.kind,
+            "mode": "supersede",
+            "carried": carried,
+            "copy_checked": set(request.POST.getlist("copy_link"))
+            if request.method == "POST"
+            else {str(link.pk) for link in carried},
+        },
     )
 
 
