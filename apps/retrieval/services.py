@@ -42,7 +42,9 @@ def ensure_vector_index(dimensions: int) -> None:
     dims = int(dimensions)
     if dims <= 0 or dims > 2000:  # HNSW on `vector` supports up to 2,000 dimensions
         return
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Deferred foreign-key checks pending in this transaction would block CREATE INDEX.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute(
             f"CREATE INDEX IF NOT EXISTS embedding_hnsw_{dims} ON retrieval_recordembedding "
             f"USING hnsw ((vector::vector({dims})) vector_cosine_ops) WHERE dimensions = {dims}"
