@@ -10,7 +10,9 @@ class ImportForm(forms.Form):
         help_text="A .zip of docs/adr (or any folder of markdown decision records).",
         widget=forms.ClearableFileInput(attrs={"accept": ".zip,application/zip"}),
     )
-    kind = forms.ChoiceField(choices=Record.Kind.choices, initial=Record.Kind.DECISION)
+    kind = forms.ChoiceField(
+        choices=Record.Kind.choices, initial=Record.Kind.DECISION, required=False
+    )
     owner = forms.EmailField(
         required=False,
         label="Owner of new records (email, optional)",

@@ -287,6 +287,15 @@ def _write_record(
         # A superseded status belongs to the supersedes link; a file cannot set or undo it.
         if existing.status != Record.Status.SUPERSEDED and status != Record.Status.SUPERSEDED:
             changes["status"] = status
+        if all(getattr(existing, name) == value for name, value in changes.items()):
+            # Nothing differs: skip the locked read-and-compare of record_update.
+            doc.record, doc.outcome = existing, "unchanged"
+            summary.unchanged.append({"path": adr.path, "key": existing.key})
+            if adr.exported:
+                _apply_exported_extras(
+                    existing, adr.front_matter, actor=actor, summary=summary, path=adr.path
+                )
+            return
         before = existing.version
         record = record_services.record_update(
             record=existing,
@@ -321,7 +330,8 @@ def _apply_exported_extras(record: Record, fm: dict[str, Any], *, actor, summary
                 continue
         if timezone.is_naive(when):
             when = timezone.make_aware(when, dt.UTC)
-        updates[name] = when
+        if getattr(record, name) != when:
+            updates[name] = when
     if updates:
         Record.objects.filter(pk=record.pk).update(**updates)
         for name, value in updates.items():

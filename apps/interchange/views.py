@@ -42,7 +42,7 @@ def import_page(request: HttpRequest, slug: str) -> HttpResponse:
                     actor=request.user,
                     data=upload.read(),
                     filename=upload.name,
-                    kind=form.cleaned_data["kind"],
+                    kind=form.cleaned_data["kind"] or "decision",
                     owner_email=form.cleaned_data["owner"] or "",
                     dry_run=form.cleaned_data["dry_run"],
                 )
