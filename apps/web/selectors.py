@@ -29,6 +29,8 @@ SORTS = {
     "-updated": ("-updated_at",),
 }
 DEFAULT_SORT = "-updated"
+# A freshness filter value meaning "stale or suspect": the records someone should look at.
+ATTENTION = "attention"
 
 
 @dataclass
@@ -57,7 +59,7 @@ class RecordFilters:
             status=pick("status", Record.Status.values),
             owner=pick("owner"),
             tag=pick("tag").lower(),
-            freshness=pick("freshness", Record.Freshness.values),
+            freshness=pick("freshness", [*Record.Freshness.values, ATTENTION]),
             anchor=pick("anchor"),
             archived=params.get("archived") == "1",
             sort=pick("sort", SORTS),
@@ -81,7 +83,9 @@ def space_records(*, principal, space: Space, filters: RecordFilters, user) -> Q
         qs = qs.filter(kind=filters.kind)
     if filters.status:
         qs = qs.filter(status=filters.status)
-    if filters.freshness:
+    if filters.freshness == ATTENTION:
+        qs = qs.filter(freshness__in=[Record.Freshness.STALE, Record.Freshness.SUSPECT])
+    elif filters.freshness:
         qs = qs.filter(freshness=filters.freshness)
     if filters.tag:
         qs = qs.filter(tags__contains=[filters.tag])

@@ -31,4 +31,11 @@
     if (message && !window.confirm(message)) event.preventDefault();
   });
 
+  // Filters apply as soon as a select or checkbox changes (the Apply button stays for keyboards).
+  document.querySelectorAll("form.filters").forEach(function (form) {
+    form.addEventListener("change", function (event) {
+      var tag = (event.target.tagName || "").toLowerCase();
+      if (tag === "select" || event.target.type === "checkbox") form.requestSubmit();
+    });
+  });
 })();

@@ -88,8 +88,14 @@ def test_write_link_supersede_conflict_restore_verify(new_page, shoot, space, ow
     shoot(page, "login", full_page=False)
     login(page, owner)
 
-    # Space home lists the seeded records with their freshness.
+    shoot(page, "spaces", full_page=False)
+    # Space home lists the seeded records with their freshness; filters apply on change.
     page.get_by_role("link", name="Payments").first.click()
+    page.wait_for_url(re.compile(r"/s/payments/$"))
+    page.get_by_label("Kind").select_option("guardrail")
+    page.wait_for_url(re.compile(r"kind=guardrail"))
+    assert page.locator("table.records-table tbody tr").count() == 1
+    page.get_by_role("link", name="Clear").click()
     page.wait_for_url(re.compile(r"/s/payments/$"))
     assert page.locator("table.records-table tbody tr").count() == 4
     assert page.locator(".badge.fresh-suspect").count() >= 1
@@ -143,6 +149,10 @@ def test_write_link_supersede_conflict_restore_verify(new_page, shoot, space, ow
     page.get_by_label("Title").fill("PostgreSQL 18 with logical replicas for the ledger")
     page.get_by_role("button", name="Create successor").click()
     page.wait_for_url(re.compile(r"/s/payments/DEC-3/$"))
+    # The successor kept the old record's link to the constraint (offered, checked by default).
+    assert Link.objects.filter(
+        source__key="DEC-3", target=constraint, type="depends_on", source__space=space
+    ).exists()
     page.goto("/s/payments/DEC-2/")
     banner = page.locator(".banner-superseded")
     assert "Superseded" in banner.inner_text()
@@ -172,7 +182,7 @@ def test_write_link_supersede_conflict_restore_verify(new_page, shoot, space, ow
     # History: diff the first and the newest revision, then restore the first one.
     page.get_by_role("link", name="History").first.click()
     page.wait_for_url(re.compile(r"/history/$"))
-    page.goto("/s/payments/DEC-3/history/?a=1&b=3&mode=split")
+    page.goto("/s/payments/DEC-3/history/?a=1&mode=split")  # r1 against the newest
     assert page.locator(".diff-card", has_text="Summary").count() == 1
     shoot(page, "history-diff", full_page=False)
     page.locator("button[form=restore-1]").click()
@@ -200,6 +210,8 @@ def test_write_link_supersede_conflict_restore_verify(new_page, shoot, space, ow
 
     page.goto("/s/payments/")
     shoot(page, "space-home", full_page=False)
+    page.goto("/s/payments/members/")
+    shoot(page, "members", full_page=False)
 
     # Phone width: the same pages stay usable.
     phone = new_page(width=390, height=844)

@@ -151,6 +151,9 @@ def test_space_home_filters_search_and_sorts(as_user, owner, teammate, space, de
     assert keys("?owner=none") == ["INT-1"]
     assert keys("?sort=-title") == ["DEC-1", "CON-1", "INT-1"]
     assert keys("?freshness=stale") == []
+    Record.objects.filter(pk=constraint.pk).update(freshness="suspect")
+    Record.objects.filter(pk=decision.pk).update(freshness="stale")
+    assert keys("?freshness=attention&sort=key") == ["CON-1", "DEC-1"]
     # Nonsense in the query string is ignored, not an error.
     assert client.get(home + "?kind=opinion&sort=drop+table&page=abc").status_code == 200
 
