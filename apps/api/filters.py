@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import django_filters
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db.models import F, Q
+from rest_framework.exceptions import ValidationError
 
 from apps.records.models import Record
 
@@ -32,7 +35,7 @@ class RecordFilter(django_filters.FilterSet):
         "results are ordered by relevance.",
     )
     updated_since = django_filters.IsoDateTimeFilter(
-        field_name="updated_at", lookup_expr="gte", help_text="ISO 8601 date-time."
+        method="filter_updated_since", help_text="ISO 8601 date-time."
     )
     archived = django_filters.ChoiceFilter(
         choices=[("true", "true"), ("false", "false")],
@@ -62,6 +65,14 @@ class RecordFilter(django_filters.FilterSet):
             .annotate(rank=SearchRank(F("search_vector"), query))
             .order_by("-rank", "id")
         )
+
+    def filter_updated_since(self, queryset, name, value):
+        # PostgreSQL refuses UTC offsets beyond ±15:59; compare in UTC instead.
+        try:
+            value = value.astimezone(dt.UTC)
+        except OverflowError:
+            raise ValidationError({"updated_since": ["Out of range."]}) from None
+        return queryset.filter(updated_at__gte=value)
 
     def filter_archived(self, queryset, name, value):
         return queryset.filter(archived_at__isnull=value != "true")

@@ -146,8 +146,16 @@ class RecordBriefSerializer(_RecordUrlMixin, serializers.ModelSerializer):
 
 class RecordSerializer(_RecordUrlMixin, serializers.ModelSerializer):
     space = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    owner_user = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    owner_team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    owner_user = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+    owner_team = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    reversibility = serializers.ChoiceField(
+        choices=Record.Reversibility.choices, allow_blank=True, read_only=True
+    )
+    impact = serializers.ChoiceField(
+        choices=Record.Impact.choices, allow_blank=True, read_only=True
+    )
     archived = serializers.BooleanField(source="is_archived", read_only=True)
 
     class Meta:
@@ -220,7 +228,7 @@ class RecordLinkSerializer(serializers.ModelSerializer):
 
 
 class RevisionSerializer(serializers.ModelSerializer):
-    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = Revision
@@ -246,7 +254,7 @@ class RevisionDiffSerializer(serializers.Serializer):
 
 
 class VerificationSerializer(serializers.ModelSerializer):
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = Verification

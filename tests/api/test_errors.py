@@ -213,3 +213,15 @@ def test_ip_limit_applies_across_tokens(api, space, owner, read_token, rw_token,
     _error(api.get("/api/v1/me/", **bearer(rw_token)), 429, "throttled")
     # Another client address has its own budget.
     assert api.get("/api/v1/me/", REMOTE_ADDR="10.0.0.9", **bearer(rw_token)).status_code == 200
+
+
+def test_extreme_dates_in_filters_are_handled(api, space, owner, rw_token):
+    make_record(space=space, actor=owner)
+    odd_offset = api.get(
+        "/api/v1/records/", {"updated_since": "0067-05-27T09:32:07-17:01"}, **bearer(rw_token)
+    )
+    assert odd_offset.json()["count"] == 1
+    overflow = api.get(
+        "/api/v1/records/", {"updated_since": "0001-01-01T00:00:00+05:00"}, **bearer(rw_token)
+    )
+    _error(overflow, 400, "invalid")
