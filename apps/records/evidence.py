@@ -84,6 +84,26 @@ def status_change_reason(old_status: str, new_status: str) -> str:
     return "was edited"
 
 
+def _patterns_matching(paths: list[str]) -> dict[str, list[str]]:
+    """{anchor pattern: [changed paths it matches]} over the distinct patterns in use.
+
+    Matching each path against the few thousand distinct patterns, rather than against every
+    record's anchors, keeps a drift report fast however many records share an anchor."""
+    record_table = Record._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT pats.pat, array_agg(p.path ORDER BY p.path)
+            FROM (SELECT DISTINCT unnest(anchor_patterns) AS pat FROM {record_table}
+                  WHERE archived_at IS NULL AND anchor_patterns <> '{{}}') AS pats
+            JOIN unnest(%s::text[]) AS p(path) ON p.path ~ pats.pat
+            GROUP BY pats.pat
+            """,  # noqa: S608 - table name is ours, values are parameters
+            [paths],
+        )
+        return dict(cursor.fetchall())
+
+
 def code_changed(
     *,
     repository: str,
@@ -97,23 +117,30 @@ def code_changed(
     that matched). Returns (records marked, paths no record is anchored to)."""
     if not paths:
         return 0, []
+    hits = _patterns_matching(paths)
+    covered = {path for matched in hits.values() for path in matched}
+    unmatched = sorted(p for p in paths if p not in covered)
+    if not hits:
+        return 0, unmatched
+    pairs = [(pat, path) for pat, matched in hits.items() for path in matched]
     record_table = Record._meta.db_table
     reason_table = SuspectReason._meta.db_table
     short = commit[:12] or "an unknown commit"
     space_filter = ""
-    params: list = [paths]
+    params: list = [[p for p, _ in pairs], [path for _, path in pairs], list(hits)]
     if space_ids is not None:
         space_filter = "AND r.space_id = ANY(%s)"
         params.append(list(space_ids))
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            WITH hits AS (
-                SELECT r.id, array_agg(DISTINCT p.path ORDER BY p.path) AS matched
+            WITH pp AS (SELECT * FROM unnest(%s::text[], %s::text[]) AS pp(pat, path)),
+            hits AS (
+                SELECT r.id, array_agg(DISTINCT pp.path ORDER BY pp.path) AS matched
                 FROM {record_table} r
-                CROSS JOIN LATERAL unnest(r.anchor_patterns) AS pat
-                JOIN unnest(%s::text[]) AS p(path) ON p.path ~ pat
-                WHERE r.archived_at IS NULL {space_filter}
+                CROSS JOIN LATERAL unnest(r.anchor_patterns) AS rp(pat)
+                JOIN pp ON pp.pat = rp.pat
+                WHERE r.anchor_patterns && %s::text[] AND r.archived_at IS NULL {space_filter}
                 GROUP BY r.id
             ), reasons AS (
                 INSERT INTO {reason_table}
@@ -144,18 +171,6 @@ def code_changed(
             ],
         )
         marked = cursor.rowcount
-        cursor.execute(
-            f"""
-            SELECT p.path FROM unnest(%s::text[]) AS p(path)
-            WHERE NOT EXISTS (
-                SELECT 1 FROM {record_table} r, unnest(r.anchor_patterns) AS pat
-                WHERE r.archived_at IS NULL AND p.path ~ pat
-            )
-            ORDER BY p.path
-            """,  # noqa: S608
-            [paths],
-        )
-        unmatched = [row[0] for row in cursor.fetchall()]
     return marked, unmatched
 
 
@@ -191,27 +206,56 @@ def valid_until_passed(*, now: dt.datetime) -> int:
 def _orphan(
     where_sql: str, params: list, *, message_sql: str, message_params: list, now: dt.datetime
 ) -> int:
-    """Clear the owner of the records `where_sql` selects (record alias r, owner alias u) and give
-    each an open owner-left reason naming the former owner."""
+    """Clear the owner of the records `where_sql` selects (record alias r, owner alias u, the
+    owner's membership of the record's space alias m, NULL when they are not a member) and give
+    each an open owner-left reason naming the former owner.
+
+    One scan finds the rows (hash joins, no per-row subquery); one UPDATE by primary key clears
+    them, only where the owner is still the one the scan saw."""
+    from apps.accounts.models import Membership
+
     record_table = Record._meta.db_table
     reason_table = SuspectReason._meta.db_table
     user_table = Record._meta.get_field("owner_user").related_model._meta.db_table
+    membership_table = Membership._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            WITH orphaned AS (
+            SELECT r.id, u.id, u.username, left({message_sql}, 500)
+            FROM {record_table} r
+            JOIN {user_table} u ON u.id = r.owner_user_id
+            LEFT JOIN {membership_table} m ON m.user_id = u.id AND m.space_id = r.space_id
+            WHERE r.archived_at IS NULL AND ({where_sql})
+            """,  # noqa: S608 - table names are ours, values are parameters
+            [*message_params, *params],
+        )
+        rows = cursor.fetchall()
+        if not rows:
+            return 0
+        cursor.execute(
+            f"""
+            WITH c AS (
+                SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[])
+                    AS c(id, user_id, username, message)
+            ), orphaned AS (
                 UPDATE {record_table} r SET owner_user_id = NULL, freshness = 'suspect'
-                FROM {user_table} u
-                WHERE u.id = r.owner_user_id AND r.archived_at IS NULL AND ({where_sql})
-                RETURNING r.id, u.id AS user_id, u.username, left({message_sql}, 500) AS message
+                FROM c WHERE r.id = c.id AND r.owner_user_id = c.user_id
+                RETURNING r.id, c.user_id, c.username, c.message
             )
             INSERT INTO {reason_table} (record_id, cause, message, cause_url, details, created_at)
             SELECT o.id, %s, o.message, '',
                    jsonb_build_object('former_owner', o.username, 'former_owner_id', o.user_id),
                    %s
             FROM orphaned o
-            """,  # noqa: S608 - table names are ours, values are parameters
-            [*params, *message_params, SuspectReason.Cause.OWNER_LEFT, now],
+            """,  # noqa: S608
+            [
+                [r[0] for r in rows],
+                [r[1] for r in rows],
+                [r[2] for r in rows],
+                [r[3] for r in rows],
+                SuspectReason.Cause.OWNER_LEFT,
+                now,
+            ],
         )
         return cursor.rowcount
 
@@ -240,13 +284,8 @@ def orphan_record(*, record: Record, user, now: dt.datetime, message: str) -> in
 
 def orphan_inactive_owners(*, now: dt.datetime) -> int:
     """Records owned by a deactivated user, or by someone no longer a member of the space."""
-    from apps.accounts.models import Membership
-
-    membership_table = Membership._meta.db_table
     return _orphan(
-        f"""NOT u.is_active OR NOT EXISTS (
-                SELECT 1 FROM {membership_table} m
-                WHERE m.user_id = u.id AND m.space_id = r.space_id)""",  # noqa: S608
+        "NOT u.is_active OR m.id IS NULL",
         [],
         message_sql="""CASE WHEN u.is_active
                 THEN 'Its owner ' || u.username || ' left the space'

@@ -119,17 +119,3 @@ def interval_days_sql(overrides: dict | None, alias: str = "r") -> tuple[str, li
         merged["decision"],
     ]
     return sql, [int(p) for p in params]
-
-
-def freshness_sql(*, alias: str = "r", space_alias: str = "s", now_param: str = "%s") -> str:
-    """The SQL twin of `freshness_for`: suspect beats stale beats due beats fresh."""
-    from apps.records.models import SuspectReason
-
-    reasons = SuspectReason._meta.db_table
-    return f"""CASE
-        WHEN EXISTS (SELECT 1 FROM {reasons} sr
-                     WHERE sr.record_id = {alias}.id AND sr.resolved_at IS NULL) THEN 'suspect'
-        WHEN {alias}.next_review_at <= {now_param} THEN 'stale'
-        WHEN {alias}.next_review_at <= {now_param}
-             + make_interval(days => {space_alias}.due_window_days) THEN 'due'
-        ELSE 'fresh' END"""  # noqa: S608 - table and alias names are ours

@@ -17,7 +17,7 @@ from apps.accounts.models import Membership, Space, User
 from apps.core.errors import Forbidden, InvalidInput, NotFound
 from apps.records import evidence, policy
 from apps.records import services as record_services
-from apps.records.models import Record, Verification
+from apps.records.models import Record, SuspectReason, Verification
 from apps.reminders.models import Delivery, DriftReport, HealthSnapshot, UsedLink
 
 log = logging.getLogger(__name__)
@@ -33,28 +33,61 @@ _COMMIT_RE = re.compile(r"^[0-9A-Za-z._/-]{0,64}$")
 def sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
     """Raise time-based evidence and recompute every record's freshness, set-based.
 
-    Three statements whatever the number of records: valid-until reasons, orphaned records
-    (owner deactivated or no longer a member), and one UPDATE that rewrites only the rows whose
-    state changed."""
+    A handful of statements whatever the number of records: valid-until reasons, orphaned
+    records (owner deactivated or no longer a member), then one scan that finds the rows whose
+    state changed and one UPDATE of just those rows (by primary key). The UPDATE only applies
+    where the state is still the one the scan saw, so a record verified in between is left alone
+    (the next sweep looks again)."""
     now = now or timezone.now()
-    record_table = Record._meta.db_table
-    space_table = Space._meta.db_table
     with transaction.atomic():
         expired = evidence.valid_until_passed(now=now)
         orphaned = evidence.orphan_inactive_owners(now=now)
-        state = policy.freshness_sql(alias="r", space_alias="s", now_param="%(now)s")
+    ids, old, new = _changed_states(now=now)
+    changed = 0
+    if ids:
+        record_table = Record._meta.db_table
         with connection.cursor() as cursor:
             cursor.execute(
                 f"""
-                UPDATE {record_table} r SET freshness = {state}
-                FROM {space_table} s
-                WHERE s.id = r.space_id AND r.archived_at IS NULL
-                  AND r.freshness IS DISTINCT FROM ({state})
-                """,  # noqa: S608 - table names are ours, values are parameters
-                {"now": now},
+                UPDATE {record_table} r SET freshness = c.state
+                FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS c(id, old, state)
+                WHERE r.id = c.id AND r.freshness = c.old
+                """,  # noqa: S608 - table name is ours, values are parameters
+                [ids, old, new],
             )
             changed = cursor.rowcount
     return {"valid_until": expired, "orphaned": orphaned, "changed": changed}
+
+
+def _changed_states(*, now: dt.datetime, space_id: int | None = None):
+    """(ids, old states, new states) of the records whose freshness is out of date: one
+    sequential scan with hash joins against spaces and open reasons."""
+    record_table = Record._meta.db_table
+    space_table = Space._meta.db_table
+    reason_table = SuspectReason._meta.db_table
+    space_filter = "AND r.space_id = %(space)s" if space_id is not None else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT id, old, state FROM (
+                SELECT r.id, r.freshness AS old,
+                    CASE WHEN o.record_id IS NOT NULL THEN 'suspect'
+                         WHEN r.next_review_at <= %(now)s THEN 'stale'
+                         WHEN r.next_review_at <= %(now)s
+                              + make_interval(days => s.due_window_days) THEN 'due'
+                         ELSE 'fresh' END AS state
+                FROM {record_table} r
+                JOIN {space_table} s ON s.id = r.space_id
+                LEFT JOIN (SELECT DISTINCT record_id FROM {reason_table}
+                           WHERE resolved_at IS NULL) o ON o.record_id = r.id
+                WHERE r.archived_at IS NULL {space_filter}
+            ) x
+            WHERE x.state <> x.old
+            """,  # noqa: S608
+            {"now": now, "space": space_id},
+        )
+        rows = cursor.fetchall()
+    return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
 
 
 # --- policy -----------------------------------------------------------------------------------
@@ -97,7 +130,6 @@ def space_policy_update(
     space.escalation_days = escalation_days
     space.save(update_fields=["review_policy", "due_window_days", "escalation_days"])
     days_sql, params = policy.interval_days_sql(overrides, alias="r")
-    state = policy.freshness_sql(alias="r", space_alias="s", now_param="%s")
     record_table = Record._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
@@ -109,13 +141,13 @@ def space_policy_update(
             """,  # noqa: S608
             [*params, space.pk],
         )
+        ids, _old, new = _changed_states(now=now, space_id=space.pk)
         cursor.execute(
             f"""
-            UPDATE {record_table} r SET freshness = {state}
-            FROM {Space._meta.db_table} s
-            WHERE s.id = r.space_id AND r.space_id = %s AND r.archived_at IS NULL
+            UPDATE {record_table} r SET freshness = c.state
+            FROM unnest(%s::bigint[], %s::text[]) AS c(id, state) WHERE r.id = c.id
             """,  # noqa: S608
-            [now, now, space.pk],
+            [ids, new],
         )
     return space
 
