@@ -29,7 +29,7 @@ from apps.records.models import Record
 class ImportInput(serializers.Serializer):
     file = serializers.FileField(help_text="A .zip of the folder of markdown decision records.")
     space = serializers.SlugField(help_text="Slug of the space to import into.")
-    kind = serializers.ChoiceField(choices=Record.Kind.values, default=Record.Kind.DECISION)
+    kind = serializers.ChoiceField(choices=Record.Kind.choices, default=Record.Kind.DECISION)
     owner = serializers.EmailField(required=False, allow_blank=True, default="")
     dry_run = serializers.BooleanField(required=False, default=False)
 

@@ -156,16 +156,12 @@ def test_command_prints_a_summary_with_unresolved_links_and_their_lines(space, o
         "# Use tabs\n\n* Status: rejected\n* Deciders: Cy, Di\n* Date: 11/12/2020\n\n"
         "## Context and Problem Statement\n\nWhy.\n"
     )
-    out = io.StringIO()
+    out, err = io.StringIO(), io.StringIO()
     call_command(
-        "import_markdown",
-        str(folder),
-        space=space.slug,
-        owner=owner.email,
-        no_progress=True,
-        stdout=out,
+        "import_markdown", str(folder), space=space.slug, owner=owner.email, stdout=out, stderr=err
     )
     text = out.getvalue()
+    assert "records: 100%" in err.getvalue()  # the progress bar
     assert "5 files: 5 created, 0 updated, 0 unchanged, 0 skipped." in text
     assert "0001-use-postgres.md:7: superseded by 0002-use-sqlite.md" in text
     assert "0003-cache.md:9: relates 0009-gone.md" in text
