@@ -185,7 +185,8 @@ def test_edit_saves_and_bumps_the_version(as_user, teammate, decision):
 
 
 def test_concurrent_edit_shows_conflict_page_and_overwrites_nothing(as_user, owner, decision):
-    stale_form = _form(decision, title="My title", body="My body\nline two")
+    # Same tags typed differently: not reported as a difference.
+    stale_form = _form(decision, title="My title", body="My body\nline two", tags="Ledger,database")
     services.record_update(
         record=decision,
         actor=owner,
@@ -198,6 +199,7 @@ def test_concurrent_edit_shows_conflict_page_and_overwrites_nothing(as_user, own
     assert "Someone else saved DEC-1" in body
     assert "Their body" in body and "My body" in body
     assert "+My body" in body and "-Their body" in body  # the diff
+    assert [row["name"] for row in response.context["rows"]] == ["title", "body"]
     decision.refresh_from_db()
     assert (decision.title, decision.body, decision.version) == (
         "Use PostgreSQL for the ledger",

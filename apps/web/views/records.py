@@ -177,17 +177,18 @@ def _conflict(request: HttpRequest, record: Record, form: RecordForm) -> HttpRes
         pk=record.pk
     )
     theirs = RecordForm.initial_for(current)
-    mine = dict(form.cleaned_data)
-    mine["owner"] = request.POST.get("owner", "")
-    mine["tags"] = form.cleaned_data.get("tags", "")
+    # Compare what would be stored, so "a,b" against "a, b" is not reported as a difference.
+    mine = form.service_fields()
+    mine["tags"] = ", ".join(mine["tags"])
+    mine["anchors"] = "\n".join(mine["anchors"])
     rows = []
     for name, label in CONFLICT_FIELDS:
         if name not in form.fields:
             continue
-        a = _text(theirs.get(name))
-        b = _text(mine.get(name))
         if name == "owner":
             a, b = current.owner_label, _owner_label(form.cleaned_data.get("owner"))
+        else:
+            a, b = _text(theirs.get(name)), _text(mine.get(name))
         if a == b:
             continue
         diff = list(
@@ -215,7 +216,6 @@ def _conflict(request: HttpRequest, record: Record, form: RecordForm) -> HttpRes
             "rows": rows,
             "your_version": form.cleaned_data.get("version"),
             "rebase_form": rebase,
-            "my_body": mine.get("body", ""),
         },
         status=409,
     )
