@@ -204,10 +204,26 @@ class RecordForm(forms.Form):
         }
 
 
-class LinkForm(forms.Form):
-    """Add a typed link from this record to another, found by key."""
+# Links read from the other record's side ("is constrained by CON-3"), stored the other way round.
+SYMMETRIC_LINKS = {Link.Type.RELATES_TO, Link.Type.CONFLICTS_WITH}
+INVERSE_PREFIX = "inverse:"
+LINK_TYPE_CHOICES = [
+    ("This record…", list(Link.Type.choices)),
+    (
+        "…the other record",
+        [
+            (f"{INVERSE_PREFIX}{value}", f"is {Link.INVERSE_LABELS[value]}")
+            for value, _ in Link.Type.choices
+            if value not in SYMMETRIC_LINKS
+        ],
+    ),
+]
 
-    type = forms.ChoiceField(choices=Link.Type.choices, label="Link type")
+
+class LinkForm(forms.Form):
+    """Add a typed link between this record and another, found by key."""
+
+    type = forms.ChoiceField(choices=LINK_TYPE_CHOICES, label="Link type")
     # The picker's result buttons send `target` (a key); pressing Enter in the search box sends
     # only `q`, which must then match one record.
     target = forms.CharField(max_length=200, required=False)

@@ -245,6 +245,11 @@ def test_link_picker_finds_records_and_adds_typed_links(as_user, owner, decision
     assert Link.objects.filter(source=decision).count() == 2
     client.post(_url("link_remove", decision, link_id=link.pk))
     assert not Link.objects.filter(pk=link.pk).exists()
+    # "is constrained by" from the decision's page stores CON-1 constrains DEC-1.
+    client.post(_url("link_add", decision), {"type": "inverse:constrains", "target": "CON-1"})
+    assert Link.objects.filter(source=constraint, target=decision, type="constrains").exists()
+    page = client.get(_url("record_detail", decision)).content.decode()
+    assert "Constrained by" in page
 
 
 def test_link_picker_never_offers_other_spaces(as_user, owner, outsider, other_space, decision):

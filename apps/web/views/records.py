@@ -19,7 +19,7 @@ from apps.core.markdown import render_markdown
 from apps.records import selectors as record_selectors
 from apps.records import services
 from apps.records.models import Link, Record, Verification
-from apps.web.forms import BODY_TEMPLATES, LinkForm, RecordForm
+from apps.web.forms import BODY_TEMPLATES, INVERSE_PREFIX, LinkForm, RecordForm
 from apps.web.selectors import link_candidates
 from apps.web.views.common import record_or_404, service_errors, space_or_404
 
@@ -360,18 +360,23 @@ def link_add(request: HttpRequest, slug: str, key: str) -> HttpResponse:
             f"No single record matches {text!r}; pick one from the list as you type.",
         )
         return redirect(_record_url(record) + "#links")
+    link_type = form.cleaned_data["type"]
+    source = record
+    if link_type.startswith(INVERSE_PREFIX):
+        link_type = link_type.removeprefix(INVERSE_PREFIX)
+        source, target = target, record
     try:
         link = services.record_link(
-            source=record,
+            source=source,
             target=target,
-            type=form.cleaned_data["type"],
+            type=link_type,
             note=form.cleaned_data.get("note", ""),
             actor=request.user,
         )
     except InvalidInput as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"{record.key} {link.get_type_display()} {target.key}: linked.")
+        messages.success(request, f"Linked: {source.key} {link.get_type_display()} {target.key}.")
     return redirect(_record_url(record) + "#links")
 
 
