@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from django.urls import NoReverseMatch, reverse
 
-# (label, url name, needs the current space's slug). Other apps' pages appear once their URL
-# names resolve, so the menu never links to a page that is not there.
+from apps.accounts.models import Space
+
+# (label, url name). Other apps' pages appear once their URL names resolve, so the menu never
+# links to a page that is not there. SPACE_ITEMS take the current space's slug.
 GLOBAL_ITEMS = [
-    ("Spaces", "web:space_list", False),
-    ("Review queue", "reminders:review_queue", False),
-    ("Health", "reminders:health", False),
-    ("Gaps", "retrieval:gaps", False),
+    ("Spaces", "web:space_list"),
+    ("Review queue", "reminders:review_queue"),
+    ("Health", "reminders:health"),
+    ("Gaps", "retrieval:gaps"),
 ]
 SPACE_ITEMS = [
     ("Records", "web:space_home"),
@@ -38,16 +40,19 @@ def navigation(request) -> dict:
     match = getattr(request, "resolver_match", None)
     slug = match.kwargs.get("slug") if match else None
     nav = []
-    for label, name, _ in GLOBAL_ITEMS:
+    for label, name in GLOBAL_ITEMS:
         url = _url(name)
         if url:
             current = path == url if url == "/" else path.startswith(url)
             nav.append({"label": label, "url": url, "current": current})
     space_nav = []
+    nav_space = None
     if slug:
+        nav_space = Space.objects.visible_to(request.user).filter(slug=slug).first()
+    if nav_space is not None:
         for label, name in SPACE_ITEMS:
             url = _url(name, {"slug": slug})
             if url:
                 space_nav.append({"label": label, "url": url, "current": path == url})
     user_nav = [{"label": label, "url": url} for label, name in USER_ITEMS if (url := _url(name))]
-    return {"nav_items": nav, "space_nav": space_nav, "user_nav": user_nav}
+    return {"nav_items": nav, "space_nav": space_nav, "nav_space": nav_space, "user_nav": user_nav}

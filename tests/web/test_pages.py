@@ -104,11 +104,12 @@ def test_outsider_gets_404_for_everything_in_the_space(as_user, outsider, decisi
     assert not decision.verifications.exists()
 
 
-def test_404_page_uses_the_site_layout(as_user, outsider, decision):
+def test_404_page_uses_the_site_layout_and_names_nothing(as_user, outsider, decision):
     response = as_user(outsider).get(_url("record_detail", decision))
     body = response.content.decode()
     assert "Nothing here" in body and 'class="topbar"' in body
-    assert "Use PostgreSQL" not in body
+    assert "Use PostgreSQL" not in body and "Payments" not in body
+    assert 'class="spacenav"' not in body
 
 
 def test_viewer_cannot_edit_and_sees_a_403_page(as_user, viewer, decision):
@@ -220,6 +221,7 @@ def test_nav_lists_only_pages_that_exist(as_user, owner, space):
     nav = navigation(request)
     labels = [item["label"] for item in nav["space_nav"]]
     assert labels[0] == "Records" and "Members" in labels
+    assert nav["nav_space"] == space
     assert all(item["url"].startswith("/") for item in nav["nav_items"] + nav["user_nav"])
 
 
