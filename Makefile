@@ -62,11 +62,11 @@ browser:  ## Locate or install Chromium for the end-to-end tests
 	@if command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]; then exit 0; fi; \
 	echo "==> Installing Chromium for the browser tests (apt-get)"; \
 	if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
-	else echo "!! Cannot install Chromium (not root, no sudo): the e2e tests will skip" >&2; exit 0; fi; \
+	else echo "!! Cannot install Chromium (not root, no sudo): the e2e tests will skip (and fail when CI is set)" >&2; exit 0; fi; \
 	if command -v apt-get >/dev/null 2>&1; then \
 		($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null) \
-		|| echo "!! apt-get could not install chromium: the e2e tests will skip" >&2; \
-	else echo "!! No apt-get here: install Chromium yourself; the e2e tests will skip" >&2; fi
+		|| echo "!! apt-get could not install chromium: the e2e tests will skip (and fail when CI is set)" >&2; \
+	else echo "!! No apt-get here: install Chromium yourself; the e2e tests will skip (and fail when CI is set)" >&2; fi
 
 db-start: install  ## Start the embedded PostgreSQL (normally automatic)
 	$(PY) -m apps.core.embedded_db start
