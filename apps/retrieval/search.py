@@ -33,6 +33,12 @@ FRESHNESS_FACTOR = {
 # Kinds that are always included when anchored to the paths being worked on, in this order.
 PINNED_KINDS = (Record.Kind.GUARDRAIL, Record.Kind.CONSTRAINT)
 MODES = ("hybrid", "fulltext", "vector")
+# How the full-text list is ordered (normalisation flags of ts_rank_cd, see PostgreSQL docs).
+FTS_RANK = "ts_rank_cd(r.search_vector, tq, {norm})"
+FTS_NORMALIZATION = 2  # rank divided by document length: long ADRs do not win by size
+# Weights of the two lists in the fusion (measured on the ADR corpus, docs/benchmarks.md).
+FTS_WEIGHT = 1.0
+VEC_WEIGHT = 1.5
 
 
 @dataclass
@@ -46,6 +52,7 @@ class Hit:
     similarity: float | None = None
     anchored: bool = False
     score: float = 0.0
+    raw: float = 0.0
 
     @property
     def pinned(self) -> bool:
@@ -127,13 +134,13 @@ def hybrid_search(
     parts: list[str] = []
     if query and mode in ("hybrid", "fulltext"):
         params["q"] = query
+        rank = FTS_RANK.format(norm=int(FTS_NORMALIZATION))
         parts.append(
             f"""fts AS (
-                SELECT r.id, row_number() OVER (ORDER BY ts_rank_cd(r.search_vector, tq) DESC, r.id)
-                    AS rnk
+                SELECT r.id, row_number() OVER (ORDER BY {rank} DESC, r.id) AS rnk
                 FROM records_record r, (SELECT {_tsquery_sql(query)} AS tq) AS query
                 WHERE {where} AND r.search_vector @@ tq
-                ORDER BY ts_rank_cd(r.search_vector, tq) DESC, r.id
+                ORDER BY {rank} DESC, r.id
                 LIMIT {FTS_LIMIT}
             )"""  # noqa: S608 - our own fragments; values are parameters
         )
@@ -210,19 +217,20 @@ def hybrid_search(
         )
         raw = 0.0
         if fts_rank:
-            raw += 1.0 / (RRF_K + fts_rank)
+            raw += FTS_WEIGHT / (RRF_K + fts_rank)
         if vec_rank:
-            raw += 1.0 / (RRF_K + vec_rank)
+            raw += VEC_WEIGHT / (RRF_K + vec_rank)
         if hit.anchored:
             # A path match counts like a first place in a list of its own.
             raw += 1.0 / (RRF_K + 1)
         raw *= FRESHNESS_FACTOR.get(freshness, 1.0)
-        # 1.0 = first in both the full-text and the vector list.
-        hit.score = round(min(1.0, raw / (2.0 / (RRF_K + 1))), 4)
+        hit.raw = raw
+        # Shown as 0..1, where 1.0 = first in both the full-text and the vector list.
+        hit.score = round(min(1.0, raw / ((FTS_WEIGHT + VEC_WEIGHT) / (RRF_K + 1))), 4)
         hits.append(hit)
         if hit.anchored or (fts_rank and not embedded):
             best = 1.0
         if hit.similarity is not None:
             best = max(best, hit.similarity)
-    hits.sort(key=lambda h: (not h.pinned, -h.score, h.record_id))
+    hits.sort(key=lambda h: (not h.pinned, -h.raw, h.record_id))
     return SearchResult(hits=hits[:limit], best_match=round(best, 4), used_vectors=bool(embedded))

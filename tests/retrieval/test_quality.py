@@ -1,0 +1,44 @@
+"""Retrieval quality on the real ADR corpus: known-item questions, recall@10 and MRR floors."""
+
+from pathlib import Path
+
+from django.conf import settings
+
+from apps.retrieval import evaluation
+from tests.factories import MembershipFactory, SpaceFactory
+
+CORPUS = Path(settings.BASE_DIR).parent / "shared" / "corpora" / "adr"
+QUESTIONS = Path(__file__).with_name("adr_questions.tsv")
+
+# (recall@10, MRR) floors a little under the figures measured on 2026-11-24 with 33 questions
+# (full-text 0.909/0.529, vector 0.909/0.721, hybrid 0.970/0.743; docs/benchmarks.md).
+FLOORS = {
+    "fulltext": (0.85, 0.48),
+    "vector": (0.85, 0.67),
+    "hybrid": (0.93, 0.70),
+}
+
+
+def test_known_item_questions_on_the_adr_corpus(db):
+    space = SpaceFactory(slug="adr-corpus", name="ADR corpus")
+    actor = MembershipFactory(space=space, role="editor").user
+    ids = evaluation.load_adrs(
+        space=space, actor=actor, root=CORPUS, manifest_paths=evaluation.adr_paths(CORPUS)
+    )
+    assert len(ids) >= 430
+    questions = evaluation.read_questions(QUESTIONS)
+    assert len(questions) >= 30
+
+    scores = {
+        mode: evaluation.evaluate(space_ids=[space.pk], ids=ids, questions=questions, mode=mode)
+        for mode in ("fulltext", "vector", "hybrid")
+    }
+
+    for mode, (recall_floor, mrr_floor) in FLOORS.items():
+        print(f"{mode}: recall@10={scores[mode].recall_at_10:.3f} mrr={scores[mode].mrr:.3f}")
+        assert scores[mode].recall_at_10 >= recall_floor, mode
+        assert scores[mode].mrr >= mrr_floor, mode
+    hybrid = scores["hybrid"]
+    for mode in ("fulltext", "vector"):
+        assert hybrid.recall_at_10 >= scores[mode].recall_at_10, mode
+        assert hybrid.mrr >= scores[mode].mrr - 0.02, mode
