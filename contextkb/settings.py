@@ -225,7 +225,7 @@ INSTALLED_APPS += ["apps.reminders"]
 if env_str("CONTEXTKB_DATABASE_NAME"):
     DATABASES["default"]["NAME"] = env_str("CONTEXTKB_DATABASE_NAME")
 # The queue tasks are sent to and workers read (tests use a private one on the shared broker).
-CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE") or "celery"
 # Outgoing mail through Django 6.1's MAILERS. SMTP_HOST unset: emails are printed to the console.
 _SMTP_HOST = env_str("SMTP_HOST")
 MAILERS = {
@@ -244,7 +244,7 @@ MAILERS = {
     if _SMTP_HOST
     else {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
 }
-DEFAULT_FROM_EMAIL = env_str("EMAIL_FROM", "contextkb <contextkb@localhost>")
+DEFAULT_FROM_EMAIL = env_str("EMAIL_FROM") or "contextkb <contextkb@localhost>"
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 REMINDERS_FROM_EMAIL = DEFAULT_FROM_EMAIL
 # Daily digests go out at the first hourly run at or after this hour (TIME_ZONE).
@@ -278,7 +278,6 @@ CELERY_BEAT_SCHEDULE.update(
         },
     }
 )
-
 # --- REST API ---------------------------------------------------------------------------------
 INSTALLED_APPS += ["apps.api"]
 # JSON answers (in the API's error shape) for Django-level errors under /api/ (unknown URLs,

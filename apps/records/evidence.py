@@ -181,17 +181,23 @@ def valid_until_passed(*, now: dt.datetime) -> int:
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            INSERT INTO {reason_table} (record_id, cause, message, cause_url, details, created_at)
-            SELECT r.id, %s, 'Its valid-until date ' || to_char(r.valid_until, 'YYYY-MM-DD')
-                   || ' has passed', '',
-                   jsonb_build_object('valid_until', to_char(r.valid_until, 'YYYY-MM-DD')), %s
-            FROM {record_table} r
-            WHERE r.valid_until < %s AND r.archived_at IS NULL
-              AND r.status NOT IN ('superseded', 'rejected', 'deprecated')
-              AND NOT EXISTS (
-                SELECT 1 FROM {reason_table} s
-                WHERE s.record_id = r.id AND s.cause = %s AND s.resolved_at IS NULL
-              )
+            WITH reasons AS (
+                INSERT INTO {reason_table}
+                    (record_id, cause, message, cause_url, details, created_at)
+                SELECT r.id, %s, 'Its valid-until date ' || to_char(r.valid_until, 'YYYY-MM-DD')
+                       || ' has passed', '',
+                       jsonb_build_object('valid_until', to_char(r.valid_until, 'YYYY-MM-DD')), %s
+                FROM {record_table} r
+                WHERE r.valid_until < %s AND r.archived_at IS NULL
+                  AND r.status NOT IN ('superseded', 'rejected', 'deprecated')
+                  AND NOT EXISTS (
+                    SELECT 1 FROM {reason_table} s
+                    WHERE s.record_id = r.id AND s.cause = %s AND s.resolved_at IS NULL
+                  )
+                RETURNING record_id
+            )
+            UPDATE {record_table} SET freshness = 'suspect'
+            WHERE id IN (SELECT record_id FROM reasons)
             """,  # noqa: S608
             [
                 SuspectReason.Cause.VALID_UNTIL_PASSED,
@@ -278,6 +284,17 @@ def orphan_record(*, record: Record, user, now: dt.datetime, message: str) -> in
         [record.pk, user.pk],
         message_sql="%s::text",
         message_params=[message],
+        now=now,
+    )
+
+
+def orphan_deactivated_owners(*, now: dt.datetime) -> int:
+    """Records owned by a deactivated user (found through the owner index: cheap, hourly)."""
+    return _orphan(
+        "NOT u.is_active",
+        [],
+        message_sql="'Its owner ' || u.username || ' was deactivated'",
+        message_params=[],
         now=now,
     )
 

@@ -164,6 +164,12 @@ class Record(models.Model):
             GinIndex(fields=["tags"], name="record_tags_idx"),
             # "Updated since" filters and recent-changes lists.
             models.Index(fields=["updated_at"], name="record_updated_idx"),
+            # The hourly sweep's valid-until check (few records have one).
+            models.Index(
+                fields=["valid_until"],
+                condition=Q(valid_until__isnull=False),
+                name="record_valid_until_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -9,7 +9,7 @@ import re
 import secrets
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Max
 from django.utils import timezone
 
 from apps.accounts import access
@@ -30,19 +30,28 @@ _COMMIT_RE = re.compile(r"^[0-9A-Za-z._/-]{0,64}$")
 # --- the sweep --------------------------------------------------------------------------------
 
 
-def sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
-    """Raise time-based evidence and recompute every record's freshness, set-based.
+# Time-based states change when `now` crosses a record's review date or the start of its due
+# window. The hourly sweep looks only at records whose review date lies in that band (plus this
+# much slack for missed runs); the nightly full sweep recomputes everything.
+SWEEP_LOOKBACK = dt.timedelta(days=2)
 
-    A handful of statements whatever the number of records: valid-until reasons, orphaned
-    records (owner deactivated or no longer a member), then one scan that finds the rows whose
-    state changed and one UPDATE of just those rows (by primary key). The UPDATE only applies
-    where the state is still the one the scan saw, so a record verified in between is left alone
-    (the next sweep looks again)."""
+
+def sweep(*, now: dt.datetime | None = None, full: bool = False) -> dict[str, int]:
+    """Raise time-based evidence and recompute freshness, set-based (no per-record Python).
+
+    Hourly (`full=False`), every statement is driven by an index: valid-until reasons, records
+    of deactivated owners, and the records whose review date is near `now`. The nightly full
+    sweep also orphans records of owners who are no longer members and recomputes every
+    record's state in one scan, as a safety net. Changed rows are updated by primary key, only
+    where the state is still the one the scan saw (a record verified meanwhile is left alone)."""
     now = now or timezone.now()
     with transaction.atomic():
         expired = evidence.valid_until_passed(now=now)
-        orphaned = evidence.orphan_inactive_owners(now=now)
-    ids, old, new = _changed_states(now=now)
+        if full:
+            orphaned = evidence.orphan_inactive_owners(now=now)
+        else:
+            orphaned = evidence.orphan_deactivated_owners(now=now)
+    ids, old, new = _changed_states(now=now, window_only=not full)
     changed = 0
     if ids:
         record_table = Record._meta.db_table
@@ -59,13 +68,24 @@ def sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
     return {"valid_until": expired, "orphaned": orphaned, "changed": changed}
 
 
-def _changed_states(*, now: dt.datetime, space_id: int | None = None):
-    """(ids, old states, new states) of the records whose freshness is out of date: one
-    sequential scan with hash joins against spaces and open reasons."""
+def _changed_states(*, now: dt.datetime, space_id: int | None = None, window_only: bool = False):
+    """(ids, old states, new states) of the records whose freshness is out of date.
+
+    `window_only`: only records whose review date is within [now - lookback, now + the largest
+    due window] (an index range scan); otherwise every record (one sequential scan with hash
+    joins against spaces and open reasons)."""
     record_table = Record._meta.db_table
     space_table = Space._meta.db_table
     reason_table = SuspectReason._meta.db_table
-    space_filter = "AND r.space_id = %(space)s" if space_id is not None else ""
+    filters = ""
+    params: dict = {"now": now, "space": space_id}
+    if space_id is not None:
+        filters += " AND r.space_id = %(space)s"
+    if window_only:
+        widest = Space.objects.aggregate(m=Max("due_window_days"))["m"] or 0
+        filters += " AND r.next_review_at > %(low)s AND r.next_review_at <= %(high)s"
+        params["low"] = now - SWEEP_LOOKBACK
+        params["high"] = now + dt.timedelta(days=widest)
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -80,11 +100,11 @@ def _changed_states(*, now: dt.datetime, space_id: int | None = None):
                 JOIN {space_table} s ON s.id = r.space_id
                 LEFT JOIN (SELECT DISTINCT record_id FROM {reason_table}
                            WHERE resolved_at IS NULL) o ON o.record_id = r.id
-                WHERE r.archived_at IS NULL {space_filter}
+                WHERE r.archived_at IS NULL {filters}
             ) x
             WHERE x.state <> x.old
             """,  # noqa: S608
-            {"now": now, "space": space_id},
+            params,
         )
         rows = cursor.fetchall()
     return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]

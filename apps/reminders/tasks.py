@@ -27,7 +27,9 @@ def sweep() -> dict:
 
 @shared_task(name="reminders.snapshot", acks_late=True)
 def snapshot() -> int:
-    """Daily (and safe to repeat): today's freshness counts per space, for the trend chart."""
+    """Nightly (and safe to repeat): a full sweep (every record's state, owners who are no
+    longer members), then today's freshness counts per space for the trend chart."""
+    services.sweep(full=True)
     return services.snapshot_health()
 
 

@@ -44,7 +44,7 @@ def stale_records(space, owner):
     fresh = make_record(
         space=space, actor=owner, owner_user=owner, reversibility="two_way", title="Use htmx"
     )
-    reminders.sweep()
+    reminders.sweep(full=True)
     return high, low, fresh
 
 
@@ -159,7 +159,7 @@ def test_escalation_digest_goes_to_space_admins_weekly(space, owner, space_admin
     services.record_update(
         record=long_stale, actor=space_admin, expected_version=1, changes={"body": "x"}
     )
-    reminders.sweep()
+    reminders.sweep(full=True)
     groups = selectors.escalation_items(user=space_admin)
     assert {i.record.key for g in groups for i in g.items} == {long_stale.key, orphan.key}
     _send_planned()

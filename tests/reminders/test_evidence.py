@@ -199,3 +199,22 @@ def test_owner_edit_counts_as_verification_but_a_teammate_edit_does_not(space, o
             record=record, actor=owner, expected_version=2, changes={"body": "re-checked"}
         )
         assert _fresh(record).freshness == "fresh"
+
+
+def test_nightly_full_sweep_catches_what_the_hourly_one_does_not_look_at(space, owner):
+    from apps.accounts.models import Membership
+
+    long_ago = timezone.now() - dt.timedelta(days=300)
+    old = make_record(space=space, actor=owner, owner_user=owner, kind="guardrail", now=long_ago)
+    # A membership removed behind the services' back (e.g. in the database console).
+    Membership.objects.filter(user=owner, space=space).delete()
+
+    hourly = reminders.sweep()
+    assert (hourly["orphaned"], hourly["changed"]) == (0, 0)
+    assert _fresh(old).freshness == "fresh"
+
+    nightly = reminders.sweep(full=True)
+    assert nightly["orphaned"] == 1
+    old = _fresh(old)
+    assert (old.freshness, old.owner_user) == ("suspect", None)
+    assert "left the space" in _open_reasons(old)[0].message

@@ -134,7 +134,7 @@ def test_worker_sends_one_digest_and_its_still_true_link_verifies(
         title="Never log card numbers",
         now=timezone.now() - dt.timedelta(days=75),
     )
-    reminders.sweep()
+    reminders.sweep(full=True)
     assert Record.objects.get(pk=record.pk).freshness == "stale"
 
     tasks.plan_digests.apply_async(queue=worker)

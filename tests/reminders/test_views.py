@@ -30,7 +30,7 @@ def mixed(space, owner):
     reminders.drift_report(
         repository="acme/x", commit="c1", changed_paths=["svc/a.py", "ops/deploy.sh"], source="api"
     )
-    reminders.sweep()
+    reminders.sweep(full=True)
     today = timezone.localdate()
     for days_ago in (2, 1, 0):
         reminders.snapshot_health(day=today - dt.timedelta(days=days_ago))
