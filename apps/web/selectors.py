@@ -50,7 +50,8 @@ class RecordFilters:
     @classmethod
     def from_query(cls, params) -> RecordFilters:
         def pick(name, allowed=None):
-            value = (params.get(name) or "").strip()[:200]
+            # PostgreSQL text cannot hold NUL; a stray one must not become a server error.
+            value = (params.get(name) or "").replace("\x00", "").strip()[:200]
             return value if allowed is None or value in allowed else ""
 
         return cls(
@@ -140,7 +141,7 @@ def space_counts(space: Space) -> dict[str, int]:
 
 def link_candidates(*, principal, record: Record, text: str, limit: int = 8) -> list[Record]:
     """Records the picker offers for `text`: key prefix matches first, then full-text hits."""
-    text = (text or "").strip()[:200]
+    text = (text or "").replace("\x00", "").strip()[:200]
     if not text:
         return []
     base = (

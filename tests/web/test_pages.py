@@ -271,3 +271,33 @@ def test_record_page_query_count_does_not_grow_with_links(as_user, owner, space,
         services.record_link(source=other, target=decision, type="constrains", actor=owner)
         services.record_link(source=decision, target=other, type="relates_to", actor=owner)
     assert count_queries() <= before + 2
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "?q=%00",
+        "?q=%27%3B+drop+table+x%3B--",
+        "?q=%22unbalanced&sort=-verified",
+        "?anchor=%00",
+        "?anchor=[a-z",
+        "?tag=%00&owner=u:%00",
+        "?owner=u:99999999999999999999&page=99999",
+        "?freshness=attention&archived=1&sort=owner",
+    ],
+)
+def test_hostile_query_strings_never_break_the_space_home(as_user, owner, decision, query):
+    response = as_user(owner).get(_url("space_home", slug="payments") + query)
+    assert response.status_code == 200
+
+
+def test_hostile_urls_are_404_not_errors(as_user, owner, decision):
+    client = as_user(owner)
+    for url in (
+        "/s/payments/DEC-999999999/",
+        "/s/payments/DEC-1/history/99999999999/",
+        "/s/payments/DEC-1/history/?a=99999999999999&b=abc",
+        "/s/payments/DEC-1/links/search/?q=%00",
+        "/s/no-such-space/",
+    ):
+        assert client.get(url).status_code in (200, 404), url

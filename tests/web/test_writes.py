@@ -421,3 +421,22 @@ def test_save_over_from_the_conflict_page_keeps_multiline_text(as_user, owner, d
     assert decision.body == "Line one\nLine two\n\n- item"
     assert decision.anchors == ["a/**", "b/**"]
     assert decision.version == 3
+
+
+def test_hostile_posts_change_nothing_and_never_error(as_user, owner, decision):
+    client = as_user(owner)
+    assert client.post(_url("record_verify", decision), {"outcome": "maybe"}).status_code == 302
+    client.post(_url("record_verify", decision), {"outcome": "still_true", "note": "ok\x00"})
+    assert decision.verifications.get().note == "ok"
+    response = client.post(_url("record_edit", decision), _form(decision, body="a\x00b"))
+    assert response.status_code == 200 and "body" in response.context["form"].errors
+    response = client.post(
+        _url("record_edit", decision), _form(decision, version="99999999999999999999")
+    )
+    assert response.status_code in (200, 409)
+    assert (
+        client.post(_url("revision_restore", decision, number=1), {"version": "x"}).status_code
+        == 302
+    )
+    decision.refresh_from_db()
+    assert decision.body.startswith("## Context")

@@ -128,12 +128,15 @@ def revision_restore(request: HttpRequest, slug: str, key: str, number: int) -> 
     if revision is None:
         raise Http404("No such revision.")
     version = request.POST.get("version", "")
+    if not version.isdigit():
+        messages.error(request, "Reload the history and try again; nothing was restored.")
+        return redirect("web:record_history", slug=record.space.slug, key=record.key)
     try:
         services.record_restore_revision(
             record=record,
             revision=revision,
             actor=request.user,
-            expected_version=int(version) if version.isdigit() else None,
+            expected_version=int(version),
         )
     except VersionConflict:
         messages.error(

@@ -310,7 +310,7 @@ def record_supersede(request: HttpRequest, slug: str, key: str) -> HttpResponse:
 def record_verify(request: HttpRequest, slug: str, key: str) -> HttpResponse:
     record = record_or_404(request, slug, key)
     outcome = request.POST.get("outcome", Verification.Outcome.STILL_TRUE)
-    note = request.POST.get("note", "")[:500]
+    note = request.POST.get("note", "").replace("\x00", "")[:500]
     try:
         services.record_verify(record=record, actor=request.user, outcome=outcome, note=note)
     except InvalidInput as exc:
