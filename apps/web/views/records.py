@@ -61,7 +61,7 @@ def record_detail(request: HttpRequest, slug: str, key: str) -> HttpResponse:
             "revisions": revisions,
             "revision_count": record.revisions.count(),
             "can_verify": services.can_verify(request.user, record),
-            "link_form": LinkForm(),
+            "link_form": LinkForm(initial={"type": Link.Type.DEPENDS_ON}),
         },
     )
 
