@@ -1,0 +1,305 @@
+"""Load benchmark of /api/v1/context/ with 100,000 records in one space.
+
+    DATABASE_URL=postgres://…/ckb_bench .venv/bin/python bench/context_load.py [--records 100000]
+        [--requests 2000] [--skip-load]
+
+Uses its own database (DATABASE_URL, migrated by the script) so nothing touches your data.
+Loads N synthetic records (sentences and titles drawn from ../shared/corpora/adr) with
+bulk_create, one set-based UPDATE for the search vectors (the same weights as
+apps.records.services._refresh_search), and embeddings in batches; starts gunicorn with 2
+workers; warms up; then sends varied context requests (task text, some with file paths) one at
+a time and reports p50/p95/p99, and the same server's throughput on /healthz as the ceiling.
+"""
+
+import argparse
+import datetime as dt
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "contextkb.settings")
+os.environ.setdefault("CONTEXTKB_VAR_DIR", str(Path(tempfile.gettempdir()) / "ckb-bench-var"))
+
+if not os.environ.get("DATABASE_URL"):
+    sys.exit("Set DATABASE_URL to a database of its own for the benchmark (it is filled).")
+
+import django  # noqa: E402
+
+django.setup()
+
+import httpx  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from apps.accounts.models import ApiToken, Membership, Space, User  # noqa: E402
+from apps.records import anchors  # noqa: E402
+from apps.records.models import Record  # noqa: E402
+from apps.retrieval import providers  # noqa: E402
+from apps.retrieval.models import RecordEmbedding  # noqa: E402
+from apps.retrieval.services import embedding_text, ensure_vector_index  # noqa: E402
+
+CORPUS = Path(settings.BASE_DIR).parent / "shared" / "corpora" / "adr"
+SLUG = "bench-100k"
+KINDS = [
+    ("decision", "DEC", 0.7),
+    ("constraint", "CON", 0.12),
+    ("intent", "INT", 0.1),
+    ("guardrail", "GRD", 0.08),
+]
+AREAS = [
+    "billing",
+    "search",
+    "auth",
+    "payments",
+    "infra",
+    "frontend",
+    "ledger",
+    "notifications",
+    "reports",
+    "ingest",
+    "export",
+    "admin",
+]
+
+
+def corpus_text():
+    sentences, titles = [], []
+    for path in CORPUS.rglob("*.md"):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        match = re.search(r"^#\s+(.+)$", text, re.MULTILINE)
+        if match:
+            titles.append(match.group(1).strip()[:150])
+        for s in re.split(r"(?<=[.!?])\s+", re.sub(r"\s+", " ", text)):
+            if 40 <= len(s) <= 300 and "http" not in s:
+                sentences.append(s)
+    return sentences, titles
+
+
+def load(n: int, rng: random.Random) -> tuple[Space, str]:
+    user, _ = User.objects.get_or_create(username="bench", defaults={"email": "bench@example.com"})
+    space, _ = Space.objects.get_or_create(slug=SLUG, defaults={"name": "Bench 100k"})
+    Membership.objects.get_or_create(user=user, space=space, defaults={"role": "editor"})
+    existing = Record.objects.filter(space=space).count()
+    sentences, titles = corpus_text()
+    now = timezone.now()
+    counters = {k: Record.objects.filter(space=space, kind=k).count() for k, _, _ in KINDS}
+    batch = []
+    started = time.perf_counter()
+    for i in range(existing, n):
+        kind, prefix, _ = rng.choices(KINDS, weights=[w for *_, w in KINDS])[0]
+        counters[kind] += 1
+        area = rng.choice(AREAS)
+        anchor = [f"services/{area}/**"] if rng.random() < 0.03 else []
+        batch.append(
+            Record(
+                space=space,
+                kind=kind,
+                number=counters[kind],
+                key=f"{prefix}-{counters[kind]}",
+                title=f"{rng.choice(titles)} ({area})"[:200],
+                summary=rng.choice(sentences)[:300],
+                body=" ".join(rng.sample(sentences, rng.randint(4, 14))),
+                status="accepted",
+                anchors=anchor,
+                anchor_patterns=anchors.compile_anchors(anchor),
+                next_review_at=now + dt.timedelta(days=rng.randint(-30, 300)),
+                freshness=rng.choices(["fresh", "due", "stale"], weights=[85, 5, 10])[0],
+                created_at=now,
+                updated_at=now,
+                created_by=user,
+                updated_by=user,
+            )
+        )
+        if len(batch) == 5000:
+            Record.objects.bulk_create(batch)
+            batch = []
+            print(f"  {i + 1} records ({time.perf_counter() - started:.0f}s)", flush=True)
+    if batch:
+        Record.objects.bulk_create(batch)
+    with connection.cursor() as cursor:
+        for kind, _, _ in KINDS:
+            cursor.execute(
+                "INSERT INTO records_recordkeycounter (space_id, kind, last_number) "
+                "VALUES (%s, %s, %s) ON CONFLICT (space_id, kind) "
+                "DO UPDATE SET last_number = EXCLUDED.last_number",
+                [space.pk, kind, counters[kind]],
+            )
+        print("  search vectors…", flush=True)
+        cursor.execute(
+            """UPDATE records_record SET search_vector =
+                 setweight(to_tsvector('simple', key), 'A')
+              || setweight(to_tsvector('english', title), 'A')
+              || setweight(to_tsvector('english', summary), 'B')
+              || setweight(to_tsvector('english', array_to_string(tags, ' ')), 'B')
+              || setweight(to_tsvector('english', body), 'C')
+               WHERE space_id = %s AND search_vector IS NULL""",
+            [space.pk],
+        )
+    provider = providers.get_provider()
+    todo = list(
+        Record.objects.filter(space=space)
+        .exclude(embedding__model_key=provider.model_key)
+        .only("id", "title", "summary", "tags", "body")
+        .order_by("pk")
+    )
+    print(f"  embedding {len(todo)} records…", flush=True)
+    for start in range(0, len(todo), 2000):
+        chunk = todo[start : start + 2000]
+        vectors = provider.embed([embedding_text(r) for r in chunk])
+        RecordEmbedding.objects.bulk_create(
+            [
+                RecordEmbedding(
+                    record=r,
+                    model_key=provider.model_key,
+                    dimensions=len(v),
+                    vector=v,
+                    content_hash="bench",
+                    updated_at=now,
+                )
+                for r, v in zip(chunk, vectors, strict=True)
+            ],
+            batch_size=1000,
+        )
+    ensure_vector_index(provider.dimensions)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE records_record")
+        cursor.execute("VACUUM ANALYZE retrieval_recordembedding")
+    token = ApiToken.generate()
+    ApiToken.objects.create(
+        user=user, name="bench", token_hash=ApiToken.hash(token), prefix=token[:12], scope="read"
+    )
+    print(
+        f"loaded {Record.objects.filter(space=space).count()} records in "
+        f"{time.perf_counter() - started:.0f}s",
+        flush=True,
+    )
+    return space, token
+
+
+def percentile(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args()
+    rng = random.Random(42)
+    call_command("migrate", verbosity=0)
+    _space, token = load(args.records, rng)
+    sentences, titles = corpus_text()
+    words = [w for t in titles for w in re.findall(r"[a-zA-Z]{4,}", t)]
+    queries = []
+    for i in range(args.requests):
+        kind = i % 4
+        if kind == 0:
+            q = rng.choice(titles)
+        elif kind == 1:
+            q = " ".join(rng.sample(words, 3))
+        elif kind == 2:
+            q = "how do we " + " ".join(rng.sample(words, 4)).lower()
+        else:
+            q = rng.choice(sentences)[:120]
+        params = {"q": q, "max_tokens": 4000}
+        if i % 5 == 0:
+            params["paths"] = f"services/{rng.choice(AREAS)}/handler.py"
+        queries.append(params)
+
+    env = dict(
+        os.environ,
+        DJANGO_DEBUG="false",
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+        LOG_LEVEL="WARNING",
+        DJANGO_SECURE_SSL_REDIRECT="false",
+        # Measure the endpoint, not the rate limiter's refusals.
+        API_THROTTLE_TOKEN="1000000/minute",
+        API_THROTTLE_IP="1000000/minute",
+    )
+    server = subprocess.Popen(
+        [
+            str(ROOT / ".venv/bin/gunicorn"),
+            "contextkb.wsgi:application",
+            "--workers",
+            "2",
+            "--bind",
+            f"127.0.0.1:{args.port}",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{args.port}"
+    headers = {"Authorization": f"Bearer {token}", "User-Agent": "context-load-bench"}
+    try:
+        client = httpx.Client(base_url=base, headers=headers, timeout=30)
+        for _ in range(100):
+            try:
+                if client.get("/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        for params in queries[:100]:  # warm-up: both workers load models and caches
+            assert client.get("/api/v1/context/", params=params).status_code == 200
+        latencies, items, tokens_used = [], [], []
+        started = time.perf_counter()
+        for params in queries:
+            t0 = time.perf_counter()
+            response = client.get("/api/v1/context/", params=params)
+            latencies.append((time.perf_counter() - t0) * 1000)
+            assert response.status_code == 200, response.text[:300]
+            body = response.json()
+            items.append(len(body["items"]))
+            tokens_used.append(body["tokens_used"])
+        elapsed = time.perf_counter() - started
+        print(
+            f"context: {len(latencies)} sequential requests, p50 {percentile(latencies, 50):.1f} ms,"
+            f" p95 {percentile(latencies, 95):.1f} ms, p99 {percentile(latencies, 99):.1f} ms,"
+            f" mean {statistics.mean(latencies):.1f} ms, {len(latencies) / elapsed:.0f} req/s;"
+            f" items/request {statistics.mean(items):.1f},"
+            f" tokens_used mean {statistics.mean(tokens_used):.0f}"
+        )
+
+        def burst(path, params_list, workers):
+            with httpx.Client(base_url=base, headers=headers, timeout=30) as c:
+
+                def one(p):
+                    return c.get(path, params=p).status_code
+
+                t0 = time.perf_counter()
+                with ThreadPoolExecutor(workers) as pool:
+                    codes = list(pool.map(one, params_list))
+                return len(codes) / (time.perf_counter() - t0), codes
+
+        rate, codes = burst("/api/v1/context/", queries[:600], 4)
+        print(
+            f"context throughput (4 client threads): {rate:.0f} req/s, "
+            f"{sum(c == 200 for c in codes)}/{len(codes)} OK"
+        )
+        rate, codes = burst("/healthz", [{}] * 3000, 4)
+        print(
+            f"/healthz throughput (ceiling, 4 client threads): {rate:.0f} req/s, "
+            f"{sum(c == 200 for c in codes)}/{len(codes)} OK"
+        )
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+if __name__ == "__main__":
+    main()
