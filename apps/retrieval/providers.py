@@ -133,19 +133,21 @@ class OpenAIProvider:
             )
         return [item["embedding"] for item in data]
 
-    def embed(self, texts: list[str]) -> list[list[float]]:
+    def embed(
+        self, texts: list[str], *, timeout: float | None = None, attempts: int | None = None
+    ) -> list[list[float]]:
         if not texts:
             return []
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         post = retry(
             retry=retry_if_exception(_retryable),
-            stop=stop_after_attempt(self.attempts),
+            stop=stop_after_attempt(attempts or self.attempts),
             wait=wait_exponential(multiplier=0.2, max=2),
             reraise=True,
         )(self._post)
         vectors: list[list[float]] = []
         try:
-            with httpx.Client(timeout=self.timeout, headers=headers) as client:
+            with httpx.Client(timeout=timeout or self.timeout, headers=headers) as client:
                 for start in range(0, len(texts), self.batch_size):
                     vectors.extend(post(client, texts[start : start + self.batch_size]))
         except EmbeddingUnavailable:

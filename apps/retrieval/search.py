@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import time
 from dataclasses import dataclass
 
 from django.db import connection
@@ -68,25 +69,38 @@ class SearchResult:
     used_vectors: bool
 
 
+QUERY_TIMEOUT = 2.0  # seconds a remote provider may take to embed a query
+PROVIDER_BACKOFF = 30.0  # after a failure, full-text only for this long
+_provider_down_until = 0.0
+
+
 @functools.lru_cache(maxsize=2048)
-def _embed_query_cached(model_key: str, text: str) -> tuple[float, ...] | None:
+def _embed_query_cached(model_key: str, text: str) -> tuple[float, ...]:
     provider = providers.get_provider()
     if provider is None or provider.model_key != model_key:
-        return None
-    try:
-        return tuple(provider.embed([text])[0])
-    except providers.EmbeddingUnavailable as exc:
-        logger.warning("Query embedding failed; full-text only: %s", exc)
-        return None
+        raise providers.EmbeddingUnavailable("The provider changed.")
+    if isinstance(provider, providers.OpenAIProvider):
+        vector = provider.embed([text], timeout=QUERY_TIMEOUT, attempts=1)[0]
+    else:
+        vector = provider.embed([text])[0]
+    return tuple(vector)
 
 
 def embed_query(text: str) -> tuple[str, list[float]] | None:
-    """(model_key, unit vector) for a query, or None when no provider answers."""
+    """(model_key, unit vector) for a query, or None when no provider answers (then the search
+    is full-text only; failures are not cached, and a failing remote provider is left alone for
+    PROVIDER_BACKOFF seconds so requests do not wait on it)."""
+    global _provider_down_until
     model_key = providers.current_model_key()
-    if not model_key or not text.strip():
+    if not model_key or not text.strip() or time.monotonic() < _provider_down_until:
         return None
-    vector = _embed_query_cached(model_key, text.strip()[:2000])
-    return (model_key, list(vector)) if vector else None
+    try:
+        vector = _embed_query_cached(model_key, text.strip()[:2000])
+    except providers.EmbeddingUnavailable as exc:
+        logger.warning("Query embedding failed; full-text only for now: %s", exc)
+        _provider_down_until = time.monotonic() + PROVIDER_BACKOFF
+        return None
+    return model_key, list(vector)
 
 
 _NEGATION = re.compile(r'(^|\s)-\S|"')

@@ -2,8 +2,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from apps.accounts.models import ApiToken
+from apps.retrieval import search, tasks, usage
 from apps.retrieval import services as retrieval_services
-from apps.retrieval import tasks, usage
 from tests.factories import make_record, make_token
 
 
@@ -28,6 +28,12 @@ def usage_log(monkeypatch):
 
     monkeypatch.setattr(usage, "dispatch", dispatch)
     return payloads
+
+
+@pytest.fixture(autouse=True)
+def _provider_up(monkeypatch):
+    # A provider failure in one test must not switch vectors off for the next.
+    monkeypatch.setattr(search, "_provider_down_until", 0.0)
 
 
 @pytest.fixture(autouse=True)

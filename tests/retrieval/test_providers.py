@@ -132,8 +132,15 @@ def test_when_the_provider_is_down_writes_succeed_and_embedding_is_retried_later
     with pytest.raises(providers.EmbeddingUnavailable):
         tasks.embed_record(record.pk)
     assert not RecordEmbedding.objects.filter(record=record).exists()
+    started = time.monotonic()
     body = api.get("/api/v1/context/", {"q": "ledger reconciliation"}).json()
     assert [i["key"] for i in body["items"]] == [record.key]
+    assert body["retrieval"] == "full-text (no embeddings available)"
+    # The next request does not wait on the failing provider again.
+    asked = len(fake.requests)
+    api.get("/api/v1/context/", {"q": "quarterly ledger"})
+    assert len(fake.requests) == asked
+    assert time.monotonic() - started < 5
 
     fake.mode = "ok"
     assert tasks.embed_missing() == 1
