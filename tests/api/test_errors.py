@@ -225,3 +225,8 @@ def test_extreme_dates_in_filters_are_handled(api, space, owner, rw_token):
         "/api/v1/records/", {"updated_since": "0001-01-01T00:00:00+05:00"}, **bearer(rw_token)
     )
     _error(overflow, 400, "invalid")
+
+
+def test_django_level_bad_request_under_api_is_json(api, rw_token):
+    response = api.get("/api/v1/me/", HTTP_HOST="evil.example", **bearer(rw_token))
+    _error(response, 400, "bad_request")
