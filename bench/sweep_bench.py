@@ -12,7 +12,8 @@ reason), then times:
   5. the nightly full sweep in steady state,
   6. the daily health snapshot,
   7. a drift report of 20 changed paths (each path's anchor is shared by 2,000 records, so it
-     marks 40,000 records suspect).
+     marks 40,000 records suspect), and one of 20 paths no record covers (the matching cost
+     alone).
 
 Usage: .venv/bin/python bench/sweep_bench.py [--records 1000000] [--keep]
 """
@@ -179,6 +180,18 @@ def main() -> None:
                 changed_paths=paths,
                 source="command",
             )[0].suspect_count
+        ),
+    )
+    uncovered = [f"web/page_{i}.tsx" for i in range(20)]
+    timed(
+        "drift report: 20 paths no record covers",
+        lambda: len(
+            services.drift_report(
+                repository="bench/repo",
+                commit=f"u{int(time.time())}",
+                changed_paths=uncovered,
+                source="command",
+            )[0].unmatched_paths
         ),
     )
     with connection.cursor() as c:

@@ -271,7 +271,8 @@ CELERY_BEAT_SCHEDULE.update(
             "options": {"expires": 3000},
         },
         "reminders-snapshot": {
-            # Daily freshness counts per space for the 12-week trend (re-running is harmless).
+            # Nightly: full sweep (every record, owners no longer members), then the freshness
+            # counts per space for the 12-week trend. Re-running is harmless.
             "task": "reminders.snapshot",
             "schedule": crontab(hour=23, minute=50),
             "options": {"expires": 3 * 3600},
