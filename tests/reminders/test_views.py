@@ -130,3 +130,33 @@ def test_dashboard_pages_need_login(client, space):
     for url in ("/health", f"/spaces/{space.slug}/health", "/review/", "/settings/reminders/"):
         assert client.get(url).status_code == 302
     assert not DriftReport.objects.exists()
+
+
+def test_most_used_stale_records_and_open_gaps_come_from_the_retrieval_log(
+    client, owner, mixed, space
+):
+    from apps.retrieval.models import ContextRequest, ContextResult, Gap
+
+    stale = Record.objects.get(title="Old guardrail")
+    fresh = Record.objects.get(title="Fresh one")
+    request = ContextRequest.objects.create(
+        channel="api", operation="context", query="logging rules", latency_ms=5.0
+    )
+    for rank in range(3):
+        ContextResult.objects.create(request=request, record=stale, rank=rank + 1, score=0.9)
+    ContextResult.objects.create(request=request, record=fresh, rank=4, score=0.5)
+    Gap.objects.create(
+        space=space,
+        query="how do we rotate keys?",
+        normalized="keys rotate",
+        source="low_score",
+        count=4,
+    )
+
+    client.force_login(owner, backend=BACKEND)
+    html = client.get(f"/spaces/{space.slug}/health").content.decode()
+    used = html.split('id="used-h"')[1].split("</section>")[0]
+    assert "Old guardrail" in used and "used 3 times" in used
+    assert "Fresh one" not in used
+    gaps = html.split('id="gaps-h"')[1].split("</section>")[0]
+    assert "how do we rotate keys?" in gaps and "<td>4</td>" in gaps
