@@ -3,6 +3,7 @@ serializers (ModelSerializers)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -126,14 +127,13 @@ class RecordRefSerializer(serializers.ModelSerializer):
 
 
 class _RecordUrlMixin(serializers.Serializer):
-    url = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField(help_text="The record's page, for people to read.")
     owner = serializers.CharField(source="owner_label", read_only=True)
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_url(self, obj: Record) -> str:
-        path = reverse("api:record-detail", args=[obj.pk])
-        request = self.context.get("request")
-        return request.build_absolute_uri(path) if request else path
+        path = reverse("web:record_detail", kwargs={"slug": obj.space.slug, "key": obj.key})
+        return f"{settings.SITE_URL}{path}"
 
 
 class RecordBriefSerializer(_RecordUrlMixin, serializers.ModelSerializer):
@@ -145,6 +145,7 @@ class RecordBriefSerializer(_RecordUrlMixin, serializers.ModelSerializer):
 
 
 class RecordSerializer(_RecordUrlMixin, serializers.ModelSerializer):
+    api_url = serializers.SerializerMethodField(help_text="This record in the API.")
     space = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     owner_user = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
@@ -163,6 +164,7 @@ class RecordSerializer(_RecordUrlMixin, serializers.ModelSerializer):
         fields = [
             "id",
             "url",
+            "api_url",
             "space",
             "key",
             "kind",
@@ -190,6 +192,12 @@ class RecordSerializer(_RecordUrlMixin, serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_api_url(self, obj: Record) -> str:
+        path = reverse("api:record-detail", args=[obj.pk])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
 
 
 class LinkSerializer(serializers.ModelSerializer):

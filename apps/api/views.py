@@ -25,6 +25,7 @@ from apps.api.authentication import principal_of
 from apps.api.exceptions import PreconditionRequired, error_body
 from apps.api.filters import RecordFilter
 from apps.api.permissions import IsAuthenticatedWithScope, IsStaffForCreate
+from apps.api.throttling import IPRateThrottle, TokenRateThrottle
 from apps.core.errors import InvalidInput, NotFound
 from apps.records import selectors, services
 from apps.records.models import Link, Record, Revision
@@ -82,6 +83,14 @@ class ApiView:
     """Settings every API view shares."""
 
     permission_classes = [IsAuthenticatedWithScope]
+    # The per-address limit is checked first (in initial), so guessing tokens is limited too.
+    throttle_classes = [TokenRateThrottle]
+
+    def initial(self, request, *args, **kwargs):
+        by_address = IPRateThrottle()
+        if not by_address.allow_request(request, self):
+            self.throttled(request, by_address.wait())
+        super().initial(request, *args, **kwargs)
 
     @property
     def principal(self):

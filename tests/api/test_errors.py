@@ -230,3 +230,10 @@ def test_extreme_dates_in_filters_are_handled(api, space, owner, rw_token):
 def test_django_level_bad_request_under_api_is_json(api, rw_token):
     response = api.get("/api/v1/me/", HTTP_HOST="evil.example", **bearer(rw_token))
     _error(response, 400, "bad_request")
+
+
+def test_address_limit_also_stops_token_guessing(api, space, settings):
+    settings.API_THROTTLE_RATES = {"token": "1000/minute", "ip": "3/minute"}
+    for n in range(3):
+        _error(api.get("/api/v1/me/", **bearer(f"ckb_guess{n}")), 401, "authentication_failed")
+    _error(api.get("/api/v1/me/", **bearer("ckb_guess4")), 429, "throttled")

@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from apps.records import services
@@ -43,7 +44,9 @@ def test_create_returns_the_record_with_key_etag_and_location(client, space, own
     assert data["tags"] == ["pci", "logging"]
     assert data["owner"] == str(owner)
     assert response["ETag"] == '"1"'
-    assert response["Location"].endswith(f"/api/v1/records/{data['id']}/")
+    assert (
+        response["Location"] == data["api_url"] == f"http://testserver/api/v1/records/{data['id']}/"
+    )
     assert client.get(response["Location"]).json()["title"] == "Never log card numbers"
 
 
@@ -130,7 +133,8 @@ def test_brief_form_has_only_the_brief_fields(client, space, owner):
     response = client.get("/api/v1/records/?fields=brief")
     (item,) = response.json()["results"]
     assert set(item) == {"key", "title", "kind", "status", "owner", "freshness", "url"}
-    assert item["url"].startswith("http://testserver/api/v1/records/")
+    # The page people read (and AI tools cite).
+    assert item["url"] == f"{settings.SITE_URL}/s/payments/DEC-1/"
 
 
 def test_pagination_is_stable_and_bounded(client, space, owner):
