@@ -20,7 +20,7 @@ from tests.factories import make_record, make_token
 pytestmark = pytest.mark.django_db
 
 # Bounded so the whole run stays within about a minute on two cores.
-EXAMPLES_PER_OPERATION = 10
+EXAMPLES_PER_OPERATION = 8
 
 
 def test_schema_is_public_json_and_documents_errors_and_auth(client):
