@@ -9,6 +9,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
+    OpenApiResponse,
     PolymorphicProxySerializer,
     extend_schema,
     extend_schema_view,
@@ -50,6 +51,19 @@ IF_MATCH_OPTIONAL = OpenApiParameter(
     location=OpenApiParameter.HEADER,
     description="Optional: the ETag the change is based on (412 when stale).",
 )
+ETAG_HEADER = OpenApiParameter(
+    "ETag",
+    OpenApiTypes.STR,
+    location=OpenApiParameter.HEADER,
+    response=[200, 201],
+    description='The record\'s version, e.g. `"3"`; send it back in If-Match.',
+)
+
+
+def record_response(description: str = "The record.") -> OpenApiResponse:
+    return OpenApiResponse(s.RecordSerializer, description=description)
+
+
 RECORD_OR_BRIEF = PolymorphicProxySerializer(
     component_name="RecordFullOrBrief",
     serializers=[s.RecordSerializer, s.RecordBriefSerializer],
@@ -181,23 +195,28 @@ class SpaceViewSet(
         parameters=[FIELDS_PARAM],
         responses=RECORD_OR_BRIEF,
     ),
-    retrieve=extend_schema(summary="Read a record (ETag: its version)"),
+    retrieve=extend_schema(
+        summary="Read a record (ETag: its version)",
+        parameters=[ETAG_HEADER],
+        responses={200: record_response()},
+    ),
     create=extend_schema(
         summary="Create a record",
         request=s.RecordCreateInput,
-        responses={201: s.RecordSerializer},
+        parameters=[ETAG_HEADER],
+        responses={201: record_response("The new record (Location: its API URL).")},
     ),
     update=extend_schema(
         summary="Replace a record's editable fields",
         request=s.RecordWriteInput,
-        parameters=[IF_MATCH],
-        responses={200: s.RecordSerializer},
+        parameters=[IF_MATCH, ETAG_HEADER],
+        responses={200: record_response()},
     ),
     partial_update=extend_schema(
         summary="Change some of a record's fields",
         request=s.RecordPatchInput,
-        parameters=[IF_MATCH],
-        responses={200: s.RecordSerializer},
+        parameters=[IF_MATCH, ETAG_HEADER],
+        responses={200: record_response()},
     ),
 )
 class RecordViewSet(
