@@ -440,6 +440,8 @@ DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
 )
 # Seconds each /readyz dependency check may take.
 READYZ_TIMEOUT = env_int("READYZ_TIMEOUT", 2, minimum=1)
+# Where collectstatic puts files; the Docker image collects them outside the var/ volume.
+STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(STATIC_ROOT)))
 
 # Logs: one JSON object per line (LOG_FORMAT=json, the default without DEBUG) or plain text,
 # each line tagged with the request id (X-Request-ID) of the request being served.

@@ -2,6 +2,8 @@
 
 import json
 import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from apps.core import views as core_views
 
@@ -20,7 +22,7 @@ def test_readyz_reports_each_dependency(client, db):
     assert body["status"] == "ok"
     assert body["checks"]["database"] == "ok"
     assert body["checks"]["broker"] == "ok"
-    assert body["checks"]["embeddings"] in {"ok", "skipped"}
+    assert body["checks"]["embeddings"] in {"ok", "disabled"}
 
 
 def test_readyz_is_503_and_names_the_failing_dependency(client, db, monkeypatch):
@@ -36,6 +38,29 @@ def test_readyz_is_503_and_names_the_failing_dependency(client, db, monkeypatch)
     assert body["status"] == "unavailable"
     assert body["checks"]["database"] == "ok"
     assert body["checks"]["broker"].startswith("error: ")
+
+
+def test_an_embeddings_outage_degrades_readiness_without_failing_it(client, db, settings):
+    class Broken(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.send_response(500)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    fake = ThreadingHTTPServer(("127.0.0.1", 0), Broken)
+    threading.Thread(target=fake.serve_forever, daemon=True).start()
+    try:
+        settings.CONTEXTKB_EMBEDDINGS_PROVIDER = "openai"
+        settings.CONTEXTKB_EMBEDDINGS_URL = f"http://127.0.0.1:{fake.server_port}/v1"
+        response = client.get("/readyz")
+    finally:
+        fake.shutdown()
+    # Writes and full-text search still work without embeddings: stay in rotation.
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
+    assert response.json()["checks"]["embeddings"] == "error: EmbeddingUnavailable"
 
 
 def test_every_response_carries_a_request_id_and_a_sane_incoming_one_is_kept(client, db):
