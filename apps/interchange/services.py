@@ -30,6 +30,8 @@ from django.utils.text import slugify
 
 from apps.accounts import access
 from apps.accounts.models import ApiToken, Membership, Space, Team, User
+from apps.audit.models import AuditEvent
+from apps.audit.services import audit_log
 from apps.core.errors import Forbidden, InvalidInput, NotFound, ServiceError
 from apps.interchange import parsing
 from apps.interchange.models import ImportJob
@@ -784,6 +786,14 @@ def export_space(*, space: Space, actor, include_archived: bool = True) -> list[
         title = record.title.replace("|", "\\|")
         index.append(f"| {record.key} | [{title}]({path.replace(' ', '%20')}) | {record.status} |")
     files.append(ExportedFile("index.md", "\n".join(index) + "\n"))
+    # A whole space leaving the system is a security event (apps.audit).
+    audit_log(
+        kind=AuditEvent.Kind.EXPORT,
+        actor=actor,
+        space=space,
+        message=f"Exported {len(records)} records of {space.slug}",
+        details={"records": len(records), "include_archived": include_archived},
+    )
     return files
 
 

@@ -59,3 +59,15 @@ def test_audit_log_is_read_only_in_the_admin(client, owner):
     event = AuditEvent.objects.get(token=token)
     assert client.get(f"/admin/audit/auditevent/{event.pk}/delete/").status_code == 403
     assert client.get("/admin/audit/auditevent/add/").status_code == 403
+
+
+def test_exporting_a_space_is_audited(space, owner):
+    from apps.interchange import services as interchange
+    from tests.factories import make_record
+
+    make_record(space=space, actor=owner, title="Exported decision")
+    files = interchange.export_space(space=space, actor=owner)
+    assert len(files) == 2
+    event = AuditEvent.objects.get(kind=AuditEvent.Kind.EXPORT)
+    assert (event.actor, event.space) == (owner, space)
+    assert event.details == {"records": 1, "include_archived": True}
