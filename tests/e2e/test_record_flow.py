@@ -220,6 +220,9 @@ def test_write_link_supersede_conflict_restore_verify(new_page, shoot, space, ow
     shoot(phone, "phone-space-home", full_page=False)
     phone.goto("/s/payments/DEC-3/")
     shoot(phone, "phone-record", full_page=False)
+    phone.goto("/s/payments/DEC-3/edit/")
+    phone.locator("#preview h2").first.wait_for()
+    shoot(phone, "phone-edit", full_page=False)
 
     # No page broke the Content-Security-Policy or threw a script error.
     # (The conflict page answers 409 on purpose; Chromium logs every non-2xx document.)
