@@ -132,10 +132,11 @@ def _normalise(fields: dict[str, Any], *, space: Space) -> dict[str, Any]:
         errors["body"] = ["The body contains a NUL character."]
     try:
         if "tags" in out:
-            out["tags"] = [
-                t.lower()
-                for t in _clean_list(out["tags"], field="tags", limit=MAX_TAGS, max_len=50)
-            ]
+            tags = out["tags"]
+            if isinstance(tags, list | tuple):
+                # Lower-case before de-duplicating, so "Events, events" is one tag.
+                tags = [t.lower() if isinstance(t, str) else t for t in tags]
+            out["tags"] = _clean_list(tags, field="tags", limit=MAX_TAGS, max_len=50)
         if "anchors" in out:
             out["anchors"] = _clean_list(
                 out["anchors"], field="anchors", limit=MAX_ANCHORS, max_len=300

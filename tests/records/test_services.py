@@ -174,6 +174,11 @@ def test_update_refuses_unknown_fields_and_direct_superseded_status(space, owner
     assert _state(record) == before
 
 
+def test_tags_are_lower_cased_and_deduplicated(space, owner):
+    record = make_record(space=space, actor=owner, tags=["Events", "events", " Ops "])
+    assert record.tags == ["events", "ops"]
+
+
 def test_update_without_changes_writes_no_revision(space, owner):
     record = make_record(space=space, actor=owner, title="Same")
     result = services.record_update(
