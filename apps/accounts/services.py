@@ -113,7 +113,7 @@ def membership_remove(*, space: Space, user: User, actor) -> None:
     # The records they owned here are orphaned: owner cleared, suspect, in the admins' queue.
     from apps.records import evidence
 
-    evidence.orphan_owned_by(user=user, space=space, now=timezone.now())
+    evidence.orphan_owned_by(user=user, space=space, actor=actor, now=timezone.now())
 
 
 # --- API tokens -------------------------------------------------------------------------------

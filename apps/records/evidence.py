@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import connection
-from django.db.models import Q
+from django.db.models import F, Q
 from django.urls import NoReverseMatch, reverse
 
 from apps.records.models import Link, Record, SuspectReason
@@ -266,25 +266,49 @@ def _orphan(
         return cursor.rowcount
 
 
-def orphan_owned_by(*, user, space, now: dt.datetime, message: str = "") -> int:
-    """`user` left `space`: their records there lose their owner and go to the space admins."""
-    return _orphan(
-        "r.owner_user_id = %s AND r.space_id = %s",
-        [user.pk, space.pk],
+def _orphan_in_history(where: dict, *, actor, message: str, now: dt.datetime) -> int:
+    """The interactive paths (a member removed, "Not mine") orphan a handful of records: each
+    gets a new version and a revision, so the history shows who cleared the owner and why, and
+    an edit form still open on the old owner gets a version conflict instead of restoring them."""
+    from apps.records import services  # services import this module
+
+    ids = list(
+        Record.objects.filter(archived_at__isnull=True, **where).values_list("pk", flat=True)
+    )
+    if not ids:
+        return 0
+    where_ids = "r.id = ANY(%s) AND r.owner_user_id = %s"
+    count = _orphan(
+        where_ids,
+        [ids, where["owner_user"].pk],
         message_sql="%s::text",
-        message_params=[message or f"Its owner {user.username} left the space"],
+        message_params=[message],
+        now=now,
+    )
+    Record.objects.filter(pk__in=ids, owner_user__isnull=True).update(
+        version=F("version") + 1, updated_at=now
+    )
+    for record in Record.objects.filter(pk__in=ids, owner_user__isnull=True).select_related(
+        "space"
+    ):
+        services._write_revision(record, action="update", actor=actor, message=message)
+    return count
+
+
+def orphan_owned_by(*, user, space, now: dt.datetime, actor=None, message: str = "") -> int:
+    """`user` left `space`: their records there lose their owner and go to the space admins."""
+    return _orphan_in_history(
+        {"owner_user": user, "space": space},
+        actor=actor,
+        message=message or f"Its owner {user.username} left the space",
         now=now,
     )
 
 
 def orphan_record(*, record: Record, user, now: dt.datetime, message: str) -> int:
     """One record goes back to the space admins (its owner said "Not mine")."""
-    return _orphan(
-        "r.id = %s AND r.owner_user_id = %s",
-        [record.pk, user.pk],
-        message_sql="%s::text",
-        message_params=[message],
-        now=now,
+    return _orphan_in_history(
+        {"owner_user": user, "pk": record.pk}, actor=user, message=message, now=now
     )
 
 

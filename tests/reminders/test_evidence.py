@@ -148,6 +148,13 @@ def test_owner_leaving_the_space_orphans_their_records(space, owner, admin_user)
     assert reason.cause == SuspectReason.Cause.OWNER_LEFT
     assert reason.details["former_owner"] == "owner"
     assert "left the space" in reason.message
+    # The history says who cleared the owner, and the version moved on.
+    revision = record.revisions.order_by("-number").first()
+    assert (revision.author, revision.snapshot["owner_user"], record.version) == (
+        admin_user,
+        None,
+        2,
+    )
 
 
 def test_sweep_orphans_records_of_a_deactivated_owner(space, owner, teammate):
