@@ -59,7 +59,7 @@ _STATUS_WORDS: list[tuple[re.Pattern[str], str, str]] = [
     ),
 ]
 # Template text left in place: "Accepted or Rejected", "{Deprecated|Proposed|Accepted}".
-_PLACEHOLDER = re.compile(r"\{[^}]*\|[^}]*\}|^\s*\w+\s+or\s+\w+\s*$|\[[^\]]*\|[^\]]*\]")
+_PLACEHOLDER = re.compile(r"\{[^{}|]*+\|[^{}]*+\}|^\s*\w+\s+or\s+\w+\s*$|\[[^\[\]|]*+\|[^\[\]]*+\]")
 
 
 @dataclass
@@ -82,7 +82,8 @@ def _plain(text: str) -> str:
 
 def normalise_status(text: str | None) -> StatusReading:
     """Map a status as written to a Record.Status value (plus tags for words it has no value for)."""
-    plain = _plain(text or "")
+    # A status is a few words; the cap also keeps the regexes below linear on hostile input.
+    plain = _plain((text or "")[:500])
     if not plain:
         return StatusReading(ACCEPTED, [TAG_UNSTATED])
     if _PLACEHOLDER.search(plain):
@@ -122,7 +123,7 @@ _TRAILING_SUPERSEDES = re.compile(
 )
 _JOINER = re.compile(r"^[\s).]*(?:,|and|&|,\s*and|or)\s*$")
 _INLINE = re.compile(
-    r"(?<!!)\[((?:[^\[\]]|\[[^\]]*\])*)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)"
+    r"(?<!!)\[((?:[^\[\]]++|\[[^\[\]]*+\])*+)\]\(\s*<?([^)\s>]{1,1000}+)>?(?:\s+\"[^\"]{0,300}\")?\s*\)"
 )
 _REFERENCE = re.compile(r"(?<!!)\[([^\[\]]+)\]\[([^\[\]]*)\]")
 _REF_DEF = re.compile(r"^\s{0,3}\[([^\]]+)\]:\s*<?(\S+?)>?(?:\s+[\"'(].*)?\s*$")
@@ -186,8 +187,12 @@ def _strip_code(lines: list[str]) -> list[str]:
     return out
 
 
+MAX_LINKS_PER_FILE = 1000
+
+
 def find_links(body: str, *, first_line: int = 1) -> list[FoundLink]:
-    """Every markdown link and plain-text status reference, with the relation its words name."""
+    """Every markdown link and plain-text status reference, with the relation its words name
+    (at most MAX_LINKS_PER_FILE + 1: more than that is reported, not followed)."""
     raw_lines = body.splitlines()
     lines = _strip_code(raw_lines)
     ref_defs: dict[str, str] = {}
@@ -197,29 +202,38 @@ def find_links(body: str, *, first_line: int = 1) -> list[FoundLink]:
             ref_defs[m.group(1).strip().lower()] = m.group(2)
     found: list[FoundLink] = []
     for index, line in enumerate(lines):
+        if len(found) > MAX_LINKS_PER_FILE:
+            break
         if not line.strip() or _REF_DEF.match(line):
             continue
         line_no = index + first_line
         spans: list[tuple[int, int, str, str]] = []  # start, end, text, url
+        # Which characters are inside a link already (linear, whatever the number of links).
+        covered = bytearray(len(line) + 1)
         for m in _INLINE.finditer(line):
             spans.append((m.start(), m.end(), m.group(1), m.group(2)))
+            covered[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
         for m in _REFERENCE.finditer(line):
             ref = (m.group(2) or m.group(1)).strip().lower()
-            if ref in ref_defs and not any(s <= m.start() < e for s, e, _, _ in spans):
+            if ref in ref_defs and not covered[m.start()]:
                 spans.append((m.start(), m.end(), m.group(1), ref_defs[ref]))
+                covered[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
         for m in _BARE_URL.finditer(line):
-            if not any(s <= m.start() < e for s, e, _, _ in spans):
+            if not covered[m.start()]:
                 spans.append((m.start(), m.end(), m.group(0), m.group(0).rstrip(".,;")))
         spans.sort()
         previous_end, previous_relation = 0, None
         lower = line.lower()
+        # "in part supersedes [A] and [B]": a partial cue anywhere before a link on its line.
+        partial_at = next((m.start() for m in _PARTIAL.finditer(lower)), len(lower) + 1)
+        shown = raw_lines[index].strip()[:300]
         line_links: list[FoundLink] = []
         for start, end, text, url in spans:
             before = lower[previous_end:start]
             relation = _cue(before)
             if relation is None and previous_relation and _JOINER.match(before):
                 relation = previous_relation
-            if relation is None and _TRAILING_SUPERSEDES.match(lower[end:]):
+            if relation is None and _TRAILING_SUPERSEDES.match(lower[end : end + 80]):
                 relation = SUPERSEDES
             relation = relation or RELATES
             number = re.search(r"\b([a-z]{0,4})[\s#_-]?0*(\d{1,5})\b", text, re.IGNORECASE)
@@ -227,8 +241,8 @@ def find_links(body: str, *, first_line: int = 1) -> list[FoundLink]:
                 relation=relation,
                 url=url,
                 line_no=line_no,
-                line=raw_lines[index].strip(),
-                partial=bool(_PARTIAL.search(lower[:start])),
+                line=shown,
+                partial=partial_at < start,
                 fallback_number=int(number.group(2)) if number else None,
                 fallback_prefix=(number.group(1) or "").lower() if number else "",
             )
@@ -236,9 +250,13 @@ def find_links(body: str, *, first_line: int = 1) -> list[FoundLink]:
             previous_end, previous_relation = end, (relation if relation != RELATES else None)
         found.extend(line_links)
         # Plain-text references ("Superseded by ADR025") outside any link.
-        text_only = line
-        for start, end, _, _ in sorted(spans, reverse=True):
-            text_only = text_only[:start] + " \x00 " + text_only[end:]
+        pieces, position = [], 0
+        for start, end, _, _ in spans:
+            if start >= position:
+                pieces += [line[position:start], " \x00 "]
+                position = end
+        pieces.append(line[position:])
+        text_only = "".join(pieces)
         for m in _TEXT_REF.finditer(text_only):
             word = m.group(1).split()[0].lower()
             found.append(
@@ -246,8 +264,8 @@ def find_links(body: str, *, first_line: int = 1) -> list[FoundLink]:
                     relation=_TEXT_REF_RELATION.get(word, RELATES),
                     url=f"{m.group(2)}{m.group(3)}",
                     line_no=line_no,
-                    line=raw_lines[index].strip(),
-                    partial=bool(_PARTIAL.search(lower[: m.start()])),
+                    line=shown,
+                    partial=partial_at < m.start(),
                     number=int(m.group(3)),
                     prefix=m.group(2).lower(),
                 )
@@ -305,12 +323,14 @@ def looks_like_adr_link(url: str) -> bool:
 _FRONT_MATTER = re.compile(
     r"\A---[ \t]*\r?\n(.*?)(?:\r?\n)?^(?:---|\.\.\.)[ \t]*$\r?\n?", re.S | re.M
 )
-_H1 = re.compile(r"^#\s+(.+?)\s*#*\s*$")
+# Headings are matched greedily and their closing #s stripped in Python: a lazy `(.+?)\s*#*\s*$`
+# is quadratic on a long line of spaces.
+_H1 = re.compile(r"^#[ \t]++(.*\S)")
 _SETEXT = re.compile(r"^=+\s*$")
-_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+_HEADING = re.compile(r"^(#{1,6})[ \t]++(.*\S)")
 _META_LINE = re.compile(
     r"^\s*(?:[-*+]\s+)?(?:\*\*|__)?(status|date|deciders|decision[- ]makers)(?:\*\*|__)?\s*:\s*"
-    r"(?:\*\*|__)?\s*(.*?)\s*$",
+    r"(?:\*\*|__)?\s*(.*)$",
     re.IGNORECASE,
 )
 _FILE_NUMBER = re.compile(r"^(?:[a-z]{1,4}[-_ ]?)?0*(\d{1,5})(?=[-_. ]|$)", re.IGNORECASE)
@@ -324,6 +344,15 @@ _DATE_FORMATS = (
     "%d %B %Y",
 )
 _KEY = re.compile(r"^([A-Z]{3})-(\d+)$")
+
+
+def _heading_text(text: str) -> str:
+    """A heading without its optional closing #s ("## Status ##")."""
+    text = text.rstrip()
+    bare = text.rstrip("#")
+    if bare != text and (not bare or bare[-1] in " \t"):
+        text = bare.rstrip()
+    return text
 
 
 class FrontMatterError(ValueError):
@@ -396,7 +425,7 @@ def _section(lines: list[str], name: str) -> tuple[str, int] | None:
     """
     for i, line in enumerate(lines):
         m = _HEADING.match(line)
-        if not (m and _plain(m.group(2)) == name):
+        if not (m and _plain(_heading_text(m.group(2))[:200]) == name):
             continue
         paragraphs: list[tuple[bool, list[str], int]] = []
         current: list[str] = []
@@ -462,7 +491,7 @@ def parse_adr(path: str, text: str) -> ParsedAdr:
         for i, line in enumerate(plain_lines):
             m = _H1.match(line)
             if m:
-                title = m.group(1)
+                title = _heading_text(m.group(1))
                 break
             if i + 1 < len(plain_lines) and line.strip() and _SETEXT.match(plain_lines[i + 1]):
                 title = line.strip()
@@ -471,7 +500,7 @@ def parse_adr(path: str, text: str) -> ParsedAdr:
         for line in plain_lines:
             m = _HEADING.match(line)
             if m:
-                title = m.group(2)
+                title = _heading_text(m.group(2))
                 break
     if not title:
         stem = posixpath.splitext(posixpath.basename(path))[0]
@@ -491,7 +520,7 @@ def parse_adr(path: str, text: str) -> ParsedAdr:
             # Status and date lines count anywhere before the first section; later only as
             # bullets/plain lines that start the line (MADR 2 puts them under the title).
             if name not in meta and (i < first_section or name != "status"):
-                meta[name] = (m.group(2), i)
+                meta[name] = (m.group(2).strip(), i)
 
     fmt = "generic"
     status_text = ""
@@ -513,7 +542,10 @@ def parse_adr(path: str, text: str) -> ParsedAdr:
                 ):
                     status_text = line.strip()
                     break
-    if fmt == "generic" and (front or any("decision outcome" in _plain(ln) for ln in lines)):
+    if fmt == "generic" and (
+        front
+        or any("decision outcome" in ln[:200].lower() for ln in plain_lines if ln.startswith("#"))
+    ):
         fmt = "madr"
     if exported:
         fmt = "contextkb"

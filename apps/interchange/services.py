@@ -446,7 +446,13 @@ def _collect_links(
                         continue
                     want(doc, target, link_type, False, f"{adr.path} front matter")
             continue
-        for link in adr.links:
+        if len(adr.links) > parsing.MAX_LINKS_PER_FILE:
+            summary.problem(
+                adr.path,
+                f"more than {parsing.MAX_LINKS_PER_FILE} links; only the first "
+                f"{parsing.MAX_LINKS_PER_FILE} were followed",
+            )
+        for link in adr.links[: parsing.MAX_LINKS_PER_FILE]:
             target_doc: _Doc | None = None
             if link.number is not None:
                 candidates = _number_candidates(docs_by_dir, adr.path, link.number, link.prefix)
@@ -527,7 +533,9 @@ def _write_links(
         )
     )
     existing_pairs = {frozenset((s, t)) for s, t, _ in existing}
-    for done, w in enumerate(wanted, 1):
+    for done, w in enumerate(wanted):
+        if progress:
+            progress("links", done, len(wanted))
         source, target = w.source.record, w.target.record
         if (source.pk, target.pk, w.type) in existing or (
             w.type == Link.Type.RELATES_TO and (frozenset((source.pk, target.pk)) in existing_pairs)
@@ -570,8 +578,8 @@ def _write_links(
         summary.links_created.append(
             {"source": source.key, "type": w.type, "target": target.key, "where": w.where}
         )
-        if progress:
-            progress("links", done, len(wanted))
+    if progress and wanted:
+        progress("links", len(wanted), len(wanted))
 
 
 def import_files(

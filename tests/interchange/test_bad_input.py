@@ -140,3 +140,38 @@ def test_an_upload_that_is_not_a_zip_is_refused_before_anything_runs(space, owne
         services.import_job_create(space=space, actor=owner, data=b"hello", filename="x.zip")
     with pytest.raises(InvalidInput, match="not a readable zip"):
         sources.read_zip(b"PK\x03\x04 broken")
+
+
+@pytest.mark.django_db
+def test_pathological_markdown_is_read_in_linear_time(space, owner, tmp_path):
+    """Inputs that make naive regexes quadratic (hours for a 900 kB file) import in seconds."""
+    import time
+
+    n = 900_000
+    folder = tmp_path / "adr"
+    folder.mkdir()
+    bodies = {
+        "0001-spaces.md": "# " + " " * n + "x\n",
+        "0002-brackets.md": "# 2. B\n\n" + "[" * n,
+        "0003-nested.md": "# 3. N\n\n" + "[a[b]c](" * (n // 8),
+        "0004-status.md": "# 4. S\n\n## Status\n\n" + "{a|" * (n // 3),
+        "0005-links.md": "# 5. L\n\n" + "[a](0001-spaces.md) " * 9000,
+    }
+    for name, text in bodies.items():
+        (folder / name).write_text(text)
+    started = time.monotonic()
+    summary = services.import_files(space=space, files=sources.read_folder(folder), actor=owner)
+    assert time.monotonic() - started < 30
+    # Read in full, then refused by the record service as too long for a body.
+    assert sorted(_reasons(summary)) == [
+        "0001-spaces.md",
+        "0002-brackets.md",
+        "0003-nested.md",
+        "0004-status.md",
+    ]
+    assert all("body" in reason for reason in _reasons(summary).values())
+    assert [c["path"] for c in summary.created] == ["0005-links.md"]
+    assert {
+        "path": "0005-links.md",
+        "message": "more than 1000 links; only the first 1000 were followed",
+    } in summary.problems

@@ -71,7 +71,7 @@ class Command(BaseCommand):
                     desc=phase,
                     unit="file" if phase == "records" else "link",
                     file=self.stderr._out,
-                    leave=False,
+                    leave=True,
                 )
             bar.update(done - bar.n)
 
