@@ -207,7 +207,7 @@ class SpaceViewSet(
         responses={201: record_response("The new record (Location: its API URL).")},
     ),
     update=extend_schema(
-        summary="Replace a record's editable fields",
+        summary="Replace a record's editable fields (left out: empty; status: kept)",
         request=s.RecordWriteInput,
         parameters=[IF_MATCH, ETAG_HEADER],
         responses={200: record_response()},
