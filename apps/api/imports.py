@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.shortcuts import get_object_or_404
 from django.urls import path
 from drf_spectacular.utils import extend_schema
@@ -20,7 +21,7 @@ from rest_framework.views import APIView
 from apps.accounts import access
 from apps.accounts.models import Space
 from apps.api.views import ApiView
-from apps.core.errors import NotFound
+from apps.core.errors import InvalidInput, NotFound
 from apps.interchange import services
 from apps.interchange.models import ImportJob
 from apps.records.models import Record
@@ -79,6 +80,12 @@ class ImportView(ApiView, APIView):
         if space is None:
             raise NotFound(f"Space {data['space']!r} not found.")
         upload = data["file"]
+        limit = settings.CONTEXTKB_IMPORT_MAX_ZIP_BYTES
+        if upload.size > limit:
+            # Refused before reading it into memory.
+            raise InvalidInput(
+                f"The zip is larger than {limit:,} bytes.", details={"file": ["Too large."]}
+            )
         job = services.import_job_create(
             space=space,
             actor=self.principal,

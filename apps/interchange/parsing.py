@@ -262,7 +262,7 @@ def find_links(body: str, *, first_line: int = 1) -> list[FoundLink]:
             found.append(
                 FoundLink(
                     relation=_TEXT_REF_RELATION.get(word, RELATES),
-                    url=f"{m.group(2)}{m.group(3)}",
+                    url=text_only[m.start(2) : m.end(3)].strip(),
                     line_no=line_no,
                     line=shown,
                     partial=partial_at < m.start(),

@@ -687,13 +687,14 @@ def _run(space, files, actor, kind, owner, summary: ImportSummary, progress) -> 
     _write_links(wanted, actor=actor, summary=summary, progress=progress)
 
     for doc in imported:
-        if doc.adr.exported or doc.adr.status.status != Record.Status.SUPERSEDED:
+        if _wanted_status(doc) != Record.Status.SUPERSEDED:
             continue
         status = Record.objects.filter(pk=doc.record.pk).values_list("status", flat=True).first()
         if status != Record.Status.SUPERSEDED:
             summary.problem(
                 doc.adr.path,
-                f"says {doc.adr.status_text[:80]!r} but no successor was found; imported as deprecated",
+                f"says {(doc.adr.status_text or 'superseded')[:80]!r} but no successor was "
+                "found; imported as deprecated",
             )
 
 
