@@ -114,10 +114,14 @@ def _grouped(items: list[Item]) -> list[SpaceGroup]:
 
 
 def digest_items(*, user: User, now: dt.datetime | None = None) -> list[SpaceGroup]:
-    """The owner's due, stale and suspect records, grouped by space, most urgent first."""
+    """The owner's due, stale and suspect records (their own and their teams'), grouped by
+    space, most urgent first."""
     now = now or timezone.now()
     member_of = Membership.objects.filter(user=user).values("space_id")
-    records = _attention_qs().filter(owner_user=user, space_id__in=member_of)
+    # Records the user owns, and records owned by a team they are in.
+    records = _attention_qs().filter(
+        Q(owner_user=user) | Q(owner_team__in=user.teams.values("id")), space_id__in=member_of
+    )
     return _grouped(_items(records, now=now))
 
 
@@ -151,7 +155,10 @@ def users_with_digest_items(*, frequency: str) -> list[int]:
     """Ids of active users with that digest frequency who own something needing review."""
     owned = (
         Record.objects.active()
-        .filter(owner_user=OuterRef("pk"), freshness__in=NEEDS_REVIEW)
+        .filter(
+            Q(owner_user=OuterRef("pk")) | Q(owner_team__members=OuterRef("pk")),
+            freshness__in=NEEDS_REVIEW,
+        )
         .exclude(status__in=RETIRED)
         .filter(space__memberships__user=OuterRef("pk"))
     )

@@ -249,3 +249,28 @@ def test_a_send_interrupted_after_the_claim_is_never_sent_again(space, owner, st
     assert _send_planned() == []
     assert mail.outbox == []
     assert Delivery.objects.get().status == "sending"  # visible as stuck in the admin
+
+
+def test_team_owned_records_reach_every_team_member(client, space, owner, teammate):
+    from tests.factories import TeamFactory
+
+    team = TeamFactory(name="Platform")
+    team.members.add(owner, teammate)
+    record = make_record(
+        space=space,
+        actor=owner,
+        owner_team=team,
+        kind="guardrail",
+        title="Pin base images",
+        now=timezone.now() - dt.timedelta(days=70),
+    )
+    reminders.sweep(full=True)
+    _send_planned()
+
+    assert sorted(m.to[0] for m in mail.outbox) == sorted([owner.email, teammate.email])
+    message = next(m for m in mail.outbox if m.to == [teammate.email])
+    assert "Pin base images" in message.body and "(owned by Platform)" in message.body
+    assert "not-mine" not in message.body
+    still_true = next(link for link in _links(message) if "still-true" in link)
+    assert client.post(still_true).status_code == 200
+    assert Record.objects.get(pk=record.pk).freshness == "fresh"
