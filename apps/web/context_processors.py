@@ -17,11 +17,13 @@ GLOBAL_ITEMS = [
 SPACE_ITEMS = [
     ("Records", "web:space_home"),
     ("Gaps", "retrieval:space_gaps"),
+    ("Health", "reminders:space_health"),
     ("Import", "interchange:import"),
     ("Members", "web:space_members"),
 ]
 USER_ITEMS = [
     ("API tokens", "accounts:tokens"),
+    ("Email reminders", "reminders:settings"),
     ("Change password", "web:password_change"),
 ]
 
