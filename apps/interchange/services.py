@@ -646,7 +646,9 @@ def _run(space, files, actor, kind, owner, summary: ImportSummary, progress) -> 
     for done, doc in enumerate(docs, 1):
         adr = doc.adr
         existing = existing_by_path.get(adr.path)
-        if existing is None and adr.exported:
+        if existing is None and adr.exported and adr.front_matter.get("space") == space.slug:
+            # Matching by key only within the space the file was exported from: another space's
+            # DEC-10 is a different decision and must not be overwritten.
             existing = existing_by_key.get(str(adr.front_matter.get("key")))
         number = None
         if existing is None and adr.number and (doc.kind, adr.number) not in taken:
@@ -733,6 +735,7 @@ def render_record(record: Record, links: dict[str, list[str]]) -> str:
     """One record as MADR-style markdown: YAML front matter, then the body unchanged."""
     fm: dict[str, Any] = {
         "key": record.key,
+        "space": record.space.slug,
         "kind": record.kind,
         "title": record.title,
         "status": record.status,
@@ -769,7 +772,7 @@ def export_space(*, space: Space, actor, include_archived: bool = True) -> list[
         raise NotFound(f"Space {space.slug!r} not found.")
     records = list(
         Record.objects.filter(space=space)
-        .select_related("owner_user", "owner_team")
+        .select_related("space", "owner_user", "owner_team")
         .order_by("kind", "number")
     )
     if not include_archived:

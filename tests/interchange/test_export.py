@@ -169,3 +169,25 @@ def test_export_zip_download_holds_every_record(client, rich_space, viewer):
     names = zipfile.ZipFile(io.BytesIO(response.content)).namelist()
     assert len(names) == Record.objects.filter(space=rich_space).count() + 1
     assert "payments/index.md" in names
+
+
+@pytest.mark.django_db
+def test_importing_another_spaces_export_never_overwrites_records_with_the_same_key(
+    rich_space, owner
+):
+    files = [
+        sources.SourceFile(f.path, f.content.encode())
+        for f in services.export_space(space=rich_space, actor=owner)
+    ]
+    other = SpaceFactory(slug="other")
+    MembershipFactory(space=other, user=owner, role=Membership.Role.EDITOR)
+    mine = make_record(space=other, actor=owner, title="Our own DEC-10", number=10)
+
+    summary = services.import_files(space=other, files=files, actor=owner)
+
+    assert Record.objects.get(pk=mine.pk).title == "Our own DEC-10"
+    assert len(summary.created) == Record.objects.filter(space=rich_space).count()
+    copied = Record.objects.get(space=other, title="10. Terraform directory structure")
+    assert copied.key != "DEC-10"
+    # Links inside the export still join the copies, by the keys written in the files.
+    assert Link.objects.filter(source__space=other, target=copied, type="amends").exists()
