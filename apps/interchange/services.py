@@ -362,6 +362,7 @@ class _WantedLink:
     type: str
     partial: bool
     where: str
+    inferred: bool = False  # a relates_to read from a plain mention (one per pair is enough)
 
 
 def _collect_links(
@@ -393,7 +394,9 @@ def _collect_links(
             }
         )
 
-    def want(source: _Doc, target: _Doc, relation: str, partial: bool, where: str) -> None:
+    def want(
+        source: _Doc, target: _Doc, relation: str, partial: bool, where: str, exact: bool = False
+    ) -> None:
         if source.record is None or target.record is None or source is target:
             return
         if relation == parsing.SUPERSEDED_BY:
@@ -404,12 +407,13 @@ def _collect_links(
             link_type = Link.Type.SUPERSEDES
         elif relation in (parsing.AMENDS, Link.Type.AMENDS):
             link_type = Link.Type.AMENDS
-        elif relation in Link.Type.values and relation != Link.Type.RELATES_TO:
+        elif relation in Link.Type.values and (exact or relation != Link.Type.RELATES_TO):
+            # Exported front matter says exactly which links exist, relates_to included.
             link_type = relation
         else:
             pair = frozenset((source.record.pk, target.record.pk))
             related.setdefault(
-                pair, _WantedLink(source, target, Link.Type.RELATES_TO, False, where)
+                pair, _WantedLink(source, target, Link.Type.RELATES_TO, False, where, inferred=True)
             )
             return
         key = (source.record.pk, target.record.pk, link_type)
@@ -444,7 +448,7 @@ def _collect_links(
                             }
                         )
                         continue
-                    want(doc, target, link_type, False, f"{adr.path} front matter")
+                    want(doc, target, link_type, False, f"{adr.path} front matter", exact=True)
             continue
         if len(adr.links) > parsing.MAX_LINKS_PER_FILE:
             summary.problem(
@@ -525,7 +529,6 @@ def _relative_target(url: str, source: str) -> str | None:
 def _write_links(
     wanted: list[_WantedLink], *, actor, summary: ImportSummary, progress: Progress | None
 ) -> None:
-    existing_pairs: set[frozenset[int]] = set()
     ids = {w.source.record.pk for w in wanted} | {w.target.record.pk for w in wanted}
     existing = set(
         Link.objects.filter(source_id__in=ids, target_id__in=ids).values_list(
@@ -538,7 +541,7 @@ def _write_links(
             progress("links", done, len(wanted))
         source, target = w.source.record, w.target.record
         if (source.pk, target.pk, w.type) in existing or (
-            w.type == Link.Type.RELATES_TO and (frozenset((source.pk, target.pk)) in existing_pairs)
+            w.inferred and frozenset((source.pk, target.pk)) in existing_pairs
         ):
             summary.links_existing += 1
             continue

@@ -85,6 +85,9 @@ def rich_space(space, owner, admin_user, adr_folder):
     )
     record_services.record_link(source=made, target=dec10, type="constrains", actor=owner)
     record_services.record_link(source=dec17, target=made, type="depends_on", actor=owner)
+    # relates_to both ways: an export keeps each direction.
+    record_services.record_link(source=made, target=dec17, type="relates_to", actor=owner)
+    record_services.record_link(source=dec17, target=made, type="relates_to", actor=owner)
     old = make_record(space=space, actor=owner, title="Old idea", status="proposed")
     record_services.record_archive(record=old, actor=owner)
     return space
@@ -112,7 +115,7 @@ def test_export_then_import_into_an_empty_space_round_trips_every_field_and_link
     assert summary.links_unresolved == [] and summary.problems == []
     before, after = _state(rich_space), _state(empty)
     assert after[1] == before[1]
-    assert len(before[1]) == 5
+    assert len(before[1]) == 7
     assert set(after[0]) == set(before[0])
     for key, fields in before[0].items():
         assert after[0][key] == fields, key
