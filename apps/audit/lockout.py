@@ -63,7 +63,7 @@ def lock_for(
     now = now or timezone.now()
     if username:
         lock = _check(
-            {"username__iexact": username[:150]},
+            {"username": username[:150]},
             settings.LOGIN_LOCKOUT_ACCOUNT_FAILURES,
             "account",
             now,
