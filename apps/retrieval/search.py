@@ -36,10 +36,10 @@ PINNED_KINDS = (Record.Kind.GUARDRAIL, Record.Kind.CONSTRAINT)
 MODES = ("hybrid", "fulltext", "vector")
 # How the full-text list is ordered (normalisation flags of ts_rank_cd, see PostgreSQL docs).
 FTS_RANK = "ts_rank_cd(r.search_vector, tq, {norm})"
-FTS_NORMALIZATION = 2  # rank divided by document length: long ADRs do not win by size
+FTS_NORMALIZATION = 8  # rank divided by the number of unique words: long ADRs do not win by size
 # Weights of the two lists in the fusion (measured on the ADR corpus, docs/benchmarks.md).
 FTS_WEIGHT = 1.0
-VEC_WEIGHT = 1.5
+VEC_WEIGHT = 1.0
 
 
 @dataclass
@@ -104,15 +104,37 @@ def embed_query(text: str) -> tuple[str, list[float]] | None:
 
 
 _NEGATION = re.compile(r'(^|\s)-\S|"')
+# Ranking reads every matching record's tsvector, so each list ranks at most this many matches
+# (taken from the GIN index): records with all the words first, then records with some of them.
+FTS_ALL_CAP = 200
+FTS_ANY_CAP = 200
 
 
-def _tsquery_sql(query: str) -> str:
-    """websearch_to_tsquery, with plain word lists relaxed from AND to OR so that a question
-    phrased differently from the record still matches; ts_rank_cd then favours records that
-    contain more of the words. Quoted phrases and -exclusions keep web-search semantics."""
+def _tsquery_all() -> str:
+    return "websearch_to_tsquery('english', %(q)s)"
+
+
+def _tsquery_any(query: str) -> str | None:
+    """The web-search query relaxed from AND to OR, so a question phrased differently from the
+    record still matches (None when the query uses quotes or -exclusions)."""
     if _NEGATION.search(query):
-        return "websearch_to_tsquery('english', %(q)s)"
+        return None
     return "replace(websearch_to_tsquery('english', %(q)s)::text, ' & ', ' | ')::tsquery"
+
+
+def _fts_list(where: str, tsquery: str, cap: int, name: str) -> str:
+    rank = FTS_RANK.format(norm=int(FTS_NORMALIZATION))
+    return f"""{name} AS (
+        SELECT m.id, {rank.replace("r.search_vector", "m.search_vector")} AS score
+        FROM (
+            SELECT r.id, r.search_vector, tq FROM records_record r,
+                (SELECT {tsquery} AS tq) AS query
+            WHERE {where} AND r.search_vector @@ tq
+            LIMIT {cap}
+        ) m
+        ORDER BY score DESC, m.id
+        LIMIT {FTS_LIMIT}
+    )"""  # noqa: S608 - our own fragments; values are parameters
 
 
 def _vector_literal(vector: list[float]) -> str:
@@ -148,15 +170,22 @@ def hybrid_search(
     parts: list[str] = []
     if query and mode in ("hybrid", "fulltext"):
         params["q"] = query
-        rank = FTS_RANK.format(norm=int(FTS_NORMALIZATION))
+        parts.append(_fts_list(where, _tsquery_all(), FTS_ALL_CAP, "fts_all"))
+        relaxed = _tsquery_any(query)
+        if relaxed:
+            parts.append(_fts_list(where, relaxed, FTS_ANY_CAP, "fts_any"))
+        else:
+            parts.append("fts_any AS (SELECT NULL::bigint AS id, NULL::float AS score WHERE false)")
         parts.append(
             f"""fts AS (
-                SELECT r.id, row_number() OVER (ORDER BY {rank} DESC, r.id) AS rnk
-                FROM records_record r, (SELECT {_tsquery_sql(query)} AS tq) AS query
-                WHERE {where} AND r.search_vector @@ tq
-                ORDER BY {rank} DESC, r.id
+                SELECT id, row_number() OVER (ORDER BY grp, score DESC, id) AS rnk FROM (
+                    SELECT id, 0 AS grp, score FROM fts_all
+                    UNION ALL
+                    SELECT id, 1, score FROM fts_any WHERE id NOT IN (SELECT id FROM fts_all)
+                ) both_lists
+                ORDER BY grp, score DESC, id
                 LIMIT {FTS_LIMIT}
-            )"""  # noqa: S608 - our own fragments; values are parameters
+            )"""  # noqa: S608
         )
     else:
         parts.append("fts AS (SELECT NULL::bigint AS id, NULL::bigint AS rnk WHERE false)")
