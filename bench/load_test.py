@@ -9,7 +9,8 @@ action: requests, errors, p50/p95/p99 latency, and overall throughput. Everythin
 deleted at the end. Only 127.0.0.1 is contacted.
 
 Each virtual user loops, with a think time of 0.5 to 1.5 s between actions:
-- 55 % browsing (session login once): space record list, a record page, a search in the list,
+- users start 0.3 s apart (50 users: 15 s ramp-up) and sign in once through the login form;
+- 55 % browsing: space record list, a record page, a search in the list,
   a record's history;
 - 30 % context fetches (`GET /api/v1/context/` with task text, sometimes file paths);
 - 15 % edits: read a record through the API, then `PATCH` it with `If-Match` (several users pick
@@ -215,7 +216,18 @@ async def user_loop(n: int, base: str, seed: dict, stats: Stats, until: float) -
             base_url=base, timeout=30, headers={"Authorization": f"Bearer {token}"}
         ) as api,
     ):
-        await login(browser, username)
+        # Ramp up like a real morning (and like locust's spawn rate): one user every 0.3 s.
+        # Sign-in hashes the password (PBKDF2, deliberately slow), so 50 at once would only
+        # measure that.
+        await asyncio.sleep(n * 0.3)
+        started = time.perf_counter()
+        try:
+            await login(browser, username)
+        except (httpx.HTTPError, RuntimeError) as exc:
+            stats.add("sign in", time.perf_counter() - started, 0)
+            stats.errors["sign in"][-1] = type(exc).__name__
+            return
+        stats.add("sign in", time.perf_counter() - started, 200)
         while time.monotonic() < until:
             roll = rng.random()
             record_id = rng.choice(seed["ids"])
