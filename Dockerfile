@@ -31,7 +31,7 @@ EXPOSE 8000 8001
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)" || exit 1
 
-# Web UI and REST API (WSGI, threads). The compose file adds the MCP (ASGI), worker and beat.
+# Web UI and REST API (WSGI, threads); contextkb writes its own JSON access log. The compose
+# file adds the MCP (ASGI), worker and beat.
 CMD ["gunicorn", "contextkb.wsgi:application", "--bind", "0.0.0.0:8000", \
-     "--workers", "3", "--threads", "4", "--timeout", "60", "--graceful-timeout", "20", \
-     "--access-logfile", "-"]
+     "--workers", "3", "--threads", "4", "--timeout", "60", "--graceful-timeout", "20"]
