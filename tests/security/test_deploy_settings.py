@@ -71,3 +71,11 @@ def test_session_cookie_expires_and_is_not_readable_by_scripts(client, owner):
     assert cookie["httponly"] is True
     assert cookie["samesite"] == "Lax"
     assert cookie["max-age"] == 12 * 3600
+
+
+def test_only_the_swagger_page_gets_the_looser_policy(client, db):
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 200
+    assert "script-src 'self' 'unsafe-inline'" in docs["Content-Security-Policy"]
+    schema = client.get("/api/schema/")
+    assert "unsafe-inline" not in schema["Content-Security-Policy"]
