@@ -355,6 +355,9 @@ def _heading_text(text: str) -> str:
     return text
 
 
+MAX_FRONT_MATTER_CHARS = 20_000
+
+
 class FrontMatterError(ValueError):
     """The YAML front matter is not valid."""
 
@@ -382,8 +385,12 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str, int]:
     m = _FRONT_MATTER.match(text)
     if not m:
         return {}, text, 1
+    if len(m.group(1)) > MAX_FRONT_MATTER_CHARS:
+        raise FrontMatterError(f"front matter is longer than {MAX_FRONT_MATTER_CHARS:,} characters")
     try:
         data = yaml.safe_load(m.group(1)) if m.group(1).strip() else {}
+    except RecursionError:
+        raise FrontMatterError("front matter is nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 2})" if mark is not None else ""
@@ -403,7 +410,7 @@ def parse_date(value: Any) -> tuple[dt.date | None, str]:
         return value.date(), ""
     if isinstance(value, dt.date):
         return value, ""
-    text = re.sub(r"[*_`]", "", str(value or "")).strip()
+    text = re.sub(r"[*_`]", "", as_text(value)).strip()
     if not text:
         return None, ""
     head = re.match(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{2,4}|\d{4}/\d{1,2}/\d{1,2}", text)
@@ -456,12 +463,18 @@ def _section(lines: list[str], name: str) -> tuple[str, int] | None:
     return None
 
 
-def _as_text(value: Any) -> str:
-    if value is None:
-        return ""
+_SCALARS = (str, int, float, dt.date)
+
+
+def as_text(value: Any) -> str:
+    """A front-matter value as text: scalars, or a list of scalars joined with commas. Anything
+    nested is ignored (YAML aliases can make a tiny file expand enormously when printed)."""
+    if isinstance(value, _SCALARS) and not isinstance(value, bool):
+        return str(value).strip()[:1000]
     if isinstance(value, list | tuple):
-        return ", ".join(str(v).strip() for v in value if v is not None and str(v).strip())
-    return str(value).strip()
+        items = [str(v).strip()[:200] for v in value[:100] if isinstance(v, _SCALARS)]
+        return ", ".join(v for v in items if v)[:1000]
+    return ""
 
 
 def file_number(path: str) -> int | None:
@@ -482,11 +495,11 @@ def parse_adr(path: str, text: str) -> ParsedAdr:
     exported = (
         "key" in front
         and isinstance(front.get("links"), dict | type(None))
-        and bool(_KEY.match(str(front.get("key", ""))))
+        and bool(_KEY.match(as_text(front.get("key"))))
     )
 
     # Title: front matter, then the first H1 (ATX or setext), then the file name.
-    title = _as_text(front.get("title"))
+    title = as_text(front.get("title"))
     if not title:
         for i, line in enumerate(plain_lines):
             m = _H1.match(line)
@@ -525,7 +538,7 @@ def parse_adr(path: str, text: str) -> ParsedAdr:
     fmt = "generic"
     status_text = ""
     if "status" in front:
-        status_text = _as_text(front["status"])
+        status_text = as_text(front["status"])
         fmt = "madr"
     elif "status" in meta:
         status_text = meta["status"][0]
@@ -558,12 +571,12 @@ def parse_adr(path: str, text: str) -> ParsedAdr:
         date_value = section[0] if section else ""
     decided_on, date_problem = parse_date(date_value)
 
-    deciders = _as_text(front.get("deciders") or front.get("decision-makers"))
+    deciders = as_text(front.get("deciders") or front.get("decision-makers"))
     if not deciders and "deciders" in meta:
         deciders = meta["deciders"][0]
 
     number = None
-    key = _KEY.match(str(front.get("key", ""))) if front.get("key") else None
+    key = _KEY.match(as_text(front.get("key")))
     number = int(key.group(2)) if key else file_number(path)
 
     return ParsedAdr(
@@ -574,7 +587,7 @@ def parse_adr(path: str, text: str) -> ParsedAdr:
         status=normalise_status(status_text) if not exported else StatusReading(ACCEPTED),
         status_text=status_text,
         number=number,
-        date_text=_as_text(date_value) if not isinstance(date_value, dt.date) else "",
+        date_text=as_text(date_value) if not isinstance(date_value, dt.date) else "",
         decided_on=decided_on,
         date_problem=date_problem,
         deciders=re.sub(r"\s+", " ", deciders)[:500],

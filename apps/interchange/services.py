@@ -190,13 +190,20 @@ def _resolve_owner(value: Any, *, space: Space) -> tuple[User | None, Team | Non
 
 
 def _as_list(value: Any) -> list[str]:
+    """A front-matter list (or comma-separated text) of scalars; nested values are ignored."""
     if value is None or value == "":
         return []
     if isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
     if isinstance(value, list | tuple):
-        return [str(v).strip() for v in value if v is not None and str(v).strip()]
-    return [str(value)]
+        return [
+            str(v).strip()
+            for v in value[:200]
+            if isinstance(v, str | int | float) and not isinstance(v, bool) and str(v).strip()
+        ]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return [str(value)]
+    return []
 
 
 def _fields_for(
@@ -215,11 +222,11 @@ def _fields_for(
     if adr.date_problem:
         summary.problem(adr.path, f"{adr.date_problem}; imported without a date")
     if adr.exported:
-        fields["summary"] = str(fm.get("summary") or "").replace("\n", " ")[:300]
+        fields["summary"] = parsing.as_text(fm.get("summary")).replace("\n", " ")[:300]
         fields["tags"] = [t.lower() for t in _as_list(fm.get("tags"))]
         fields["anchors"] = _as_list(fm.get("anchors"))
-        fields["reversibility"] = str(fm.get("reversibility") or "")
-        fields["impact"] = str(fm.get("impact") or "")
+        fields["reversibility"] = parsing.as_text(fm.get("reversibility"))
+        fields["impact"] = parsing.as_text(fm.get("impact"))
         valid_until, problem = parsing.parse_date(fm.get("valid_until"))
         if problem:
             summary.problem(adr.path, f"valid_until: {problem}")
@@ -240,7 +247,7 @@ def _fields_for(
 def _wanted_status(doc: _Doc) -> str:
     adr = doc.adr
     if adr.exported:
-        status = str(adr.front_matter.get("status") or "").strip().lower()
+        status = parsing.as_text(adr.front_matter.get("status")).strip().lower()
         return status if status in Record.Status.values else Record.Status.DRAFT
     return adr.status.status
 
@@ -326,9 +333,9 @@ def _apply_exported_extras(record: Record, fm: dict[str, Any], *, actor, summary
         when = value if isinstance(value, dt.datetime) else None
         if when is None:
             try:
-                when = dt.datetime.fromisoformat(str(value))
+                when = dt.datetime.fromisoformat(parsing.as_text(value))
             except ValueError:
-                summary.problem(path, f"{name}: invalid date-time {str(value)[:40]!r}")
+                summary.problem(path, f"{name}: invalid date-time {parsing.as_text(value)[:40]!r}")
                 continue
         if timezone.is_naive(when):
             when = timezone.make_aware(when, dt.UTC)
@@ -624,15 +631,19 @@ def _run(space, files, actor, kind, owner, summary: ImportSummary, progress) -> 
                 adr = parsing.parse_adr(source.path, text)
             except parsing.FrontMatterError as exc:
                 reason = str(exc)
+            except (ValueError, TypeError, RecursionError, MemoryError) as exc:
+                # Never let one odd file stop the others.
+                log.warning("could not read %s", source.path, exc_info=True)
+                reason = f"could not be read ({type(exc).__name__})"
         if reason:
             summary.skip(source.path, reason)
             skipped_paths.add(source.path.lower())
             continue
         doc_kind = kind
         if adr.exported:
-            prefix = str(adr.front_matter["key"]).split("-")[0]
+            prefix = parsing.as_text(adr.front_matter["key"]).split("-")[0]
             doc_kind = next((k for k, p in KIND_PREFIX.items() if p == prefix), kind)
-            fm_kind = str(adr.front_matter.get("kind") or "")
+            fm_kind = parsing.as_text(adr.front_matter.get("kind"))
             doc_kind = fm_kind if fm_kind in Record.Kind.values else doc_kind
         docs.append(_Doc(adr=adr, kind=doc_kind))
 
@@ -652,7 +663,7 @@ def _run(space, files, actor, kind, owner, summary: ImportSummary, progress) -> 
         if existing is None and adr.exported and adr.front_matter.get("space") == space.slug:
             # Matching by key only within the space the file was exported from: another space's
             # DEC-10 is a different decision and must not be overwritten.
-            existing = existing_by_key.get(str(adr.front_matter.get("key")))
+            existing = existing_by_key.get(parsing.as_text(adr.front_matter.get("key")))
         number = None
         if existing is None and adr.number and (doc.kind, adr.number) not in taken:
             number = adr.number

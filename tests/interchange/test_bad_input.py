@@ -175,3 +175,26 @@ def test_pathological_markdown_is_read_in_linear_time(space, owner, tmp_path):
         "path": "0005-links.md",
         "message": "more than 1000 links; only the first 1000 were followed",
     } in summary.problems
+
+
+@pytest.mark.django_db
+def test_front_matter_that_expands_or_nests_without_end_is_skipped_or_ignored(
+    space, owner, tmp_path
+):
+    folder = tmp_path / "adr"
+    folder.mkdir()
+    # "Billion laughs": nine levels of aliases, each nine times the one before.
+    laughs = ['a0: &a0 ["lol"]'] + [
+        f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)
+    ]
+    (folder / "0001-laughs.md").write_text(
+        "---\n" + "\n".join(laughs) + "\ndeciders: *a9\nstatus: *a9\ndate: *a9\n---\n# 1. Laughs\n"
+    )
+    (folder / "0002-deep.md").write_text(
+        "---\nx: " + "[" * 5000 + "]" * 5000 + "\n---\n# 2. Deep\n"
+    )
+    summary = services.import_files(space=space, files=sources.read_folder(folder), actor=owner)
+    laughs_record = Record.objects.get(space=space, number=1)
+    assert laughs_record.deciders == "" and laughs_record.status == "accepted"
+    assert _reasons(summary) == {"0002-deep.md": _reasons(summary)["0002-deep.md"]}
+    assert _reasons(summary)["0002-deep.md"].startswith("front matter is")
