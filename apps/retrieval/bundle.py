@@ -8,6 +8,7 @@ superseded candidates, the records with owners and spaces, and their open suspec
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -29,6 +30,9 @@ MAX_QUERY_CHARS = 2000
 MAX_PATHS = 50
 FORMATS = ("json", "markdown")
 SUPERSEDE_HOPS = 10
+# Ranked candidates considered for a bundle (path-anchored guardrails and constraints always
+# come first); at the default budget about a dozen fit.
+CANDIDATES = 40
 
 
 @dataclass
@@ -154,12 +158,18 @@ def _successors(record_ids: list[int]) -> dict[int, int]:
         return dict(cursor.fetchall())
 
 
-def record_url(record: Record) -> str:
+@functools.lru_cache(maxsize=1024)
+def _record_url_pattern(slug: str) -> str:
     try:
-        path = reverse("web:record_detail", kwargs={"slug": record.space.slug, "key": record.key})
+        return reverse("web:record_detail", kwargs={"slug": slug, "key": "KEY-0"}).replace(
+            "KEY-0", "{key}"
+        )
     except NoReverseMatch:
-        path = f"/s/{record.space.slug}/{record.key}/"
-    return f"{settings.SITE_URL}{path}"
+        return f"/s/{slug}/{{key}}/"
+
+
+def record_url(record: Record) -> str:
+    return settings.SITE_URL + _record_url_pattern(record.space.slug).format(key=record.key)
 
 
 def _date(value) -> str | None:
@@ -271,13 +281,48 @@ def _pack_excerpt(record: Record, item: dict, room: int) -> tuple[str, str, int]
     while lo <= hi:  # binary search on the number of sentences
         mid = (lo + hi) // 2
         text = " ".join(sentences[:mid]) + " […]"
-        cost = tokens.count(render_block(item, text))
+        block = render_block(item, text)
+        if len(block) > room * MAX_CHARS_PER_TOKEN:
+            hi = mid - 1
+            continue
+        cost = tokens.count(block)
         if cost <= room:
             best = ("excerpt", text, cost)
             lo = mid + 1
         else:
             hi = mid - 1
     return best
+
+
+# More characters per token than this is implausible for prose, so a text longer than
+# room * MAX_CHARS_PER_TOKEN cannot fit and is not even counted.
+MAX_CHARS_PER_TOKEN = 6
+
+
+def _choose_form(record: Record, item: dict, room: int) -> tuple[str, str, int] | None:
+    """The richest form of the record that fits into `room` tokens, or None.
+
+    Counting is the expensive part of a request, so the title-only block is counted first (if it
+    does not fit, nothing will) and texts that are obviously too long are skipped uncounted."""
+    if room <= 0:
+        return None
+    title_cost = tokens.count(render_block(item, ""))
+    if title_cost > room:
+        return None
+    chosen: tuple[str, str, int] = ("title", "", title_cost)
+    for form, text in _forms(record)[:-1]:
+        block = render_block(item, text)
+        if len(block) > room * MAX_CHARS_PER_TOKEN:
+            continue
+        cost = tokens.count(block)
+        if cost <= room:
+            chosen = (form, text, cost)
+            break
+    if chosen[0] != "full" and record.body.strip() and room - title_cost > 40:
+        excerpt = _pack_excerpt(record, item, room)
+        if excerpt is not None and len(excerpt[1]) > len(chosen[1]):
+            chosen = excerpt
+    return chosen
 
 
 def _method(params: ContextParams, result: search.SearchResult, mode: str) -> str:
@@ -299,6 +344,7 @@ def context_bundle(*, principal, params: ContextParams, mode: str = "hybrid") ->
         kinds=params.kinds,
         include_stale=params.include_stale,
         mode=mode,
+        limit=CANDIDATES,
     )
     hits = result.hits
     superseded = [h.record_id for h in hits if h.status == Record.Status.SUPERSEDED]
@@ -386,21 +432,7 @@ def context_bundle(*, principal, params: ContextParams, mode: str = "hybrid") ->
             ],
             "note": note,
         }
-        room = params.max_tokens - used
-        chosen = None
-        if room > 0:
-            forms = _forms(record)
-            costs = tokens.count_many([render_block(item, text) for _, text in forms])
-            for (form, text), cost in zip(forms, costs, strict=True):
-                if cost <= room:
-                    chosen = (form, text, cost)
-                    break
-            if chosen is not None and chosen[0] == "title" and record.body.strip():
-                chosen = _pack_excerpt(record, item, room) or chosen
-            elif chosen is not None and chosen[0] == "summary":
-                excerpt = _pack_excerpt(record, item, room)
-                if excerpt is not None and len(excerpt[1]) > len(chosen[1]):
-                    chosen = excerpt
+        chosen = _choose_form(record, item, params.max_tokens - used)
         if chosen is None:
             omitted.append(
                 {

@@ -42,7 +42,9 @@ def counting_method() -> str:
     return TOKENIZER_METHOD if _tokenizer() is not None else ESTIMATE_METHOD
 
 
+@functools.lru_cache(maxsize=4096)
 def count(text: str) -> int:
+    """Tokens in `text` (cached: the same record blocks come back request after request)."""
     if not text:
         return 0
     tokenizer = _tokenizer()
