@@ -339,7 +339,10 @@ def main() -> int:
         server = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "contextkb.wsgi:application",
              "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers),
-             "--threads", str(args.threads), "--timeout", "60"],
+             "--threads", str(args.threads), "--timeout", "60",
+             # Longer than any client's idle gap, so a reused connection is never closed under
+             # it (behind a load balancer: longer than the balancer's idle timeout).
+             "--keep-alive", "30"],
             cwd=ROOT, env=env, stdout=log, stderr=log,
         )  # fmt: skip
         base = f"http://127.0.0.1:{port}"
@@ -362,7 +365,10 @@ def main() -> int:
         )
         stats, seconds = asyncio.run(run_load(base, seed, args.users, args.duration))
         report(stats, seconds)
-        return 1 if any(stats.errors.values()) else 0
+        if any(stats.errors.values()):
+            print("\ngunicorn log (tail):\n" + (var_dir / "gunicorn.log").read_text()[-3000:])
+            return 1
+        return 0
     finally:
         if server is not None:
             server.terminate()
