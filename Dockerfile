@@ -34,4 +34,5 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s \
 # Web UI and REST API (WSGI, threads); contextkb writes its own JSON access log. The compose
 # file adds the MCP (ASGI), worker and beat.
 CMD ["gunicorn", "contextkb.wsgi:application", "--bind", "0.0.0.0:8000", \
-     "--workers", "3", "--threads", "4", "--timeout", "60", "--graceful-timeout", "20"]
+     "--workers", "3", "--threads", "4", "--timeout", "60", "--graceful-timeout", "20", \
+     "--keep-alive", "75"]
