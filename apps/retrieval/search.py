@@ -108,6 +108,7 @@ _NEGATION = re.compile(r'(^|\s)-\S|"')
 # (taken from the GIN index): records with all the words first, then records with some of them.
 FTS_ALL_CAP = 200
 FTS_ANY_CAP = 200
+FTS_ANY_BELOW = 25
 
 
 def _tsquery_all() -> str:
@@ -122,14 +123,14 @@ def _tsquery_any(query: str) -> str | None:
     return "replace(websearch_to_tsquery('english', %(q)s)::text, ' & ', ' | ')::tsquery"
 
 
-def _fts_list(where: str, tsquery: str, cap: int, name: str) -> str:
+def _fts_list(where: str, tsquery: str, cap: int, name: str, gate: str = "") -> str:
     rank = FTS_RANK.format(norm=int(FTS_NORMALIZATION))
     return f"""{name} AS (
         SELECT m.id, {rank.replace("r.search_vector", "m.search_vector")} AS score
         FROM (
             SELECT r.id, r.search_vector, tq FROM records_record r,
                 (SELECT {tsquery} AS tq) AS query
-            WHERE {where} AND r.search_vector @@ tq
+            WHERE {where} AND r.search_vector @@ tq {gate}
             LIMIT {cap}
         ) m
         ORDER BY score DESC, m.id
@@ -173,7 +174,10 @@ def hybrid_search(
         parts.append(_fts_list(where, _tsquery_all(), FTS_ALL_CAP, "fts_all"))
         relaxed = _tsquery_any(query)
         if relaxed:
-            parts.append(_fts_list(where, relaxed, FTS_ANY_CAP, "fts_any"))
+            # Only when the records with all the words are few: on a large space the relaxed
+            # query matches a large share of the records and costs most of the request.
+            gate = f"AND (SELECT count(*) FROM fts_all) < {FTS_ANY_BELOW}"  # noqa: S608
+            parts.append(_fts_list(where, relaxed, FTS_ANY_CAP, "fts_any", gate))
         else:
             parts.append("fts_any AS (SELECT NULL::bigint AS id, NULL::float AS score WHERE false)")
         parts.append(
