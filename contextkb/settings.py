@@ -146,12 +146,14 @@ WHITENOISE_USE_FINDERS = DEBUG
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL == "filesystem://":
     _celery_dir = VAR_DIR / "celery"
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_celery_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_celery_dir / "queue"),
         "data_folder_out": str(_celery_dir / "queue"),
         "processed_folder": str(_celery_dir / "processed"),
+        # Broadcast (remote control) messages; kombu puts them in ./control otherwise.
+        "control_folder": str(_celery_dir / "control"),
         "store_processed": False,
     }
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None
@@ -217,68 +219,6 @@ CONTEXTKB_IMPORT_MAX_TOTAL_BYTES = env_int(
 # At most this many files are read from one folder or zip.
 CONTEXTKB_IMPORT_MAX_FILES = env_int("CONTEXTKB_IMPORT_MAX_FILES", 5000, minimum=1)
 
-# --- reminders (staleness sweep, digest emails, drift) ---------------------------------------
-from celery.schedules import crontab  # noqa: E402
-
-INSTALLED_APPS += ["apps.reminders"]
-# Integration tests point a real Celery worker at the pytest database with this; leave unset.
-if env_str("CONTEXTKB_DATABASE_NAME"):
-    DATABASES["default"]["NAME"] = env_str("CONTEXTKB_DATABASE_NAME")
-# The queue tasks are sent to and workers read (tests use a private one on the shared broker).
-CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE") or "celery"
-# Outgoing mail through Django 6.1's MAILERS. SMTP_HOST unset: emails are printed to the console.
-_SMTP_HOST = env_str("SMTP_HOST")
-MAILERS = {
-    "default": {
-        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-        "OPTIONS": {
-            "host": _SMTP_HOST,
-            "port": env_int("SMTP_PORT", 587, minimum=1),
-            "username": env_str("SMTP_USER"),
-            "password": env_secret("SMTP_PASSWORD") or "",
-            "use_tls": env_bool("SMTP_STARTTLS", True),
-            "use_ssl": env_bool("SMTP_SSL", False),
-            "timeout": env_int("SMTP_TIMEOUT", 20, minimum=1),
-        },
-    }
-    if _SMTP_HOST
-    else {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
-}
-DEFAULT_FROM_EMAIL = env_str("EMAIL_FROM") or "contextkb <contextkb@localhost>"
-SERVER_EMAIL = DEFAULT_FROM_EMAIL
-REMINDERS_FROM_EMAIL = DEFAULT_FROM_EMAIL
-# Daily digests go out at the first hourly run at or after this hour (TIME_ZONE).
-REMINDERS_DIGEST_HOUR = env_int("REMINDERS_DIGEST_HOUR", 7, minimum=0)
-# "Still true" / "Not mine" links in emails stop working after this many days.
-REMINDERS_LINK_MAX_AGE_DAYS = env_int("REMINDERS_LINK_MAX_AGE_DAYS", 14, minimum=1)
-# First retry of a failed send after this many seconds, doubling each time (5 retries).
-REMINDERS_RETRY_BASE_SECONDS = env_int("REMINDERS_RETRY_BASE_SECONDS", 60, minimum=1)
-# Shared secret of the GitHub (X-Hub-Signature-256) and GitLab (X-Gitlab-Token) push webhooks.
-# Unset: the webhook endpoints refuse every request.
-DRIFT_WEBHOOK_SECRET = env_secret("DRIFT_WEBHOOK_SECRET") or ""
-CELERY_BEAT_SCHEDULE.update(
-    {
-        "reminders-sweep": {
-            # Hourly: valid-until evidence, orphaned records, due/stale states (set-based SQL).
-            "task": "reminders.sweep",
-            "schedule": crontab(minute=5),
-            "options": {"expires": 3000},
-        },
-        "reminders-plan-digests": {
-            # Hourly after the sweep: one digest per owner per period, escalations weekly.
-            "task": "reminders.plan_digests",
-            "schedule": crontab(minute=15),
-            "options": {"expires": 3000},
-        },
-        "reminders-snapshot": {
-            # Nightly: full sweep (every record, owners no longer members), then the freshness
-            # counts per space for the 12-week trend. Re-running is harmless.
-            "task": "reminders.snapshot",
-            "schedule": crontab(hour=23, minute=50),
-            "options": {"expires": 3 * 3600},
-        },
-    }
-)
 # --- REST API ---------------------------------------------------------------------------------
 INSTALLED_APPS += ["apps.api"]
 # JSON answers (in the API's error shape) for Django-level errors under /api/ (unknown URLs,
@@ -452,3 +392,66 @@ LOGGING["formatters"] = {
     "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
 }
 LOGGING["handlers"]["console"].update(formatter=LOG_FORMAT, filters=["request_context"])
+
+# --- reminders (staleness sweep, digest emails, drift) ---------------------------------------
+from celery.schedules import crontab  # noqa: E402
+
+INSTALLED_APPS += ["apps.reminders"]
+# Integration tests point a real Celery worker at the pytest database with this; leave unset.
+if env_str("CONTEXTKB_DATABASE_NAME"):
+    DATABASES["default"]["NAME"] = env_str("CONTEXTKB_DATABASE_NAME")
+# The queue tasks are sent to and workers read (tests use a private one on the shared broker).
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE") or "celery"
+# Outgoing mail through Django 6.1's MAILERS. SMTP_HOST unset: emails are printed to the console.
+_SMTP_HOST = env_str("SMTP_HOST")
+MAILERS = {
+    "default": {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": _SMTP_HOST,
+            "port": env_int("SMTP_PORT", 587, minimum=1),
+            "username": env_str("SMTP_USER"),
+            "password": env_secret("SMTP_PASSWORD") or "",
+            "use_tls": env_bool("SMTP_STARTTLS", True),
+            "use_ssl": env_bool("SMTP_SSL", False),
+            "timeout": env_int("SMTP_TIMEOUT", 20, minimum=1),
+        },
+    }
+    if _SMTP_HOST
+    else {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+}
+DEFAULT_FROM_EMAIL = env_str("EMAIL_FROM") or "contextkb <contextkb@localhost>"
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+REMINDERS_FROM_EMAIL = DEFAULT_FROM_EMAIL
+# Daily digests go out at the first hourly run at or after this hour (TIME_ZONE).
+REMINDERS_DIGEST_HOUR = env_int("REMINDERS_DIGEST_HOUR", 7, minimum=0)
+# "Still true" / "Not mine" links in emails stop working after this many days.
+REMINDERS_LINK_MAX_AGE_DAYS = env_int("REMINDERS_LINK_MAX_AGE_DAYS", 14, minimum=1)
+# First retry of a failed send after this many seconds, doubling each time (5 retries).
+REMINDERS_RETRY_BASE_SECONDS = env_int("REMINDERS_RETRY_BASE_SECONDS", 60, minimum=1)
+# Shared secret of the GitHub (X-Hub-Signature-256) and GitLab (X-Gitlab-Token) push webhooks.
+# Unset: the webhook endpoints refuse every request.
+DRIFT_WEBHOOK_SECRET = env_secret("DRIFT_WEBHOOK_SECRET") or ""
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "reminders-sweep": {
+            # Hourly: valid-until evidence, orphaned records, due/stale states (set-based SQL).
+            "task": "reminders.sweep",
+            "schedule": crontab(minute=5),
+            "options": {"expires": 3000},
+        },
+        "reminders-plan-digests": {
+            # Hourly after the sweep: one digest per owner per period, escalations weekly.
+            "task": "reminders.plan_digests",
+            "schedule": crontab(minute=15),
+            "options": {"expires": 3000},
+        },
+        "reminders-snapshot": {
+            # Nightly: full sweep (every record, owners no longer members), then the freshness
+            # counts per space for the 12-week trend. Re-running is harmless.
+            "task": "reminders.snapshot",
+            "schedule": crontab(hour=23, minute=50),
+            "options": {"expires": 3 * 3600},
+        },
+    }
+)
