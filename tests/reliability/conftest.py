@@ -126,11 +126,17 @@ def server_env(database_url: str, var_dir: Path | None = None) -> dict[str, str]
     return env
 
 
-def manage(database_url: str, *args: str, var_dir: Path | None = None, timeout: int = 180) -> str:
+def manage(
+    database_url: str,
+    *args: str,
+    var_dir: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+    timeout: int = 180,
+) -> str:
     done = subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
-        env=server_env(database_url, var_dir),
+        env={**server_env(database_url, var_dir), **(extra_env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -156,7 +162,12 @@ def private_database():
 
 
 def start_gunicorn(
-    database_url: str, var_dir: Path, *, workers: int = 2, threads: int = 8
+    database_url: str,
+    var_dir: Path,
+    *,
+    workers: int = 2,
+    threads: int = 8,
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[str, subprocess.Popen]:
     port = free_port()
     log_path = var_dir / f"gunicorn-{port}.log"
@@ -179,7 +190,7 @@ def start_gunicorn(
             "3",
         ],
         cwd=ROOT,
-        env=server_env(database_url, var_dir),
+        env={**server_env(database_url, var_dir), **(extra_env or {})},
         # A file, not a pipe: nobody drains a pipe while the test runs, and a full pipe would
         # block the workers on their next log line.
         stdout=subprocess.DEVNULL,
