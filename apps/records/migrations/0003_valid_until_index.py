@@ -5,16 +5,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0001_initial'),
-        ('records', '0002_anchor_patterns'),
+        ("accounts", "0001_initial"),
+        ("records", "0002_anchor_patterns"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='record',
-            index=models.Index(condition=models.Q(('valid_until__isnull', False)), fields=['valid_until'], name='record_valid_until_idx'),
+            model_name="record",
+            index=models.Index(
+                condition=models.Q(("valid_until__isnull", False)),
+                fields=["valid_until"],
+                name="record_valid_until_idx",
+            ),
         ),
     ]
