@@ -301,3 +301,27 @@ def test_hostile_urls_are_404_not_errors(as_user, owner, decision):
         "/s/no-such-space/",
     ):
         assert client.get(url).status_code in (200, 404), url
+
+
+def test_record_page_shows_how_often_ai_tools_fetched_it_this_month(as_user, owner, decision):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from apps.retrieval.models import ContextRequest, ContextResult
+
+    def fetched(tool, days_ago):
+        when = timezone.now() - dt.timedelta(days=days_ago)
+        request = ContextRequest.objects.create(
+            channel="api", operation="context", tool=tool, latency_ms=5, created_at=when
+        )
+        ContextResult.objects.create(
+            request=request, record=decision, rank=1, score=0.9, created_at=when, tool=tool
+        )
+
+    fetched("claude-code", 1)
+    fetched("claude-code", 2)
+    fetched("cursor", 3)
+    fetched("cursor", 45)  # last month: not counted
+    page = as_user(owner).get(f"/s/{decision.space.slug}/{decision.key}/")
+    assert "Fetched 3 times this month by 2 tools" in page.content.decode()

@@ -19,6 +19,7 @@ from apps.core.markdown import render_markdown
 from apps.records import selectors as record_selectors
 from apps.records import services
 from apps.records.models import Link, Record, Verification
+from apps.retrieval.selectors import record_usage
 from apps.web.forms import BODY_TEMPLATES, INVERSE_PREFIX, LinkForm, RecordForm
 from apps.web.selectors import link_candidates
 from apps.web.views.common import record_or_404, service_errors, space_or_404
@@ -60,6 +61,7 @@ def record_detail(request: HttpRequest, slug: str, key: str) -> HttpResponse:
             "verifications": verifications,
             "revisions": revisions,
             "revision_count": record.revisions.count(),
+            "usage": record_usage(record_ids=[record.pk])[record.pk],
             "can_verify": services.can_verify(request.user, record),
             "link_form": LinkForm(initial={"type": Link.Type.DEPENDS_ON}),
         },
