@@ -228,3 +228,39 @@ def test_write_link_supersede_conflict_restore_verify(new_page, shoot, space, ow
     # (The conflict page answers 409 on purpose; Chromium logs every non-2xx document.)
     for p in (page, other, phone):
         assert [e for e in p.console_errors if "status of 409" not in e] == []
+
+
+def test_health_dashboard_draws_the_trend_and_review_queue(new_page, shoot, space, owner, teammate):
+    """The manager's view: shares, a 12-week trend chart, stale by owner; and the review queue."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from apps.accounts.models import Membership
+    from apps.reminders.models import HealthSnapshot
+
+    Membership.objects.filter(user=owner, space=space).update(role="admin")
+    _seed(space, owner, teammate)
+    today = timezone.now().date()
+    HealthSnapshot.objects.bulk_create(
+        HealthSnapshot(
+            space=space,
+            day=today - dt.timedelta(weeks=11 - week),
+            fresh=4 + week // 2,
+            due=2,
+            stale=max(0, 6 - week // 2),
+            suspect=1 + week % 3,
+        )
+        for week in range(12)
+    )
+    page = new_page()
+    login(page, owner)
+    page.goto(f"/spaces/{space.slug}/health")
+    chart = page.locator("svg").first
+    chart.wait_for()
+    assert page.get_by_role("heading", name="Stale and suspect records by owner").count() == 1
+    assert page.get_by_role("heading", name="Last 12 weeks").count() == 1
+    shoot(page, "health-dashboard", full_page=True)
+    page.goto("/review/")
+    shoot(page, "review-queue", full_page=False)
+    assert page.console_errors == []
