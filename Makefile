@@ -37,7 +37,7 @@ run: seed  ## Start web, Celery worker and beat (and the embedded database); Ctr
 	@echo "  contextkb is starting at http://localhost:$(PORT)/  (log in as demo / contextkb-demo)"
 	@echo "  Admin: http://localhost:$(PORT)/admin/   Ctrl-C stops everything."
 	@echo ""
-	PATH="$(CURDIR)/$(BIN):$$PATH" WEB_PORT=$(PORT) DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(BIN)/honcho -f Procfile start
+	PATH="$(CURDIR)/$(BIN):$$PATH" WEB_PORT=$(PORT) CONTEXTKB_SITE_URL=$${CONTEXTKB_SITE_URL:-http://localhost:$(PORT)} DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(BIN)/honcho -f Procfile start
 
 lint: install  ## ruff check + format check + migrations check
 	$(BIN)/ruff check .
