@@ -429,6 +429,12 @@ REMINDERS_DIGEST_HOUR = env_int("REMINDERS_DIGEST_HOUR", 7, minimum=0)
 REMINDERS_LINK_MAX_AGE_DAYS = env_int("REMINDERS_LINK_MAX_AGE_DAYS", 14, minimum=1)
 # First retry of a failed send after this many seconds, doubling each time (5 retries).
 REMINDERS_RETRY_BASE_SECONDS = env_int("REMINDERS_RETRY_BASE_SECONDS", 60, minimum=1)
+# A digest left "sending" longer than this (a worker killed mid-send) is sent again by the next
+# planner run, with the same Message-ID. Keep it above CELERY_TASK_TIME_LIMIT, so a send that is
+# merely slow is killed by the hard limit before its lease runs out.
+REMINDERS_SEND_LEASE_SECONDS = env_int(
+    "REMINDERS_SEND_LEASE_SECONDS", CELERY_TASK_TIME_LIMIT + 60, minimum=1
+)
 # Shared secret of the GitHub (X-Hub-Signature-256) and GitLab (X-Gitlab-Token) push webhooks.
 # Unset: the webhook endpoints refuse every request.
 DRIFT_WEBHOOK_SECRET = env_secret("DRIFT_WEBHOOK_SECRET") or ""

@@ -3,11 +3,8 @@ templates/emails/<name>-subject.txt, -body.txt and -body.html and sends a multip
 
 from __future__ import annotations
 
-from email.utils import make_msgid
-
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.core.mail.utils import DNS_NAME
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 
@@ -50,13 +47,15 @@ def _attach_links(groups: list[SpaceGroup], *, user: User) -> None:
                 reason.absolute_url = absolute(url) if url.startswith("/") else url
 
 
-def _send(*, name: str, to: User, context: dict, headers: dict | None = None) -> str:
-    """Render the three templates of `name` and send them; returns the Message-ID."""
+def _send(
+    *, name: str, to: User, context: dict, message_id: str, headers: dict | None = None
+) -> str:
+    """Render the three templates of `name` and send them with `message_id` (the delivery's
+    own, the same on every attempt); returns it."""
     context = {"user": to, "site_url": settings.SITE_URL, **context}
     subject = " ".join(render_to_string(f"emails/{name}-subject.txt", context).split())
     text = render_to_string(f"emails/{name}-body.txt", context)
     html = render_to_string(f"emails/{name}-body.html", context)
-    message_id = make_msgid(domain=DNS_NAME.get_fqdn())
     message = EmailMultiAlternatives(
         subject=subject,
         body=text,
@@ -80,7 +79,7 @@ def _unsubscribe_headers(user: User) -> tuple[str, dict]:
     }
 
 
-def digest(*, user: User, groups: list[SpaceGroup], period: str) -> str:
+def digest(*, user: User, groups: list[SpaceGroup], period: str, message_id: str) -> str:
     """The owner's digest of due, stale and suspect records."""
     _attach_links(groups, user=user)
     unsubscribe_url, headers = _unsubscribe_headers(user)
@@ -96,11 +95,12 @@ def digest(*, user: User, groups: list[SpaceGroup], period: str) -> str:
             "settings_url": absolute(reverse("reminders:settings")),
             "queue_url": absolute(reverse("reminders:review_queue")),
         },
+        message_id=message_id,
         headers=headers,
     )
 
 
-def escalation(*, user: User, groups: list[SpaceGroup], period: str) -> str:
+def escalation(*, user: User, groups: list[SpaceGroup], period: str, message_id: str) -> str:
     """The weekly list, for space admins, of records stale too long and records without owner."""
     for group in groups:
         for item in group.items:
@@ -119,5 +119,6 @@ def escalation(*, user: User, groups: list[SpaceGroup], period: str) -> str:
             "unsubscribe_url": unsubscribe_url,
             "health_url": absolute(reverse("reminders:health")),
         },
+        message_id=message_id,
         headers=headers,
     )

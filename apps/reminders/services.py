@@ -7,7 +7,9 @@ import datetime as dt
 import logging
 import re
 import secrets
+from email.utils import parseaddr
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max
 from django.utils import timezone
@@ -358,19 +360,69 @@ def delivery_plan(*, user_ids: list[int], kind: str, period: str) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
+def delivery_message_id(*, delivery: Delivery) -> str:
+    """The Message-ID of every send of this delivery: derived from the row, so a second attempt
+    after a killed worker carries the same id and mail systems can drop a duplicate."""
+    _, address = parseaddr(settings.REMINDERS_FROM_EMAIL)
+    domain = address.rpartition("@")[2] or "localhost"
+    return (
+        f"<contextkb.{delivery.kind}.{delivery.period}.u{delivery.user_id}.d{delivery.pk}@{domain}>"
+    )
+
+
 def delivery_claim(*, delivery_id: int) -> Delivery | None:
     """Take a delivery for sending with one conditional UPDATE: pending or failed → sending.
 
     Whoever gets the row sends it; a second worker, a redelivered task or a retry after a
-    successful send gets None. A worker killed mid-send leaves the row `sending`: it is never
-    sent again automatically (at most once), and shows in the admin as stuck."""
+    successful send gets None. A worker killed mid-send leaves the row `sending` until its lease
+    runs out; then `delivery_reclaim_stuck` makes it pending again (see there)."""
     now = timezone.now()
     claimed = Delivery.objects.filter(
         pk=delivery_id, status__in=[Delivery.Status.PENDING, Delivery.Status.FAILED]
     ).update(status=Delivery.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1)
     if not claimed:
         return None
-    return Delivery.objects.select_related("user").get(pk=delivery_id)
+    delivery = Delivery.objects.select_related("user").get(pk=delivery_id)
+    message_id = delivery_message_id(delivery=delivery)
+    if delivery.message_id != message_id:
+        # Stored before the send, so the admin (and a test) can see which id is on the wire.
+        Delivery.objects.filter(pk=delivery_id).update(message_id=message_id)
+        delivery.message_id = message_id
+    return delivery
+
+
+def delivery_reclaim_stuck(*, periods: list[str], now: dt.datetime | None = None) -> list[int]:
+    """Make deliveries of `periods` that have been `sending` longer than the lease pending again.
+
+    Such a row was claimed by a worker that died (SIGKILL, OOM, host loss) before it could
+    finish: the lease (REMINDERS_SEND_LEASE_SECONDS) is longer than Celery's hard time limit, so
+    no live send can still hold it. One conditional UPDATE per run: when two planners race, the
+    second one re-checks the row after the first committed, finds it no longer `sending` past
+    its lease, and takes nothing. The pending row is then claimed by exactly one send task.
+
+    Residual risk: if the dead worker's message had already been accepted by the SMTP server,
+    the owner gets a second copy — with the same Message-ID, which most mail systems drop."""
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(seconds=settings.REMINDERS_SEND_LEASE_SECONDS)
+    table = Delivery._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {table}
+               SET status = 'pending',
+                   last_error = 'Re-queued: the worker that claimed it at '
+                                || to_char(claimed_at AT TIME ZONE 'UTC',
+                                           'YYYY-MM-DD HH24:MI:SS')
+                                || ' UTC did not finish within the lease.'
+             WHERE status = 'sending' AND claimed_at < %s AND period = ANY(%s)
+            RETURNING id
+            """,  # noqa: S608
+            [cutoff, periods],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+    if ids:
+        log.warning("Re-queued %d digest deliveries stuck in 'sending': %s", len(ids), ids)
+    return ids
 
 
 def delivery_finish(

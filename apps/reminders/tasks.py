@@ -46,7 +46,8 @@ def periods(now: dt.datetime) -> dict[str, str | None]:
 def plan_digests() -> int:
     """Hourly: one delivery row per owner per period (and per admin per week for escalations),
     then a send task per row. Overlapping runs create each row once (unique constraint); a
-    pending row whose task got lost is enqueued again — the claim keeps the send single."""
+    pending row whose task got lost is enqueued again — the claim keeps the send single. A row
+    left "sending" past REMINDERS_SEND_LEASE_SECONDS (its worker died) is re-queued first."""
     now = timezone.now()
     keys = periods(now)
     if keys["daily"] is None:
@@ -66,6 +67,8 @@ def plan_digests() -> int:
             user_ids=admins, kind=Delivery.Kind.ESCALATION, period=keys["weekly"]
         )
     )
+    # Rows whose worker died mid-send (left "sending" past the lease) become pending again.
+    services.delivery_reclaim_stuck(periods=[keys["daily"], keys["weekly"]], now=now)
     to_send = list(
         Delivery.objects.filter(
             status=Delivery.Status.PENDING, period__in=[keys["daily"], keys["weekly"]]
@@ -103,7 +106,9 @@ def send_delivery(self, delivery_id: int) -> str:
         services.delivery_finish(delivery=delivery, status=Delivery.Status.EMPTY)
         return "empty"
     try:
-        message_id = build(user=user, groups=groups, period=delivery.period)
+        message_id = build(
+            user=user, groups=groups, period=delivery.period, message_id=delivery.message_id
+        )
     except (smtplib.SMTPException, OSError) as exc:
         gave_up = self.request.retries >= MAX_SEND_RETRIES
         services.delivery_finish(

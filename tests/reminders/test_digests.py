@@ -238,17 +238,58 @@ def test_unsubscribe_page_turns_digests_off(client, space, owner, stale_records)
     assert client.get(url[:-3] + "xyz/").status_code == 400
 
 
-def test_a_send_interrupted_after_the_claim_is_never_sent_again(space, owner, stale_records):
+def _claimed_and_abandoned(owner) -> Delivery:
+    """A delivery a worker claimed and then died on (killed before the SMTP server took it)."""
     [delivery_id] = reminders.delivery_plan(
         user_ids=[owner.pk], kind="digest", period=timezone.localdate().isoformat()
     )
-    # A worker claimed the row and died before finishing (the SMTP server may have the mail).
     assert reminders.delivery_claim(delivery_id=delivery_id) is not None
-    # The broker redelivers the unacknowledged task to another worker.
-    assert tasks.send_delivery.run(delivery_id) == "not claimed"
-    assert _send_planned() == []
+    return Delivery.objects.get(pk=delivery_id)
+
+
+def test_a_send_interrupted_inside_its_lease_is_left_alone(space, owner, stale_records, settings):
+    settings.REMINDERS_SEND_LEASE_SECONDS = 60
+    stuck = _claimed_and_abandoned(owner)
+    # The broker redelivers the unacknowledged task to another worker: nothing to claim.
+    assert tasks.send_delivery.run(stuck.pk) == "not claimed"
+    with time_machine.travel(stuck.claimed_at + dt.timedelta(seconds=55)):
+        assert _send_planned() == []
     assert mail.outbox == []
-    assert Delivery.objects.get().status == "sending"  # visible as stuck in the admin
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.attempts) == ("sending", 1)
+
+
+def test_a_send_stuck_past_its_lease_is_resent_once_by_overlapping_planners(
+    space, owner, stale_records, settings
+):
+    settings.REMINDERS_SEND_LEASE_SECONDS = 60
+    stuck = _claimed_and_abandoned(owner)
+    expected_id = stuck.message_id
+    # From "contextkb <contextkb@localhost>": the row's kind, period, user and id.
+    assert expected_id == f"<contextkb.digest.{stuck.period}.u{owner.pk}.d{stuck.pk}@localhost>"
+
+    queued = []
+    with time_machine.travel(stuck.claimed_at + dt.timedelta(seconds=61)):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(tasks.send_delivery, "delay", lambda pk: queued.append(pk))
+            # Two beat processes plan at the same time: both run before any send task does.
+            with TestCase.captureOnCommitCallbacks(execute=True):
+                tasks.plan_digests()
+            with TestCase.captureOnCommitCallbacks(execute=True):
+                tasks.plan_digests()
+        # The first planner re-queued the row; the second found nothing left to re-claim.
+        assert reminders.delivery_reclaim_stuck(periods=[stuck.period]) == []
+        assert "did not finish within the lease" in Delivery.objects.get().last_error
+        results = [tasks.send_delivery.run(pk) for pk in queued]
+    assert queued == [stuck.pk, stuck.pk]
+    assert sorted(results) == ["not claimed", "sent"]
+    [message] = mail.outbox
+    assert message.to == [owner.email]
+    assert message.extra_headers["Message-ID"] == expected_id
+    assert message.message()["Message-ID"] == expected_id
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.attempts) == ("sent", 2)
+    assert delivery.message_id == expected_id
 
 
 def test_team_owned_records_reach_every_team_member(client, space, owner, teammate):
