@@ -7,7 +7,16 @@ from apps.reminders.models import Delivery, DriftReport, HealthSnapshot, UsedLin
 class DeliveryAdmin(admin.ModelAdmin):
     """Failed and stuck sends are visible here (filter by status)."""
 
-    list_display = ("user", "kind", "period", "status", "attempts", "item_count", "sent_at")
+    list_display = (
+        "user",
+        "kind",
+        "period",
+        "status",
+        "attempts",
+        "item_count",
+        "claimed_at",
+        "sent_at",
+    )
     list_filter = ("status", "kind")
     search_fields = ("user__username", "user__email", "period")
     readonly_fields = ("created_at", "claimed_at", "sent_at", "message_id", "last_error")

@@ -315,3 +315,14 @@ def test_team_owned_records_reach_every_team_member(client, space, owner, teamma
     still_true = next(link for link in _links(message) if "still-true" in link)
     assert client.post(still_true).status_code == 200
     assert Record.objects.get(pk=record.pk).freshness == "fresh"
+
+
+def test_a_lease_not_above_the_task_time_limit_is_flagged_by_check(settings):
+    from apps.reminders.checks import send_lease_above_time_limit
+
+    settings.CELERY_TASK_TIME_LIMIT = 300
+    settings.REMINDERS_SEND_LEASE_SECONDS = 360
+    assert send_lease_above_time_limit() == []
+    settings.REMINDERS_SEND_LEASE_SECONDS = 300
+    [warning] = send_lease_above_time_limit()
+    assert warning.id == "reminders.W001"
