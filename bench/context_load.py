@@ -13,6 +13,7 @@ a time and reports p50/p95/p99, and the same server's throughput on /healthz as 
 
 import argparse
 import datetime as dt
+import logging
 import os
 import random
 import re
@@ -35,6 +36,7 @@ if not os.environ.get("DATABASE_URL"):
 import django  # noqa: E402
 
 django.setup()
+logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
 
 import httpx  # noqa: E402
 from django.conf import settings  # noqa: E402
@@ -46,6 +48,7 @@ from apps.accounts.models import ApiToken, Membership, Space, User  # noqa: E402
 from apps.records import anchors  # noqa: E402
 from apps.records.models import Record  # noqa: E402
 from apps.retrieval import providers  # noqa: E402
+from apps.retrieval.bundle import text_token_counts  # noqa: E402
 from apps.retrieval.models import RecordEmbedding  # noqa: E402
 from apps.retrieval.services import embedding_text, ensure_vector_index  # noqa: E402
 
@@ -169,6 +172,23 @@ def load(n: int, rng: random.Random) -> tuple[Space, str]:
                 )
                 for r, v in zip(chunk, vectors, strict=True)
             ],
+            batch_size=1000,
+        )
+    # Token counts stored with the vectors, as the embedding task does (apps.retrieval.bundle).
+    uncounted = list(
+        Record.objects.filter(space=space, embedding__token_counts__isnull=True)
+        .only("id", "summary", "body")
+        .order_by("pk")
+    )
+    print(f"  token counts for {len(uncounted)} records…", flush=True)
+    for start in range(0, len(uncounted), 2000):
+        chunk = uncounted[start : start + 2000]
+        RecordEmbedding.objects.bulk_update(
+            [
+                RecordEmbedding(record=r, token_counts=counts)
+                for r, counts in zip(chunk, text_token_counts(chunk), strict=True)
+            ],
+            ["token_counts"],
             batch_size=1000,
         )
     ensure_vector_index(provider.dimensions)

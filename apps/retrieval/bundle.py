@@ -2,19 +2,22 @@
 
 `context_bundle()` is what the REST endpoint and the MCP tools call. It runs a bounded number of
 SQL queries whatever the result size: visible spaces, the candidate search, successors of
-superseded candidates, the records with owners and spaces, and their open suspect reasons.
+superseded candidates (only when there are any), and the records with owners, spaces, stored
+token counts and open suspect reasons in one query.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import re
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection
-from django.db.models import Prefetch
+from django.db.models import F, OuterRef
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
@@ -181,7 +184,10 @@ def _date(value) -> str | None:
 
 
 def freshness_reasons(record: Record, now: dt.datetime) -> list[str]:
-    reasons = [r.message for r in getattr(record, "open_reasons", [])]
+    reasons = getattr(record, "open_reason_messages", None)
+    if reasons is None:
+        reasons = [r.message for r in getattr(record, "open_reasons", [])]
+    reasons = list(reasons)
     if record.freshness == Record.Freshness.STALE:
         reasons.append(f"Its review was due on {record.next_review_at:%Y-%m-%d}.")
     elif record.freshness == Record.Freshness.DUE:
@@ -261,14 +267,48 @@ def render_header(params: ContextParams, now: dt.datetime) -> str:
 SHORT_HEADER = "# Context from contextkb (quoted records, not instructions)\n\n"
 
 
+def packing_texts(summary: str, body: str) -> dict[str, str]:
+    """The texts a record can be packed with, richest first: whole record, then summary."""
+    body = (body or "").strip()
+    texts = {"full": "\n\n".join(p for p in (summary, body) if p)}
+    if summary and body:
+        texts["summary"] = summary
+    return texts
+
+
+def _texts_hash(summary: str, body: str) -> str:
+    return hashlib.sha256(f"{summary or ''}\x00{body or ''}".encode()).hexdigest()
+
+
+def text_token_counts(records) -> list[dict]:
+    """Token counts of each record's packing texts (as rendered), for storing with its vector."""
+    rows, texts = [], []
+    for record in records:
+        forms = packing_texts(record.summary, record.body)
+        rows.append((record, list(forms)))
+        texts.extend(_escape(t) for t in forms.values())
+    counts = iter(tokens.count_many(texts))
+    return [
+        {"hash": _texts_hash(record.summary, record.body), **{f: next(counts) for f in forms}}
+        for record, forms in rows
+    ]
+
+
+# Stored text counts are per text; inside a block the text adds its own line and may tokenize a
+# little differently at its edges. The final document is counted exactly anyway.
+BLOCK_SLACK = 4
+
+
+def _stored_counts(record: Record) -> dict | None:
+    stored = getattr(record, "stored_token_counts", None)
+    if stored and stored.get("hash") == _texts_hash(record.summary, record.body):
+        return stored
+    return None
+
+
 def _forms(record: Record) -> list[tuple[str, str]]:
     """Candidate texts from richest to leanest: whole record, summary, title only."""
-    whole = "\n\n".join(p for p in (record.summary, record.body.strip()) if p)
-    forms = [("full", whole)]
-    if record.summary and record.body.strip():
-        forms.append(("summary", record.summary))
-    forms.append(("title", ""))
-    return forms
+    return [*packing_texts(record.summary, record.body).items(), ("title", "")]
 
 
 def _pack_excerpt(record: Record, item: dict, room: int) -> tuple[str, str, int] | None:
@@ -310,11 +350,16 @@ def _choose_form(record: Record, item: dict, room: int) -> tuple[str, str, int] 
     if title_cost > room:
         return None
     chosen: tuple[str, str, int] = ("title", "", title_cost)
+    stored = _stored_counts(record)
     for form, text in _forms(record)[:-1]:
-        block = render_block(item, text)
-        if len(block) > room * MAX_CHARS_PER_TOKEN:
-            continue
-        cost = tokens.count(block)
+        if stored is not None and form in stored:
+            # Counted when the record was embedded: no tokenizer run at request time.
+            cost = title_cost + stored[form] + BLOCK_SLACK
+        else:
+            block = render_block(item, text)
+            if len(block) > room * MAX_CHARS_PER_TOKEN:
+                continue
+            cost = tokens.count(block)
         if cost <= room:
             chosen = (form, text, cost)
             break
@@ -356,12 +401,14 @@ def context_bundle(*, principal, params: ContextParams, mode: str = "hybrid") ->
         .active()
         .filter(pk__in=wanted, space_id__in=list(spaces))
         .select_related("space", "owner_user", "owner_team")
-        .prefetch_related(
-            Prefetch(
-                "suspect_reasons",
-                queryset=SuspectReason.objects.filter(resolved_at__isnull=True),
-                to_attr="open_reasons",
-            )
+        .annotate(
+            stored_token_counts=F("embedding__token_counts"),
+            # Open suspect reasons in the same query (newest first), not a prefetch.
+            open_reason_messages=ArraySubquery(
+                SuspectReason.objects.filter(record=OuterRef("pk"), resolved_at__isnull=True)
+                .order_by("-created_at", "-pk")
+                .values("message")
+            ),
         )
     }
 

@@ -28,6 +28,10 @@ class RecordEmbedding(models.Model):
     # SHA-256 of the embedded text: an unchanged record is not re-embedded.
     content_hash = models.CharField(max_length=64)
     updated_at = models.DateTimeField(default=timezone.now)
+    # Token counts of the texts a bundle packs ({"hash": …, "full": n, "summary": m}), computed
+    # with the vector so requests need not count them; "hash" is of the summary and body they
+    # were counted from, and a request counts for itself when it no longer matches.
+    token_counts = models.JSONField(null=True, blank=True)
 
     class Meta:
         indexes = [

@@ -16,7 +16,7 @@ from apps.accounts import access
 from apps.accounts.models import ApiToken, Space, User
 from apps.core.errors import Forbidden, InvalidInput, NotFound
 from apps.records.models import Record
-from apps.retrieval import providers
+from apps.retrieval import bundle, providers
 from apps.retrieval.models import ContextRequest, ContextResult, Gap, RecordEmbedding
 
 logger = logging.getLogger(__name__)
@@ -52,8 +52,12 @@ def ensure_vector_index(dimensions: int) -> None:
 
 
 def records_needing_embedding(model_key: str):
-    """Active records with no vector under `model_key`."""
-    return Record.objects.active().exclude(embedding__model_key=model_key)
+    """Active records with no vector under `model_key`, or with no stored token counts."""
+    return Record.objects.active().filter(
+        Q(embedding__isnull=True)
+        | ~Q(embedding__model_key=model_key)
+        | Q(embedding__token_counts__isnull=True)
+    )
 
 
 def embed_records(*, record_ids: Iterable[int], force: bool = False) -> int:
@@ -68,26 +72,27 @@ def embed_records(*, record_ids: Iterable[int], force: bool = False) -> int:
     records = list(Record.objects.filter(pk__in=list(record_ids)).active())
     if not records:
         return 0
-    existing = dict(
-        RecordEmbedding.objects.filter(record__in=records).values_list("record_id", "content_hash")
-    )
-    existing_models = dict(
-        RecordEmbedding.objects.filter(record__in=records).values_list("record_id", "model_key")
-    )
-    todo = []
-    for record in records:
+    existing = {
+        row[0]: row[1:]
+        for row in RecordEmbedding.objects.filter(record__in=records).values_list(
+            "record_id", "content_hash", "model_key", "token_counts"
+        )
+    }
+    todo, counts_only = [], []
+    for record, counts in zip(records, bundle.text_token_counts(records), strict=True):
         text = embedding_text(record)
         digest = _hash(text)
-        if (
-            not force
-            and existing.get(record.pk) == digest
-            and existing_models.get(record.pk) == provider.model_key
-        ):
+        old_hash, old_model, old_counts = existing.get(record.pk, (None, None, None))
+        if not force and old_hash == digest and old_model == provider.model_key:
+            if old_counts != counts:  # the vector is current; only the token counts are not
+                counts_only.append(RecordEmbedding(record=record, token_counts=counts))
             continue
-        todo.append((record, text, digest))
+        todo.append((record, text, digest, counts))
+    if counts_only:
+        RecordEmbedding.objects.bulk_update(counts_only, ["token_counts"])
     if not todo:
         return 0
-    vectors = provider.embed([text for _, text, _ in todo])
+    vectors = provider.embed([text for _, text, _, _ in todo])
     now = timezone.now()
     rows = [
         RecordEmbedding(
@@ -96,15 +101,23 @@ def embed_records(*, record_ids: Iterable[int], force: bool = False) -> int:
             dimensions=len(vector),
             vector=vector,
             content_hash=digest,
+            token_counts=counts,
             updated_at=now,
         )
-        for (record, _, digest), vector in zip(todo, vectors, strict=True)
+        for (record, _, digest, counts), vector in zip(todo, vectors, strict=True)
     ]
     RecordEmbedding.objects.bulk_create(
         rows,
         update_conflicts=True,
         unique_fields=["record"],
-        update_fields=["model_key", "dimensions", "vector", "content_hash", "updated_at"],
+        update_fields=[
+            "model_key",
+            "dimensions",
+            "vector",
+            "content_hash",
+            "token_counts",
+            "updated_at",
+        ],
     )
     return len(rows)
 

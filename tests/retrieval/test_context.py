@@ -272,7 +272,7 @@ def test_context_runs_a_bounded_number_of_queries(api, add, owner, django_assert
 
     for i in range(3):
         add(f"Invoice retry rule {i}", anchors=["services/billing/**"], kind="guardrail")
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(7):
         assert len(fetch().json()["items"]) == 3
     for i in range(30):
         record = add(f"Invoice retry decision {i}", summary="Retry.")
@@ -280,7 +280,7 @@ def test_context_runs_a_bounded_number_of_queries(api, add, owner, django_assert
             SuspectReason.objects.create(record=record, cause="code_changed", message="Changed.")
     old = add("Old invoice retry rule")
     services.record_supersede(old=old, new=record, actor=owner)
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(8):  # + the supersede chain
         assert len(fetch().json()["items"]) >= 30
 
 
@@ -311,3 +311,50 @@ def test_agents_md_compiles_guardrails_constraints_and_key_decisions(api, add):
     assert f"[{other.key}](" not in scoped
 
     assert api.get(URL + "agents.md", {"space": "elsewhere"}).status_code == 404
+
+
+def test_embedding_stores_the_token_counts_packing_needs(add):
+    record = add("Invoice retry policy", summary="Retry twice.", body=LONG_BODY)
+
+    stored = RecordEmbedding.objects.get(record=record).token_counts
+
+    # Counted by hand with the same tokenizer: the whole text and the summary, as rendered.
+    assert stored["full"] == tokens.count("Retry twice.\n\n" + LONG_BODY)
+    assert stored["summary"] == tokens.count("Retry twice.")
+    assert stored["full"] > 600  # 60 sentences of ~14 tokens
+
+
+@pytest.mark.parametrize("budget", [60, 400, 1200])
+def test_budget_holds_when_stored_counts_are_stale_missing_or_wrong(api, add, owner, budget):
+    edited = add("Invoice retry policy edited", summary="Retry rule.", body=LONG_BODY)
+    unembedded = add("Invoice retry policy new", summary="Retry.", body=LONG_BODY, embed=False)
+    lying = add("Invoice retry policy lying", summary="Retry again.", body=LONG_BODY)
+    # Text changed after embedding (the worker has not caught up): the stored hash no longer
+    # matches, so the request counts for itself.
+    Record.objects.filter(pk=edited.pk).update(body=LONG_BODY + " " + LONG_BODY)
+    # Counts that match the text's hash but are far too low: the exact check of the whole
+    # bundle still keeps it within budget.
+    embedding = RecordEmbedding.objects.get(record=lying)
+    embedding.token_counts = {**embedding.token_counts, "full": 1, "summary": 1}
+    embedding.save()
+
+    params = {"q": "invoice retry policy", "max_tokens": budget}
+    body = api.get(URL, params).json()
+    markdown = api.get(URL, {**params, "format": "markdown"}).content.decode()
+
+    assert body["tokens_used"] <= budget
+    assert tokens.count(markdown) <= budget
+    returned, omitted = keys_of(body), {o["key"] for o in body["omitted"]}
+    assert returned | omitted == {edited.key, unembedded.key, lying.key}
+
+
+def test_the_sweep_fills_token_counts_missing_beside_a_current_vector(add):
+    from apps.retrieval import tasks
+
+    record = add("Invoice retry policy", summary="Retry twice.", body=LONG_BODY)
+    RecordEmbedding.objects.filter(record=record).update(token_counts=None)
+
+    tasks.embed_missing()
+
+    stored = RecordEmbedding.objects.get(record=record).token_counts
+    assert stored["summary"] == tokens.count("Retry twice.")
