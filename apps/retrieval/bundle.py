@@ -346,7 +346,10 @@ def _choose_form(record: Record, item: dict, room: int) -> tuple[str, str, int] 
     does not fit, nothing will) and texts that are obviously too long are skipped uncounted."""
     if room <= 0:
         return None
-    title_cost = tokens.count(render_block(item, ""))
+    title_block = render_block(item, "")
+    if len(title_block) > room * MAX_CHARS_PER_TOKEN:
+        return None  # once the budget is nearly spent, the remaining candidates go uncounted
+    title_cost = tokens.count(title_block)
     if title_cost > room:
         return None
     chosen: tuple[str, str, int] = ("title", "", title_cost)
