@@ -2,19 +2,13 @@
 whose Celery task imports it and records progress and the summary."""
 
 import io
-import os
-import subprocess
-import sys
 import time
 import uuid
 import zipfile
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
 from rest_framework.test import APIClient
 
 from apps.accounts.models import ApiToken
@@ -22,6 +16,7 @@ from apps.interchange.models import ImportJob
 from apps.interchange.tasks import run_import_job
 from apps.records.models import Link, Record
 from tests.factories import make_token
+from tests.workers import database_env, start_celery_worker
 
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
@@ -163,10 +158,7 @@ def test_api_import_refuses_read_only_tokens_and_bad_files_with_the_error_shape(
 
 
 def _worker_env() -> dict:
-    db = connection.settings_dict
-    host = quote(db["HOST"], safe="") if db["HOST"].startswith("/") else db["HOST"]
-    url = f"postgres://{quote(db['USER'])}@{host}:{db['PORT']}/{db['NAME']}"
-    return {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "contextkb.settings"}
+    return database_env()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -188,29 +180,7 @@ def test_a_real_celery_worker_runs_an_api_import_to_the_end(space, owner, adr_fo
     finally:
         del run_import_job.apply_async
     assert response.status_code == 202
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "contextkb",
-            "worker",
-            "-Q",
-            queue,
-            "-P",
-            "solo",
-            "--without-heartbeat",
-            "--without-mingle",
-            "--without-gossip",
-            "-l",
-            "WARNING",
-        ],
-        cwd=settings.BASE_DIR,
-        env=_worker_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    worker = start_celery_worker(queue, _worker_env())
     try:
         deadline = time.monotonic() + 60
         state = None

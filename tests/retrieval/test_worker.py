@@ -1,20 +1,15 @@
 """The real path: a committed write or context request → broker → a Celery worker process."""
 
-import os
-import subprocess
-import sys
 import time
 import uuid
-from urllib.parse import quote
 
 import pytest
-from django.conf import settings
-from django.db import connection
 from rest_framework.test import APIClient
 
 from apps.retrieval import tasks, usage
 from apps.retrieval.models import ContextRequest, RecordEmbedding
 from tests.factories import make_record, make_token
+from tests.workers import database_env, start_celery_worker
 
 # Captured at import, before the autouse fixture swaps it for a no-op.
 REAL_DISPATCH = usage.dispatch
@@ -23,10 +18,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 def _worker_env() -> dict:
-    db = connection.settings_dict
-    host = quote(db["HOST"], safe="") if db["HOST"].startswith("/") else db["HOST"]
-    url = f"postgres://{quote(db['USER'])}@{host}:{db['PORT']}/{db['NAME']}"
-    return {**os.environ, "DATABASE_URL": url, "CONTEXTKB_EMBEDDINGS_PROVIDER": "wordllama"}
+    return database_env(CONTEXTKB_EMBEDDINGS_PROVIDER="wordllama")
 
 
 def _on_queue(task, queue, monkeypatch):
@@ -45,29 +37,7 @@ def worker_queue(monkeypatch):
     queue = f"retrieval-test-{uuid.uuid4().hex[:8]}"
     for task in (tasks.embed_record, tasks.log_context_request):
         _on_queue(task, queue, monkeypatch)
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "contextkb",
-            "worker",
-            "-Q",
-            queue,
-            "-P",
-            "solo",
-            "--without-heartbeat",
-            "--without-mingle",
-            "--without-gossip",
-            "-l",
-            "WARNING",
-        ],
-        cwd=settings.BASE_DIR,
-        env=_worker_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    worker = start_celery_worker(queue, _worker_env())
     yield worker
     worker.terminate()
     worker.communicate(timeout=20)
