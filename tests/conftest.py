@@ -52,3 +52,13 @@ def other_space(outsider):
 def _fast_password_hashing(settings):
     # PBKDF2 is deliberately slow; tests create many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _plain_static_storage(settings):
+    # Production uses the manifest storage, which needs collectstatic; tests render
+    # {% static %} (and the live server serves files) straight from the finders.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }

@@ -13,15 +13,6 @@ from tests.factories import make_record, make_token
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _plain_static_files(settings):
-    # Pages render {% static %}; the manifest exists only after collectstatic.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-
-
 def test_tokens_page_shows_a_new_token_once_and_lists_it(client, space, owner):
     client.force_login(owner, backend=MODEL_BACKEND)
     response = client.post(

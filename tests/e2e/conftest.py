@@ -82,17 +82,7 @@ def _launch():
 
 
 @pytest.fixture
-def e2e_settings(settings):
-    # The manifest storage needs collectstatic; the live server serves files from the finders.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    return settings
-
-
-@pytest.fixture
-def new_page(browser, live_server, e2e_settings):
+def new_page(browser, live_server):
     """Open a fresh browser context (its own cookies) and page; collects console errors."""
     contexts = []
 

@@ -12,12 +12,3 @@ def adr_folder(tmp_path) -> Path:
     target = tmp_path / "adr"
     shutil.copytree(FIXTURES, target)
     return target
-
-
-@pytest.fixture(autouse=True)
-def _plain_static_files(settings):
-    # Pages render without a collectstatic manifest in tests.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }

@@ -9,11 +9,6 @@ def _reminder_settings(settings):
     settings.SITE_URL = "http://testserver"
     settings.REMINDERS_DIGEST_HOUR = 0
     settings.DRIFT_WEBHOOK_SECRET = "s3cret-for-tests"
-    # Pages render base.html's {% static %} without a collectstatic manifest.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
 
 
 @pytest.fixture

@@ -10,11 +10,6 @@ from tests.factories import make_record, make_token
 @pytest.fixture(autouse=True)
 def _wordllama(settings):
     settings.CONTEXTKB_EMBEDDINGS_PROVIDER = "wordllama"
-    # Pages render without a collectstatic manifest.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
 
 
 @pytest.fixture

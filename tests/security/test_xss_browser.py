@@ -11,7 +11,7 @@ from django.conf import settings as django_settings
 from django.test import Client
 
 from apps.records import services
-from tests.e2e.conftest import browser, e2e_settings  # noqa: F401 - shared Playwright fixtures
+from tests.e2e.conftest import browser  # noqa: F401 - shared Playwright fixture
 from tests.factories import make_record
 from tests.security.test_markdown_xss import PAYLOADS
 
@@ -43,9 +43,9 @@ def _one_line(text: str, limit: int) -> str:
     return " ".join(text.split())[:limit] or "x"
 
 
-def test_no_payload_runs_in_any_record_page(browser, e2e_settings, live_server, space, owner):  # noqa: F811
-    e2e_settings.SECURE_CSP = {}
-    e2e_settings.SECURE_CSP_REPORT_ONLY = {}
+def test_no_payload_runs_in_any_record_page(browser, settings, live_server, space, owner):  # noqa: F811
+    settings.SECURE_CSP = {}
+    settings.SECURE_CSP_REPORT_ONLY = {}
     # One record per payload: it is that record's title, summary and tag (shown in the space's
     # record list and in every link list).
     records = [

@@ -5,15 +5,6 @@ from apps.records import services
 from tests.factories import MembershipFactory, make_record
 
 
-@pytest.fixture(autouse=True)
-def _plain_static_storage(settings):
-    # The manifest storage needs collectstatic; templates only need {% static %} to resolve.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-
-
 @pytest.fixture
 def as_user(client):
     def login(user):
