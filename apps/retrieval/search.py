@@ -36,7 +36,7 @@ PINNED_KINDS = (Record.Kind.GUARDRAIL, Record.Kind.CONSTRAINT)
 MODES = ("hybrid", "fulltext", "vector")
 # How the full-text list is ordered (normalisation flags of ts_rank_cd, see PostgreSQL docs).
 FTS_RANK = "ts_rank_cd(r.search_vector, tq, {norm})"
-FTS_NORMALIZATION = 8  # rank divided by the number of unique words: long ADRs do not win by size
+FTS_NORMALIZATION = 2  # rank divided by the document length: long ADRs do not win by size
 # Weights of the two lists in the fusion (measured on the ADR corpus, docs/benchmarks.md).
 FTS_WEIGHT = 1.0
 VEC_WEIGHT = 1.0
@@ -104,38 +104,84 @@ def embed_query(text: str) -> tuple[str, list[float]] | None:
 
 
 _NEGATION = re.compile(r'(^|\s)-\S|"')
-# Ranking reads every matching record's tsvector, so each list ranks at most this many matches
-# (taken from the GIN index): records with all the words first, then records with some of them.
+# The full-text list scores a pool of matches taken from the GIN index in tiers, each capped so a
+# request reads a bounded number of tsvectors whatever the size of the space: records with all
+# the query's words, then (only while fewer than FTS_TIER_BELOW were found) records missing one
+# word, then records with any word. A space smaller than the caps is scored whole, so its ranking
+# does not depend on the table's physical order.
 FTS_ALL_CAP = 200
-FTS_ANY_CAP = 200
-FTS_ANY_BELOW = 25
+FTS_MOST_CAP = 200
+FTS_ANY_CAP = 500
+FTS_TIER_BELOW = 25
+# Score = ts_rank_cd against the any-word query times (share of the query's words present)^COORD_POWER:
+# a record with every word beats one that repeats a single word (measured on the ADR corpus,
+# docs/benchmarks.md).
+COORD_POWER = 2
 
 
-def _tsquery_all() -> str:
-    return "websearch_to_tsquery('english', %(q)s)"
-
-
-def _tsquery_any(query: str) -> str | None:
-    """The web-search query relaxed from AND to OR, so a question phrased differently from the
-    record still matches (None when the query uses quotes or -exclusions)."""
-    if _NEGATION.search(query):
-        return None
-    return "replace(websearch_to_tsquery('english', %(q)s)::text, ' & ', ' | ')::tsquery"
-
-
-def _fts_list(where: str, tsquery: str, cap: int, name: str, gate: str = "") -> str:
-    rank = FTS_RANK.format(norm=int(FTS_NORMALIZATION))
-    return f"""{name} AS (
-        SELECT m.id, {rank.replace("r.search_vector", "m.search_vector")} AS score
-        FROM (
-            SELECT r.id, r.search_vector, tq FROM records_record r,
-                (SELECT {tsquery} AS tq) AS query
-            WHERE {where} AND r.search_vector @@ tq {gate}
-            LIMIT {cap}
-        ) m
-        ORDER BY score DESC, m.id
-        LIMIT {FTS_LIMIT}
-    )"""  # noqa: S608 - our own fragments; values are parameters
+def _fts_parts(where: str, relax: bool) -> list[str]:
+    """CTEs ending in `fts (id, rnk)`: the ranked full-text list for %(q)s. Without `relax` (the
+    query uses quotes or -exclusions) only records with all the words are scored."""
+    q_all = "websearch_to_tsquery('english', %(q)s)"
+    q_any = f"replace({q_all}::text, ' & ', ' | ')::tsquery" if relax else q_all
+    # Each part of the query in parentheses, so a websearch `or` inside one part keeps its sense.
+    parts = [
+        f"""fts_terms AS (
+            SELECT array_agg('(' || t || ')') AS t
+            FROM unnest(string_to_array({q_all}::text, ' & ')) AS t
+        )""",
+        f"""tq AS (
+            SELECT {q_all} AS q_all, {q_any} AS q_any,
+                CASE WHEN cardinality(t) >= 3 THEN (
+                    SELECT string_agg(
+                        '(' || array_to_string(t[:i - 1] || t[i + 1:], ' & ') || ')', ' | ')
+                    FROM generate_subscripts(t, 1) AS i
+                )::tsquery END AS q_most,
+                (SELECT array_agg(x::tsquery) FROM unnest(t) AS x) AS each_term,
+                greatest(coalesce(cardinality(t), 0), 1) AS n
+            FROM fts_terms
+        )""",
+    ]
+    few = "(SELECT count(*) FROM {}) < " + str(int(FTS_TIER_BELOW))
+    tiers = [("pool_all", "tq.q_all", FTS_ALL_CAP, "")]
+    if relax:
+        tiers.append(("pool_most", "tq.q_most", FTS_MOST_CAP, "AND " + few.format("pool_all")))
+        tiers.append(
+            (
+                "pool_any",
+                "tq.q_any",
+                FTS_ANY_CAP,
+                f"AND {few.format('pool_all')} AND {few.format('pool_most')}",
+            )
+        )
+    for name, tsquery, cap, gate in tiers:
+        parts.append(
+            f"""{name} AS (
+                SELECT r.id FROM records_record r, tq
+                WHERE {where} AND r.search_vector @@ {tsquery} {gate}
+                LIMIT {int(cap)}
+            )"""
+        )
+    pool = " UNION ".join("SELECT id FROM " + name for name, *_ in tiers)
+    rank = FTS_RANK.format(norm=int(FTS_NORMALIZATION)).replace("tq", "tq.q_any")
+    coord = f"power(c.matched / tq.n, {int(COORD_POWER)})" if relax else "1"
+    parts.append(
+        f"""fts AS (
+            SELECT s.id, row_number() OVER (ORDER BY s.score DESC, s.id) AS rnk FROM (
+                SELECT r.id, {rank} * {coord} AS score
+                FROM ({pool}) AS p
+                JOIN records_record r ON r.id = p.id
+                CROSS JOIN tq
+                CROSS JOIN LATERAL (
+                    SELECT count(*)::float AS matched FROM unnest(tq.each_term) AS term
+                    WHERE r.search_vector @@ term
+                ) AS c
+            ) AS s
+            ORDER BY s.score DESC, s.id
+            LIMIT {FTS_LIMIT}
+        )"""
+    )
+    return parts
 
 
 def _vector_literal(vector: list[float]) -> str:
@@ -171,26 +217,7 @@ def hybrid_search(
     parts: list[str] = []
     if query and mode in ("hybrid", "fulltext"):
         params["q"] = query
-        parts.append(_fts_list(where, _tsquery_all(), FTS_ALL_CAP, "fts_all"))
-        relaxed = _tsquery_any(query)
-        if relaxed:
-            # Only when the records with all the words are few: on a large space the relaxed
-            # query matches a large share of the records and costs most of the request.
-            gate = f"AND (SELECT count(*) FROM fts_all) < {FTS_ANY_BELOW}"  # noqa: S608
-            parts.append(_fts_list(where, relaxed, FTS_ANY_CAP, "fts_any", gate))
-        else:
-            parts.append("fts_any AS (SELECT NULL::bigint AS id, NULL::float AS score WHERE false)")
-        parts.append(
-            f"""fts AS (
-                SELECT id, row_number() OVER (ORDER BY grp, score DESC, id) AS rnk FROM (
-                    SELECT id, 0 AS grp, score FROM fts_all
-                    UNION ALL
-                    SELECT id, 1, score FROM fts_any WHERE id NOT IN (SELECT id FROM fts_all)
-                ) both_lists
-                ORDER BY grp, score DESC, id
-                LIMIT {FTS_LIMIT}
-            )"""  # noqa: S608
-        )
+        parts.extend(_fts_parts(where, relax=not _NEGATION.search(query)))
     else:
         parts.append("fts AS (SELECT NULL::bigint AS id, NULL::bigint AS rnk WHERE false)")
 
@@ -213,7 +240,7 @@ def hybrid_search(
                     ORDER BY e.vector::vector({dims:d}) <=> %(vec)s::vector({dims:d})
                     LIMIT {VEC_LIMIT}
                 ) v
-            )"""  # noqa: S608
+            )"""
         )
     else:
         parts.append(
@@ -229,7 +256,7 @@ def hybrid_search(
                   AND EXISTS (SELECT 1 FROM unnest(r.anchor_patterns) AS pat,
                                            unnest(%(paths)s::text[]) AS path WHERE path ~ pat)
                 LIMIT {ANCHOR_LIMIT}
-            )"""  # noqa: S608
+            )"""
         )
     else:
         parts.append("anch AS (SELECT NULL::bigint AS id WHERE false)")
@@ -244,7 +271,7 @@ def hybrid_search(
         LEFT JOIN fts ON fts.id = r.id
         LEFT JOIN vec ON vec.id = r.id
         LEFT JOIN anch ON anch.id = r.id
-    """  # noqa: S608 - only our own fragments are interpolated; values are parameters
+    """
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()

@@ -10,12 +10,13 @@ from tests.factories import MembershipFactory, SpaceFactory
 CORPUS = Path(settings.BASE_DIR).parent / "shared" / "corpora" / "adr"
 QUESTIONS = Path(__file__).with_name("adr_questions.tsv")
 
-# (recall@10, MRR) floors a little under the figures measured on 2026-11-24 with 33 questions
-# (full-text 0.939/0.617, vector 0.909/0.721, hybrid 0.939/0.767; docs/benchmarks.md).
+# (recall@10, MRR) floors a little under the figures measured on 2026-12-02 with 65 questions
+# (full-text 0.923/0.755, vector 0.908/0.747, hybrid 0.923/0.773; docs/benchmarks.md). The corpus
+# is smaller than the full-text caps, so the ranking does not depend on the table's physical order.
 FLOORS = {
-    "fulltext": (0.90, 0.58),
-    "vector": (0.87, 0.68),
-    "hybrid": (0.90, 0.72),
+    "fulltext": (0.89, 0.72),
+    "vector": (0.87, 0.71),
+    "hybrid": (0.89, 0.74),
 }
 
 
@@ -27,7 +28,7 @@ def test_known_item_questions_on_the_adr_corpus(db):
     )
     assert len(ids) >= 430
     questions = evaluation.read_questions(QUESTIONS)
-    assert len(questions) >= 30
+    assert len(questions) >= 60
 
     scores = {
         mode: evaluation.evaluate(space_ids=[space.pk], ids=ids, questions=questions, mode=mode)
