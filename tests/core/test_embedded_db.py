@@ -1,11 +1,13 @@
 """The embedded PostgreSQL: starts offline, is shared by concurrent starters, has pgvector."""
 
+import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 
@@ -123,3 +125,40 @@ def test_a_server_without_pgvector_fails_with_a_clear_message(django_db_blocker)
             require_pgvector(wrapper)
     finally:
         wrapper.close()
+
+
+def test_manage_py_refuses_a_server_without_pgvector_with_one_clear_line(tmp_path):
+    """What an operator sees: `migrate` against DATABASE_URL without pgvector exits 1 with the
+    reason and no traceback, and creates no table there."""
+    url = "postgresql://postgres@127.0.0.1:5432/postgres"
+    try:
+        psycopg.connect(url, connect_timeout=3).close()
+    except psycopg.OperationalError:
+        pytest.skip("no PostgreSQL without pgvector on 127.0.0.1:5432 to check against")
+    scratch = f"ckb_nopgvector_{os.getpid()}"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{scratch}"')
+        admin.execute(f'CREATE DATABASE "{scratch}"')
+    try:
+        env = {**os.environ, "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{scratch}"}
+        done = subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--no-input"],
+            cwd=settings.BASE_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 1
+        assert "contextkb: configuration error:" in done.stderr
+        assert "no pgvector extension" in done.stderr
+        assert "Traceback" not in done.stderr
+        with psycopg.connect(env["DATABASE_URL"]) as conn:
+            tables = conn.execute(
+                "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename LIKE 'records_%'"
+            ).fetchone()[0]
+        assert tables == 0
+    finally:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
