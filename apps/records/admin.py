@@ -1,6 +1,13 @@
 from django.contrib import admin
 
-from apps.records.models import Link, Record, Revision, SuspectReason, Verification
+from apps.records.models import (
+    Link,
+    Record,
+    RecordKeyCounter,
+    Revision,
+    SuspectReason,
+    Verification,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -61,3 +68,11 @@ class VerificationAdmin(ReadOnlyAdmin):
 class SuspectReasonAdmin(ReadOnlyAdmin):
     list_display = ("record", "cause", "message", "created_at", "resolved_at")
     list_filter = ("cause",)
+
+
+@admin.register(RecordKeyCounter)
+class RecordKeyCounterAdmin(ReadOnlyAdmin):
+    """The last key number handed out per space and kind (DEC-12 → 12)."""
+
+    list_display = ("space", "kind", "last_number")
+    list_filter = ("kind",)

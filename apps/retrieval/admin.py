@@ -1,0 +1,52 @@
+"""Embeddings, the usage log and gaps: written by the retrieval services, looked at here."""
+
+from django.contrib import admin
+
+from apps.records.admin import ReadOnlyAdmin
+from apps.retrieval.models import ContextRequest, ContextResult, Gap, RecordEmbedding
+
+
+@admin.register(RecordEmbedding)
+class RecordEmbeddingAdmin(ReadOnlyAdmin):
+    list_display = ("record", "model_key", "dimensions", "updated_at")
+    list_filter = ("model_key",)
+    search_fields = ("record__key", "record__title")
+    # The vector itself is 256+ floats: not worth a page of digits.
+    exclude = ("vector",)
+
+
+class ContextResultInline(admin.TabularInline):
+    model = ContextResult
+    fields = ("rank", "record", "score")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ContextRequest)
+class ContextRequestAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "channel", "operation", "tool", "user", "best_score", "is_gap")
+    list_filter = ("channel", "operation", "is_gap")
+    search_fields = ("query", "tool", "user__username")
+    date_hierarchy = "created_at"
+    inlines = [ContextResultInline]
+
+
+@admin.register(ContextResult)
+class ContextResultAdmin(ReadOnlyAdmin):
+    list_display = ("request", "rank", "record", "score", "created_at")
+    search_fields = ("record__key",)
+
+
+@admin.register(Gap)
+class GapAdmin(admin.ModelAdmin):
+    """Gaps are triaged in the web UI (/spaces/<slug>/gaps/); the admin can correct a status."""
+
+    list_display = ("query", "space", "source", "status", "count", "last_seen")
+    list_filter = ("status", "source", "space")
+    search_fields = ("query", "normalized")
+    exclude = ("vector",)
+    readonly_fields = ("count", "first_seen", "last_seen", "examples", "notes", "model_key")
