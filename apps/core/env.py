@@ -1,4 +1,8 @@
-"""Typed helpers that read settings from the environment and fail loudly on bad values."""
+"""Typed helpers that read settings from the environment and fail loudly on bad values.
+
+An empty variable counts as unset (its default applies), like a line `NAME=` copied from
+.env.example into an env file or a compose file: it must never mean "the current folder" for a
+path, "no broker" for a URL, or "off" for a switch whose default is on."""
 
 import os
 from pathlib import Path
@@ -6,16 +10,17 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+_FALSE = {"0", "false", "no", "off"}
 
 
 def _raw(name: str) -> str | None:
-    return os.environ.get(name)
+    value = os.environ.get(name)
+    return None if value is None or not value.strip() else value
 
 
 def env_str(name: str, default: str = "") -> str:
     value = _raw(name)
-    return default if value is None else value
+    return default if value is None else value.strip()
 
 
 def env_bool(name: str, default: bool = False) -> bool:
@@ -32,7 +37,7 @@ def env_bool(name: str, default: bool = False) -> bool:
 
 def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     value = _raw(name)
-    if value is None or value.strip() == "":
+    if value is None:
         return default
     try:
         number = int(value)
@@ -45,7 +50,7 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
 
 def env_float(name: str, default: float) -> float:
     value = _raw(name)
-    if value is None or value.strip() == "":
+    if value is None:
         return default
     try:
         return float(value)

@@ -8,12 +8,16 @@ from pathlib import Path
 
 from django.test import override_settings
 
+from tests.ops.test_settings_env import env_example
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_check_deploy_passes_with_production_environment():
+    # .env.example as an operator copies it, with the production lines filled in.
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")},
+        **env_example(),
         "DJANGO_DEBUG": "false",
         "CONTEXTKB_HTTPS": "true",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(60),
@@ -23,7 +27,8 @@ def test_check_deploy_passes_with_production_environment():
         # Production sends real mail (the console backend is development-only).
         "SMTP_HOST": "smtp.example.com",
     }
-    env.pop("CONTEXTKB_CSP_REPORT_ONLY", None)
+    for name in ("DATABASE_URL", "DATABASE_TEST_NAME", "CONTEXTKB_DATABASE_NAME"):
+        env.pop(name, None)
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
