@@ -344,6 +344,7 @@ _DATE_FORMATS = (
     "%d %B %Y",
 )
 _KEY = re.compile(r"^([A-Z]{3})-(\d+)$")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def _heading_text(text: str) -> str:
@@ -488,8 +489,23 @@ def file_number(path: str) -> int | None:
 
 
 def parse_adr(path: str, text: str) -> ParsedAdr:
-    """Read one decoded markdown file. Raises FrontMatterError for broken front matter."""
+    """Read one decoded markdown file. Raises FrontMatterError for broken front matter.
+
+    Lines are read with their endings normalised, but the body is kept exactly as written
+    (CRLF included): "the original markdown body" means byte for byte.
+    """
+    raw = text
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     front, body, first_line = split_front_matter(text)
+    if raw != text:
+        head = len(text) - len(body)
+        # The front matter is at the start; where it has no CR, the raw body starts at the
+        # same offset. Otherwise (a CRLF front matter) the lines after it are re-joined.
+        if raw.startswith(text[:head]):
+            body = raw[head:]
+        else:
+            breaks = list(_LINE_BREAK.finditer(raw, 0))
+            body = raw[breaks[first_line - 2].end() :] if first_line > 1 else raw
     lines = body.splitlines()
     plain_lines = _strip_code(lines)
     exported = (
@@ -500,7 +516,10 @@ def parse_adr(path: str, text: str) -> ParsedAdr:
 
     # Title: front matter, then the first H1 (ATX or setext), then the file name.
     title = as_text(front.get("title"))
-    if not title:
+    if title and exported:
+        # contextkb's own export: the title exactly as it was (tabs, double spaces, newlines).
+        title = title[:200]
+    elif not title:
         for i, line in enumerate(plain_lines):
             m = _H1.match(line)
             if m:
@@ -518,7 +537,8 @@ def parse_adr(path: str, text: str) -> ParsedAdr:
     if not title:
         stem = posixpath.splitext(posixpath.basename(path))[0]
         title = re.sub(r"[-_]+", " ", stem).strip() or stem
-    title = re.sub(r"\s+", " ", title).strip()[:200]
+    if not exported:
+        title = re.sub(r"\s+", " ", title).strip()[:200]
 
     # Metadata lines ("- Status: accepted", "Date: 2020-01-01", "**Date:** …").
     meta: dict[str, tuple[str, int]] = {}
@@ -590,7 +610,7 @@ def parse_adr(path: str, text: str) -> ParsedAdr:
         date_text=as_text(date_value) if not isinstance(date_value, dt.date) else "",
         decided_on=decided_on,
         date_problem=date_problem,
-        deciders=re.sub(r"\s+", " ", deciders)[:500],
+        deciders=(deciders if exported else re.sub(r"\s+", " ", deciders))[:500],
         front_matter=front,
         links=[] if exported else find_links(body, first_line=first_line),
         exported=exported,

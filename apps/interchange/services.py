@@ -161,7 +161,7 @@ def _decode(source: SourceFile) -> tuple[str | None, str]:
         return None, f"not UTF-8 text (invalid byte at position {exc.start})"
     if "\x00" in text:
         return None, "binary file, not markdown"
-    return text.replace("\r\n", "\n").replace("\r", "\n"), ""
+    return text, ""
 
 
 def _skip_reason(path: str) -> str:
@@ -300,10 +300,6 @@ def _write_record(
             # Nothing differs: skip the locked read-and-compare of record_update.
             doc.record, doc.outcome = existing, "unchanged"
             summary.unchanged.append({"path": adr.path, "key": existing.key})
-            if adr.exported:
-                _apply_exported_extras(
-                    existing, adr.front_matter, actor=actor, summary=summary, path=adr.path
-                )
             return
         before = existing.version
         record = record_services.record_update(
@@ -317,10 +313,25 @@ def _write_record(
         doc.outcome = "updated" if record.version != before else "unchanged"
         entry = {"path": adr.path, "key": record.key}
         (summary.updated if doc.outcome == "updated" else summary.unchanged).append(entry)
-    if adr.exported:
-        _apply_exported_extras(
-            doc.record, adr.front_matter, actor=actor, summary=summary, path=adr.path
+
+
+def _finish_exported(doc: _Doc, *, actor, summary: ImportSummary) -> None:
+    """What contextkb's own export says beyond the fields, applied once the links exist: the
+    status (a supersedes link marks its target superseded, but a partly superseded record keeps
+    its own), then the review dates (a status edit by the owner would move them), then the
+    archived flag (an archived record cannot gain a supersedes link, so it is archived last)."""
+    record = Record.objects.get(pk=doc.record.pk)
+    fm, path = doc.adr.front_matter, doc.adr.path
+    status = _wanted_status(doc)
+    if status != Record.Status.SUPERSEDED and record.status != status:
+        record = record_services.record_update(
+            record=record,
+            actor=actor,
+            expected_version=None,
+            changes={"status": status},
+            message=f"Status as exported ({status})",
         )
+    _apply_exported_extras(record, fm, actor=actor, summary=summary, path=path)
 
 
 def _apply_exported_extras(record: Record, fm: dict[str, Any], *, actor, summary, path) -> None:
@@ -370,6 +381,7 @@ class _WantedLink:
     partial: bool
     where: str
     inferred: bool = False  # a relates_to read from a plain mention (one per pair is enough)
+    note: str | None = None  # contextkb's export: the link's note as it was
 
 
 def _collect_links(
@@ -402,7 +414,13 @@ def _collect_links(
         )
 
     def want(
-        source: _Doc, target: _Doc, relation: str, partial: bool, where: str, exact: bool = False
+        source: _Doc,
+        target: _Doc,
+        relation: str,
+        partial: bool,
+        where: str,
+        exact: bool = False,
+        note: str | None = None,
     ) -> None:
         if source.record is None or target.record is None or source is target:
             return
@@ -427,7 +445,7 @@ def _collect_links(
         if key in typed:
             typed[key].partial = typed[key].partial or partial
         else:
-            typed[key] = _WantedLink(source, target, link_type, partial, where)
+            typed[key] = _WantedLink(source, target, link_type, partial, where, note=note)
 
     for doc in docs:
         if doc.record is None:
@@ -438,6 +456,8 @@ def _collect_links(
             if not isinstance(links, dict):
                 summary.problem(adr.path, "front matter `links` is not a mapping; links ignored")
                 continue
+            notes = adr.front_matter.get("link_notes") or {}
+            notes = notes if isinstance(notes, dict) else {}
             for link_type, keys in links.items():
                 if link_type not in Link.Type.values:
                     summary.problem(adr.path, f"unknown link type {link_type!r}")
@@ -455,7 +475,15 @@ def _collect_links(
                             }
                         )
                         continue
-                    want(doc, target, link_type, False, f"{adr.path} front matter", exact=True)
+                    want(
+                        doc,
+                        target,
+                        link_type,
+                        False,
+                        f"{adr.path} front matter",
+                        exact=True,
+                        note=parsing.as_text(notes.get(f"{link_type} {key}"))[:300],
+                    )
             continue
         if len(adr.links) > parsing.MAX_LINKS_PER_FILE:
             summary.problem(
@@ -562,7 +590,9 @@ def _write_links(
                     target=target,
                     type=w.type,
                     actor=actor,
-                    note=(("Partly: " if w.partial else "") + f"imported from {w.where}")[:300],
+                    note=w.note
+                    if w.note is not None
+                    else (("Partly: " if w.partial else "") + f"imported from {w.where}")[:300],
                 )
                 target_status = _wanted_status(w.target)
                 if (
@@ -701,6 +731,14 @@ def _run(space, files, actor, kind, owner, summary: ImportSummary, progress) -> 
     imported = [d for d in docs if d.record is not None]
     wanted = _collect_links(imported, space=space, skipped_paths=skipped_paths, summary=summary)
     _write_links(wanted, actor=actor, summary=summary, progress=progress)
+    for doc in imported:
+        if not doc.adr.exported:
+            continue
+        try:
+            with transaction.atomic():
+                _finish_exported(doc, actor=actor, summary=summary)
+        except ServiceError as exc:
+            summary.problem(doc.adr.path, f"status, review dates or archived flag: {exc.message}")
 
     for doc in imported:
         if _wanted_status(doc) != Record.Status.SUPERSEDED:
@@ -745,7 +783,9 @@ def _str_presenter(dumper, data):
 _Dumper.add_representer(str, _str_presenter)
 
 
-def render_record(record: Record, links: dict[str, list[str]]) -> str:
+def render_record(
+    record: Record, links: dict[str, list[str]], link_notes: dict[str, str] | None = None
+) -> str:
     """One record as MADR-style markdown: YAML front matter, then the body unchanged."""
     fm: dict[str, Any] = {
         "key": record.key,
@@ -768,6 +808,8 @@ def render_record(record: Record, links: dict[str, list[str]]) -> str:
         else None,
         "archived": True if record.archived_at else None,
         "links": dict(sorted(links.items())) or None,
+        # "supersedes DEC-3": "Partly: …" (only links that have a note).
+        "link_notes": dict(sorted((link_notes or {}).items())) or None,
     }
     fm = {k: v for k, v in fm.items() if v is not None}
     header = yaml.dump(fm, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
@@ -793,13 +835,16 @@ def export_space(*, space: Space, actor, include_archived: bool = True) -> list[
         records = [r for r in records if r.archived_at is None]
     ids = {r.pk for r in records}
     links: dict[int, dict[str, list[str]]] = {}
-    for source_id, link_type, target_key, target_id in (
+    notes: dict[int, dict[str, str]] = {}
+    for source_id, link_type, target_key, target_id, note in (
         Link.objects.filter(source_id__in=ids)
         .order_by("type", "target__kind", "target__number")
-        .values_list("source_id", "type", "target__key", "target_id")
+        .values_list("source_id", "type", "target__key", "target_id", "note")
     ):
         if target_id in ids:
             links.setdefault(source_id, {}).setdefault(link_type, []).append(target_key)
+            if note:
+                notes.setdefault(source_id, {})[f"{link_type} {target_key}"] = note
     files: list[ExportedFile] = []
     used: set[str] = set()
     index = [f"# {space.name}", "", "| key | title | status |", "|---|---|---|"]
@@ -808,7 +853,11 @@ def export_space(*, space: Space, actor, include_archived: bool = True) -> list[
         if path.lower() in used:
             path = f"{record.key}-{slugify(record.title)[:60] or 'record'}.md"
         used.add(path.lower())
-        files.append(ExportedFile(path, render_record(record, links.get(record.pk, {}))))
+        files.append(
+            ExportedFile(
+                path, render_record(record, links.get(record.pk, {}), notes.get(record.pk))
+            )
+        )
         title = record.title.replace("|", "\\|")
         index.append(f"| {record.key} | [{title}]({path.replace(' ', '%20')}) | {record.status} |")
     files.append(ExportedFile("index.md", "\n".join(index) + "\n"))

@@ -44,7 +44,9 @@ def _state(space):
         r.archived_at_is_set = r.archived_at is not None
         records[r.key] = {name: getattr(r, name) for name in FIELDS}
     links = set(
-        Link.objects.filter(source__space=space).values_list("source__key", "type", "target__key")
+        Link.objects.filter(source__space=space).values_list(
+            "source__key", "type", "target__key", "note"
+        )
     )
     return records, links
 
@@ -90,6 +92,28 @@ def rich_space(space, owner, admin_user, adr_folder):
     record_services.record_link(source=dec17, target=made, type="relates_to", actor=owner)
     old = make_record(space=space, actor=owner, title="Old idea", status="proposed")
     record_services.record_archive(record=old, actor=owner)
+    intent = make_record(space=space, actor=owner, kind="intent", title="Cheap infrastructure")
+    record_services.record_link(source=dec10, target=intent, type="implements", actor=owner)
+    record_services.record_link(
+        source=dec10, target=made, type="conflicts_with", actor=owner, note="Only in CI"
+    )
+    # Superseded "in part": the older record keeps its own status, and the note says why.
+    partial_old = make_record(space=space, actor=owner, title="Queue everything", status="proposed")
+    partial_new = make_record(space=space, actor=owner, title="Queue payments only")
+    record_services.record_link(
+        source=partial_new, target=partial_old, type="supersedes", actor=owner, note="Partly: API"
+    )
+    record_services.record_update(
+        record=Record.objects.get(pk=partial_old.pk),
+        actor=owner,
+        expected_version=None,
+        changes={"status": "proposed"},
+    )
+    # A successor archived after it superseded (an archived record cannot gain that link).
+    gone_old = make_record(space=space, actor=owner, title="Nightly batch", status="accepted")
+    gone_new = make_record(space=space, actor=owner, title="Hourly batch", status="accepted")
+    record_services.record_supersede(old=gone_old, new=gone_new, actor=owner)
+    record_services.record_archive(record=Record.objects.get(pk=gone_new.pk), actor=owner)
     return space
 
 
@@ -114,11 +138,17 @@ def test_export_then_import_into_an_empty_space_round_trips_every_field_and_link
     assert summary.skipped == [{"path": "index.md", "reason": "index page, not a decision"}]
     assert summary.links_unresolved == [] and summary.problems == []
     before, after = _state(rich_space), _state(empty)
+    # Every link type is in the space (so none can be lost unnoticed), each with its note.
+    assert {t for _, t, _, _ in before[1]} == set(Link.Type.values)
+    assert len(before[1]) == 11
     assert after[1] == before[1]
-    assert len(before[1]) == 7
     assert set(after[0]) == set(before[0])
     for key, fields in before[0].items():
         assert after[0][key] == fields, key
+    statuses = {key: fields["status"] for key, fields in after[0].items()}
+    assert statuses["DEC-45"] == "superseded"
+    assert list(statuses.values()).count("superseded") == 3  # DEC-45, l4b, "Nightly batch"
+    assert "proposed" in statuses.values()  # "Queue everything", superseded only in part
 
 
 @pytest.mark.django_db
@@ -135,7 +165,8 @@ def test_exported_files_are_madr_with_front_matter_and_the_body_unchanged(rich_s
     assert meta["date"] == dt.date(2017, 7, 4)
     assert meta["valid_until"] == dt.date(2027, 3, 1)
     assert dt.datetime.fromisoformat(meta["last_verified_at"]) <= timezone.now()
-    assert "links" not in meta  # DEC-10 is the target of links, not their source
+    assert meta["links"] == {"conflicts_with": ["GRD-1"], "implements": ["INT-1"]}
+    assert meta["link_notes"] == {"conflicts_with GRD-1": "Only in CI"}
     guardrail = next(c for p, c in files.items() if p.startswith("GRD-1-"))
     assert "links:\n  constrains:\n  - DEC-10\n" in guardrail
     assert (
@@ -194,3 +225,60 @@ def test_importing_another_spaces_export_never_overwrites_records_with_the_same_
     assert copied.key != "DEC-10"
     # Links inside the export still join the copies, by the keys written in the files.
     assert Link.objects.filter(source__space=other, target=copied, type="amends").exists()
+
+
+HOSTILE_TITLES = [
+    'Use "quotes": a & b # not a comment',
+    "- starts like a list item",
+    "? looks like a key",
+    "yes",
+    "null",
+    "2024-01-01",
+    "*alias &anchor !tag %directive @at `tick`",
+    "Tab\tand  double  spaces",
+    "Émoji 🚀 ünïcödé 中文 עברית",
+    "line one\nline two",
+    "'single' | pipe > gt",
+    "...",
+    "---",
+    "word " * 39 + "end",  # 200 characters: longer than the YAML line width
+]
+
+
+@pytest.mark.django_db
+def test_hostile_values_round_trip_exactly(space, owner):
+    """Titles full of YAML syntax, bodies with front-matter-like blocks and CRLF, unicode and
+    newlines in tags and deciders: an export imported into an empty space gives them back
+    character for character."""
+    body = (
+        "---\nfake: front matter\n---\n# Heading\n\n---\n\n...\n\r\nWindows\r\nline "
+        "endings\r\n\ttab  \n<script>alert(1)</script>\n\n"
+    )
+    for n, title in enumerate(HOSTILE_TITLES):
+        make_record(
+            space=space,
+            actor=owner,
+            title=title,
+            body=body + str(n),
+            summary="s: #1 ' \" | > \t tab {x} [y] &z *w",
+            tags=["multi\nline", "yes", "x: y", "- d", "ünï", "007"],
+            anchors=["src/{a,b}/**", "*.py", "# hash", "[x].md"],
+            deciders="Ann\nBob,  Cy: 'lead'",
+            status="proposed",
+        )
+    files = [
+        sources.SourceFile(f.path, f.content.encode())
+        for f in services.export_space(space=space, actor=owner)
+    ]
+    empty = SpaceFactory(slug="copy")
+    MembershipFactory(space=empty, user=owner, role=Membership.Role.EDITOR)
+
+    summary = services.import_files(space=empty, files=files, actor=owner)
+
+    assert len(summary.created) == len(HOSTILE_TITLES) and summary.problems == []
+    before, after = _state(space), _state(empty)
+    assert {fields["title"] for fields in after[0].values()} == set(HOSTILE_TITLES)
+    for key, fields in before[0].items():
+        assert after[0][key] == fields, key
+    assert after[0]["DEC-1"]["body"] == body + "0"
+    assert after[0]["DEC-1"]["tags"] == ["multi\nline", "yes", "x: y", "- d", "ünï", "007"]
