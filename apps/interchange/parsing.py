@@ -126,8 +126,11 @@ _INLINE = re.compile(
     r"(?<!!)\[((?:[^\[\]]++|\[[^\[\]]*+\])*+)\]\(\s*<?([^)\s>]{1,1000}+)>?(?:\s+\"[^\"]{0,300}\")?\s*\)"
 )
 _REFERENCE = re.compile(r"(?<!!)\[([^\[\]]+)\]\[([^\[\]]*)\]")
+# A shortcut reference link, `[ADR 20]` with `[ADR 20]: 0020-x.md` elsewhere in the file.
+_SHORTCUT = re.compile(r"(?<![!\]\\])\[([^\[\]]{1,300})\](?![(\[:])")
 _REF_DEF = re.compile(r"^\s{0,3}\[([^\]]+)\]:\s*<?(\S+?)>?(?:\s+[\"'(].*)?\s*$")
-_BARE_URL = re.compile(r"(?<![(<\[])\bhttps?://github\.com/[^\s)>\]]+")
+# Bare GitHub URLs and autolinks (`<https://github.com/…>`); not the target of an inline link.
+_BARE_URL = re.compile(r"(?<![(\[])\bhttps?://github\.com/[^\s)>\]]+")
 _GITHUB_BLOB = re.compile(r"^https?://github\.com/[^/]+/[^/]+/(?:blob|tree|raw)/[^/]+/(.+)$")
 _TEXT_REF = re.compile(
     r"(super[sc]eded\s+(?:\w+\s+){0,2}by|super[sc]edes|amended\s+by|\bamends)\s*(?:decision\s*)?:?\s*"
@@ -157,6 +160,11 @@ class FoundLink:
     prefix: str = ""  # text references: letters before the number ("ADR", "DR")
     fallback_number: int | None = None  # a link whose text names a number ("AD045: …")
     fallback_prefix: str = ""
+
+
+def _label(text: str) -> str:
+    """A reference label as CommonMark matches it: case and runs of spaces do not count."""
+    return " ".join(text.split()).lower()
 
 
 def _cue(text: str) -> str | None:
@@ -199,7 +207,7 @@ def find_links(body: str, *, first_line: int = 1) -> list[FoundLink]:
     for line in lines:
         m = _REF_DEF.match(line)
         if m:
-            ref_defs[m.group(1).strip().lower()] = m.group(2)
+            ref_defs[_label(m.group(1))] = m.group(2)
     found: list[FoundLink] = []
     for index, line in enumerate(lines):
         if len(found) > MAX_LINKS_PER_FILE:
@@ -214,10 +222,16 @@ def find_links(body: str, *, first_line: int = 1) -> list[FoundLink]:
             spans.append((m.start(), m.end(), m.group(1), m.group(2)))
             covered[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
         for m in _REFERENCE.finditer(line):
-            ref = (m.group(2) or m.group(1)).strip().lower()
+            ref = _label(m.group(2) or m.group(1))
             if ref in ref_defs and not covered[m.start()]:
                 spans.append((m.start(), m.end(), m.group(1), ref_defs[ref]))
                 covered[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
+        if ref_defs:
+            for m in _SHORTCUT.finditer(line):
+                ref = _label(m.group(1))
+                if ref in ref_defs and not covered[m.start()]:
+                    spans.append((m.start(), m.end(), m.group(1), ref_defs[ref]))
+                    covered[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
         for m in _BARE_URL.finditer(line):
             if not covered[m.start()]:
                 spans.append((m.start(), m.end(), m.group(0), m.group(0).rstrip(".,;")))
@@ -286,12 +300,17 @@ def resolve_url(url: str, *, source: str, paths: dict[str, str]) -> str | None:
         wanted = unquote(urlsplit(url).path)
         wanted = _GITHUB_BLOB.match("https://github.com" + wanted)
         in_repo = (wanted.group(1) if wanted else blob.group(1)).strip("/").lower()
-        matches = [
-            real
-            for low, real in paths.items()
-            if in_repo == low or in_repo.endswith("/" + low) or low.endswith("/" + in_repo)
-        ]
-        return matches[0] if len(matches) == 1 else None
+        # With or without ".md", as relative links (a URL cut short at "….").
+        options = [in_repo] if in_repo.endswith(".md") else [in_repo, in_repo.rstrip(".") + ".md"]
+        for option in options:
+            matches = [
+                real
+                for low, real in paths.items()
+                if option == low or option.endswith("/" + low) or low.endswith("/" + option)
+            ]
+            if matches:
+                return matches[0] if len(matches) == 1 else None
+        return None
     parts = urlsplit(url)
     if parts.scheme or parts.netloc or not parts.path:
         return None
@@ -305,6 +324,10 @@ def resolve_url(url: str, *, source: str, paths: dict[str, str]) -> str | None:
         if real:
             return real
     return None
+
+
+def is_github_url(url: str) -> bool:
+    return bool(_GITHUB_BLOB.match(url.strip()))
 
 
 def looks_like_adr_link(url: str) -> bool:

@@ -496,7 +496,20 @@ def _collect_links(
             if link.number is not None:
                 candidates = _number_candidates(docs_by_dir, adr.path, link.number, link.prefix)
                 candidates = [c for c in candidates if c is not doc]
-                if len(candidates) == 1:
+                linking_back = (
+                    [c for c in candidates if _links_to(c, doc, paths)]
+                    if len(candidates) > 1
+                    else []
+                )
+                if len(candidates) > 1 and len(linking_back) == 1:
+                    # Two files share the number; only one of them links back to this file.
+                    target_doc = linking_back[0]
+                    summary.problem(
+                        adr.path,
+                        f"line {link.line_no}: {link.url!r} matches {len(candidates)} files; "
+                        f"linked to {target_doc.adr.path}, the one that links back here",
+                    )
+                elif len(candidates) == 1:
                     target_doc = candidates[0]
                 elif candidates:
                     unresolved(
@@ -510,6 +523,11 @@ def _collect_links(
                     continue
             else:
                 real = parsing.resolve_url(link.url, source=adr.path, paths=paths)
+                if real == adr.path and parsing.is_github_url(link.url):
+                    # A GitHub URL naming this very file's path is the same path in another
+                    # repository (a private twin, a fork): not a link to itself.
+                    unresolved(doc, link, "same path in another repository")
+                    continue
                 if real is not None:
                     target_doc = by_path[real.lower()]
                 else:
@@ -550,6 +568,15 @@ def _collect_links(
     result = sorted(typed.values(), key=lambda w: _LINK_ORDER.get(w.type, 2))
     result += [w for pair, w in related.items() if pair not in typed_pairs]
     return result
+
+
+def _links_to(doc: _Doc, target: _Doc, paths: dict[str, str]) -> bool:
+    """Whether `doc` has a markdown link to `target`'s file."""
+    return any(
+        link.number is None
+        and parsing.resolve_url(link.url, source=doc.adr.path, paths=paths) == target.adr.path
+        for link in doc.adr.links[: parsing.MAX_LINKS_PER_FILE]
+    )
 
 
 def _relative_target(url: str, source: str) -> str | None:

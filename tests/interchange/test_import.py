@@ -191,3 +191,68 @@ def test_command_refuses_unknown_space_and_owner(space, owner, adr_folder):
         call_command("import_markdown", str(adr_folder), space="nope", owner=owner.email)
     with pytest.raises(CommandError, match="No user"):
         call_command("import_markdown", str(adr_folder), space=space.slug, owner="x@example.org")
+
+
+@pytest.mark.django_db
+def test_a_number_two_files_share_is_linked_only_when_one_of_them_links_back(
+    space, owner, tmp_path
+):
+    folder = tmp_path / "adr"
+    folder.mkdir()
+    (folder / "0001-audit-trail.md").write_text(
+        "# 1. Audit trail\n\n## Status\n\nSuperseded by ADR-2\n"
+    )
+    (folder / "0002-state-machine.md").write_text("# 2. State machine\n\n## Status\n\nAccepted\n")
+    (folder / "0002-remove-audit-trail.md").write_text(
+        "# 2. Remove the audit trail\n\n## Status\n\nAccepted\n"
+    )
+    summary = _import(space, folder, owner)
+    assert summary.links_unresolved == [
+        {
+            "path": "0001-audit-trail.md",
+            "line": 5,
+            "relation": "superseded by",
+            "target": "ADR-2",
+            "note": "ambiguous: 0002-remove-audit-trail.md, 0002-state-machine.md",
+        }
+    ]
+    assert _links(space) == set()
+    assert _by_path(space)["0001-audit-trail.md"].status == "deprecated"
+
+    # The successor says which one it is by linking back: now the link is made, and reported.
+    (folder / "0002-remove-audit-trail.md").write_text(
+        "# 2. Remove the audit trail\n\n## Status\n\nAccepted\n\n"
+        "We added [an audit trail](0001-audit-trail.md) and never used it.\n"
+    )
+    again = _import(space, folder, owner)
+    records = _by_path(space)
+    successor = records["0002-remove-audit-trail.md"]
+    assert _links(space) == {(successor.key, "supersedes", "DEC-1")}
+    assert records["0001-audit-trail.md"].status == "superseded"
+    assert again.links_unresolved == []
+    assert {
+        "path": "0001-audit-trail.md",
+        "message": "line 5: 'ADR-2' matches 2 files; linked to 0002-remove-audit-trail.md, "
+        "the one that links back here",
+    } in again.problems
+
+
+@pytest.mark.django_db
+def test_a_github_url_to_this_files_own_path_in_another_repository_is_reported(
+    space, owner, tmp_path
+):
+    folder = tmp_path / "adr"
+    folder.mkdir()
+    (folder / "0038-egress.md").write_text(
+        "# 38. Egress\n\nSee https://github.com/acme/private/blob/main/0038-egress.md\n"
+    )
+    summary = _import(space, folder, owner)
+    assert summary.links_unresolved == [
+        {
+            "path": "0038-egress.md",
+            "line": 3,
+            "relation": "relates",
+            "target": "https://github.com/acme/private/blob/main/0038-egress.md",
+            "note": "same path in another repository",
+        }
+    ]

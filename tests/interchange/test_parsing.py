@@ -61,6 +61,22 @@ def test_reference_style_links_and_bare_github_urls_are_found():
     ]
 
 
+def test_shortcut_reference_links_and_github_autolinks_are_found():
+    body = (
+        "See [ADR 20] for more, and [Not  a ref] nor ![ADR 20].\n"
+        "Supersedes [ADR  13].\n"
+        "- State sync: <https://github.com/acme/kb/blob/main/docs/adr/0053-sync.md>\n"
+        "\n"
+        "[ADR 20]: 0020-sqs.md\n"
+        "[adr 13]: ./0013-queues.md\n"
+    )
+    assert _links(body) == [
+        ("relates", "0020-sqs.md", 1),
+        ("supersedes", "./0013-queues.md", 2),  # labels match across case and spaces
+        ("relates", "https://github.com/acme/kb/blob/main/docs/adr/0053-sync.md", 3),
+    ]
+
+
 def test_trailing_and_plain_text_relations_are_read():
     body = (
         "[ADR-0045](0045-x.md), which this decision supersedes.\n"
@@ -94,6 +110,9 @@ def test_links_resolve_relative_case_insensitive_extensionless_and_github_urls()
     )
     url = "https://github.com/acme/kb/blob/main/docs/adr/0002-b.md"
     assert parsing.resolve_url(url, source=source, paths=paths) == "docs/adr/0002-b.md"
+    # A GitHub URL cut short before ".md" (as written in manage.get.gov's ADR 31).
+    cut = "https://github.com/acme/kb/blob/main/docs/adr/0002-b."
+    assert parsing.resolve_url(cut, source=source, paths=paths) == "docs/adr/0002-b.md"
     assert parsing.resolve_url("https://example.com/0002-b.md", source=source, paths=paths) is None
     assert parsing.resolve_url("0009-missing.md", source=source, paths=paths) is None
 

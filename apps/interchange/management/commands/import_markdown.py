@@ -66,6 +66,9 @@ class Command(BaseCommand):
                 return
             bar = bars.get(phase)
             if bar is None:
+                # One phase at a time: finish the previous bar before starting the next.
+                for previous in bars.values():
+                    previous.close()
                 bar = bars[phase] = tqdm(
                     total=total,
                     desc=phase,
