@@ -12,12 +12,10 @@ index.md; importing that folder into an empty space gives back the same records 
 from __future__ import annotations
 
 import datetime as dt
-import io
 import logging
 import posixpath
 import re
 import time
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +33,7 @@ from apps.audit.services import audit_log
 from apps.core.errors import Forbidden, InvalidInput, NotFound, ServiceError
 from apps.interchange import parsing
 from apps.interchange.models import ImportJob
-from apps.interchange.sources import SourceFile, read_zip
+from apps.interchange.sources import SourceFile, check_zip, read_zip
 from apps.interchange.tasks import run_import_job
 from apps.records import services as record_services
 from apps.records.models import KIND_PREFIX, Link, Record
@@ -927,8 +925,7 @@ def import_job_create(
         raise InvalidInput(
             f"The zip is larger than {limit:,} bytes.", details={"file": ["Too large."]}
         )
-    if not zipfile.is_zipfile(io.BytesIO(data)):
-        raise InvalidInput("That is not a zip file.", details={"file": ["Not a zip file."]})
+    check_zip(data)
     owner_email = (owner_email or "").strip()
     if owner_email:
         owner, _, problem = _resolve_owner(owner_email, space=space)

@@ -41,6 +41,20 @@ def _limits() -> tuple[int, int, int]:
     )
 
 
+def max_zip_entries() -> int:
+    """Entries (of any kind) a zip may hold: room for images and other files beside the
+    markdown, but not the hundreds of thousands a small zip can list (each costs time to read)."""
+    return 4 * settings.CONTEXTKB_IMPORT_MAX_FILES
+
+
+def _not_read(count: int, max_files: int) -> SourceFile:
+    """One line for every file past the limit (a zip can name hundreds of thousands)."""
+    return SourceFile(
+        f"({count:,} more file{'s' if count != 1 else ''})",
+        problem=f"more than {max_files:,} files; not read",
+    )
+
+
 def read_folder(root: str | os.PathLike) -> list[SourceFile]:
     """Every markdown file under `root` (symlinks are reported, never followed)."""
     root_path = Path(root)
@@ -48,7 +62,7 @@ def read_folder(root: str | os.PathLike) -> list[SourceFile]:
         raise InvalidInput(f"{root} is not a folder.")
     max_file, max_total, max_files = _limits()
     files: list[SourceFile] = []
-    total = 0
+    total = not_read = 0
     for dirpath, dirnames, filenames in os.walk(root_path, followlinks=False):
         rel_dir = Path(dirpath).relative_to(root_path).as_posix()
         rel_dir = "" if rel_dir == "." else rel_dir
@@ -74,7 +88,7 @@ def read_folder(root: str | os.PathLike) -> list[SourceFile]:
                 files.append(SourceFile(rel, problem="not a regular file"))
                 continue
             if len(files) >= max_files:
-                files.append(SourceFile(rel, problem=f"more than {max_files} files; not read"))
+                not_read += 1
                 continue
             if st.st_size > max_file:
                 files.append(SourceFile(rel, problem=f"larger than {max_file:,} bytes"))
@@ -89,6 +103,8 @@ def read_folder(root: str | os.PathLike) -> list[SourceFile]:
                 continue
             total += len(data)
             files.append(SourceFile(rel, data=data))
+    if not_read:
+        files.append(_not_read(not_read, max_files))
     return files
 
 
@@ -104,16 +120,68 @@ def _unsafe_name(name: str) -> str:
     return ""
 
 
+def _declared_entries(buffer) -> int | None:
+    """The entry count the zip's end record declares (None when it cannot be read), found
+    without reading the central directory: a 20 MB zip can list 400,000 entries."""
+    buffer.seek(0, io.SEEK_END)
+    size = buffer.tell()
+    length = min(size, 22 + 65_535)  # the end record, plus the longest comment it may carry
+    buffer.seek(size - length)
+    tail = buffer.read(length)
+    buffer.seek(0)
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or at + 22 > len(tail):
+        return None
+    count = int.from_bytes(tail[at + 10 : at + 12], "little")
+    if count == 0xFFFF:  # zip64: the real count is in the zip64 end record
+        locator = tail.rfind(b"PK\x06\x07", 0, at)
+        if locator < 0:
+            return None
+        buffer.seek(int.from_bytes(tail[locator + 8 : locator + 16], "little"))
+        record = buffer.read(56)
+        buffer.seek(0)
+        if record[:4] != b"PK\x06\x06" or len(record) < 40:
+            return None
+        count = int.from_bytes(record[32:40], "little")
+    return count
+
+
+def _too_many(count: int) -> InvalidInput:
+    limit = max_zip_entries()
+    return InvalidInput(
+        f"The zip lists {count:,} entries; at most {limit:,} are accepted. Zip only the folder "
+        "of decision records.",
+        details={"file": [f"More than {limit:,} entries."]},
+    )
+
+
+def check_zip(data: bytes) -> None:
+    """Refuse, before anything is stored or queued, what read_zip would refuse as a whole."""
+    buffer = io.BytesIO(data)
+    if not zipfile.is_zipfile(buffer):
+        raise InvalidInput("That is not a zip file.", details={"file": ["Not a zip file."]})
+    count = _declared_entries(buffer)
+    if count is not None and count > max_zip_entries():
+        raise _too_many(count)
+
+
 def read_zip(data: bytes | io.BufferedIOBase) -> list[SourceFile]:
     """Every markdown member of a zip, read in memory with size limits."""
     max_file, max_total, max_files = _limits()
     buffer = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
+    declared = _declared_entries(buffer)
+    if declared is not None and declared > max_zip_entries():
+        raise _too_many(declared)
     try:
         archive = zipfile.ZipFile(buffer)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise InvalidInput(f"That is not a readable zip file ({exc}).") from None
+    if len(archive.infolist()) > max_zip_entries():
+        # The end record understated it: the central directory says more.
+        archive.close()
+        raise _too_many(len(archive.infolist()))
     files: list[SourceFile] = []
-    total = 0
+    total = not_read = 0
     with archive:
         for info in archive.infolist():
             name = info.filename
@@ -132,7 +200,7 @@ def read_zip(data: bytes | io.BufferedIOBase) -> list[SourceFile]:
             if clean.startswith("__MACOSX/"):
                 continue
             if len(files) >= max_files:
-                files.append(SourceFile(clean, problem=f"more than {max_files} files; not read"))
+                not_read += 1
                 continue
             if info.file_size > max_file:
                 files.append(SourceFile(clean, problem=f"larger than {max_file:,} bytes"))
@@ -153,7 +221,10 @@ def read_zip(data: bytes | io.BufferedIOBase) -> list[SourceFile]:
                 continue
             total += len(content)
             files.append(SourceFile(clean, data=content))
-    return _strip_common_root(files)
+    files = _strip_common_root(files)
+    if not_read:
+        files.append(_not_read(not_read, max_files))
+    return files
 
 
 def _strip_common_root(files: list[SourceFile]) -> list[SourceFile]:

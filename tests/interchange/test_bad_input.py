@@ -198,3 +198,40 @@ def test_front_matter_that_expands_or_nests_without_end_is_skipped_or_ignored(
     assert laughs_record.deciders == "" and laughs_record.status == "accepted"
     assert _reasons(summary) == {"0002-deep.md": _reasons(summary)["0002-deep.md"]}
     assert _reasons(summary)["0002-deep.md"].startswith("front matter is")
+
+
+@pytest.mark.django_db
+def test_a_zip_listing_too_many_entries_is_refused_whole_even_when_its_end_record_lies(
+    space, owner, settings
+):
+    settings.CONTEXTKB_IMPORT_MAX_FILES = 10  # so at most 40 entries of any kind
+    many = _zip([(f"adr/{n:04d}-x.md", GOOD, 0) for n in range(41)])
+    with pytest.raises(InvalidInput, match="lists 41 entries; at most 40"):
+        sources.read_zip(many)
+    with pytest.raises(InvalidInput, match="lists 41 entries"):
+        services.import_job_create(space=space, actor=owner, data=many, filename="x.zip")
+    # The end-of-central-directory record claims 2 entries; the directory itself lists 41.
+    liar = bytearray(many)
+    at = liar.rfind(b"PK\x05\x06")
+    liar[at + 8 : at + 12] = (2).to_bytes(2, "little") * 2
+    with pytest.raises(InvalidInput, match="lists 41 entries"):
+        sources.read_zip(bytes(liar))
+    assert Record.objects.count() == 0
+    # Forty entries (images and all) are fine.
+    assert len(sources.read_zip(_zip([(f"{n}.png", b"x", 0) for n in range(40)]))) == 0
+
+
+@pytest.mark.django_db
+def test_files_past_the_file_count_limit_are_reported_in_one_line(space, owner, settings, tmp_path):
+    settings.CONTEXTKB_IMPORT_MAX_FILES = 3
+    folder = tmp_path / "adr"
+    folder.mkdir()
+    for n in range(1, 8):
+        (folder / f"{n:04d}-decision.md").write_text(GOOD.replace("1. Use", f"{n}. Use"))
+    entries = [(f"adr/{n:04d}-decision.md", GOOD, 0) for n in range(1, 8)]
+    for files in (sources.read_folder(folder), sources.read_zip(_zip(entries))):
+        summary = services.import_files(space=space, files=files, actor=owner, dry_run=True)
+        assert len(summary.created) == 3
+        assert summary.skipped == [
+            {"path": "(4 more files)", "reason": "more than 3 files; not read"}
+        ]
