@@ -68,8 +68,11 @@ _KEY_NAMES = (
     r"(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|"
     r"private[_-]?key|client[_-]?secret|auth[_-]?key|credentials?)"
 )
+# The name ends with one of those words (DB_PASSWORD, githubToken, secret_key, api-key2), so
+# tokenizer, token_embeddings, secrets_dir or safe_user_passwords are not taken for secrets.
 _ASSIGNMENT = re.compile(
-    r"(?i)(?<![A-Za-z0-9])([A-Za-z0-9_.-]*" + _KEY_NAMES + r"[A-Za-z0-9_.-]*)"
+    r"(?<![A-Za-z0-9])((?:[A-Za-z0-9_.-]*[_.-]|[A-Za-z0-9_.-]*[a-z0-9](?=[A-Z]))?"
+    r"(?i:" + _KEY_NAMES + r")[0-9]*)"
     r"[\"']?\s*(?::=|=>|=|:)\s*"
     r"[\"'`]?([^\s\"'`,;)\]}]+)"
 )
@@ -104,10 +107,12 @@ def _looks_random(value: str, *, password: bool) -> bool:
     value = value.strip().rstrip(".")
     if _PLACEHOLDER.match(value):
         return False
-    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*\([^)]*", value):  # a function call in code
-        return False
+    if re.match(r"[A-Za-z_][A-Za-z0-9_.]*[(\[<]", value):
+        return False  # code: a call, a subscript or a type (request.COOKIES[…], Optional[str])
     if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+", value):
         return False  # a reference in code: aws_eks_cluster.cluster.token
+    if re.fullmatch(r"[A-Za-z_]+", value):
+        return False  # a name without digits (CertificateIssuerPrivateKeyTypes)
 
     if password:
         # People's passwords are short and less random than keys: 8+ characters of at least
@@ -119,7 +124,8 @@ def _looks_random(value: str, *, password: bool) -> bool:
         return False
     if re.fullmatch(r"[a-z]+(?:[_-][a-z]+)*", value):  # a plain identifier or slug
         return False
-    return entropy(value) >= 3.5 and _classes(value) >= 2
+    # Generated keys have digits; words joined by punctuation (urn:ietf:params:…) do not.
+    return entropy(value) >= 3.5 and _classes(value) >= 2 and any(c.isdigit() for c in value)
 
 
 def _mask(value: str) -> str:
