@@ -365,13 +365,19 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 
 # Sign-in brute-force protection (apps.audit.lockout), counted from the audit log so every web
-# process agrees: an account locks after N failures within the window, an address after M.
+# process agrees, within LOGIN_LOCKOUT_WINDOW seconds: N failures for one account from one address
+# lock that pair, M from one address lock the address, and K for one account from any addresses
+# lock the account except from addresses its user signed in from in the last D days.
 AUTHENTICATION_BACKENDS = [
     "apps.audit.backends.LockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_LOCKOUT_ACCOUNT_FAILURES = env_int("LOGIN_LOCKOUT_ACCOUNT_FAILURES", 5, minimum=0)
 LOGIN_LOCKOUT_IP_FAILURES = env_int("LOGIN_LOCKOUT_IP_FAILURES", 50, minimum=0)
+LOGIN_LOCKOUT_ACCOUNT_ANY_ADDRESS_FAILURES = env_int(
+    "LOGIN_LOCKOUT_ACCOUNT_ANY_ADDRESS_FAILURES", 20, minimum=0
+)
+LOGIN_LOCKOUT_KNOWN_ADDRESS_DAYS = env_int("LOGIN_LOCKOUT_KNOWN_ADDRESS_DAYS", 30, minimum=0)
 LOGIN_LOCKOUT_WINDOW = env_int("LOGIN_LOCKOUT_WINDOW", 900, minimum=1)
 
 # A database that is down must fail fast (503 from apps.core.middleware), not hang a worker.

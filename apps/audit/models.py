@@ -14,6 +14,7 @@ class AuditEvent(models.Model):
         LOGIN = "login", "Signed in"
         LOGIN_FAILED = "login_failed", "Failed sign-in"
         LOGIN_BLOCKED = "login_blocked", "Sign-in refused (locked out)"
+        LOGIN_UNLOCKED = "login_unlocked", "Sign-in lock lifted by an administrator"
         LOGOUT = "logout", "Signed out"
         TOKEN_CREATED = "token_created", "API token created"
         TOKEN_REVOKED = "token_revoked", "API token revoked"

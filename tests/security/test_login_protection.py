@@ -65,3 +65,76 @@ def test_admin_login_is_protected_too(client, owner, settings):
         client.post("/admin/login/", {"username": "owner", "password": "nope"})
     client.post("/admin/login/", {"username": "owner", "password": PASSWORD})
     assert "_auth_user_id" not in client.session
+
+
+def test_someone_guessing_from_elsewhere_cannot_lock_the_owner_out(client, login, owner, settings):
+    settings.LOGIN_LOCKOUT_ACCOUNT_FAILURES = 5
+    attacker, home = "198.51.100.66", "203.0.113.7"
+    start = timezone.now()
+    # A patient attacker: 5 guesses every 15 minutes for two hours, always just under the limits.
+    for quarter in range(8):
+        with time_machine.travel(start + timezone.timedelta(minutes=15 * quarter), tick=False):
+            for _ in range(6):
+                login("owner", "guess", ip=attacker)
+            refused = login("owner", PASSWORD, ip=attacker)
+            assert "Too many failed sign-in attempts for this account" in refused.content.decode()
+            # Meanwhile the owner signs in from their own network every time.
+            assert login("owner", PASSWORD, ip=home).status_code == 302
+            client.logout()
+
+
+def test_guessing_from_many_addresses_locks_the_account_but_not_where_its_user_works(
+    client, login, owner, settings
+):
+    settings.LOGIN_LOCKOUT_ACCOUNT_ANY_ADDRESS_FAILURES = 10
+    office = "192.0.2.10"
+    assert login("owner", PASSWORD, ip=office).status_code == 302  # a known address
+    client.logout()
+    for n in range(10):
+        login("owner", "guess", ip=f"198.51.100.{n + 1}")
+    # A new address with the right password is refused: the account is under attack ...
+    response = login("owner", PASSWORD, ip="198.51.100.200")
+    assert "_auth_user_id" not in client.session
+    assert "Too many failed sign-in attempts for this account" in response.content.decode()
+    assert "ask an administrator" in response.content.decode()
+    # ... but the owner's usual network still gets in.
+    assert login("owner", PASSWORD, ip=office).status_code == 302
+
+
+def test_refused_attempts_while_locked_do_not_extend_the_lock(login, owner, settings):
+    settings.LOGIN_LOCKOUT_ACCOUNT_FAILURES = 3
+    settings.LOGIN_LOCKOUT_WINDOW = 600
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        for _ in range(3):
+            login("owner", "guess")
+    with time_machine.travel(start + timezone.timedelta(seconds=300), tick=False):
+        for _ in range(20):  # hammering the locked form
+            response = login("owner", "guess")
+        assert "Try again in 5 minutes" in response.content.decode()
+    with time_machine.travel(start + timezone.timedelta(seconds=601), tick=False):
+        assert login("owner", PASSWORD).status_code == 302
+
+
+def test_an_administrator_lists_and_lifts_locks(login, owner, settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    settings.LOGIN_LOCKOUT_ACCOUNT_FAILURES = 3
+    for _ in range(3):
+        login("owner", "guess")
+    out = StringIO()
+    call_command("signin_unlock", stdout=out)
+    assert "owner from 203.0.113.7" in out.getvalue()
+    assert "15 min" in out.getvalue()
+    call_command("signin_unlock", "owner", stdout=StringIO())
+    event = AuditEvent.objects.get(kind=AuditEvent.Kind.LOGIN_UNLOCKED)
+    assert (event.username, event.path) == ("owner", "manage.py signin_unlock")
+    out = StringIO()
+    call_command("signin_unlock", stdout=out)
+    assert out.getvalue().startswith("No account or address is locked out.")
+    assert login("owner", PASSWORD).status_code == 302
+    # The count starts again from zero.
+    response = login("owner", "guess")
+    assert "Too many" not in response.content.decode()
