@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from apps.accounts import services as accounts
 from apps.audit.models import AuditEvent
-from tests.factories import UserFactory
+from tests.factories import UserFactory, make_record
 
 
 def test_token_lifecycle_is_audited_and_a_revoked_token_in_use_is_flagged(owner, space):
@@ -71,3 +71,36 @@ def test_exporting_a_space_is_audited(space, owner):
     event = AuditEvent.objects.get(kind=AuditEvent.Kind.EXPORT)
     assert (event.actor, event.space) == (owner, space)
     assert event.details == {"records": 1, "include_archived": True}
+
+
+def test_api_denials_and_a_revoked_token_are_audited_with_address_and_path(
+    client, space, owner, viewer
+):
+    from tests.factories import make_token
+
+    record = make_record(space=space, actor=owner, title="Guarded")
+    _, read_only = make_token(viewer, spaces=[space])
+    denied = client.patch(
+        f"/api/v1/records/{record.pk}/",
+        {"title": "Changed"},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {read_only}",
+        HTTP_IF_MATCH='"1"',
+        REMOTE_ADDR="198.51.100.20",
+    )
+    assert denied.status_code == 403
+    event = AuditEvent.objects.get(kind=AuditEvent.Kind.PERMISSION_DENIED)
+    assert (event.actor, event.ip) == (viewer, "198.51.100.20")
+    assert event.path == f"/api/v1/records/{record.pk}/"
+    assert event.request_id == denied["X-Request-ID"]
+
+    token, plain = make_token(owner, spaces=[space])
+    accounts.token_revoke(token=token, actor=owner)
+    refused = client.get(
+        "/api/v1/records/", HTTP_AUTHORIZATION=f"Bearer {plain}", REMOTE_ADDR="198.51.100.21"
+    )
+    assert refused.status_code == 401
+    used = AuditEvent.objects.get(kind=AuditEvent.Kind.TOKEN_REVOKED_USED)
+    assert (used.token, used.ip, used.path) == (token, "198.51.100.21", "/api/v1/records/")
+    record.refresh_from_db()
+    assert record.title == "Guarded"
