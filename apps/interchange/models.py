@@ -62,3 +62,23 @@ class ImportJob(models.Model):
         if self.state == self.State.DONE:
             return 100
         return int(100 * self.done / self.total) if self.total else 0
+
+
+class SourceId(models.Model):
+    """The `id:` an imported file's front matter gives (Docusaurus, MkDocs and others write one),
+    so a re-import finds the record again after the file was renamed."""
+
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="+")
+    record = models.ForeignKey(
+        "records.Record", on_delete=models.CASCADE, related_name="source_ids"
+    )
+    value = models.CharField(max_length=200)
+
+    class Meta:
+        constraints = [
+            # One record per id in a space; also the index the import's lookup by id uses.
+            models.UniqueConstraint(fields=["space", "value"], name="source_id_unique_per_space"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.value} -> record {self.record_id}"

@@ -326,8 +326,11 @@ def resolve_url(url: str, *, source: str, paths: dict[str, str]) -> str | None:
     return None
 
 
-def is_github_url(url: str) -> bool:
-    return bool(_GITHUB_BLOB.match(url.strip()))
+def github_repo(url: str) -> str:
+    """`owner/repo` of a GitHub file URL, lower-cased ('' for any other URL)."""
+    if not _GITHUB_BLOB.match(url.strip()):
+        return ""
+    return "/".join(urlsplit(url.strip()).path.strip("/").split("/")[:2]).lower()
 
 
 def looks_like_adr_link(url: str) -> bool:

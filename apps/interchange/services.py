@@ -32,7 +32,7 @@ from apps.audit.models import AuditEvent
 from apps.audit.services import audit_log
 from apps.core.errors import Forbidden, InvalidInput, NotFound, ServiceError
 from apps.interchange import parsing
-from apps.interchange.models import ImportJob
+from apps.interchange.models import ImportJob, SourceId
 from apps.interchange.sources import SourceFile, check_zip, read_zip
 from apps.interchange.tasks import run_import_job
 from apps.records import services as record_services
@@ -313,6 +313,14 @@ def _write_record(
         (summary.updated if doc.outcome == "updated" else summary.unchanged).append(entry)
 
 
+def _remember_id(doc: _Doc, *, space: Space, value: str, renamed_from: str) -> None:
+    """Bind a front-matter id to its record (and move the record to the file's new path)."""
+    SourceId.objects.update_or_create(space=space, value=value, defaults={"record": doc.record})
+    if renamed_from and renamed_from != doc.adr.path:
+        Record.objects.filter(pk=doc.record.pk).update(source_path=doc.adr.path)
+        doc.record.source_path = doc.adr.path
+
+
 def _finish_exported(doc: _Doc, *, actor, summary: ImportSummary) -> None:
     """What contextkb's own export says beyond the fields, applied once the links exist: the
     status (a supersedes link marks its target superseded, but a partly superseded record keeps
@@ -445,6 +453,18 @@ def _collect_links(
         else:
             typed[key] = _WantedLink(source, target, link_type, partial, where, note=note)
 
+    # The repositories the imported folder lives in, as far as its own GitHub links show:
+    # those that lead to another imported file.
+    home_repos = {
+        parsing.github_repo(link.url)
+        for doc in docs
+        for link in doc.adr.links[: parsing.MAX_LINKS_PER_FILE]
+        if link.number is None
+        and parsing.github_repo(link.url)
+        and parsing.resolve_url(link.url, source=doc.adr.path, paths=paths)
+        not in (None, doc.adr.path)
+    }
+
     for doc in docs:
         if doc.record is None:
             continue
@@ -521,10 +541,11 @@ def _collect_links(
                     continue
             else:
                 real = parsing.resolve_url(link.url, source=adr.path, paths=paths)
-                if real == adr.path and parsing.is_github_url(link.url):
-                    # A GitHub URL naming this very file's path is the same path in another
-                    # repository (a private twin, a fork): not a link to itself.
-                    unresolved(doc, link, "same path in another repository")
+                repo = parsing.github_repo(link.url)
+                if real == adr.path and repo and repo not in home_repos:
+                    # This file's own path, in a repository no other link of the import points
+                    # into: most likely another repository (a private twin, a fork).
+                    unresolved(doc, link, f"this file's own path, in github.com/{repo}")
                     continue
                 if real is not None:
                     target_doc = by_path[real.lower()]
@@ -705,6 +726,30 @@ def _run(space, files, actor, kind, owner, summary: ImportSummary, progress) -> 
     existing_by_path = {
         r.source_path: r for r in Record.objects.filter(space=space).exclude(source_path="")
     }
+    # Front-matter ids (`id: adr-12`): a renamed file is still the same record.
+    ids: dict[int, str] = {}
+    by_id: dict[str, list[_Doc]] = {}
+    for d in docs:
+        value = "" if d.adr.exported else parsing.as_text(d.adr.front_matter.get("id"))[:200]
+        if value:
+            ids[id(d)] = value
+            by_id.setdefault(value, []).append(d)
+    for value, sharing in by_id.items():
+        if len(sharing) > 1:
+            for d in sharing:
+                del ids[id(d)]
+                summary.problem(
+                    d.adr.path,
+                    f"front-matter id {value!r} is used by {len(sharing)} files; "
+                    "matched by its path only",
+                )
+    existing_by_id = {
+        s.value: s.record
+        for s in SourceId.objects.filter(space=space, value__in=set(ids.values())).select_related(
+            "record"
+        )
+    }
+    paths_in_import = {d.adr.path for d in docs}
     exported_keys = [str(d.adr.front_matter.get("key")) for d in docs if d.adr.exported]
     existing_by_key = {r.key: r for r in Record.objects.filter(space=space, key__in=exported_keys)}
     taken = set(Record.objects.filter(space=space).values_list("kind", "number"))
@@ -719,6 +764,13 @@ def _run(space, files, actor, kind, owner, summary: ImportSummary, progress) -> 
             # Matching by key only within the space the file was exported from: another space's
             # DEC-10 is a different decision and must not be overwritten.
             existing = existing_by_key.get(parsing.as_text(adr.front_matter.get("key")))
+        fm_id = ids.get(id(doc), "")
+        renamed_from = ""
+        if existing is None and fm_id in existing_by_id:
+            candidate = existing_by_id[fm_id]
+            # Not when its own file is in this import too (the id was copied, not moved).
+            if candidate.source_path not in paths_in_import:
+                existing, renamed_from = candidate, candidate.source_path
         number = None
         if existing is None and adr.number and (doc.kind, adr.number) not in taken:
             number = adr.number
@@ -737,6 +789,14 @@ def _run(space, files, actor, kind, owner, summary: ImportSummary, progress) -> 
                     number=number,
                     summary=summary,
                 )
+                if fm_id:
+                    _remember_id(doc, space=space, value=fm_id, renamed_from=renamed_from)
+                    if renamed_from != adr.path and renamed_from:
+                        summary.problem(
+                            adr.path,
+                            f"{doc.record.key} found by its front-matter id {fm_id!r}: "
+                            f"renamed from {renamed_from}",
+                        )
         except ServiceError as exc:
             doc.record = None
             details = "; ".join(

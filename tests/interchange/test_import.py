@@ -246,6 +246,12 @@ def test_a_github_url_to_this_files_own_path_in_another_repository_is_reported(
     (folder / "0038-egress.md").write_text(
         "# 38. Egress\n\nSee https://github.com/acme/private/blob/main/0038-egress.md\n"
     )
+    # A link to its own file in the folder's own repository (known from the links that lead
+    # to other files in it) is only a self-link: nothing to report.
+    (folder / "0068-sync.md").write_text(
+        "# 68. Sync\n\nBuilds on <https://github.com/acme/kb/blob/main/0038-egress.md>.\n"
+        "This is https://github.com/acme/kb/blob/main/0068-sync.md\n"
+    )
     summary = _import(space, folder, owner)
     assert summary.links_unresolved == [
         {
@@ -253,6 +259,51 @@ def test_a_github_url_to_this_files_own_path_in_another_repository_is_reported(
             "line": 3,
             "relation": "relates",
             "target": "https://github.com/acme/private/blob/main/0038-egress.md",
-            "note": "same path in another repository",
+            "note": "this file's own path, in github.com/acme/private",
         }
     ]
+    assert _links(space) == {("DEC-68", "relates_to", "DEC-38")}
+
+
+@pytest.mark.django_db
+def test_a_renamed_file_with_a_front_matter_id_updates_the_same_record(space, owner, tmp_path):
+    folder = tmp_path / "adr"
+    folder.mkdir()
+    madr = "---\nid: adr-cache\nstatus: proposed\n---\n# 12. Cache sessions in Redis\n\nWhy.\n"
+    (folder / "0012-cache.md").write_text(madr)
+    (folder / "0013-queue.md").write_text("---\nid: adr-queue\n---\n# 13. Queue\n")
+    _import(space, folder, owner)
+    record = _by_path(space)["0012-cache.md"]
+
+    (folder / "0012-cache.md").rename(folder / "0012-cache-sessions-in-redis.md")
+    (folder / "0012-cache-sessions-in-redis.md").write_text(madr.replace("proposed", "accepted"))
+    summary = _import(space, folder, owner)
+
+    assert summary.created == []
+    assert summary.updated == [{"path": "0012-cache-sessions-in-redis.md", "key": record.key}]
+    assert {
+        "path": "0012-cache-sessions-in-redis.md",
+        "message": "DEC-12 found by its front-matter id 'adr-cache': renamed from 0012-cache.md",
+    } in summary.problems
+    moved = Record.objects.get(pk=record.pk)
+    assert (moved.key, moved.status, moved.source_path) == (
+        "DEC-12",
+        "accepted",
+        "0012-cache-sessions-in-redis.md",
+    )
+    assert Record.objects.filter(space=space).count() == 2
+    # The new path is remembered: a third import changes nothing.
+    third = _import(space, folder, owner)
+    assert third.created == [] and third.updated == [] and len(third.unchanged) == 2
+
+
+@pytest.mark.django_db
+def test_an_id_two_files_share_matches_neither_by_id(space, owner, tmp_path):
+    folder = tmp_path / "adr"
+    folder.mkdir()
+    (folder / "0001-a.md").write_text("---\nid: same\n---\n# 1. A\n")
+    (folder / "0002-b.md").write_text("---\nid: same\n---\n# 2. B\n")
+    summary = _import(space, folder, owner)
+    assert len(summary.created) == 2
+    assert sorted(p["path"] for p in summary.problems) == ["0001-a.md", "0002-b.md"]
+    assert "is used by 2 files; matched by its path only" in summary.problems[0]["message"]
