@@ -6,6 +6,7 @@ import difflib
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Max, Min
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -13,7 +14,7 @@ from django.views.decorators.http import require_POST
 from apps.core.errors import InvalidInput, VersionConflict
 from apps.records import selectors as record_selectors
 from apps.records import services
-from apps.records.models import Revision
+from apps.records.models import Link, Record, Revision
 from apps.web import selectors
 from apps.web.views.common import record_or_404, service_errors
 
@@ -65,6 +66,42 @@ def _unified_lines(lines: list[str]) -> list[dict]:
     return out
 
 
+# Stored values shown as people read them ("one_way" → "One-way door").
+VALUE_LABELS = {
+    "status": dict(Record.Status.choices),
+    "reversibility": dict(Record.Reversibility.choices),
+    "impact": dict(Record.Impact.choices),
+    "archived": {"True": "Archived", "False": "Not archived"},
+}
+
+
+def _link_line(line: str) -> str:
+    link_type, _, key = line.partition(" ")
+    label = dict(Link.Type.choices).get(link_type)
+    return f"{label} {key}" if label else line
+
+
+def _readable(entry: dict, old: Revision, new: Revision) -> None:
+    """Replace stored codes by their labels in one field's diff (and re-diff the labels)."""
+    field = entry["field"]
+    if field == "links":
+        convert = _link_line
+    elif field in VALUE_LABELS:
+        labels = VALUE_LABELS[field]
+
+        def convert(line: str) -> str:
+            return labels.get(line, line)
+    else:
+        return
+    entry["old"] = [convert(line) for line in entry["old"]]
+    entry["new"] = [convert(line) for line in entry["new"]]
+    entry["unified"] = list(
+        difflib.unified_diff(
+            entry["old"], entry["new"], f"r{old.number}", f"r{new.number}", lineterm=""
+        )
+    )
+
+
 @login_required
 @service_errors
 def record_history(request: HttpRequest, slug: str, key: str) -> HttpResponse:
@@ -87,6 +124,7 @@ def record_history(request: HttpRequest, slug: str, key: str) -> HttpResponse:
         for entry in record_selectors.revision_diff(old, new):
             entry["label"] = FIELD_LABELS.get(entry["field"], entry["field"].replace("_", " "))
             entry["label"] = entry["label"][:1].upper() + entry["label"][1:]
+            _readable(entry, old, new)
             entry["rows"] = _side_by_side(entry["old"], entry["new"])
             entry["lines"] = _unified_lines(entry["unified"])
             diff.append(entry)
@@ -112,10 +150,28 @@ def revision_detail(request: HttpRequest, slug: str, key: str, number: int) -> H
     revision = record.revisions.select_related("author").filter(number=number).first()
     if revision is None:
         raise Http404("No such revision.")
+    numbers = record.revisions.aggregate(first=Min("number"), last=Max("number"))
+    snap = revision.snapshot
+    links = [
+        {"label": dict(Link.Type.choices).get(link.get("type"), link.get("type")), **link}
+        for link in snap.get("links", [])
+    ]
     return render(
         request,
         "web/revision_detail.html",
-        {"record": record, "space": record.space, "revision": revision, "snap": revision.snapshot},
+        {
+            "record": record,
+            "space": record.space,
+            "revision": revision,
+            "snap": snap,
+            "links": links,
+            "status_label": VALUE_LABELS["status"].get(snap.get("status"), snap.get("status")),
+            "reversibility_label": VALUE_LABELS["reversibility"].get(snap.get("reversibility")),
+            "impact_label": VALUE_LABELS["impact"].get(snap.get("impact")),
+            "previous": revision.number - 1 if revision.number > numbers["first"] else None,
+            "next": revision.number + 1 if revision.number < numbers["last"] else None,
+            "latest": numbers["last"],
+        },
     )
 
 
