@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from django import forms
 
 from apps.accounts.models import Membership, Space, Team, User
+from apps.records import services
 from apps.records.models import Link, Record
 
 # The skeleton a new record's body starts from, per kind.
@@ -33,6 +36,11 @@ BODY_TEMPLATES = {
         "## Escalate to\n\nWho to ask, or what to do, when the rule does not fit.\n"
     ),
 }
+
+# Tags are short labels people filter by; anything else (quotes, angle brackets…) is a typo.
+TAG_RE = re.compile(r"[\w][\w .:/+#-]*")
+MAX_TAG_CHARS = 50
+MAX_ANCHOR_CHARS = 300
 
 # Service field names that the form shows under another name.
 FIELD_ALIASES = {"owner_user": "owner", "owner_team": "owner"}
@@ -109,7 +117,16 @@ class RecordForm(forms.Form):
         label="Change note",
         help_text="Optional: why you changed it (shown in the history).",
     )
-    version = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=1)
+    version = forms.IntegerField(
+        widget=forms.HiddenInput,
+        required=False,
+        min_value=1,
+        error_messages=dict.fromkeys(
+            ("required", "invalid", "min_value"),
+            "This form lost track of the version you started from, so nothing was saved. "
+            "Open the record again and redo your edit.",
+        ),
+    )
 
     def __init__(self, *args, space: Space, kind: str, record: Record | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -131,11 +148,63 @@ class RecordForm(forms.Form):
         else:
             self.fields["version"].required = True
 
+    def clean(self):
+        data = super().clean()
+        # The version is a hidden field: say what went wrong where the user can see it.
+        if "version" in self.errors:
+            message = self.errors.pop("version")[0]
+            self.add_error(None, message)
+        return data
+
     def clean_summary(self):
         summary = self.cleaned_data["summary"]
         if "\n" in summary or "\r" in summary:
             raise forms.ValidationError("The summary is one line.")
         return summary
+
+    def clean_tags(self):
+        text = self.cleaned_data.get("tags", "")
+        tags = split_tags(text)
+        bad = [t for t in tags if not TAG_RE.fullmatch(t)]
+        if bad:
+            raise forms.ValidationError(
+                "Tags use letters, digits, spaces and - _ . / : + # only; fix %(tags)s.",
+                params={"tags": ", ".join(f"“{t[:30]}”" for t in bad[:3])},
+            )
+        too_long = [t for t in tags if len(t) > MAX_TAG_CHARS]
+        if too_long:
+            raise forms.ValidationError(
+                f"A tag is at most {MAX_TAG_CHARS} characters; “{too_long[0][:30]}…” is longer."
+            )
+        if len(tags) > services.MAX_TAGS:
+            raise forms.ValidationError(
+                f"At most {services.MAX_TAGS} tags; this has {len(tags)}. Keep the ones people "
+                "filter by."
+            )
+        return text
+
+    def clean_anchors(self):
+        text = self.cleaned_data.get("anchors", "")
+        anchors = split_lines(text)
+        for anchor in anchors:
+            shown = anchor if len(anchor) <= 40 else anchor[:40] + "…"
+            if len(anchor) > MAX_ANCHOR_CHARS:
+                raise forms.ValidationError(
+                    f"An anchor is at most {MAX_ANCHOR_CHARS} characters; “{shown}” is longer."
+                )
+            if any(ord(ch) < 32 for ch in anchor):
+                raise forms.ValidationError(f"“{shown}” contains a control character.")
+            if ".." in anchor.replace("\\", "/").split("/"):
+                raise forms.ValidationError(
+                    f"“{shown}”: anchors are paths inside the repository, so “..” never matches. "
+                    "Write the path from the repository root, e.g. services/billing/**."
+                )
+        if len(anchors) > services.MAX_ANCHORS:
+            raise forms.ValidationError(
+                f"At most {services.MAX_ANCHORS} anchors; this has {len(anchors)}. "
+                "A folder glob (services/billing/**) covers everything under it."
+            )
+        return text
 
     def clean_owner(self):
         value = self.cleaned_data.get("owner") or ""

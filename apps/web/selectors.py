@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass, field
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Case, Count, F, Q, QuerySet, Value, When
+from django.utils import timezone
 
-from apps.accounts.models import Space
+from apps.accounts import access
+from apps.accounts.models import Membership, Space
 from apps.records import selectors as record_selectors
 from apps.records.models import Link, Record
 
@@ -21,14 +24,41 @@ SORTS = {
     "-status": ("-status", "kind", "number"),
     "owner": ("owner_user__username", "kind", "number"),
     "-owner": ("-owner_user__username", "kind", "number"),
-    "freshness": ("freshness", "kind", "number"),
-    "-freshness": ("-freshness", "kind", "number"),
+    # Worst first: suspect, stale, due, fresh (the first click on the column shows the problems).
+    "freshness": (F("freshness_rank").desc(), "kind", "number"),
+    "-freshness": (F("freshness_rank").asc(), "kind", "number"),
     "verified": (F("last_verified_at").asc(nulls_first=True), "kind", "number"),
     "-verified": (F("last_verified_at").desc(nulls_last=True), "kind", "number"),
     "updated": ("updated_at",),
     "-updated": ("-updated_at",),
 }
 DEFAULT_SORT = "-updated"
+# What the sort menu offers (the column headers toggle the rest).
+SORT_CHOICES = [
+    ("-updated", "Recently updated"),
+    ("updated", "Least recently updated"),
+    ("key", "Key"),
+    ("title", "Title"),
+    ("status", "Status"),
+    ("owner", "Owner"),
+    ("freshness", "Freshness (worst first)"),
+    ("verified", "Verified longest ago"),
+    ("-verified", "Verified most recently"),
+]
+FRESHNESS_RANK = Case(
+    *(
+        When(freshness=state, then=Value(rank))
+        for rank, state in enumerate(
+            [
+                Record.Freshness.FRESH,
+                Record.Freshness.DUE,
+                Record.Freshness.STALE,
+                Record.Freshness.SUSPECT,
+            ]
+        )
+    ),
+    default=Value(0),
+)
 # A freshness filter value meaning "stale or suspect": the records someone should look at.
 ATTENTION = "attention"
 
@@ -108,7 +138,35 @@ def space_records(*, principal, space: Space, filters: RecordFilters, user) -> Q
         qs = qs.filter(search_vector=query).annotate(rank=SearchRank(F("search_vector"), query))
         if not filters.sort:
             return qs.order_by("-rank", "kind", "number")
-    return qs.order_by(*SORTS[filters.sort or DEFAULT_SORT])
+    sort = filters.sort or DEFAULT_SORT
+    if sort.lstrip("-") == "freshness":
+        qs = qs.annotate(freshness_rank=FRESHNESS_RANK)
+    return qs.order_by(*SORTS[sort])
+
+
+DOUBLE_SUBMIT_WINDOW = dt.timedelta(seconds=30)
+
+
+def submitted_twice(*, space: Space, actor, kind: str, title: str) -> Record | None:
+    """The record this user created a moment ago from the same form, if any (a double-click or a
+    browser re-sending the POST). Call it inside the transaction that creates the record: it locks
+    the user's membership row, so a second request waits until the first has committed and then
+    finds its record instead of creating a copy."""
+    user = access.user_of(actor)
+    if user is None:
+        return None
+    list(Membership.objects.select_for_update().filter(space=space, user=user).values("pk"))
+    return (
+        Record.objects.filter(
+            space=space,
+            kind=kind,
+            title=title.strip(),
+            created_by=user,
+            created_at__gte=timezone.now() - DOUBLE_SUBMIT_WINDOW,
+        )
+        .order_by("-created_at")
+        .first()
+    )
 
 
 def space_tags(space: Space) -> list[str]:
@@ -243,6 +301,7 @@ def neighbourhood(*, principal, record: Record, hops: int = 2) -> Graph:
     graph = Graph(truncated=truncated)
     _layout(nodes, links.values(), graph, centre=record.pk)
     graph.nodes = sorted(nodes.values(), key=lambda n: (n.hop, n.record.kind, n.record.number))
+    lanes: dict[frozenset, int] = {}
     for link in sorted(links.values(), key=lambda lk: lk.pk):
         if link.source_id in nodes and link.target_id in nodes:
             edge = Edge(
@@ -251,7 +310,10 @@ def neighbourhood(*, principal, record: Record, hops: int = 2) -> Graph:
                 type=link.type,
                 label=link.get_type_display(),
             )
-            _route(edge)
+            pair = frozenset((link.source_id, link.target_id))
+            lane = lanes[pair] = lanes.get(pair, -1) + 1
+            # Second and later links between the same two records bend to alternate sides.
+            _route(edge, graph.nodes, lane=(lane + 1) // 2 * (1 if lane % 2 else -1))
             graph.edges.append(edge)
     return graph
 
@@ -263,8 +325,8 @@ def _layout(nodes: dict[int, Node], links, graph: Graph, *, centre: int) -> None
     ring2 = [n for n in nodes.values() if n.hop == 2]
     ring1.sort(key=lambda n: (n.record.kind, n.record.number))
     # Rings wide enough that the boxes on them do not overlap.
-    r1 = max(150.0, len(ring1) * (NODE_H + 40) / (2 * math.pi))
-    r2 = max(r1 + 110.0, len(ring2) * (NODE_H + 30) / (2 * math.pi))
+    r1 = max(180.0, len(ring1) * (NODE_H + 40) / (2 * math.pi))
+    r2 = max(r1 + 150.0, len(ring2) * (NODE_H + 30) / (2 * math.pi))
     for i, node in enumerate(ring1):
         node.angle = 2 * math.pi * i / max(1, len(ring1)) - math.pi / 2
     parent_angle = {}
@@ -297,16 +359,66 @@ def _layout(nodes: dict[int, Node], links, graph: Graph, *, centre: int) -> None
         node.y -= top
 
 
-def _route(edge: Edge) -> None:
-    """A straight line from box border to box border, with the label at its middle."""
+def _route(edge: Edge, nodes: list[Node], *, lane: int = 0) -> None:
+    """A quadratic curve from box border to box border that bends around the other boxes; the
+    label sits at its middle. `lane` separates several links between the same two records."""
     x1, y1, x2, y2 = edge.source.x, edge.source.y, edge.target.x, edge.target.y
     dx, dy = x2 - x1, y2 - y1
-    # The fraction of the line inside a box (boxes are the same size at both ends).
-    tx = (NODE_W / 2) / abs(dx) if dx else math.inf
-    ty = (NODE_H / 2 + 4) / abs(dy) if dy else math.inf
-    t = min(tx, ty, 0.45)
-    sx, sy = x1 + dx * t, y1 + dy * t
-    ex, ey = x2 - dx * t, y2 - dy * t
-    edge.path = f"M{sx:.1f},{sy:.1f} L{ex:.1f},{ey:.1f}"
-    edge.label_x = (sx + ex) / 2
-    edge.label_y = (sy + ey) / 2 - 4
+    length = math.hypot(dx, dy) or 1.0
+    # Unit normal, pointing away from the canvas centre, so bends go outwards.
+    nx, ny = -dy / length, dx / length
+    others = [n for n in nodes if n is not edge.source and n is not edge.target]
+    mx, my = (x1 + x2) / 2, (y1 + y2) / 2
+    centre = next((n for n in nodes if n.hop == 0), None)
+    if centre is not None and (mx - centre.x) * nx + (my - centre.y) * ny < 0:
+        nx, ny = -nx, -ny
+    offsets = [lane * 36.0] if lane else [0.0]
+    offsets += [sign * step for step in (50.0, 90.0, 140.0, 200.0) for sign in (1, -1)]
+    for offset in offsets:
+        cx, cy = mx + nx * offset * 2, my + ny * offset * 2  # a control point bends half as far
+        if not any(_curve_hits(n, (x1, y1), (cx, cy), (x2, y2)) for n in others):
+            break
+    else:
+        cx, cy = mx + nx * offsets[0] * 2, my + ny * offsets[0] * 2
+    p0, p1, p2 = (x1, y1), (cx, cy), (x2, y2)
+    # Clip the curve to the parts outside both boxes, so the arrowhead touches the border.
+    start = next(
+        (t / 40 for t in range(41) if not _inside(edge.source, _bezier(p0, p1, p2, t / 40))), 0.0
+    )
+    end = next(
+        (
+            t / 40
+            for t in range(40, -1, -1)
+            if not _inside(edge.target, _bezier(p0, p1, p2, t / 40))
+        ),
+        1.0,
+    )
+    if end <= start:
+        start, end = 0.0, 1.0
+    a, b = _bezier(p0, p1, p2, start), _bezier(p0, p1, p2, end)
+    # The control point of the sub-curve between `start` and `end` (the blossom of the curve).
+    c = tuple(
+        (1 - start) * (1 - end) * p0[i]
+        + ((1 - start) * end + start * (1 - end)) * p1[i]
+        + start * end * p2[i]
+        for i in (0, 1)
+    )
+    edge.path = f"M{a[0]:.1f},{a[1]:.1f} Q{c[0]:.1f},{c[1]:.1f} {b[0]:.1f},{b[1]:.1f}"
+    middle = _bezier(p0, p1, p2, (start + end) / 2)
+    edge.label_x, edge.label_y = middle[0], middle[1] - 4
+
+
+def _bezier(p0, p1, p2, t: float) -> tuple[float, float]:
+    u = 1 - t
+    return (
+        u * u * p0[0] + 2 * u * t * p1[0] + t * t * p2[0],
+        u * u * p0[1] + 2 * u * t * p1[1] + t * t * p2[1],
+    )
+
+
+def _inside(node: Node, point, pad: float = 4.0) -> bool:
+    return abs(point[0] - node.x) <= NODE_W / 2 + pad and abs(point[1] - node.y) <= NODE_H / 2 + pad
+
+
+def _curve_hits(node: Node, p0, p1, p2) -> bool:
+    return any(_inside(node, _bezier(p0, p1, p2, t / 24), pad=10.0) for t in range(1, 24))

@@ -31,6 +31,91 @@
     if (message && !window.confirm(message)) event.preventDefault();
   });
 
+  // A POST form is sent once: a second click while the first is on its way does nothing (the
+  // server also recognises a repeated create). Forms read back from the back/forward cache work again.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (event.defaultPrevented || (form.method || "").toLowerCase() !== "post") return;
+    if (form.dataset.submitting) { event.preventDefault(); return; }
+    form.dataset.submitting = "1";
+    var button = event.submitter;
+    if (button && button.hasAttribute("data-busy-label")) {
+      button.dataset.idleLabel = button.textContent;
+      button.textContent = button.getAttribute("data-busy-label");
+      button.setAttribute("aria-disabled", "true");
+    }
+  });
+  window.addEventListener("pageshow", function () {
+    document.querySelectorAll("form[data-submitting]").forEach(function (form) {
+      delete form.dataset.submitting;
+      form.querySelectorAll("[data-idle-label]").forEach(function (button) {
+        button.textContent = button.dataset.idleLabel;
+        button.removeAttribute("aria-disabled");
+      });
+    });
+  });
+
+  // The editor's kind picker: switching kind reloads the editor for that kind, keeping what was
+  // typed (the server swaps the body template only if the body is still the untouched template).
+  document.querySelectorAll("input[data-switch-kind]").forEach(function (radio) {
+    radio.addEventListener("change", function () {
+      var button = document.getElementById("switch-kind");
+      if (button && radio.form) radio.form.requestSubmit(button);
+    });
+  });
+
+  // After a kind switch (a POST), the address bar shows the editor for that kind.
+  document.querySelectorAll("form[data-canonical-url]").forEach(function (form) {
+    var url = form.getAttribute("data-canonical-url");
+    if (window.location.pathname + window.location.search !== url) window.history.replaceState(null, "", url);
+  });
+
+  // Tag suggestions add themselves to the comma-separated tags field.
+  document.querySelectorAll("[data-tag-target]").forEach(function (box) {
+    var input = document.getElementById(box.getAttribute("data-tag-target"));
+    if (!input) return;
+    box.addEventListener("click", function (event) {
+      var button = event.target.closest("[data-add-tag]");
+      if (!button) return;
+      var tag = button.getAttribute("data-add-tag");
+      var tags = input.value.split(",").map(function (t) { return t.trim(); }).filter(Boolean);
+      if (tags.map(function (t) { return t.toLowerCase(); }).indexOf(tag) === -1) tags.push(tag);
+      input.value = tags.join(", ");
+      input.focus();
+    });
+  });
+
+  // The link picker: Down from the search box moves into the results, Up/Down move between them,
+  // Escape goes back to the box; Enter on a result links it.
+  document.querySelectorAll("[data-picker]").forEach(function (input) {
+    var results = document.getElementById(input.getAttribute("aria-controls"));
+    if (!results) return;
+    function items() { return Array.prototype.slice.call(results.querySelectorAll(".picker-item")); }
+    input.addEventListener("keydown", function (event) {
+      if (event.key === "ArrowDown" && items().length) { event.preventDefault(); items()[0].focus(); }
+    });
+    results.addEventListener("keydown", function (event) {
+      var list = items();
+      var index = list.indexOf(document.activeElement);
+      if (index === -1) return;
+      if (event.key === "ArrowDown") { event.preventDefault(); list[Math.min(index + 1, list.length - 1)].focus(); }
+      else if (event.key === "ArrowUp") { event.preventDefault(); (index === 0 ? input : list[index - 1]).focus(); }
+      else if (event.key === "Escape") { event.preventDefault(); input.focus(); }
+      else if (event.key === "Home") { event.preventDefault(); list[0].focus(); }
+      else if (event.key === "End") { event.preventDefault(); list[list.length - 1].focus(); }
+    });
+  });
+
+  // A link graph wider than the screen opens centred on the record it is about.
+  document.querySelectorAll(".graph-scroll").forEach(function (box) {
+    var centre = box.querySelector(".node.hop-0 rect");
+    if (!centre || box.scrollWidth <= box.clientWidth) return;
+    var boxRect = box.getBoundingClientRect();
+    var rect = centre.getBoundingClientRect();
+    box.scrollLeft += rect.left + rect.width / 2 - (boxRect.left + box.clientWidth / 2);
+    box.scrollTop += rect.top + rect.height / 2 - (boxRect.top + box.clientHeight / 2);
+  });
+
   // Filters apply as soon as a select or checkbox changes (the Apply button stays for keyboards).
   document.querySelectorAll("form.filters").forEach(function (form) {
     form.addEventListener("change", function (event) {

@@ -12,6 +12,14 @@ from tests.factories import make_record
 pytestmark = pytest.mark.django_db
 
 
+def _text(response) -> str:
+    """The page as a reader sees it: tags dropped, whitespace collapsed."""
+    import re
+    from html import unescape
+
+    return " ".join(unescape(re.sub(r"<[^>]+>", "", response.content.decode())).split())
+
+
 def _url(name, record=None, **kwargs):
     if record is not None:
         kwargs.update(slug=record.space.slug, key=record.key)
@@ -325,3 +333,141 @@ def test_record_page_shows_how_often_ai_tools_fetched_it_this_month(as_user, own
     fetched("cursor", 45)  # last month: not counted
     page = as_user(owner).get(f"/s/{decision.space.slug}/{decision.key}/")
     assert "Fetched 3 times this month by 2 tools" in page.content.decode()
+
+
+def test_stale_record_says_when_its_review_was_due(as_user, owner, viewer, decision):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    due = timezone.now() - dt.timedelta(days=40)
+    Record.objects.filter(pk=decision.pk).update(freshness="stale", next_review_at=due)
+    body = _text(as_user(owner).get(_url("record_detail", decision)))
+    assert "Past its review date" in body
+    assert (
+        f"Its review was due on {due:%-d %b %Y} (1 month ago); it has never been verified." in body
+    )
+    assert "Check it, then mark it “Still true” or edit it." in body
+    # A viewer is told who can confirm it instead.
+    seen = _text(as_user(viewer).get(_url("record_detail", decision)))
+    assert f"{owner.display_name} (the owner) or a space admin can confirm it." in seen
+
+
+def test_due_record_says_its_review_is_coming_up(as_user, owner, decision):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    due = timezone.now() + dt.timedelta(days=5, hours=1)
+    Record.objects.filter(pk=decision.pk).update(freshness="due", next_review_at=due)
+    body = as_user(owner).get(_url("record_detail", decision)).content.decode()
+    assert "Review coming up" in body and "(in 5 days)" in body
+    assert "Past its review date" not in body
+
+
+def test_fresh_record_has_no_freshness_warning(as_user, owner, decision):
+    body = as_user(owner).get(_url("record_detail", decision)).content.decode()
+    for heading in ("Past its review date", "Review coming up", "Why this may be wrong"):
+        assert heading not in body
+    assert "Not fetched in the last 30 days" in body
+
+
+def test_sorting_by_freshness_puts_the_worst_first(as_user, owner, space):
+    states = {
+        "Fresh one": "fresh",
+        "Due one": "due",
+        "Stale one": "stale",
+        "Suspect one": "suspect",
+    }
+    for title, state in states.items():
+        record = make_record(space=space, actor=owner, title=title)
+        Record.objects.filter(pk=record.pk).update(freshness=state)
+    client = as_user(owner)
+    body = client.get(_url("space_home", slug="payments") + "?sort=freshness").content.decode()
+    table = body[body.index("<tbody>") :]
+    assert sorted(states, key=table.index) == ["Suspect one", "Stale one", "Due one", "Fresh one"]
+    # The sort menu (the only way to sort on a phone, where the headers are hidden) shows it.
+    assert '<option value="freshness" selected>Freshness (worst first)</option>' in body
+    body = client.get(_url("space_home", slug="payments") + "?sort=-freshness").content.decode()
+    table = body[body.index("<tbody>") :]
+    assert sorted(states, key=table.index) == ["Fresh one", "Due one", "Stale one", "Suspect one"]
+
+
+def test_space_home_says_how_many_records_match(as_user, owner, space):
+    for n in range(3):
+        make_record(space=space, actor=owner, title=f"Ledger rule {n}")
+    make_record(space=space, actor=owner, title="Something else")
+    body = as_user(owner).get(_url("space_home", slug="payments") + "?q=ledger").content.decode()
+    assert "<strong>3</strong> records matching “ledger”" in body
+    # With a search, "Best match" is the default order and is offered in the sort menu.
+    assert '<option value="" selected>Best match</option>' in body
+
+
+def test_history_shows_labels_not_stored_codes(as_user, owner, space, decision, constraint):
+    services.record_update(
+        record=decision,
+        actor=owner,
+        expected_version=1,
+        changes={"reversibility": "one_way", "status": "deprecated"},
+    )
+    services.record_link(source=decision, target=constraint, type="depends_on", actor=owner)
+    body = as_user(owner).get(_url("record_history", decision) + "?a=1").content.decode()
+    assert '<span class="d-add">+One-way door</span>' in body
+    assert '<span class="d-del">-Accepted</span><span class="d-add">+Deprecated</span>' in body
+    assert '<span class="d-add">+depends on CON-1</span>' in body
+    # One line of the diff is one line on screen: no whitespace between the line spans.
+    assert "</span>\n<span" not in body
+    # The revision list names each change once ("Created", not "Created Created").
+    assert body.count(">Created</span> Created") == 0
+
+
+def test_revision_page_links_to_neighbours_and_compares_with_the_newest(as_user, owner, decision):
+    for version, title in ((1, "Second title"), (2, "Third title")):
+        services.record_update(
+            record=decision, actor=owner, expected_version=version, changes={"title": title}
+        )
+    client = as_user(owner)
+    body = client.get(_url("revision_detail", decision, number=2)).content.decode()
+    history = _url("record_history", decision)
+    assert f'href="{_url("revision_detail", decision, number=1)}" rel="prev"' in body
+    assert f'href="{_url("revision_detail", decision, number=3)}" rel="next"' in body
+    assert f'href="{history}?a=1&amp;b=2"' in body  # what changed in r2
+    assert f'href="{history}?a=2&amp;b=3"' in body  # compare with the newest
+    assert "Restore this revision" in body and "Second title" in body
+    newest = client.get(_url("revision_detail", decision, number=3)).content.decode()
+    assert "This is the newest revision." in newest
+    assert "Restore this revision" not in newest and 'rel="next"' not in newest
+
+
+def test_graph_edges_bend_around_records_in_their_way(owner, space):
+    """A — B — C in a row, plus a link A → C: the A → C edge must not run through B."""
+    from apps.web.selectors import NODE_H, NODE_W, _bezier, neighbourhood
+
+    a = make_record(space=space, actor=owner, title="A")
+    b = make_record(space=space, actor=owner, title="B")
+    c = make_record(space=space, actor=owner, title="C")
+    services.record_link(source=a, target=b, type="depends_on", actor=owner)
+    services.record_link(source=b, target=c, type="depends_on", actor=owner)
+    services.record_link(source=c, target=a, type="relates_to", actor=owner)
+    graph = neighbourhood(principal=owner, record=b)
+    by_key = {n.record.key: n for n in graph.nodes}
+    for edge in graph.edges:
+        # Path: "Mx,y Qcx,cy ex,ey"
+        numbers = [
+            float(v) for v in edge.path.replace("M", "").replace("Q", " ").replace(",", " ").split()
+        ]
+        p0, p1, p2 = numbers[0:2], numbers[2:4], numbers[4:6]
+        for node in by_key.values():
+            if node in (edge.source, edge.target):
+                continue
+            for step in range(1, 20):
+                x, y = _bezier(p0, p1, p2, step / 20)
+                inside = abs(x - node.x) < NODE_W / 2 and abs(y - node.y) < NODE_H / 2
+                assert not inside, (edge.label, node.record.key)
+
+
+def test_graph_list_links_every_record(as_user, owner, space, linked, constraint):
+    body = as_user(owner).get(_url("record_graph", linked)).content.decode()
+    listing = body[body.index('class="graph-list"') :]
+    assert f'href="/s/payments/{constraint.key}/"' in listing
+    assert f'href="/s/payments/{linked.key}/"' in listing

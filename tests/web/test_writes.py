@@ -215,7 +215,11 @@ def test_edit_without_version_is_refused(as_user, owner, decision):
     data = _form(decision, title="No version")
     del data["version"]
     response = as_user(owner).post(_url("record_edit", decision), data)
-    assert response.status_code == 200 and "version" in response.context["form"].errors
+    assert response.status_code == 200
+    # The version is a hidden field, so the message is at the top of the form, not on a field.
+    message = "This form lost track of the version you started from, so nothing was saved."
+    assert message in response.context["form"].non_field_errors()[0]
+    assert message in response.content.decode()
     decision.refresh_from_db()
     assert decision.title == "Use PostgreSQL for the ledger"
 
@@ -431,12 +435,19 @@ def test_hostile_posts_change_nothing_and_never_error(as_user, owner, decision):
     response = client.post(_url("record_edit", decision), _form(decision, body="a\x00b"))
     assert response.status_code == 200 and "body" in response.context["form"].errors
     response = client.post(
+        _url("record_edit", decision),
+        _form(decision, title="Changed", version="99999999999999999999"),
+    )
+    assert response.status_code == 409
+    # The same content from a wrong version: nothing to resolve, nothing written.
+    response = client.post(
         _url("record_edit", decision), _form(decision, version="99999999999999999999")
     )
-    assert response.status_code in (200, 409)
+    assert response.status_code == 302
     assert (
         client.post(_url("revision_restore", decision, number=1), {"version": "x"}).status_code
         == 302
     )
     decision.refresh_from_db()
     assert decision.body.startswith("## Context")
+    assert (decision.title, decision.version) == ("Use PostgreSQL for the ledger", 1)

@@ -12,6 +12,7 @@ from django.db.models import prefetch_related_objects
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.core.errors import InvalidInput, VersionConflict
@@ -21,10 +22,12 @@ from apps.records import services
 from apps.records.models import Link, Record, Verification
 from apps.retrieval.selectors import record_usage
 from apps.web.forms import BODY_TEMPLATES, INVERSE_PREFIX, LinkForm, RecordForm
-from apps.web.selectors import link_candidates
+from apps.web.selectors import link_candidates, space_tags, submitted_twice
 from apps.web.views.common import record_or_404, service_errors, space_or_404
 
 MAX_PREVIEW_CHARS = services.MAX_BODY_CHARS
+MAX_VERIFICATIONS = 10
+MAX_TAG_SUGGESTIONS = 24
 
 
 def _record_url(record: Record) -> str:
@@ -47,7 +50,7 @@ def record_detail(request: HttpRequest, slug: str, key: str) -> HttpResponse:
     successor = (
         record_selectors.successor_of(record) if record.status == Record.Status.SUPERSEDED else None
     )
-    verifications = record.verifications.select_related("actor")[:10]
+    verifications = list(record.verifications.select_related("actor")[: MAX_VERIFICATIONS + 1])
     revisions = record.revisions.select_related("author")[:8]
     return render(
         request,
@@ -58,7 +61,9 @@ def record_detail(request: HttpRequest, slug: str, key: str) -> HttpResponse:
             "outgoing": outgoing,
             "incoming": incoming,
             "successor": successor,
-            "verifications": verifications,
+            "verifications": verifications[:MAX_VERIFICATIONS],
+            "more_verifications": len(verifications) > MAX_VERIFICATIONS,
+            "review_overdue": record.next_review_at <= timezone.now(),
             "revisions": revisions,
             "revision_count": record.revisions.count(),
             "usage": record_usage(record_ids=[record.pk])[record.pk],
@@ -80,6 +85,33 @@ def _kind_from(request: HttpRequest) -> str:
     return kind if kind in Record.Kind.values else Record.Kind.DECISION
 
 
+def _switch_kind(request: HttpRequest, kind: str) -> tuple[dict, bool]:
+    """The editor's values carried over to another kind. The body becomes the new kind's template
+    only if it was still the old template (or empty); returns (initial, body_kept)."""
+    initial = {name: request.POST.get(name, "") for name in CARRIED_ON_SWITCH}
+    previous = request.POST.get("previous_kind", "")
+    body = request.POST.get("body", "").replace("\r\n", "\n")
+    untouched = not body.strip() or body.strip() == BODY_TEMPLATES.get(previous, "").strip()
+    initial["body"] = BODY_TEMPLATES[kind] if untouched else body
+    return initial, not untouched
+
+
+CARRIED_ON_SWITCH = (
+    "title",
+    "summary",
+    "status",
+    "owner",
+    "tags",
+    "anchors",
+    "valid_until",
+    "message",
+    "reversibility",
+    "impact",
+    "decided_on",
+    "deciders",
+)
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 @service_errors
@@ -91,21 +123,42 @@ def record_create(request: HttpRequest, slug: str) -> HttpResponse:
     initial = {"body": BODY_TEMPLATES[kind], "status": Record.Status.DRAFT}
     if request.user.memberships.filter(space=space).exists():
         initial["owner"] = f"u:{request.user.pk}"
+    if request.method == "POST" and "switch_kind" in request.POST:
+        # Another kind was picked: show the same editor for that kind, keeping what was typed.
+        initial, body_kept = _switch_kind(request, kind)
+        if body_kept:
+            messages.info(
+                request,
+                f"Kept your text; the {Record.Kind(kind).label.lower()} template was not applied.",
+            )
+        form = RecordForm(space=space, kind=kind, initial=initial)
+        return _render_form(request, space=space, form=form, kind=kind, mode="create")
     form = RecordForm(request.POST or None, space=space, kind=kind, initial=initial)
     if request.method == "POST" and form.is_valid():
+        fields = form.service_fields()
         try:
-            record = services.record_create(
-                space=space,
-                kind=kind,
-                actor=request.user,
-                message=form.cleaned_data.get("message") or "",
-                **form.service_fields(),
-            )
+            with transaction.atomic():
+                # A double-click on "Create" sends the form twice: the second finds the first.
+                duplicate = submitted_twice(
+                    space=space, actor=request.user, kind=kind, title=fields["title"]
+                )
+                record = duplicate or services.record_create(
+                    space=space,
+                    kind=kind,
+                    actor=request.user,
+                    message=form.cleaned_data.get("message") or "",
+                    **fields,
+                )
         except InvalidInput as exc:
             form.add_service_errors(exc.details or {"__all__": [exc.message]})
         else:
-            messages.success(request, f"{record.key} created.")
+            if duplicate is None:
+                messages.success(request, f"{record.key} created.")
             return redirect(_record_url(record))
+    return _render_form(request, space=space, form=form, kind=kind, mode="create")
+
+
+def _render_form(request: HttpRequest, *, space, form, kind: str, mode: str, **extra):
     return render(
         request,
         "web/record_form.html",
@@ -114,7 +167,9 @@ def record_create(request: HttpRequest, slug: str) -> HttpResponse:
             "form": form,
             "kind": kind,
             "kinds": Record.Kind.choices,
-            "mode": "create",
+            "mode": mode,
+            "tag_suggestions": space_tags(space)[:MAX_TAG_SUGGESTIONS],
+            **extra,
         },
     )
 
@@ -150,10 +205,8 @@ def record_edit(request: HttpRequest, slug: str, key: str) -> HttpResponse:
         else:
             messages.success(request, f"{record.key} saved.")
             return redirect(_record_url(record))
-    return render(
-        request,
-        "web/record_form.html",
-        {"space": space, "record": record, "form": form, "kind": record.kind, "mode": "edit"},
+    return _render_form(
+        request, space=space, form=form, kind=record.kind, mode="edit", record=record
     )
 
 
@@ -203,6 +256,11 @@ def _conflict(request: HttpRequest, record: Record, form: RecordForm) -> HttpRes
             )
         )
         rows.append({"name": name, "label": label, "theirs": a, "mine": b, "diff": diff})
+    if not rows:
+        # What is saved is exactly what this form holds: the same form sent twice, or two people
+        # making the same change. Nothing to resolve.
+        messages.success(request, f"{record.key} saved.")
+        return redirect(_record_url(current))
     rebase = RecordForm(
         space=record.space,
         kind=record.kind,
@@ -265,14 +323,26 @@ def record_supersede(request: HttpRequest, slug: str, key: str) -> HttpResponse:
     )
     if request.method == "POST" and form.is_valid():
         copy = set(request.POST.getlist("copy_link"))
+        fields = form.service_fields()
         try:
             with transaction.atomic():
+                # Sent twice (double-click): the first request's successor is the answer.
+                new = submitted_twice(
+                    space=space, actor=request.user, kind=old.kind, title=fields["title"]
+                )
+                if (
+                    new is not None
+                    and Link.objects.filter(
+                        source=new, target=old, type=Link.Type.SUPERSEDES
+                    ).exists()
+                ):
+                    return redirect(_record_url(new))
                 new = services.record_create(
                     space=space,
                     kind=old.kind,
                     actor=request.user,
                     message=form.cleaned_data.get("message") or f"Supersedes {old.key}",
-                    **form.service_fields(),
+                    **fields,
                 )
                 services.record_supersede(old=old, new=new, actor=request.user)
                 for link in carried:
@@ -289,20 +359,17 @@ def record_supersede(request: HttpRequest, slug: str, key: str) -> HttpResponse:
         else:
             messages.success(request, f"{new.key} now supersedes {old.key}.")
             return redirect(_record_url(new))
-    return render(
+    return _render_form(
         request,
-        "web/record_form.html",
-        {
-            "space": space,
-            "record": old,
-            "form": form,
-            "kind": old.kind,
-            "mode": "supersede",
-            "carried": carried,
-            "copy_checked": set(request.POST.getlist("copy_link"))
-            if request.method == "POST"
-            else {str(link.pk) for link in carried},
-        },
+        space=space,
+        form=form,
+        kind=old.kind,
+        mode="supersede",
+        record=old,
+        carried=carried,
+        copy_checked=set(request.POST.getlist("copy_link"))
+        if request.method == "POST"
+        else {str(link.pk) for link in carried},
     )
 
 
@@ -345,23 +412,34 @@ def record_archive(request: HttpRequest, slug: str, key: str) -> HttpResponse:
 def link_add(request: HttpRequest, slug: str, key: str) -> HttpResponse:
     record = record_or_404(request, slug, key)
     form = LinkForm(request.POST)
+    back = _record_url(record) + "#links"
     if not form.is_valid():
-        messages.error(request, "Choose a link type and a record to link to.")
-        return redirect(_record_url(record) + "#links")
+        field, errors = next(iter(form.errors.items()))
+        label = {"type": "Link type", "note": "Note", "q": "Record", "target": "Record"}
+        messages.error(request, f"{label.get(field, field)}: {errors[0]} Nothing was linked.")
+        return redirect(back)
     text = (form.cleaned_data.get("target") or form.cleaned_data.get("q") or "").strip()
+    if not text:
+        messages.error(request, "Type a key or words from the title, then pick a record.")
+        return redirect(back)
     target = record_selectors.record_get_by_key(
         principal=request.user, space_slug=record.space.slug, key=text
     )
+    candidates = []
     if target is None:
         candidates = link_candidates(principal=request.user, record=record, text=text, limit=2)
         if len(candidates) == 1:
             target = candidates[0]
-    if not text or target is None or target.pk == record.pk:
-        messages.error(
-            request,
-            f"No single record matches {text!r}; pick one from the list as you type.",
-        )
-        return redirect(_record_url(record) + "#links")
+    if target is not None and target.pk == record.pk:
+        messages.error(request, f"{record.key} cannot link to itself.")
+        return redirect(back)
+    if target is None:
+        if candidates:
+            problem = f"“{text}” matches several records; pick one from the list as you type."
+        else:
+            problem = f"No record in {record.space.name} matches “{text}”."
+        messages.error(request, problem + " Nothing was linked.")
+        return redirect(back)
     link_type = form.cleaned_data["type"]
     source = record
     if link_type.startswith(INVERSE_PREFIX):
@@ -379,7 +457,7 @@ def link_add(request: HttpRequest, slug: str, key: str) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         messages.success(request, f"Linked: {source.key} {link.get_type_display()} {target.key}.")
-    return redirect(_record_url(record) + "#links")
+    return redirect(back)
 
 
 @login_required

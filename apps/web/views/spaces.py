@@ -93,6 +93,7 @@ def space_home(request: HttpRequest, slug: str) -> HttpResponse:
             "statuses": Record.Status.choices,
             "freshness_states": Record.Freshness.choices,
             "sort": filters.sort or ("" if filters.q else selectors.DEFAULT_SORT),
+            "sort_options": selectors.SORT_CHOICES,
         },
     )
 

@@ -1,0 +1,236 @@
+"""The record editor: switching kind keeps what was typed, double submits make one record, tags and
+anchors are checked with messages people can act on, and links explain what went wrong."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.urls import reverse
+
+from apps.records import services
+from apps.records.models import Link, Record
+from apps.web.forms import BODY_TEMPLATES
+from tests.factories import make_record
+
+pytestmark = pytest.mark.django_db
+
+
+def _url(name, record=None, **kwargs):
+    if record is not None:
+        kwargs.update(slug=record.space.slug, key=record.key)
+    return reverse(f"web:{name}", kwargs=kwargs)
+
+
+def _new(**fields):
+    data = {"kind": "decision", "title": "Use Kafka for events", "status": "draft", "body": ""}
+    data.update(fields)
+    return data
+
+
+def _messages(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]]
+
+
+def test_switching_kind_keeps_what_was_typed_and_swaps_an_untouched_template(as_user, owner, space):
+    client = as_user(owner)
+    response = client.post(
+        _url("record_create", slug="payments"),
+        {
+            "kind": "constraint",  # the radio just picked
+            "previous_kind": "decision",
+            "switch_kind": "1",
+            "title": "Amounts are integers",
+            "summary": "No floats for money.",
+            "tags": "money, ledger",
+            "anchors": "services/ledger/**",
+            "body": BODY_TEMPLATES["decision"].replace("\n", "\r\n"),  # as browsers send it
+        },
+    )
+    assert response.status_code == 200
+    form = response.context["form"]
+    assert response.context["kind"] == "constraint"
+    assert not form.is_bound  # nothing was validated or saved
+    assert form["title"].value() == "Amounts are integers"
+    assert form["tags"].value() == "money, ledger"
+    assert form["anchors"].value() == "services/ledger/**"
+    assert form["body"].value() == BODY_TEMPLATES["constraint"]
+    assert "reversibility" not in form.fields  # decision-only fields are gone
+    body = response.content.decode()
+    assert "New constraint" in body and "Create constraint" in body
+    assert not Record.objects.exists()
+
+
+def test_switching_kind_keeps_a_body_the_user_wrote(as_user, owner, space):
+    response = as_user(owner).post(
+        _url("record_create", slug="payments"),
+        {
+            "kind": "guardrail",
+            "previous_kind": "constraint",
+            "switch_kind": "1",
+            "title": "Agents never touch prod",
+            "body": "## Rule\n\nMy own words.",
+        },
+    )
+    assert response.context["form"]["body"].value() == "## Rule\n\nMy own words."
+    assert _messages(response) == ["Kept your text; the guardrail template was not applied."]
+    assert not Record.objects.exists()
+
+
+def test_a_create_sent_twice_makes_one_record(as_user, owner, space):
+    client = as_user(owner)
+    first = client.post(_url("record_create", slug="payments"), _new())
+    second = client.post(_url("record_create", slug="payments"), _new())
+    assert first.status_code == second.status_code == 302
+    assert first["Location"] == second["Location"] == "/s/payments/DEC-1/"
+    assert Record.objects.filter(space=space).count() == 1
+    # A different title is a different record, even straight away.
+    client.post(_url("record_create", slug="payments"), _new(title="Use Kafka for audit logs"))
+    assert Record.objects.filter(space=space).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_create_sent_twice_at_the_same_moment_makes_one_record(owner, space):
+    """Two requests in flight at once (a double-click on a slow connection): each runs in its own
+    thread with its own database connection; the second waits for the first and finds its record."""
+    barrier = threading.Barrier(2)
+    statuses: list[int] = []
+
+    def submit():
+        client = Client()
+        client.force_login(owner, backend="django.contrib.auth.backends.ModelBackend")
+        barrier.wait()
+        try:
+            statuses.append(client.post(_url("record_create", slug="payments"), _new()).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert statuses == [302, 302]
+    assert Record.objects.filter(space=space, title="Use Kafka for events").count() == 1
+
+
+def test_a_supersede_sent_twice_makes_one_successor(as_user, owner, space):
+    old = make_record(space=space, actor=owner, title="Retry webhooks", status="accepted")
+    client = as_user(owner)
+    data = {"title": "Webhooks through an outbox", "status": "proposed", "body": "x"}
+    first = client.post(_url("record_supersede", old), data)
+    second = client.post(_url("record_supersede", old), data)
+    assert first["Location"] == second["Location"] == "/s/payments/DEC-2/"
+    assert Record.objects.filter(space=space).count() == 2
+    assert Link.objects.filter(target=old, type="supersedes").count() == 1
+
+
+def test_saving_the_same_edit_twice_is_not_a_conflict(as_user, owner, space):
+    record = make_record(space=space, actor=owner, title="Old title", owner_user=owner)
+    data = {
+        "title": "New title",
+        "summary": "",
+        "body": record.body,
+        "status": record.status,
+        "owner": f"u:{owner.pk}",
+        "tags": "",
+        "anchors": "",
+        "version": 1,
+    }
+    client = as_user(owner)
+    assert client.post(_url("record_edit", record), data).status_code == 302
+    again = client.post(_url("record_edit", record), data, follow=True)
+    # The second send (same version, same content) finds its edit saved: no conflict page.
+    assert again.status_code == 200 and "Resolve the conflict" not in again.content.decode()
+    assert "DEC-1 saved." in _messages(again)
+    record.refresh_from_db()
+    assert (record.title, record.version) == ("New title", 2)
+    # A different edit from the same old version is still a conflict.
+    other = client.post(_url("record_edit", record), {**data, "title": "Another title"})
+    assert other.status_code == 409
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("tags", "ledger, <script>", "Tags use letters, digits, spaces and - _ . / : + # only"),
+        ("tags", "ok, " + "x" * 51, "A tag is at most 50 characters"),
+        ("tags", ", ".join(f"t{n}" for n in range(31)), "At most 30 tags; this has 31."),
+        ("anchors", "../secrets/**", "“..” never matches"),
+        ("anchors", "services/\tbilling", "contains a control character"),
+        ("anchors", "a/" + "b" * 300, "An anchor is at most 300 characters"),
+        ("anchors", "\n".join(f"s{n}/**" for n in range(51)), "At most 50 anchors; this has 51."),
+        ("title", "x" * 201, "at most 200 characters"),
+        ("body", "y" * (services.MAX_BODY_CHARS + 1), "limited to 200,000 characters"),
+    ],
+)
+def test_bad_fields_get_a_message_next_to_them_and_nothing_is_created(
+    as_user, owner, space, field, value, message
+):
+    response = as_user(owner).post(_url("record_create", slug="payments"), _new(**{field: value}))
+    assert response.status_code == 200
+    errors = response.context["form"].errors[field]
+    assert any(message in error for error in errors), errors
+    body = response.content.decode()
+    assert 'class="field has-error"' in body or "has-error" in body
+    assert not Record.objects.exists()
+
+
+def test_fine_tags_and_anchors_are_kept_as_typed(as_user, owner, space):
+    as_user(owner).post(
+        _url("record_create", slug="payments"),
+        _new(
+            tags="Data platform, c++, team:payments, v1.2", anchors="./web/**\n*.sql\nBilling API"
+        ),
+    )
+    record = Record.objects.get(space=space)
+    assert record.tags == ["data platform", "c++", "team:payments", "v1.2"]
+    assert record.anchors == ["./web/**", "*.sql", "Billing API"]
+
+
+def test_editor_suggests_the_tags_the_space_already_uses(as_user, owner, space):
+    make_record(space=space, actor=owner, title="Tagged", tags=["ledger", "money"])
+    body = as_user(owner).get(_url("record_create", slug="payments")).content.decode()
+    assert 'data-add-tag="ledger"' in body and 'data-add-tag="money"' in body
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {"type": "depends_on", "q": ""},
+            "Type a key or words from the title, then pick a record.",
+        ),
+        ({"type": "depends_on", "q": "DEC-1"}, "DEC-1 cannot link to itself."),
+        ({"type": "depends_on", "q": "nothing like this"}, "No record in Payments matches"),
+        ({"type": "depends_on", "q": "ledger"}, "“ledger” matches several records"),
+        ({"type": "owns", "q": "CON-1"}, "Link type: Select a valid choice."),
+        (
+            {"type": "relates_to", "target": "CON-1", "note": "n" * 301},
+            "Note: Ensure this value has at most 300 characters",
+        ),
+    ],
+)
+def test_link_form_says_what_is_wrong_and_links_nothing(as_user, owner, space, data, message):
+    decision = make_record(space=space, actor=owner, title="Ledger in PostgreSQL")
+    make_record(space=space, actor=owner, kind="constraint", title="Ledger amounts are integers")
+    make_record(space=space, actor=owner, kind="intent", title="Ledger is always correct")
+    response = as_user(owner).post(_url("link_add", decision), data, follow=True)
+    shown = _messages(response)
+    assert len(shown) == 1 and message in shown[0], shown
+    assert not Link.objects.exists()
+
+
+def test_link_with_a_note_shows_the_note(as_user, owner, space):
+    decision = make_record(space=space, actor=owner, title="Ledger in PostgreSQL")
+    make_record(space=space, actor=owner, kind="constraint", title="Amounts are integers")
+    client = as_user(owner)
+    client.post(
+        _url("link_add", decision),
+        {"type": "depends_on", "target": "CON-1", "note": "floats lose pennies"},
+    )
+    page = client.get(_url("record_detail", decision)).content.decode()
+    assert "floats lose pennies" in page
+    assert Link.objects.get().note == "floats lose pennies"
