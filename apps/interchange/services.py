@@ -753,11 +753,9 @@ def _run(space, files, actor, kind, owner, summary: ImportSummary, progress) -> 
     exported_keys = [str(d.adr.front_matter.get("key")) for d in docs if d.adr.exported]
     existing_by_key = {r.key: r for r in Record.objects.filter(space=space, key__in=exported_keys)}
     taken = set(Record.objects.filter(space=space).values_list("kind", "number"))
-    # Numbered files claim their numbers first, so unnumbered ones never take a number that a
-    # later file names.
-    docs.sort(key=lambda d: (d.adr.number is None, d.adr.number or 0, d.adr.path))
-    total = len(docs)
-    for done, doc in enumerate(docs, 1):
+
+    def match(doc: _Doc) -> tuple[Record | None, str]:
+        """The record this file updates (and the path it had, when found by its id)."""
         adr = doc.adr
         existing = existing_by_path.get(adr.path)
         if existing is None and adr.exported and adr.front_matter.get("space") == space.slug:
@@ -765,15 +763,31 @@ def _run(space, files, actor, kind, owner, summary: ImportSummary, progress) -> 
             # DEC-10 is a different decision and must not be overwritten.
             existing = existing_by_key.get(parsing.as_text(adr.front_matter.get("key")))
         fm_id = ids.get(id(doc), "")
-        renamed_from = ""
         if existing is None and fm_id in existing_by_id:
             candidate = existing_by_id[fm_id]
             # Not when its own file is in this import too (the id was copied, not moved).
             if candidate.source_path not in paths_in_import:
-                existing, renamed_from = candidate, candidate.source_path
-        number = None
-        if existing is None and adr.number and (doc.kind, adr.number) not in taken:
-            number = adr.number
+                return candidate, candidate.source_path
+        return existing, ""
+
+    matches = {id(d): match(d) for d in docs}
+    # Each new file keeps the number in its name when that number is free: the first file (by
+    # path) to name a number claims it, and every claim is written before any file that needs
+    # a fresh number, so a clash (ADR/ADR002 and decision-record/DR002) never shifts the rest.
+    claims: dict[int, int] = {}
+    claimed = set(taken)
+    for d in sorted(docs, key=lambda d: (d.adr.number or 0, d.adr.path)):
+        wanted = (d.kind, d.adr.number)
+        if matches[id(d)][0] is None and d.adr.number and wanted not in claimed:
+            claims[id(d)] = d.adr.number
+            claimed.add(wanted)
+    docs.sort(key=lambda d: (id(d) not in claims, d.adr.number or 0, d.adr.path))
+    total = len(docs)
+    for done, doc in enumerate(docs, 1):
+        adr = doc.adr
+        existing, renamed_from = matches[id(doc)]
+        fm_id = ids.get(id(doc), "")
+        number = claims.get(id(doc))
         if adr.status.unknown and not adr.exported:
             summary.unknown_statuses.append(
                 {"path": adr.path, "status": adr.status.unknown, "tag": adr.status.tags[0]}
@@ -808,8 +822,6 @@ def _run(space, files, actor, kind, owner, summary: ImportSummary, progress) -> 
             doc.record = None
             log.warning("import of %s failed: %s", adr.path, exc)
             summary.skip(adr.path, f"could not be saved ({str(exc).splitlines()[0]})")
-        if doc.record is not None:
-            taken.add((doc.kind, doc.record.number))
         if progress:
             progress("records", done, total)
 

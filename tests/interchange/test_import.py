@@ -307,3 +307,29 @@ def test_an_id_two_files_share_matches_neither_by_id(space, owner, tmp_path):
     assert len(summary.created) == 2
     assert sorted(p["path"] for p in summary.problems) == ["0001-a.md", "0002-b.md"]
     assert "is used by 2 files; matched by its path only" in summary.problems[0]["message"]
+
+
+@pytest.mark.django_db
+def test_two_numbering_series_in_one_folder_keep_their_numbers_where_free(space, owner, tmp_path):
+    """alphagov/forms keeps ADR/ADR001… and decision-record/DR001… side by side: a clash on one
+    number gives the later file (by path) a fresh number after all the others, and never moves
+    the numbers of the files after it."""
+    folder = tmp_path / "forms"
+    for sub, prefix, count in (("ADR", "ADR", 6), ("decision-record", "DR", 3)):
+        (folder / sub).mkdir(parents=True)
+        for n in range(1, count + 1):
+            (folder / sub / f"{prefix}{n:03d}-x.md").write_text(f"# {prefix}{n:03d}\n")
+    (folder / "ADR" / "ADR000-process.md").write_text("# How we record decisions\n")
+
+    _import(space, folder, owner)
+
+    numbers = {path: r.number for path, r in _by_path(space).items()}
+    assert {p: n for p, n in numbers.items() if p.startswith("ADR/ADR0") and n <= 6} == {
+        f"ADR/ADR{n:03d}-x.md": n for n in range(1, 7)
+    }
+    # DR001-DR003 clash with ADR001-ADR003; they and the unnumbered file come after ADR006.
+    assert sorted(
+        numbers[p]
+        for p in numbers
+        if p.startswith("decision-record/") or p == "ADR/ADR000-process.md"
+    ) == [7, 8, 9, 10]
