@@ -71,7 +71,9 @@ class StatusReading:
 
 
 def _plain(text: str) -> str:
-    """Markdown and emoji stripped, lower case, one line."""
+    """Markdown, HTML and emoji stripped, lower case, one line."""
+    text = re.sub(r"<!--.*?(?:-->|$)", " ", text, flags=re.S)  # template hints: <!-- optional -->
+    text = re.sub(r"</?[a-zA-Z][^<>]{0,300}>", " ", text)
     text = re.sub(r"!\[[^\]]*\]\([^)]*\)", " ", text)
     text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)
     text = re.sub(r"\[([^\]]*)\]\[[^\]]*\]", r"\1", text)

@@ -30,6 +30,9 @@ from apps.interchange import parsing
         ("{Deprecated|Proposed|Accepted|Declined}", "draft", ["status-placeholder"]),
         ("", "accepted", ["status-unstated"]),
         ("Frobnicated", "draft", ["status-frobnicated"]),
+        ('<img src=x onerror="alert(1)"> Frobnicated', "draft", ["status-frobnicated"]),
+        ("accepted <!-- proposed | rejected | accepted -->", "accepted", []),
+        ("<b>Rejected</b><br>", "rejected", []),
     ],
 )
 def test_status_words_map_to_record_statuses(written, status, tags):
