@@ -77,6 +77,15 @@ class DriftView(ApiView, APIView):
         return _answer(report, created)
 
 
+def _object(value) -> dict:
+    """A JSON object from a webhook payload, or {} when the payload has something else there."""
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value) -> str:
+    return value if isinstance(value, str) else ""
+
+
 def _changed_paths(commits) -> list[str]:
     paths: list[str] = []
     seen: set[str] = set()
@@ -116,14 +125,18 @@ class _WebhookView(APIView):
         return payload
 
     def _report(self, *, repository, commit, paths, source, compare_url) -> Response:
-        if not isinstance(repository, str) or not isinstance(commit, str):
-            raise exceptions.ValidationError({"repository": ["Missing repository or commit."]})
+        if not isinstance(repository, str) or not repository.strip():
+            raise exceptions.ValidationError({"repository": ["Missing repository name."]})
+        if not isinstance(commit, str):
+            raise exceptions.ValidationError({"commit": ["Missing commit id."]})
         report, created = services.drift_report(
             repository=repository,
             commit=commit,
             changed_paths=paths,
             source=source,
-            compare_url=compare_url if isinstance(compare_url, str) else "",
+            compare_url=compare_url
+            if isinstance(compare_url, str) and compare_url.startswith(("https://", "http://"))
+            else "",
         )
         return _answer(report, created)
 
@@ -145,7 +158,7 @@ class GitHubPushView(_WebhookView):
         payload = self._payload(body)
         if payload.get("deleted") or payload.get("after") == NULL_SHA:
             return Response({"ignored": "branch deleted"}, status=status.HTTP_202_ACCEPTED)
-        repository = (payload.get("repository") or {}).get("full_name")
+        repository = _object(payload.get("repository")).get("full_name")
         return self._report(
             repository=repository,
             commit=payload.get("after"),
@@ -169,9 +182,14 @@ class GitLabPushView(_WebhookView):
         commit = payload.get("checkout_sha") or payload.get("after")
         if not commit or commit == NULL_SHA:
             return Response({"ignored": "branch deleted"}, status=status.HTTP_202_ACCEPTED)
-        project = payload.get("project") or {}
-        web_url = project.get("web_url") or ""
-        compare = f"{web_url}/-/compare/{payload.get('before')}...{commit}" if web_url else ""
+        project = _object(payload.get("project"))
+        web_url = _text(project.get("web_url"))
+        before = _text(payload.get("before"))
+        compare = (
+            f"{web_url}/-/compare/{before}...{commit}"
+            if web_url.startswith(("https://", "http://")) and before and isinstance(commit, str)
+            else ""
+        )
         return self._report(
             repository=project.get("path_with_namespace"),
             commit=commit,

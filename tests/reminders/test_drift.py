@@ -1,5 +1,6 @@
 import hashlib
 import hmac
+import json
 import subprocess
 from pathlib import Path
 
@@ -95,50 +96,95 @@ def test_webhooks_refuse_everything_when_no_secret_is_configured(client, anchore
     assert not SuspectReason.objects.exists()
 
 
-def test_gitlab_push_hook_with_token(client, anchored):
-    billing, _, _ = anchored
-    payload = {
-        "object_kind": "push",
-        "before": "95790bf891e76fee5e1747ab589903a6a1f80f22",
-        "after": "da1560886d4f094c3e6c9ef40349f7d38b5d27d7",
-        "checkout_sha": "da1560886d4f094c3e6c9ef40349f7d38b5d27d7",
-        "ref": "refs/heads/main",
-        "project": {
-            "path_with_namespace": "acme/payments",
-            "web_url": "https://gitlab.example.com/acme/payments",
-        },
-        "commits": [
-            {
-                "id": "da1560886d4f094c3e6c9ef40349f7d38b5d27d7",
-                "added": [],
-                "modified": ["services/billing/capture.py"],
-                "removed": [],
-            }
-        ],
-    }
-    headers = {"HTTP_X_GITLAB_EVENT": "Push Hook"}
-    wrong = client.post(
+GITLAB = (Path(__file__).parent / "fixtures" / "gitlab_push.json").read_bytes()
+
+
+def _gitlab(client, body, token=SECRET, event="Push Hook"):
+    return client.post(
         "/api/v1/drift/gitlab/",
-        payload,
+        data=body,
         content_type="application/json",
-        HTTP_X_GITLAB_TOKEN="nope",
-        **headers,
+        HTTP_X_GITLAB_EVENT=event,
+        HTTP_X_GITLAB_TOKEN=token,
     )
-    assert wrong.status_code == 403
-    assert not SuspectReason.objects.exists()
-    ok = client.post(
-        "/api/v1/drift/gitlab/",
-        payload,
-        content_type="application/json",
-        HTTP_X_GITLAB_TOKEN=SECRET,
-        **headers,
+
+
+@pytest.mark.parametrize("token", ["nope", "", SECRET + " "], ids=["wrong", "missing", "padded"])
+def test_gitlab_push_hook_with_a_wrong_token_changes_nothing(client, anchored, token):
+    response = _gitlab(client, GITLAB, token=token)
+    assert response.status_code == 403
+    assert response.json()["error"]["message"] == "The webhook token does not match."
+    assert not SuspectReason.objects.exists() and not DriftReport.objects.exists()
+
+
+def test_gitlab_push_hook_marks_records_under_changed_paths_suspect(client, anchored):
+    billing, tools, web = anchored
+    response = _gitlab(client, GITLAB)
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (body["repository"], body["commit"], body["source"]) == (
+        "acme/payments",
+        "da1560886d4f094c3e6c9ef40349f7d38b5d27d7",
+        "gitlab",
     )
-    assert ok.status_code == 201
-    assert Record.objects.get(pk=billing.pk).freshness == "suspect"
-    assert SuspectReason.objects.get().cause_url == (
+    # tools/*.py matches tools/ledger_export.py; tools/legacy_export.sh matches no anchor.
+    assert body["suspect_count"] == 2
+    assert body["unmatched_paths"] == ["README.md", "tools/legacy_export.sh"]
+    states = dict(Record.objects.values_list("key", "freshness"))
+    assert states == {billing.key: "suspect", tools.key: "suspect", web.key: "fresh"}
+    reason = SuspectReason.objects.get(record=billing)
+    assert reason.message == (
+        "Code under its anchors changed in acme/payments@da1560886d4f: "
+        "services/billing/capture.py, services/billing/retry.py"
+    )
+    assert reason.cause_url == (
         "https://gitlab.example.com/acme/payments/-/compare/"
         "95790bf891e76fee5e1747ab589903a6a1f80f22...da1560886d4f094c3e6c9ef40349f7d38b5d27d7"
     )
+    # GitLab retries a hook that timed out: the same push changes nothing the second time.
+    assert _gitlab(client, GITLAB).status_code == 200
+    assert SuspectReason.objects.count() == 2
+
+
+def test_gitlab_tag_pushes_and_branch_deletions_are_acknowledged_without_changes(client, anchored):
+    assert _gitlab(client, GITLAB, event="Tag Push Hook").status_code == 202
+    deleted = json.loads(GITLAB)
+    deleted.update(after="0" * 40, checkout_sha=None, commits=[])
+    assert _gitlab(client, json.dumps(deleted)).status_code == 202
+    assert not DriftReport.objects.exists()
+
+
+HOSTILE = [
+    b'{"project": "x", "commits": 5, "checkout_sha": "abc"}',
+    b'{"project": {"path_with_namespace": ["a"]}, "checkout_sha": "abc"}',
+    b'{"project": {"path_with_namespace": "a/b"}, "checkout_sha": {"x": 1}}',
+    b'{"repository": 5, "after": []}',
+    b'"just a string"',
+    b"[1, 2]",
+    b"not json at all",
+    b"\xff\xfe",
+    b'{"project": {"path_with_namespace": "a/b"}, "checkout_sha": "x;rm -rf /"}',
+]
+
+
+@pytest.mark.parametrize("body", HOSTILE)
+def test_signed_but_malformed_webhooks_are_refused_or_ignored_never_a_500(client, anchored, body):
+    for response in (_gitlab(client, body), _github(client, body, _sign(body))):
+        # 400 with a message, or 202 "ignored" (e.g. no commit: GitLab's branch deletion).
+        assert response.status_code in (400, 202), response.content
+        if response.status_code == 400:
+            assert response.json()["error"]["message"]
+    assert not SuspectReason.objects.exists()
+    assert not DriftReport.objects.exists()
+
+
+def test_a_compare_url_that_is_not_http_is_not_kept(client, anchored):
+    payload = json.loads(FIXTURE)
+    payload["compare"] = "javascript:alert(document.cookie)"
+    body = json.dumps(payload).encode()
+    assert _github(client, body, _sign(body)).status_code == 201
+    assert set(SuspectReason.objects.values_list("cause_url", flat=True)) == {""}
 
 
 def test_drift_api_with_a_read_write_token(client, anchored, owner, other_space, outsider):
@@ -186,19 +232,25 @@ def _git(repo, *args):
     subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
 
 
-def test_drift_command_reads_git_diff_in_a_checkout(tmp_path, anchored, capsys):
-    billing, _tools, _web = anchored
+def _checkout(tmp_path):
+    """A git repository with two commits: the second changes billing code and adds notes."""
     repo = tmp_path / "repo"
     (repo / "services" / "billing").mkdir(parents=True)
     (repo / "services" / "billing" / "capture.py").write_text("v1\n")
     (repo / "other.txt").write_text("x\n")
     _git(repo, "init", "-q")
-    _git(repo, "-c", "user.email=a@b.c", "-c", "user.name=A", "add", ".")
+    _git(repo, "add", ".")
     _git(repo, "-c", "user.email=a@b.c", "-c", "user.name=A", "commit", "-qm", "one")
     (repo / "services" / "billing" / "capture.py").write_text("v2\n")
     (repo / "notes.md").write_text("new\n")
-    _git(repo, "-c", "user.email=a@b.c", "-c", "user.name=A", "add", ".")
+    _git(repo, "add", ".")
     _git(repo, "-c", "user.email=a@b.c", "-c", "user.name=A", "commit", "-qm", "two")
+    return repo
+
+
+def test_drift_command_reads_git_diff_in_a_checkout(tmp_path, anchored, capsys):
+    billing, _tools, _web = anchored
+    repo = _checkout(tmp_path)
 
     call_command("drift", "--repo", "acme/payments", "--since", "HEAD~1", "--path", str(repo))
 
@@ -210,3 +262,49 @@ def test_drift_command_reads_git_diff_in_a_checkout(tmp_path, anchored, capsys):
         call_command(
             "drift", "--repo", "acme/payments", "--since", "nonexistent", "--path", str(repo)
         )
+
+
+def test_drift_command_dry_run_changes_nothing_and_lists_what_it_would_mark(
+    tmp_path, anchored, capsys
+):
+    billing, _tools, _web = anchored
+    repo = _checkout(tmp_path)
+
+    call_command(
+        "drift", "--repo", "acme/payments", "--since", "HEAD~1", "--path", str(repo), "--dry-run"
+    )
+
+    out = capsys.readouterr().out
+    assert "2 changed path(s)" in out and "(dry run)" in out
+    assert f"1 record(s) would be marked suspect:\n  payments/{billing.key}" in out
+    assert not DriftReport.objects.exists()
+    assert Record.objects.get(pk=billing.pk).freshness == "fresh"
+
+
+def test_drift_command_reports_odd_file_names_as_git_stores_them(tmp_path, space, owner):
+    record = make_record(space=space, actor=owner, anchors=["docs/**"])
+    repo = _checkout(tmp_path)
+    (repo / "docs").mkdir()
+    (repo / "docs" / "Entscheidung über Zahlungen.md").write_text("x\n")
+    (repo / "docs" / 'a "quoted" name.md').write_text("x\n")
+    _git(repo, "add", ".")
+    _git(repo, "-c", "user.email=a@b.c", "-c", "user.name=A", "commit", "-qm", "three")
+
+    call_command("drift", "--repo", "acme/payments", "--since", "HEAD~1", "--path", str(repo))
+
+    report = DriftReport.objects.get()
+    assert sorted(report.changed_paths) == [
+        "docs/Entscheidung über Zahlungen.md",
+        'docs/a "quoted" name.md',
+    ]
+    assert Record.objects.get(pk=record.pk).freshness == "suspect"
+
+
+def test_drift_command_outside_a_checkout_says_so(tmp_path, anchored):
+    with pytest.raises(CommandError, match="is not inside a git checkout"):
+        call_command(
+            "drift", "--repo", "acme/payments", "--since", "HEAD~1", "--path", str(tmp_path)
+        )
+    with pytest.raises(CommandError, match="Not a revision"):
+        call_command("drift", "--repo", "acme/payments", "--since=--output=/tmp/x")
+    assert not DriftReport.objects.exists()

@@ -1,12 +1,16 @@
 """`manage.py drift --repo NAME --since REV`: mark records anchored to paths changed since REV."""
 
 import subprocess
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.core.errors import InvalidInput
+from apps.records.models import Record, SuspectReason
 from apps.reminders import services
 from apps.reminders.models import DriftReport
+
+SHOWN = 20
 
 
 def _git(args: list[str], cwd: str) -> str:
@@ -21,32 +25,74 @@ def _git(args: list[str], cwd: str) -> str:
             timeout=120,
         )
     except FileNotFoundError:
-        raise CommandError("git is not installed.") from None
+        raise CommandError("git is not installed (or not on PATH).") from None
     if result.returncode != 0:
         raise CommandError(f"git {' '.join(args)} failed: {result.stderr.strip()}")
     return result.stdout
 
 
 class Command(BaseCommand):
-    help = "Report the files changed since a revision (git diff --name-only) as drift."
+    help = (
+        "Tell contextkb which files changed in a git checkout since a revision: records whose "
+        "anchors match a changed path become suspect, with a reason naming the commit and the "
+        "paths. Run it in CI after a merge, or by hand. Reporting the same commit again changes "
+        "nothing."
+    )
+    epilog = (
+        "Examples: `manage.py drift --repo acme/payments --since origin/main~1` (the last "
+        "merge), `--since v2.3.0` (everything since a tag), `--since $CI_COMMIT_BEFORE_SHA` "
+        "(GitLab CI), `--since ${{ github.event.before }}` (GitHub Actions). Without git access, "
+        "CI can POST the changed paths to /api/v1/drift/ instead."
+    )
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.epilog = self.epilog
+        return parser
 
     def add_arguments(self, parser):
-        parser.add_argument("--repo", required=True, help="Repository name, e.g. acme/payments")
-        parser.add_argument("--since", required=True, help="The revision to diff from")
-        parser.add_argument("--until", default="HEAD", help="The revision to diff to (HEAD)")
-        parser.add_argument("--path", default=".", help="The git checkout (current directory)")
+        parser.add_argument(
+            "--repo", required=True, help="Repository name as reasons show it, e.g. acme/payments"
+        )
+        parser.add_argument(
+            "--since", required=True, help="The revision to diff from (commit, tag or branch)"
+        )
+        parser.add_argument(
+            "--until", default="HEAD", help="The revision to diff to (default: HEAD)"
+        )
+        parser.add_argument(
+            "--path", default=".", help="The git checkout (default: the current directory)"
+        )
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="List the changed paths and the records they would mark; change nothing",
+        )
 
-    def handle(self, *args, repo, since, until, path, **options):
+    def handle(self, *args, repo, since, until, path, dry_run, **options):
         for rev in (since, until):
             if rev.startswith("-"):
                 raise CommandError(f"Not a revision: {rev!r}")
+        if not Path(path).is_dir():
+            raise CommandError(f"{path} is not a directory.")
+        try:
+            inside = _git(["rev-parse", "--is-inside-work-tree"], path).strip() == "true"
+        except CommandError:
+            inside = False
+        if not inside:
+            raise CommandError(
+                f"{Path(path).resolve()} is not inside a git checkout: run the command there, "
+                "or pass --path."
+            )
         commit = _git(["rev-parse", "--verify", f"{until}^{{commit}}"], path).strip()
         _git(["rev-parse", "--verify", f"{since}^{{commit}}"], path)
-        changed = [
-            line
-            for line in _git(["diff", "--name-only", f"{since}..{until}"], path).splitlines()
-            if line.strip()
-        ]
+        # Paths relative to the repository root (what anchors describe), wherever we run from.
+        # NUL-separated, so no path is quoted or escaped; renames count as both paths.
+        output = _git(["diff", "--name-only", "-z", "--no-renames", since, until], path)
+        changed = [name for name in output.split("\0") if name]
+        if dry_run:
+            self._dry_run(repo, commit, changed)
+            return
         try:
             report, created = services.drift_report(
                 repository=repo,
@@ -64,3 +110,38 @@ class Command(BaseCommand):
             f"{report.suspect_count} record(s) marked suspect, "
             f"{len(report.unmatched_paths)} path(s) not covered by any record."
         )
+        reasons = (
+            SuspectReason.objects.filter(
+                cause=SuspectReason.Cause.CODE_CHANGED,
+                details__repository=repo,
+                details__commit=commit,
+            )
+            .select_related("record__space")
+            .order_by("record__space__slug", "record__kind", "record__number")
+        )
+        for reason in reasons[:SHOWN]:
+            record = reason.record
+            self.stdout.write(f"  {record.space.slug}/{record.key} {record.title}")
+        if report.suspect_count > SHOWN:
+            self.stdout.write(f"  … and {report.suspect_count - SHOWN} more")
+
+    def _dry_run(self, repo: str, commit: str, changed: list[str]) -> None:
+        self.stdout.write(f"{len(changed)} changed path(s) in {repo}@{commit[:12]} (dry run):")
+        for line in changed[:SHOWN]:
+            self.stdout.write(f"  {line}")
+        if len(changed) > SHOWN:
+            self.stdout.write(f"  … and {len(changed) - SHOWN} more")
+        if DriftReport.objects.filter(repository=repo, commit=commit).exists():
+            self.stdout.write("This commit was already reported: a real run would change nothing.")
+            return
+        records = list(
+            Record.objects.active()
+            .anchored_to(changed)
+            .select_related("space")
+            .order_by("space__slug", "kind", "number")
+        )
+        self.stdout.write(f"{len(records)} record(s) would be marked suspect:")
+        for record in records[:SHOWN]:
+            self.stdout.write(f"  {record.space.slug}/{record.key} {record.title}")
+        if len(records) > SHOWN:
+            self.stdout.write(f"  … and {len(records) - SHOWN} more")
