@@ -9,7 +9,8 @@ setting the record's freshness to `suspect` until it is verified or edited:
 2. code under its anchors changed (`code_changed`, raised by drift reports);
 3. its `valid_until` date passed (`valid_until_passed`, raised by the hourly sweep);
 4. its owner was deactivated or left the space (`orphan_owned_by` / `orphan_inactive_owners`):
-   the owner is cleared, so the record lands in the space admins' queue.
+   the owner is cleared, so the record lands in the space admins' queue; giving it an owner
+   again resolves that reason (`owner_assigned`).
 
 Everything here is set-based: a few SQL statements whatever the number of records.
 """
@@ -102,6 +103,13 @@ def _patterns_matching(paths: list[str]) -> dict[str, list[str]]:
             [paths],
         )
         return dict(cursor.fetchall())
+
+
+def covered_paths(paths: list[str]) -> set[str]:
+    """The paths at least one active record is anchored to now."""
+    if not paths:
+        return set()
+    return {path for matched in _patterns_matching(paths).values() for path in matched}
 
 
 def code_changed(
@@ -310,6 +318,14 @@ def orphan_record(*, record: Record, user, now: dt.datetime, message: str) -> in
     return _orphan_in_history(
         {"owner_user": user, "pk": record.pk}, actor=user, message=message, now=now
     )
+
+
+def owner_assigned(record: Record, *, now: dt.datetime) -> int:
+    """An orphaned record has an owner again: its owner-left reasons are resolved (the others
+    stay until someone verifies or edits it)."""
+    return SuspectReason.objects.filter(
+        record=record, cause=SuspectReason.Cause.OWNER_LEFT, resolved_at__isnull=True
+    ).update(resolved_at=now)
 
 
 def orphan_deactivated_owners(*, now: dt.datetime) -> int:

@@ -510,8 +510,12 @@ def record_update(
                 note="Edited by its owner",
                 now=now,
             )
-    elif changed & {"reversibility", "impact"}:
-        current.next_review_at = policy.next_review_at(current, now=now)
+    if changed & {"reversibility", "impact"}:
+        # The review interval depends on these: re-date from the last check, not from now.
+        base = current.last_verified_at or current.created_at
+        current.next_review_at = policy.next_review_at(current, now=base)
+    if changed & {"owner_user", "owner_team"} and (current.owner_user_id or current.owner_team_id):
+        evidence.owner_assigned(current, now=now)
     current.save()
     _refresh_search(current)
     schedule_embedding(current.pk)

@@ -225,3 +225,171 @@ def test_nightly_full_sweep_catches_what_the_hourly_one_does_not_look_at(space, 
     old = _fresh(old)
     assert (old.freshness, old.owner_user) == ("suspect", None)
     assert "left the space" in _open_reasons(old)[0].message
+
+
+# --- 1. linked records: every way a record it leans on can change ------------------------------
+
+
+def test_superseding_a_record_marks_what_depends_on_it_suspect(space, owner):
+    old = make_record(space=space, actor=owner, title="Use RabbitMQ")
+    new = make_record(space=space, actor=owner, title="Use Redis streams")
+    dependent = make_record(space=space, actor=owner, kind="guardrail", title="Queue retries")
+    services.record_link(source=dependent, target=old, type="depends_on", actor=owner)
+
+    services.record_supersede(old=old, new=new, actor=owner)
+
+    [reason] = _open_reasons(dependent)
+    assert reason.message == f"{old.key} 'Use RabbitMQ' was superseded by {new.key}"
+    assert reason.cause_record == old
+    assert _fresh(dependent).freshness == "suspect"
+    # The successor itself leans on nothing: it stays fresh.
+    assert _fresh(new).freshness == "fresh"
+
+
+def test_archiving_a_record_marks_what_implements_it_suspect(space, owner):
+    intent = make_record(space=space, actor=owner, kind="intent", title="Same-day payouts")
+    decision = make_record(space=space, actor=owner, title="Payout jobs every hour")
+    services.record_link(source=decision, target=intent, type="implements", actor=owner)
+
+    services.record_archive(record=intent, actor=owner)
+
+    [reason] = _open_reasons(decision)
+    assert reason.message == f"{intent.key} 'Same-day payouts' was archived"
+    assert _fresh(decision).freshness == "suspect"
+
+
+def test_only_leaning_links_carry_evidence(space, owner):
+    """relates_to and conflicts_with are informational: editing the other end changes nothing,
+    and a record that constrains another is not made suspect by the one it constrains."""
+    base = make_record(space=space, actor=owner, title="Base")
+    related = make_record(space=space, actor=owner, title="Related")
+    constraint = make_record(space=space, actor=owner, kind="constraint", title="Constraint")
+    services.record_link(source=related, target=base, type="relates_to", actor=owner)
+    services.record_link(source=constraint, target=base, type="constrains", actor=owner)
+
+    services.record_update(record=base, actor=owner, expected_version=1, changes={"body": "New"})
+
+    assert _open_reasons(related) == [] and _fresh(related).freshness == "fresh"
+    assert _open_reasons(constraint) == [] and _fresh(constraint).freshness == "fresh"
+
+
+def test_a_tag_change_is_not_material_and_leaves_dependents_alone(space, owner):
+    base = make_record(space=space, actor=owner, kind="constraint", title="PCI scope")
+    dependent = make_record(space=space, actor=owner, title="Tokenise")
+    services.record_link(source=dependent, target=base, type="depends_on", actor=owner)
+
+    services.record_update(record=base, actor=owner, expected_version=1, changes={"tags": ["pci"]})
+
+    assert _open_reasons(dependent) == []
+    assert _fresh(dependent).freshness == "fresh"
+
+
+def test_reasons_clear_when_the_suspect_record_is_edited(space, owner, teammate):
+    base = make_record(space=space, actor=owner, kind="intent", title="Card payments only")
+    dependent = make_record(space=space, actor=owner, title="One PSP", owner_user=owner)
+    services.record_link(source=dependent, target=base, type="implements", actor=owner)
+    services.record_update(record=base, actor=owner, expected_version=1, changes={"body": "v2"})
+    assert _fresh(dependent).freshness == "suspect"
+
+    # A teammate brings the dependent in line: its reason is resolved (not deleted).
+    current = _fresh(dependent)
+    services.record_update(
+        record=current,
+        actor=teammate,
+        expected_version=current.version,
+        changes={"body": "Updated for v2"},
+    )
+
+    assert _open_reasons(dependent) == []
+    assert SuspectReason.objects.get(record=dependent).resolved_at is not None
+    assert _fresh(dependent).freshness == "fresh"
+
+
+# --- 2. drift, with space scoping ----------------------------------------------------------------
+
+
+def test_a_token_reports_drift_only_into_spaces_its_user_edits(space, owner, other_space, outsider):
+    mine = make_record(space=space, actor=owner, anchors=["api/**"])
+    theirs = make_record(space=other_space, actor=outsider, anchors=["api/**"])
+    from tests.factories import make_token
+
+    token, _ = make_token(owner, scope="read_write")
+
+    report, _ = reminders.drift_report(
+        repository="acme/api",
+        commit="1234abcd",
+        changed_paths=["api/views.py"],
+        source=DriftReport.Source.API,
+        actor=token,
+    )
+
+    assert report.suspect_count == 1
+    assert _fresh(mine).freshness == "suspect"
+    assert _fresh(theirs).freshness == "fresh"
+
+
+# --- 3. valid_until: editing the date clears the reason -----------------------------------------
+
+
+def test_moving_valid_until_forward_clears_the_reason(space, owner):
+    today = timezone.localdate()
+    record = make_record(
+        space=space, actor=owner, owner_user=owner, valid_until=today - dt.timedelta(days=1)
+    )
+    reminders.sweep()
+    assert _fresh(record).freshness == "suspect"
+
+    current = _fresh(record)
+    services.record_update(
+        record=current,
+        actor=owner,
+        expected_version=current.version,
+        changes={"valid_until": today + dt.timedelta(days=90)},
+    )
+    reminders.sweep()
+
+    assert _open_reasons(record) == []
+    assert _fresh(record).freshness == "fresh"
+
+
+# --- 4. orphans: a new owner resolves the owner-left reason -------------------------------------
+
+
+def test_assigning_a_new_owner_resolves_only_the_owner_left_reason(
+    space, owner, teammate, admin_user
+):
+    record = make_record(space=space, actor=owner, owner_user=owner, anchors=["svc/**"])
+    reminders.drift_report(
+        repository="acme/svc", commit="abc1234", changed_paths=["svc/a.py"], source="api"
+    )
+    account_services.membership_remove(space=space, user=owner, actor=admin_user)
+    assert {r.cause for r in _open_reasons(record)} == {
+        SuspectReason.Cause.CODE_CHANGED,
+        SuspectReason.Cause.OWNER_LEFT,
+    }
+
+    current = _fresh(record)
+    services.record_update(
+        record=current,
+        actor=admin_user,
+        expected_version=current.version,
+        changes={"owner_user": teammate},
+    )
+
+    record = _fresh(record)
+    assert record.owner_user == teammate
+    # The code still changed under it: suspect until the new owner has looked.
+    assert [r.cause for r in _open_reasons(record)] == [SuspectReason.Cause.CODE_CHANGED]
+    assert record.freshness == "suspect"
+
+
+def test_an_owner_who_leaves_and_rejoins_does_not_get_their_records_back(space, owner, admin_user):
+    record = make_record(space=space, actor=owner, owner_user=owner)
+    account_services.membership_remove(space=space, user=owner, actor=admin_user)
+    from tests.factories import MembershipFactory
+
+    MembershipFactory(space=space, user=owner, role="editor")
+    reminders.sweep(full=True)
+
+    assert _fresh(record).owner_user is None
+    assert _fresh(record).freshness == "suspect"
