@@ -13,10 +13,10 @@ class PolicyForm(forms.Form):
     """A space's review intervals (days per kind / decision class) and its windows."""
 
     due_window_days = forms.IntegerField(
-        min_value=0, max_value=365, label="Due window (days before the review date)"
+        min_value=0, max_value=365, label="Due: this long before the review date"
     )
     escalation_days = forms.IntegerField(
-        min_value=0, max_value=3650, label="Escalate to admins after (days stale)"
+        min_value=0, max_value=3650, label="Escalate to admins after stale for"
     )
 
     def __init__(self, *args, space, **kwargs):
@@ -47,3 +47,16 @@ class DigestSettingsForm(forms.Form):
     digest_frequency = forms.ChoiceField(
         choices=User.DigestFrequency.choices, widget=forms.RadioSelect, label="Reminder emails"
     )
+
+
+class AssignOwnerForm(forms.Form):
+    """Hand an orphaned record to a member of its space (the space admins' review queue)."""
+
+    owner = forms.ModelChoiceField(queryset=User.objects.none())
+    version = forms.IntegerField(min_value=1)
+
+    def __init__(self, *args, space, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = User.objects.filter(
+            memberships__space=space, is_active=True
+        ).distinct()

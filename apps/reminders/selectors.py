@@ -6,10 +6,25 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Exists, Min, OuterRef, Prefetch, Q, QuerySet, Sum
+from django.db import connection
+from django.db.models import (
+    Count,
+    DateTimeField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+)
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from apps.accounts.models import Membership, Space, User
+from apps.accounts.models import Membership, Space, Team, User
+from apps.records import evidence
 from apps.records.models import Record, SuspectReason
 from apps.reminders import usage as usage_mod
 from apps.reminders.models import DriftReport, HealthSnapshot
@@ -20,6 +35,13 @@ RETIRED = (Record.Status.SUPERSEDED, Record.Status.REJECTED, Record.Status.DEPRE
 IMPACT_WEIGHT = {"high": 3, "medium": 2, "low": 1}
 KIND_WEIGHT = {"guardrail": 3, "constraint": 2, "intent": 1, "decision": 2}
 TREND_DAYS = 84  # 12 weeks
+# How many records one email or page lists; the rest are counted ("and 12 more").
+DIGEST_LIMIT = 25
+ESCALATION_LIMIT = 40
+QUEUE_LIMIT = 100
+# Past this many matching records, SQL pre-sorts by impact x days and only the top ones are
+# ranked in Python with their usage (so a space with 300,000 stale records stays cheap).
+RANK_CANDIDATES = 500
 
 
 @dataclass
@@ -31,17 +53,30 @@ class Item:
     usage: int
     days_stale: int
     score: int
+    overdue_days: int = 0  # days past the review date (0: not past it)
     links: dict[str, str] = field(default_factory=dict)
 
     @property
     def state(self) -> str:
         return self.record.freshness
 
+    @property
+    def orphaned(self) -> bool:
+        return self.record.owner_user_id is None and self.record.owner_team_id is None
+
 
 @dataclass
 class SpaceGroup:
+    """The listed items of one space, and how many records of that space qualified in all."""
+
     space: Space
     items: list[Item]
+    total: int = 0
+    assignees: list = field(default_factory=list)
+
+    @property
+    def more(self) -> int:
+        return max(0, self.total - len(self.items))
 
 
 def impact_weight(record: Record) -> int:
@@ -65,22 +100,43 @@ def urgency(*, usage: int, weight: int, days: int) -> int:
     return (1 + usage) * weight * (1 + days)
 
 
-def _attention_qs() -> QuerySet[Record]:
-    return (
-        Record.objects.active()
-        .filter(freshness__in=NEEDS_REVIEW)
-        .exclude(status__in=RETIRED)
-        .select_related("space", "owner_user", "owner_team")
-        .prefetch_related(
-            Prefetch(
-                "suspect_reasons",
-                queryset=SuspectReason.objects.filter(resolved_at__isnull=True)
-                .select_related("cause_record")
-                .order_by("created_at"),
-                to_attr="open_reasons",
-            )
-        )
+def _open_reasons_prefetch() -> Prefetch:
+    return Prefetch(
+        "suspect_reasons",
+        queryset=SuspectReason.objects.filter(resolved_at__isnull=True)
+        .select_related("cause_record__space")
+        .order_by("created_at"),
+        to_attr="open_reasons",
     )
+
+
+def _listable() -> QuerySet[Record]:
+    """Active records somebody still relies on."""
+    return Record.objects.active().exclude(status__in=RETIRED)
+
+
+def _attention_qs() -> QuerySet[Record]:
+    return _listable().filter(freshness__in=NEEDS_REVIEW)
+
+
+def _sql_priority(now: dt.datetime) -> RawSQL:
+    """impact weight x (1 + days in trouble), as `urgency` computes it without usage."""
+    table = Record._meta.db_table
+    reasons = SuspectReason._meta.db_table
+    impact = " ".join(f"WHEN '{k}' THEN {v}" for k, v in IMPACT_WEIGHT.items())
+    kind = " ".join(f"WHEN '{k}' THEN {v}" for k, v in KIND_WEIGHT.items())
+    weight = (
+        f"CASE WHEN {table}.kind = 'decision' AND {table}.impact <> '' "
+        f"THEN (CASE {table}.impact {impact} ELSE 1 END) "
+        f"ELSE (CASE {table}.kind {kind} ELSE 1 END) END"
+    )
+    # Trouble started at the review date (when passed) or with the oldest open reason.
+    since = f"""LEAST(
+        CASE WHEN {table}.next_review_at <= %s THEN {table}.next_review_at END,
+        (SELECT min(s.created_at) FROM {reasons} s
+         WHERE s.record_id = {table}.id AND s.resolved_at IS NULL))"""  # noqa: S608
+    days = f"COALESCE(floor(extract(epoch FROM (%s - {since})) / 86400), 0)"
+    return RawSQL(f"({weight}) * (1 + GREATEST(0, {days}))", [now, now])  # noqa: S611
 
 
 def _items(records, *, now: dt.datetime) -> list[Item]:
@@ -98,68 +154,95 @@ def _items(records, *, now: dt.datetime) -> list[Item]:
                 usage=used,
                 days_stale=days,
                 score=urgency(usage=used, weight=impact_weight(record), days=days),
+                overdue_days=max(0, (now - record.next_review_at).days)
+                if record.next_review_at <= now
+                else 0,
             )
         )
     items.sort(key=lambda i: (-i.score, i.record.next_review_at, i.record.key))
     return items
 
 
-def _grouped(items: list[Item]) -> list[SpaceGroup]:
+def _ranked(qs: QuerySet[Record], *, now: dt.datetime, limit: int) -> list[SpaceGroup]:
+    """The `limit` most urgent records of `qs`, grouped by space (most urgent space first), each
+    group knowing how many of its space's records qualified in all."""
+    totals = dict(
+        qs.order_by().values("space_id").annotate(n=Count("id")).values_list("space_id", "n")
+    )
+    if not totals:
+        return []
+    records = qs.select_related("space", "owner_user", "owner_team").prefetch_related(
+        _open_reasons_prefetch()
+    )
+    if sum(totals.values()) > RANK_CANDIDATES:
+        records = records.annotate(priority=_sql_priority(now)).order_by("-priority", "pk")[
+            :RANK_CANDIDATES
+        ]
+    items = _items(records, now=now)[:limit]
     groups: dict[int, SpaceGroup] = {}
     for item in items:
-        groups.setdefault(item.record.space_id, SpaceGroup(item.record.space, [])).items.append(
-            item
-        )
+        space = item.record.space
+        groups.setdefault(space.pk, SpaceGroup(space, [], total=totals.get(space.pk, 0)))
+        groups[space.pk].items.append(item)
     return sorted(groups.values(), key=lambda g: (-g.items[0].score, g.space.name))
 
 
-def digest_items(*, user: User, now: dt.datetime | None = None) -> list[SpaceGroup]:
-    """The owner's due, stale and suspect records (their own and their teams'), grouped by
-    space, most urgent first."""
+def total_of(groups: list[SpaceGroup]) -> int:
+    return sum(g.total for g in groups)
+
+
+def _owned_by(user: User) -> Q:
+    """Records the user owns, and records owned by a team they are in."""
+    return Q(owner_user=user) | Q(owner_team__in=user.teams.values("id"))
+
+
+def digest_items(
+    *, user: User, now: dt.datetime | None = None, limit: int = DIGEST_LIMIT
+) -> list[SpaceGroup]:
+    """The owner's due, stale and suspect records (their own and their teams'), in spaces they
+    are a member of, grouped by space, most urgent first."""
     now = now or timezone.now()
     member_of = Membership.objects.filter(user=user).values("space_id")
-    # Records the user owns, and records owned by a team they are in.
-    records = _attention_qs().filter(
-        Q(owner_user=user) | Q(owner_team__in=user.teams.values("id")), space_id__in=member_of
+    records = _attention_qs().filter(_owned_by(user), space_id__in=member_of)
+    return _ranked(records, now=now, limit=limit)
+
+
+def _escalation_qs(now: dt.datetime) -> QuerySet[Record]:
+    """Records that need review and nobody owns, or that have been stale or suspect for longer
+    than their space's escalation period."""
+    cutoff = ExpressionWrapper(
+        Value(now) - F("space__escalation_days") * Value(dt.timedelta(days=1)),
+        output_field=DateTimeField(),
     )
-    return _grouped(_items(records, now=now))
+    old_reason = SuspectReason.objects.filter(
+        record=OuterRef("pk"), resolved_at__isnull=True, created_at__lte=OuterRef("escalate_at")
+    )
+    return (
+        _attention_qs()
+        .annotate(escalate_at=cutoff)
+        .filter(
+            Q(owner_user__isnull=True, owner_team__isnull=True)
+            | Q(next_review_at__lte=F("escalate_at"))
+            | Exists(old_reason)
+        )
+    )
 
 
-def escalation_items(*, user: User, now: dt.datetime | None = None) -> list[SpaceGroup]:
+def escalation_items(
+    *, user: User, now: dt.datetime | None = None, limit: int = ESCALATION_LIMIT
+) -> list[SpaceGroup]:
     """For a space admin: records stale or suspect for longer than the space's escalation
     period, and orphaned records, in the spaces they administer."""
     now = now or timezone.now()
     admin_of = Membership.objects.filter(user=user, role=Membership.Role.ADMIN).values("space_id")
-    records = (
-        _attention_qs()
-        .filter(space_id__in=admin_of)
-        .annotate(
-            oldest_reason=Min(
-                "suspect_reasons__created_at",
-                filter=Q(suspect_reasons__resolved_at__isnull=True),
-            )
-        )
-    )
-    chosen = []
-    for record in records:
-        limit = now - dt.timedelta(days=record.space.escalation_days)
-        orphaned = record.owner_user_id is None and record.owner_team_id is None
-        old_reason = record.oldest_reason is not None and record.oldest_reason <= limit
-        long_stale = record.next_review_at <= limit
-        if orphaned or old_reason or long_stale:
-            chosen.append(record)
-    return _grouped(_items(chosen, now=now))
+    return _ranked(_escalation_qs(now).filter(space_id__in=admin_of), now=now, limit=limit)
 
 
 def users_with_digest_items(*, frequency: str) -> list[int]:
     """Ids of active users with that digest frequency who own something needing review."""
     owned = (
-        Record.objects.active()
-        .filter(
-            Q(owner_user=OuterRef("pk")) | Q(owner_team__members=OuterRef("pk")),
-            freshness__in=NEEDS_REVIEW,
-        )
-        .exclude(status__in=RETIRED)
+        _attention_qs()
+        .filter(Q(owner_user=OuterRef("pk")) | Q(owner_team__members=OuterRef("pk")))
         .filter(space__memberships__user=OuterRef("pk"))
     )
     return list(
@@ -170,37 +253,71 @@ def users_with_digest_items(*, frequency: str) -> list[int]:
 
 
 def admins_with_escalations(*, now: dt.datetime | None = None) -> list[int]:
-    """Active space admins (with digests not off) of spaces that have something to escalate."""
+    """Active space admins (with digests not off) of spaces that have something to escalate
+    (one query)."""
     now = now or timezone.now()
-    candidates = (
-        User.objects.filter(is_active=True, memberships__role=Membership.Role.ADMIN)
-        .exclude(digest_frequency=User.DigestFrequency.OFF)
+    escalated = _escalation_qs(now).filter(space_id=OuterRef("space_id"))
+    return list(
+        Membership.objects.filter(role=Membership.Role.ADMIN, user__is_active=True)
+        .exclude(user__digest_frequency=User.DigestFrequency.OFF)
+        .filter(Exists(escalated))
+        .order_by("user_id")
+        .values_list("user_id", flat=True)
         .distinct()
     )
-    return [u.pk for u in candidates if escalation_items(user=u, now=now)]
+
+
+def _assignees(space_ids) -> dict[int, list[User]]:
+    """Active members of each space, the people a record there can be handed to."""
+    by_space: dict[int, list[User]] = defaultdict(list)
+    memberships = (
+        Membership.objects.filter(space_id__in=space_ids, user__is_active=True)
+        .select_related("user")
+        .order_by("user__first_name", "user__last_name", "user__username")
+    )
+    for membership in memberships:
+        by_space[membership.space_id].append(membership.user)
+    return by_space
 
 
 def review_queue(*, user: User, now: dt.datetime | None = None) -> dict:
-    """What `user` should verify next, and (for space admins) the orphans to reassign."""
+    """What `user` should verify next, and (for space admins) the records nobody owns, which
+    they should hand to someone."""
     now = now or timezone.now()
-    mine = digest_items(user=user, now=now)
-    admin_of = Membership.objects.filter(user=user, role=Membership.Role.ADMIN).values("space_id")
-    orphans = _items(
-        _attention_qs().filter(
-            space_id__in=admin_of, owner_user__isnull=True, owner_team__isnull=True
-        ),
-        now=now,
+    mine = digest_items(user=user, now=now, limit=QUEUE_LIMIT)
+    admin_of = list(
+        Membership.objects.filter(user=user, role=Membership.Role.ADMIN).values_list(
+            "space_id", flat=True
+        )
     )
-    return {"mine": mine, "orphans": orphans, "count": sum(len(g.items) for g in mine)}
+    orphans: list[SpaceGroup] = []
+    if admin_of:
+        unowned = _listable().filter(
+            space_id__in=admin_of, owner_user__isnull=True, owner_team__isnull=True
+        )
+        orphans = _ranked(unowned, now=now, limit=QUEUE_LIMIT)
+        people = _assignees([g.space.pk for g in orphans])
+        for group in orphans:
+            group.assignees = people.get(group.space.pk, [])
+    return {
+        "mine": mine,
+        "orphans": orphans,
+        "count": total_of(mine),
+        "orphan_count": total_of(orphans),
+    }
 
 
 # --- health dashboard ---------------------------------------------------------------------------
+
+ORPHANS_SHOWN = 50
+OWNERS_SHOWN = 20
+MOST_USED_SHOWN = 10
 
 
 def _trend(space_ids, *, today: dt.date) -> list[dict]:
     start = today - dt.timedelta(days=TREND_DAYS - 1)
     rows = (
-        HealthSnapshot.objects.filter(space_id__in=space_ids, day__gte=start)
+        HealthSnapshot.objects.filter(space_id__in=space_ids, day__gte=start, day__lte=today)
         .values("day")
         .annotate(fresh=Sum("fresh"), due=Sum("due"), stale=Sum("stale"), suspect=Sum("suspect"))
         .order_by("day")
@@ -208,50 +325,83 @@ def _trend(space_ids, *, today: dt.date) -> list[dict]:
     return list(rows)
 
 
+def _by_owner(attention: QuerySet[Record]) -> list[dict]:
+    """Stale and suspect records per owning user and per owning team, most first."""
+    counts = {
+        "stale": Count("id", filter=Q(freshness=Record.Freshness.STALE)),
+        "suspect": Count("id", filter=Q(freshness=Record.Freshness.SUSPECT)),
+        "total": Count("id"),
+    }
+    rows = []
+    for row in (
+        attention.filter(owner_user__isnull=False)
+        .values("owner_user_id")
+        .annotate(**counts)
+        .order_by("-total", "owner_user_id")[:OWNERS_SHOWN]
+    ):
+        rows.append({**row, "filter": f"u:{row['owner_user_id']}"})
+    for row in (
+        attention.filter(owner_team__isnull=False)
+        .values("owner_team_id")
+        .annotate(**counts)
+        .order_by("-total", "owner_team_id")[:OWNERS_SHOWN]
+    ):
+        rows.append({**row, "filter": f"t:{row['owner_team_id']}"})
+    users = User.objects.in_bulk([r["owner_user_id"] for r in rows if r.get("owner_user_id")])
+    teams = Team.objects.in_bulk([r["owner_team_id"] for r in rows if r.get("owner_team_id")])
+    for row in rows:
+        if row.get("owner_user_id"):
+            user = users.get(row["owner_user_id"])
+            row["label"] = user.display_name if user else "?"
+            row["username"] = user.username if user else ""
+            row["is_team"] = False
+        else:
+            team = teams.get(row["owner_team_id"])
+            row["label"] = team.name if team else "?"
+            row["is_team"] = True
+    rows.sort(key=lambda r: (-r["total"], r["label"].lower()))
+    return rows[:OWNERS_SHOWN]
+
+
 def health(*, spaces: QuerySet[Space], now: dt.datetime | None = None, coverage: bool) -> dict:
-    """Everything the health dashboard shows for a set of spaces (a constant number of queries)."""
+    """Everything the health dashboard shows for a set of spaces (a constant number of queries,
+    whatever the number of records)."""
     now = now or timezone.now()
     space_ids = list(spaces.values_list("id", flat=True))
     records = Record.objects.active().filter(space_id__in=space_ids)
     counts = {
-        row["freshness"]: row["n"] for row in records.values("freshness").annotate(n=Count("id"))
+        row["freshness"]: row["n"]
+        for row in records.order_by().values("freshness").annotate(n=Count("id"))
     }
     total = sum(counts.values())
     shares = []
-    for state in Record.Freshness.values:
+    for state, label in Record.Freshness.choices:
         n = counts.get(state, 0)
         shares.append(
-            {"state": state, "count": n, "percent": round(100 * n / total) if total else 0}
+            {
+                "state": state,
+                "label": label,
+                "count": n,
+                "percent": round(100 * n / total) if total else 0,
+                "share": 100 * n / total if total else 0,
+            }
         )
     attention = records.filter(freshness__in=(Record.Freshness.STALE, Record.Freshness.SUSPECT))
-    by_owner = (
-        attention.exclude(owner_user__isnull=True)
-        .values(
-            "owner_user__id",
-            "owner_user__username",
-            "owner_user__first_name",
-            "owner_user__last_name",
-        )
-        .annotate(
-            stale=Count("id", filter=Q(freshness=Record.Freshness.STALE)),
-            suspect=Count("id", filter=Q(freshness=Record.Freshness.SUSPECT)),
-            total=Count("id"),
-        )
-        .order_by("-total", "owner_user__username")[:20]
-    )
-    orphaned = list(
+    unowned = (
         records.filter(owner_user__isnull=True, owner_team__isnull=True)
         .exclude(status__in=RETIRED)
         .select_related("space")
-        .order_by("space__name", "kind", "number")[:50]
     )
-    stale_records = list(
-        attention.exclude(status__in=RETIRED).select_related("space", "owner_user")[:2000]
-    )
-    used = usage_mod.usage_counts([r.pk for r in stale_records])
-    most_used = sorted((r for r in stale_records if used.get(r.pk)), key=lambda r: -used[r.pk])[:10]
-    for record in most_used:
-        record.usage = used[record.pk]
+    orphaned = list(unowned.order_by("space__name", "kind", "number")[:ORPHANS_SHOWN])
+    orphaned_total = len(orphaned) if len(orphaned) < ORPHANS_SHOWN else unowned.order_by().count()
+    used = usage_mod.most_used(attention.exclude(status__in=RETIRED), limit=MOST_USED_SHOWN)
+    stale_by_id = attention.select_related("space", "owner_user", "owner_team").in_bulk(list(used))
+    most_used = []
+    for pk, uses in used.items():
+        record = stale_by_id.get(pk)
+        if record is not None:
+            record.usage = uses
+            most_used.append(record)
     uncovered = None
     if coverage:
         uncovered = uncovered_paths(since=now - dt.timedelta(days=90))
@@ -259,8 +409,9 @@ def health(*, spaces: QuerySet[Space], now: dt.datetime | None = None, coverage:
         "total": total,
         "shares": shares,
         "trend": _trend(space_ids, today=timezone.localdate(now)),
-        "by_owner": list(by_owner),
+        "by_owner": _by_owner(attention),
         "orphaned": orphaned,
+        "orphaned_total": orphaned_total,
         "most_used_stale": most_used,
         "uncovered": uncovered,
         "gaps": usage_mod.open_gaps(space_ids=space_ids),
@@ -268,12 +419,22 @@ def health(*, spaces: QuerySet[Space], now: dt.datetime | None = None, coverage:
 
 
 def uncovered_paths(*, since: dt.datetime, limit: int = 30) -> list[dict]:
-    """Changed paths from recent drift reports that no record is anchored to, most changed first."""
-    tally: dict[str, int] = defaultdict(int)
-    for paths in DriftReport.objects.filter(created_at__gte=since).values_list(
-        "unmatched_paths", flat=True
-    )[:500]:
-        for path in paths:
-            tally[path] += 1
-    ranked = sorted(tally.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
-    return [{"path": p, "changes": n} for p, n in ranked]
+    """Changed paths from recent drift reports that no record is anchored to, most changed first.
+
+    Counted in SQL; paths that a record has been anchored to since the report are left out."""
+    table = DriftReport._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT path, count(*) AS changes, max(created_at) AS last_changed
+            FROM {table}, unnest(unmatched_paths) AS path
+            WHERE created_at >= %s
+            GROUP BY path ORDER BY changes DESC, path LIMIT %s
+            """,  # noqa: S608 - table name is ours, values are parameters
+            [since, limit * 3],
+        )
+        rows = cursor.fetchall()
+    covered = evidence.covered_paths([row[0] for row in rows])
+    return [
+        {"path": p, "changes": n, "last_changed": last} for p, n, last in rows if p not in covered
+    ][:limit]

@@ -305,10 +305,16 @@ def link_still_true(*, record: Record, user: User, nonce: str) -> Verification |
 
 @transaction.atomic
 def link_not_mine(*, record: Record, user: User, nonce: str) -> bool | None:
-    """ "Not mine": the record goes back to the space admins. None when the link was used before;
-    False when `user` no longer owns it."""
+    """ "Not mine" from an email. None when the link was used before; else as `not_mine`."""
     if not use_link(nonce=nonce, action="not_mine", record_id=record.pk, user=user):
         return None
+    return not_mine(record=record, user=user)
+
+
+@transaction.atomic
+def not_mine(*, record: Record, user: User) -> bool:
+    """The owner hands the record back to the space admins. False when `user` does not own it
+    (any more): nothing changes."""
     count = evidence.orphan_record(
         record=record,
         user=user,

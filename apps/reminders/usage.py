@@ -48,3 +48,23 @@ def open_gaps(*, space_ids, limit: int = 10) -> list | None:
         .select_related("space")
         .order_by("-count", "-last_seen")[:limit]
     )
+
+
+def most_used(records, *, limit: int, since: dt.datetime | None = None) -> dict[int, int]:
+    """{record_id: fetches} of the `limit` records of the `records` queryset that context
+    fetches returned most often in the last 30 days, most used first (one query)."""
+    if not django_apps.is_installed("apps.retrieval"):
+        return {}
+    from django.db.models import Count
+    from django.utils import timezone
+
+    from apps.retrieval.models import ContextResult
+
+    since = since or timezone.now() - dt.timedelta(days=USAGE_WINDOW_DAYS)
+    rows = (
+        ContextResult.objects.filter(record__in=records.values("pk"), created_at__gte=since)
+        .values("record_id")
+        .annotate(n=Count("id"))
+        .order_by("-n", "record_id")[:limit]
+    )
+    return {row["record_id"]: row["n"] for row in rows}

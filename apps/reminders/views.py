@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from apps.accounts import access
 from apps.accounts.models import Space, User
-from apps.core.errors import Forbidden, InvalidInput
+from apps.core.errors import Forbidden, InvalidInput, VersionConflict
+from apps.records import services as record_services
 from apps.records.evidence import record_path
-from apps.records.models import Record
+from apps.records.models import Record, SuspectReason
 from apps.reminders import charts, selectors, services, tokens
-from apps.reminders.forms import DigestSettingsForm, PolicyForm
+from apps.reminders.forms import AssignOwnerForm, DigestSettingsForm, PolicyForm
 from apps.reminders.models import UsedLink
 
 
@@ -23,6 +26,7 @@ def _health_context(request, spaces, *, coverage: bool) -> dict:
     now = timezone.now()
     data = selectors.health(spaces=spaces, now=now, coverage=coverage)
     data["chart"] = charts.trend_chart(data["trend"], today=timezone.localdate(now))
+    data["share_bar"] = charts.share_bar(data["shares"])
     return data
 
 
@@ -77,19 +81,23 @@ def space_health(request, slug: str):
 
 @login_required
 def review_queue(request):
-    queue = selectors.review_queue(user=request.user)
-    return render(request, "reminders/review_queue.html", {"queue": queue})
+    now = timezone.now()
+    queue = selectors.review_queue(user=request.user, now=now)
+    return render(request, "reminders/review_queue.html", {"queue": queue, "now": now})
+
+
+def _queue_record(request, pk: int) -> Record:
+    record = Record.objects.visible_to(request.user).active().filter(pk=pk).first()
+    if record is None:
+        raise Http404("No such record.")
+    return record
 
 
 @login_required
 @require_http_methods(["POST"])
 def review_verify(request, pk: int):
     """ "Still true" from the review queue (signed in)."""
-    record = Record.objects.visible_to(request.user).filter(pk=pk).first()
-    if record is None:
-        raise Http404("No such record.")
-    from apps.records import services as record_services
-
+    record = _queue_record(request, pk)
     try:
         record_services.record_verify(record=record, actor=request.user)
     except (Forbidden, InvalidInput) as exc:
@@ -99,7 +107,54 @@ def review_verify(request, pk: int):
             {"heading": "Not verified", "text": str(exc)},
             status=403,
         )
+    record.refresh_from_db()
+    messages.success(
+        request,
+        f"{record.key} is verified; its next review is on {record.next_review_at:%d %b %Y}.",
+    )
     return redirect("reminders:review_queue")
+
+
+@login_required
+@require_http_methods(["POST"])
+def review_not_mine(request, pk: int):
+    """ "Not mine" from the review queue: the record goes back to the space admins."""
+    record = _queue_record(request, pk)
+    if services.not_mine(record=record, user=request.user):
+        messages.success(request, f"{record.key} went back to the admins of {record.space.name}.")
+    else:
+        messages.error(request, f"You do not own {record.key}; nothing was changed.")
+    return redirect("reminders:review_queue")
+
+
+@login_required
+@require_http_methods(["POST"])
+def review_assign(request, pk: int):
+    """A space admin hands an orphaned record to a member (from the review queue)."""
+    record = _queue_record(request, pk)
+    form = AssignOwnerForm(request.POST, space=record.space)
+    if not form.is_valid():
+        messages.error(request, f"{record.key} was not assigned: choose a member of the space.")
+        return redirect(f"{reverse('reminders:review_queue')}#orphans")
+    try:
+        record = record_services.record_update(
+            record=record,
+            actor=request.user,
+            expected_version=form.cleaned_data["version"],
+            changes={"owner_user": form.cleaned_data["owner"]},
+            message="Owner assigned from the review queue",
+        )
+    except VersionConflict:
+        messages.error(
+            request,
+            f"{record.key} was changed by someone else meanwhile; nothing was saved. "
+            "Check it and try again.",
+        )
+    except (Forbidden, InvalidInput) as exc:
+        messages.error(request, f"{record.key} was not assigned: {exc}")
+    else:
+        messages.success(request, f"{record.key} is now owned by {record.owner_label}.")
+    return redirect(f"{reverse('reminders:review_queue')}#orphans")
 
 
 @login_required
@@ -174,6 +229,23 @@ def _resolve(request, token: str, action: str):
     return payload, record, user, None
 
 
+def _confirm(request, record: Record, user: User, action: str):
+    reasons = SuspectReason.objects.filter(record=record, resolved_at__isnull=True).order_by(
+        "created_at"
+    )
+    return render(
+        request,
+        "reminders/confirm.html",
+        {
+            "record": record,
+            "action": action,
+            "record_url": record_path(record),
+            "reasons": list(reasons),
+            "link_user": user,
+        },
+    )
+
+
 @csrf_exempt  # the signed single-use token is the credential; there is no session to forge
 @require_http_methods(["GET", "POST"])
 def still_true(request, token: str):
@@ -182,11 +254,7 @@ def still_true(request, token: str):
         return problem
     if request.method == "GET":
         # A GET never changes anything: mail scanners prefetch links.
-        return render(
-            request,
-            "reminders/confirm.html",
-            {"record": record, "action": "still_true", "record_url": record_path(record)},
-        )
+        return _confirm(request, record, user, "still_true")
     try:
         verification = services.link_still_true(record=record, user=user, nonce=payload.nonce)
     except (Forbidden, InvalidInput) as exc:
@@ -213,11 +281,7 @@ def not_mine(request, token: str):
     if problem:
         return problem
     if request.method == "GET":
-        return render(
-            request,
-            "reminders/confirm.html",
-            {"record": record, "action": "not_mine", "record_url": record_path(record)},
-        )
+        return _confirm(request, record, user, "not_mine")
     result = services.link_not_mine(record=record, user=user, nonce=payload.nonce)
     if result is None:
         return _problem(request, "used")
@@ -246,4 +310,5 @@ def unsubscribe(request, token: str):
     if request.method == "POST":
         services.unsubscribe(user=user)
         return render(request, "reminders/unsubscribed.html", {"subject": user})
-    return render(request, "reminders/unsubscribe.html", {"subject": user})
+    is_admin = user.memberships.filter(role="admin").exists()
+    return render(request, "reminders/unsubscribe.html", {"subject": user, "is_admin": is_admin})

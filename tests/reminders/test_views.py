@@ -1,4 +1,5 @@
 import datetime as dt
+import re
 
 import pytest
 from django.utils import timezone
@@ -36,21 +37,99 @@ def mixed(space, owner):
         reminders.snapshot_health(day=today - dt.timedelta(days=days_ago))
 
 
+def _section(html: str, heading_id: str) -> str:
+    return html.split(f'id="{heading_id}"')[1].split("</section>")[0]
+
+
 def test_organisation_health_shows_shares_trend_owners_orphans_and_coverage(client, owner, mixed):
     client.force_login(owner, backend=BACKEND)
     page = client.get("/health")
     html = page.content.decode()
     assert page.status_code == 200
-    assert "Freshness of 4 records" in html
-    assert "<td>Fresh</td><td>2</td><td>50%</td>" in html
-    assert "<td>Stale</td><td>1</td><td>25%</td>" in html
-    assert "<td>Suspect</td><td>1</td><td>25%</td>" in html
-    assert "<svg" in html and html.count("<polyline") == 4
-    assert "Lost" in html  # orphaned
-    assert "<code>ops/deploy.sh</code>" in html  # changed, covered by no record
+    shares = _section(html, "shares-h")
+    assert "Freshness of 4 records" in shares
+    rows = re.findall(
+        r'<tr class="freshness-(\w+)">.*?<td class="num">(\d+)</td><td class="num">(\d+)%', shares
+    )
+    assert rows == [
+        ("fresh", "2", "50"),
+        ("due", "0", "0"),
+        ("stale", "1", "25"),
+        ("suspect", "1", "25"),
+    ]
+    # The one-line bar: fresh from 0 to 50%, stale 50-75%, suspect 75-100% (no empty segment).
+    assert re.findall(r'<rect class="area-(\w+)" x="([\d.]+)" y="0" width="([\d.]+)"', shares) == [
+        ("fresh", "0", "50"),
+        ("stale", "50", "25"),
+        ("suspect", "75", "25"),
+    ]
+    trend = _section(html, "trend-h")
+    # Three daily snapshots of 4 records: y axis 0..4, four stacked areas, 12 week labels.
+    assert re.findall(r'dominant-baseline="middle">(\d+)</text>', trend) == [
+        "0",
+        "1",
+        "2",
+        "3",
+        "4",
+    ]
+    assert trend.count('<polygon class="area area-') == 4
+    assert len(re.findall(r"<ol class=\"trend-x\".*?</ol>", trend, re.S)[0].split("<li>")) == 13
+    assert "<strong>Fresh</strong> 2" in trend and "<strong>Suspect</strong> 1" in trend
+    owners = _section(html, "owners-h")
+    assert owner.display_name in owners
+    assert "Lost" in _section(html, "orphans-h")
+    coverage = _section(html, "coverage-h")
+    assert "<code>ops/deploy.sh</code>" in coverage and "svc/a.py" not in coverage
     main = html.split('id="main"')[1]
     assert "<script" not in main and " style=" not in main
     assert HealthSnapshot.objects.count() == 3
+
+
+def test_a_path_covered_after_its_drift_report_leaves_the_coverage_list(
+    client, owner, mixed, space
+):
+    make_record(space=space, actor=owner, anchors=["ops/**"])
+    client.force_login(owner, backend=BACKEND)
+    coverage = _section(client.get("/health").content.decode(), "coverage-h")
+    assert "ops/deploy.sh" not in coverage
+
+
+def test_space_health_links_each_figure_to_the_matching_records(client, owner, mixed, space):
+    client.force_login(owner, backend=BACKEND)
+    html = client.get(f"/spaces/{space.slug}/health").content.decode()
+    assert f'href="/s/{space.slug}/?freshness=stale">Stale</a>' in html
+    assert f'href="/s/{space.slug}/?owner=u:{owner.pk}&amp;freshness=attention"' in html
+    # The org-wide coverage list is on /health only.
+    assert 'id="coverage-h"' not in html
+    listed = client.get(f"/s/{space.slug}/?owner=u:{owner.pk}&freshness=attention")
+    assert "Old guardrail" in listed.content.decode()
+
+
+def test_health_page_queries_do_not_grow_with_the_number_of_records(
+    client, owner, space, django_assert_max_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def count():
+        client.force_login(owner, backend=BACKEND)
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(f"/spaces/{space.slug}/health").status_code == 200
+        return len(ctx.captured_queries)
+
+    old = timezone.now() - dt.timedelta(days=100)
+    for i in range(3):
+        make_record(space=space, actor=owner, owner_user=owner, kind="guardrail", now=old)
+        make_record(space=space, actor=owner, title=f"Orphan {i}")
+    reminders.sweep(full=True)
+    few = count()
+    for i in range(15):
+        make_record(space=space, actor=owner, owner_user=owner, kind="guardrail", now=old)
+        make_record(space=space, actor=owner, title=f"More orphans {i}")
+    reminders.sweep(full=True)
+    assert count() == few
+    with django_assert_max_num_queries(few):
+        client.get(f"/spaces/{space.slug}/health")
 
 
 def test_health_pages_show_only_visible_spaces(client, outsider, mixed, space):
@@ -159,4 +238,105 @@ def test_most_used_stale_records_and_open_gaps_come_from_the_retrieval_log(
     assert "Old guardrail" in used and "used 3 times" in used
     assert "Fresh one" not in used
     gaps = html.split('id="gaps-h"')[1].split("</section>")[0]
-    assert "how do we rotate keys?" in gaps and "<td>4</td>" in gaps
+    assert '<td>how do we rotate keys?</td><td class="num">4</td>' in gaps
+
+
+# --- review queue: orphans for admins ----------------------------------------------------------
+
+
+@pytest.fixture
+def orphaned(space, owner, teammate, space_admin):
+    """A record whose owner left the space: it is in the admins' queue."""
+    from apps.accounts import services as account_services
+
+    record = make_record(space=space, actor=owner, owner_user=owner, title="Left behind")
+    account_services.membership_remove(space=space, user=owner, actor=space_admin)
+    return Record.objects.get(pk=record.pk)
+
+
+def test_space_admin_sees_orphans_and_assigns_one_from_the_queue(
+    client, space_admin, teammate, orphaned
+):
+    client.force_login(space_admin, backend=BACKEND)
+    html = client.get("/review/").content.decode()
+    orphans = html.split('id="orphans"')[1]
+    assert "Left behind" in orphans and "Its owner owner left the space" in orphans
+    assert f'<option value="{teammate.pk}">' in orphans
+
+    response = client.post(
+        f"/review/{orphaned.pk}/assign",
+        {"owner": teammate.pk, "version": orphaned.version},
+        follow=True,
+    )
+    assert f"{orphaned.key} is now owned by {teammate.display_name}." in response.content.decode()
+    record = Record.objects.get(pk=orphaned.pk)
+    assert record.owner_user == teammate
+    # The owner-left reason is resolved; nothing else was open, so it is fresh again.
+    assert record.freshness == "fresh"
+    assert "Left behind" not in client.get("/review/").content.decode()
+    assert record.revisions.order_by("-number").first().message == (
+        "Owner assigned from the review queue"
+    )
+
+
+def test_assigning_from_a_stale_queue_page_changes_nothing(
+    client, space, space_admin, teammate, orphaned
+):
+    from apps.records import services as record_services
+
+    record_services.record_update(
+        record=orphaned,
+        actor=space_admin,
+        expected_version=orphaned.version,
+        changes={"body": "Meanwhile edited"},
+    )
+    client.force_login(space_admin, backend=BACKEND)
+    response = client.post(
+        f"/review/{orphaned.pk}/assign",
+        {"owner": teammate.pk, "version": orphaned.version},
+        follow=True,
+    )
+    assert "was changed by someone else meanwhile; nothing was saved" in response.content.decode()
+    assert Record.objects.get(pk=orphaned.pk).owner_user is None
+
+
+@pytest.mark.parametrize(
+    "form",
+    [{"owner": "", "version": "1"}, {"owner": "999999", "version": "1"}, {"owner": "x"}, {}],
+    ids=["no-owner", "unknown-user", "garbage", "empty"],
+)
+def test_assigning_to_nobody_or_an_outsider_is_refused(client, space_admin, orphaned, form):
+    client.force_login(space_admin, backend=BACKEND)
+    response = client.post(f"/review/{orphaned.pk}/assign", form, follow=True)
+    assert response.status_code == 200
+    assert "was not assigned: choose a member of the space" in response.content.decode()
+    assert Record.objects.get(pk=orphaned.pk).owner_user is None
+
+
+def test_assigning_a_non_member_or_from_outside_the_space_is_refused(
+    client, space_admin, orphaned, outsider
+):
+    client.force_login(space_admin, backend=BACKEND)
+    client.post(f"/review/{orphaned.pk}/assign", {"owner": outsider.pk, "version": 2})
+    assert Record.objects.get(pk=orphaned.pk).owner_user is None
+    client.force_login(outsider, backend=BACKEND)
+    assert client.post(f"/review/{orphaned.pk}/assign", {"owner": outsider.pk}).status_code == 404
+
+
+def test_not_mine_from_the_queue_hands_the_record_to_the_admins(client, space, owner):
+    record = make_record(
+        space=space,
+        actor=owner,
+        owner_user=owner,
+        kind="guardrail",
+        title="Not really mine",
+        now=timezone.now() - dt.timedelta(days=70),
+    )
+    reminders.sweep(full=True)
+    client.force_login(owner, backend=BACKEND)
+    assert "Not really mine" in client.get("/review/").content.decode()
+    response = client.post(f"/review/{record.pk}/not-mine", follow=True)
+    assert f"{record.key} went back to the admins of Payments." in response.content.decode()
+    assert Record.objects.get(pk=record.pk).owner_user is None
+    again = client.post(f"/review/{record.pk}/not-mine", follow=True)
+    assert f"You do not own {record.key}; nothing was changed." in again.content.decode()
