@@ -3,15 +3,20 @@ templates/emails/<name>-subject.txt, -body.txt and -body.html and sends a multip
 
 from __future__ import annotations
 
+import datetime as dt
+import email.policy
+from collections import Counter
+
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.records.evidence import record_path
 from apps.reminders import tokens
-from apps.reminders.selectors import SpaceGroup
+from apps.reminders.selectors import SpaceGroup, total_of
 
 
 def absolute(path: str) -> str:
@@ -47,6 +52,43 @@ def _attach_links(groups: list[SpaceGroup], *, user: User) -> None:
                 reason.absolute_url = absolute(url) if url.startswith("/") else url
 
 
+def _summary(groups: list[SpaceGroup]) -> dict:
+    """What the email's opening lines say: counts per state (of the listed items), the total
+    (listed or not) and when the one-click links stop working."""
+    states = Counter(item.state for g in groups for item in g.items)
+    listed = sum(len(g.items) for g in groups)
+    return {
+        "count": total_of(groups),
+        "listed": listed,
+        "unlisted": total_of(groups) - listed,
+        "states": [(s, states[s]) for s in ("suspect", "stale", "due") if states[s]],
+        "spaces": [g.space.name for g in groups],
+        "links_expire": timezone.localdate()
+        + dt.timedelta(days=settings.REMINDERS_LINK_MAX_AGE_DAYS),
+    }
+
+
+# Headers whose value is one long URL list. Python's email package would fold such a header by
+# RFC 2047-encoding it ("=?utf-8?q?=3Chttps..."), which mail clients do not decode for these
+# headers, so the one-click unsubscribe button would never appear.
+RAW_HEADERS = ("List-Unsubscribe",)
+
+
+class _Message(EmailMultiAlternatives):
+    """A multipart email whose List-Unsubscribe header goes out as written."""
+
+    def message(self, *, policy=email.policy.default):
+        msg = super().message(policy=policy.clone(refold_source="none"))
+        for name in RAW_HEADERS:
+            value = self.extra_headers.get(name)
+            if value:
+                del msg[name]
+                # Stored without policy processing, so it is not refolded (RFC 5322 allows
+                # 998 characters a line; these are a few hundred at most).
+                msg.set_raw(name, value)
+        return msg
+
+
 def _send(
     *, name: str, to: User, context: dict, message_id: str, headers: dict | None = None
 ) -> str:
@@ -56,7 +98,7 @@ def _send(
     subject = " ".join(render_to_string(f"emails/{name}-subject.txt", context).split())
     text = render_to_string(f"emails/{name}-body.txt", context)
     html = render_to_string(f"emails/{name}-body.html", context)
-    message = EmailMultiAlternatives(
+    message = _Message(
         subject=subject,
         body=text,
         from_email=settings.REMINDERS_FROM_EMAIL,
@@ -83,13 +125,12 @@ def digest(*, user: User, groups: list[SpaceGroup], period: str, message_id: str
     """The owner's digest of due, stale and suspect records."""
     _attach_links(groups, user=user)
     unsubscribe_url, headers = _unsubscribe_headers(user)
-    count = sum(len(g.items) for g in groups)
     return _send(
         name="digest",
         to=user,
         context={
+            **_summary(groups),
             "groups": groups,
-            "count": count,
             "period": period,
             "unsubscribe_url": unsubscribe_url,
             "settings_url": absolute(reverse("reminders:settings")),
@@ -103,21 +144,29 @@ def digest(*, user: User, groups: list[SpaceGroup], period: str, message_id: str
 def escalation(*, user: User, groups: list[SpaceGroup], period: str, message_id: str) -> str:
     """The weekly list, for space admins, of records stale too long and records without owner."""
     for group in groups:
+        group.health_url = absolute(reverse("reminders:space_health", args=[group.space.slug]))
         for item in group.items:
             item.links = {
                 "view": absolute(record_path(item.record)),
                 "update": editor_url(item.record),
             }
+            for reason in item.reasons:
+                url = reason.cause_url
+                reason.absolute_url = absolute(url) if url.startswith("/") else url
     unsubscribe_url, headers = _unsubscribe_headers(user)
+    orphaned = sum(1 for g in groups for item in g.items if item.orphaned)
     return _send(
         name="escalation",
         to=user,
         context={
+            **_summary(groups),
+            "orphaned": orphaned,
             "groups": groups,
-            "count": sum(len(g.items) for g in groups),
             "period": period,
             "unsubscribe_url": unsubscribe_url,
+            "settings_url": absolute(reverse("reminders:settings")),
             "health_url": absolute(reverse("reminders:health")),
+            "orphans_url": absolute(reverse("reminders:review_queue")) + "#orphans",
         },
         message_id=message_id,
         headers=headers,

@@ -101,7 +101,7 @@ def send_delivery(self, delivery_id: int) -> str:
     else:
         groups = selectors.escalation_items(user=user)
         build = emails.escalation
-    count = sum(len(g.items) for g in groups)
+    count = selectors.total_of(groups)
     if not count:
         services.delivery_finish(delivery=delivery, status=Delivery.Status.EMPTY)
         return "empty"

@@ -108,7 +108,7 @@ def test_beat_task_twice_and_a_redelivered_send_task_send_one_digest(space, owne
     assert len(mail.outbox) == 1
 
 
-def test_two_beat_processes_planning_at_once_create_one_row(space, owner, stale_records):
+def test_planning_the_same_period_twice_creates_one_row(space, owner, stale_records):
     period = timezone.localdate().isoformat()
     first = reminders.delivery_plan(user_ids=[owner.pk], kind="digest", period=period)
     second = reminders.delivery_plan(user_ids=[owner.pk], kind="digest", period=period)
@@ -164,8 +164,14 @@ def test_escalation_digest_goes_to_space_admins_weekly(space, owner, space_admin
     assert {i.record.key for g in groups for i in g.items} == {long_stale.key, orphan.key}
     _send_planned()
     subjects = {m.to[0]: m.subject for m in mail.outbox}
-    assert subjects[space_admin.email] == "2 records stale too long or without an owner"
-    assert "Old" in next(m for m in mail.outbox if m.to == [space_admin.email]).body
+    assert subjects[space_admin.email] == "2 records stale too long or without an owner in Payments"
+    message = next(m for m in mail.outbox if m.to == [space_admin.email])
+    html = message.alternatives[0].content
+    assert f"{long_stale.key} Old [stale, {owner.display_name}" in message.body
+    assert f"{orphan.key} Nobody's [suspect, NO OWNER]" in message.body
+    assert "Assign owners: http://testserver/review/#orphans" in message.body
+    assert 'href="http://testserver/review/#orphans"' in html and "no owner" in html
+    assert message.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
 
 # --- one-click links --------------------------------------------------------------------------
@@ -221,7 +227,7 @@ def test_not_mine_link_returns_the_record_to_the_space_admins(
     assert record.owner_user is None
     assert record.freshness == "suspect"
     queue = selectors.review_queue(user=space_admin)
-    assert high.key in [item.record.key for item in queue["orphans"]]
+    assert high.key in [item.record.key for g in queue["orphans"] for item in g.items]
 
 
 def test_unsubscribe_page_turns_digests_off(client, space, owner, stale_records):
@@ -326,3 +332,136 @@ def test_a_lease_not_above_the_task_time_limit_is_flagged_by_check(settings):
     settings.REMINDERS_SEND_LEASE_SECONDS = 300
     [warning] = send_lease_above_time_limit()
     assert warning.id == "reminders.W001"
+
+
+# --- long lists, ranking at scale, the wire format ------------------------------------------------
+
+
+def test_a_digest_lists_the_25_most_urgent_and_counts_the_rest(space, owner):
+    start = timezone.now() - dt.timedelta(days=200)
+    for i in range(30):
+        # Older records have been stale longer, so they rank first.
+        make_record(
+            space=space,
+            actor=owner,
+            owner_user=owner,
+            kind="constraint",
+            title=f"Rule {i:02d}",
+            now=start + dt.timedelta(days=i),
+        )
+    reminders.sweep(full=True)
+
+    assert _send_planned() == ["sent"]
+    [message] = mail.outbox
+    assert message.subject.startswith("30 records to review — CON-1 Rule 00")
+    assert message.body.count("Still true: ") == 25
+    assert "Rule 24" in message.body and "Rule 25" not in message.body
+    assert "And 5 more in Payments: http://testserver/review/" in message.body
+    html = message.alternatives[0].content
+    assert html.count(">&#10003;&nbsp;Still true</a>") == 25
+    assert "And 5 more in Payments" in html
+    assert Delivery.objects.get().item_count == 30
+
+
+def test_ranking_past_the_sql_prefilter_still_puts_the_most_urgent_first(space, owner, monkeypatch):
+    now = timezone.now()
+    low = make_record(
+        space=space,
+        actor=owner,
+        owner_user=owner,
+        kind="intent",
+        title="Old intent",
+        now=now - dt.timedelta(days=300),
+    )  # weight 1 x (1 + 180 days) = 181
+    high = make_record(
+        space=space,
+        actor=owner,
+        owner_user=owner,
+        kind="guardrail",
+        title="Guardrail",
+        now=now - dt.timedelta(days=130),
+    )  # weight 3 x (1 + 70 days) = 213
+    mid = make_record(
+        space=space,
+        actor=owner,
+        owner_user=owner,
+        kind="constraint",
+        title="Constraint",
+        now=now - dt.timedelta(days=150),
+    )  # weight 2 x (1 + 60 days) = 122
+    fresh_suspect = make_record(
+        space=space, actor=owner, owner_user=owner, kind="guardrail", anchors=["a/**"]
+    )  # suspect today: weight 3 x (1 + 0) = 3
+    reminders.drift_report(repository="r", commit="c1", changed_paths=["a/b"], source="api")
+    reminders.sweep(full=True)
+    expected = [high.key, low.key, mid.key, fresh_suspect.key]
+
+    [exact] = selectors.digest_items(user=owner, now=now)
+    assert [i.record.key for i in exact.items] == expected
+    assert [i.score for i in exact.items] == [213, 181, 122, 3]
+
+    # With more records than the prefilter keeps, SQL picks the candidates by the same
+    # impact x days score: the top two are the same two.
+    monkeypatch.setattr(selectors, "RANK_CANDIDATES", 2)
+    [group] = selectors.digest_items(user=owner, now=now)
+    assert [i.record.key for i in group.items] == expected[:2]
+    assert (group.total, group.more) == (4, 2)
+
+
+def test_list_unsubscribe_goes_out_unencoded_on_the_wire(space, owner, stale_records):
+    _send_planned()
+    raw = mail.outbox[0].message().as_bytes().decode()
+    [line] = [h for h in raw.splitlines() if h.startswith("List-Unsubscribe:")]
+    assert re.fullmatch(r"List-Unsubscribe: <http://testserver/r/unsubscribe/[^\s>]+/>", line)
+    assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in raw
+
+
+def test_unsubscribe_one_click_post_from_a_mail_provider(client, space, owner, stale_records):
+    _send_planned()
+    url = mail.outbox[0].extra_headers["List-Unsubscribe"].strip("<>")
+    # RFC 8058: the provider POSTs this exact body, without cookies or a CSRF token.
+    response = client.post(
+        url.removeprefix("http://testserver"),
+        data="List-Unsubscribe=One-Click",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 200
+    assert User.objects.get(pk=owner.pk).digest_frequency == "off"
+    assert _send_planned() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_beats_planning_at_the_same_moment_send_one_digest(space, owner, stale_records):
+    """Two beat processes fire plan_digests together (real concurrent transactions), and every
+    send task they queue is delivered twice by the broker: the owner still gets one email."""
+    import threading
+
+    from django.db import connection
+
+    barrier = threading.Barrier(2)
+    queued: list[int] = []
+    errors: list[BaseException] = []
+
+    def beat():
+        try:
+            barrier.wait(timeout=10)
+            tasks.plan_digests()
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tasks.send_delivery, "delay", lambda pk: queued.append(pk))
+        threads = [threading.Thread(target=beat) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert errors == []
+    delivery = Delivery.objects.get()
+    # Each planner may have queued the pending row; the claim lets one send through.
+    assert set(queued) == {delivery.pk} and 1 <= len(queued) <= 2
+    results = [tasks.send_delivery.run(pk) for pk in queued + queued]
+    assert results.count("sent") == 1
+    assert len(mail.outbox) == 1

@@ -5,37 +5,33 @@ nothing."""
 import datetime as dt
 import email
 import email.policy
-import os
 import re
 import socket
 import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
-from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
+from apps.accounts.models import User
 from apps.records.models import Record
 from apps.reminders import services as reminders
 from apps.reminders import tasks
 from apps.reminders.models import Delivery, HealthSnapshot
 from tests.factories import make_record
-
-BASE_DIR = Path(settings.BASE_DIR)
-CELERY = str(Path(sys.executable).with_name("celery"))
+from tests.workers import database_env, start_celery_worker
 
 
 class Inbox:
     def __init__(self):
         self.messages = []
+        self.raw = []
 
     async def handle_DATA(self, server, session, envelope):  # aiosmtpd calls this hook
+        self.raw.append(envelope.content)
         self.messages.append(
             email.message_from_bytes(envelope.content, policy=email.policy.default)
         )
@@ -59,44 +55,21 @@ def smtp():
 
 @pytest.fixture
 def worker(smtp, live_server, transactional_db):
-    """A `celery -A contextkb worker` process on a private queue of the configured broker, using
-    this test's database, the test SMTP server and the live server's URL for links."""
+    """A `celery -A contextkb worker` process on a private queue of the configured broker (Redis
+    when CELERY_BROKER_URL is set, the filesystem broker otherwise), using this test's database,
+    the test SMTP server and the live server's URL for links."""
     controller, _ = smtp
     queue = f"ckbtest-{uuid.uuid4().hex[:12]}"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "contextkb.settings",
-        "CONTEXTKB_DATABASE_NAME": connection.settings_dict["NAME"],
-        "CELERY_TASK_DEFAULT_QUEUE": queue,
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": str(controller.port),
-        "SMTP_STARTTLS": "false",
-        "CONTEXTKB_SITE_URL": live_server.url,
-        "REMINDERS_DIGEST_HOUR": "0",
-        "LOG_FORMAT": "text",
-    }
-    proc = subprocess.Popen(
-        [
-            CELERY,
-            "-A",
-            "contextkb",
-            "worker",
-            "-Q",
-            queue,
-            "--pool=solo",
-            "-n",
-            f"{queue}@%h",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "--loglevel=INFO",
-        ],
-        cwd=BASE_DIR,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    env = database_env(
+        CELERY_TASK_DEFAULT_QUEUE=queue,
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=str(controller.port),
+        SMTP_STARTTLS="false",
+        CONTEXTKB_SITE_URL=live_server.url,
+        REMINDERS_DIGEST_HOUR="0",
+        LOG_FORMAT="text",
     )
+    proc = start_celery_worker(queue, env)
     yield queue
     proc.terminate()
     try:
@@ -104,7 +77,7 @@ def worker(smtp, live_server, transactional_db):
     except subprocess.TimeoutExpired:
         proc.kill()
         output, _ = proc.communicate()
-    print(output[-5000:])  # shown when the test fails
+    print(output.decode(errors="replace")[-5000:])  # shown when the test fails
 
 
 def _wait_for(predicate, timeout=60.0, what="condition"):
@@ -142,11 +115,16 @@ def test_worker_sends_one_digest_and_its_still_true_link_verifies(
 
     [message] = inbox.messages
     assert message["To"] == owner.email
-    assert message["Subject"].startswith("1 record to review")
-    assert message["List-Unsubscribe"].startswith(f"<{live_server.url}/r/unsubscribe/")
+    assert message["Subject"] == "1 record to review — GRD-1 Never log card numbers"
+    # On the wire, List-Unsubscribe is a plain <URL> that mail clients can act on.
+    [header] = re.findall(rb"^List-Unsubscribe: (.*)$", inbox.raw[0], re.M)
+    assert re.fullmatch(
+        rf"<{re.escape(live_server.url)}/r/unsubscribe/[^\s>]+/>".encode(), header.strip()
+    )
     text, html = _parts(message)
+    # Created 75 days ago, reviewed every 60: 15 days overdue.
     assert "GRD-1 Never log card numbers [stale, 15 days]" in text
-    assert "Never log card numbers</a>" in html
+    assert ">Never log card numbers</a>" in html and "Review overdue by 15 days" in html
     [still_true] = re.findall(r"Still true: (\S+)", text)
     assert still_true.startswith(live_server.url)
     assert f'href="{still_true}"' in html
@@ -172,3 +150,13 @@ def test_worker_sends_one_digest_and_its_still_true_link_verifies(
     time.sleep(0.5)
     assert len(inbox.messages) == 1
     assert Delivery.objects.count() == 1
+
+    # The mail provider's one-click unsubscribe (RFC 8058) works against the live server.
+    with httpx.Client(timeout=10) as http:
+        response = http.post(
+            header.strip()[1:-1].decode(),
+            content=b"List-Unsubscribe=One-Click",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+    assert response.status_code == 200
+    assert User.objects.get(pk=owner.pk).digest_frequency == "off"
