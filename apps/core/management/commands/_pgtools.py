@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
 from pathlib import Path
 from urllib.parse import quote
 
 from django.conf import settings
 from django.core.management.base import CommandError
+from tqdm import tqdm
 
 
 def pg_binary(name: str) -> str:
@@ -57,3 +60,28 @@ def database_target(database_url: str | None = None) -> tuple[str, dict[str, str
     if params:
         uri += "?" + "&".join(params)
     return uri, env
+
+
+def run_with_progress(
+    cmd: list[str], *, env: dict[str, str], total: int, step: re.Pattern[str], desc: str
+) -> tuple[int, str]:
+    """Run pg_dump/pg_restore with --verbose, advancing a progress bar (on a terminal) at each
+    stderr line matching `step`. Returns (exit code, the error and warning lines)."""
+    problems: list[str] = []
+    keep = False
+    # An argument list (no shell) of our own binary and paths.
+    process = subprocess.Popen(  # noqa: S603
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stderr is not None
+    with tqdm(total=total or None, desc=desc, unit="table", disable=None, leave=False) as bar:
+        for line in process.stderr:
+            if line.startswith(("pg_dump:", "pg_restore:")):
+                # "pg_restore: error: …" and the lines that follow it (DETAIL, Command was: …);
+                # the other --verbose lines only narrate.
+                keep = bool(re.match(r"^pg_\w+: (?:error|warning|fatal)", line, re.IGNORECASE))
+                if step.search(line):
+                    bar.update(1)
+            if keep:
+                problems.append(line.rstrip())
+    return process.wait(), "\n".join(problems).strip()

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
 import psycopg
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.core.management.commands._pgtools import database_target, pg_binary
+from apps.core.management.commands._pgtools import database_target, pg_binary, run_with_progress
 
 
 class Command(BaseCommand):
     help = (
         "Restore a backup made by `manage.py backup` into the configured database (or "
-        "--database-url). The target must be empty unless --force, which replaces its contents. "
-        "Stop the web processes and workers first."
+        "--database-url), all or nothing (one transaction). The target must be empty unless "
+        "--force, which drops and replaces every object the backup contains. Stop the web "
+        "processes and workers first; run `manage.py migrate` afterwards if the backup comes "
+        "from an older release."
     )
 
     def add_arguments(self, parser):
@@ -26,19 +29,22 @@ class Command(BaseCommand):
         parser.add_argument(
             "--force",
             action="store_true",
-            help="Drop the existing contents of the target database first.",
+            help="Replace the contents of a database that is not empty.",
         )
 
     def handle(self, *args, source: Path, database_url=None, force=False, **options):
         source = source.expanduser()
+        if source.is_dir():
+            raise CommandError(f"{source} is a folder; give the backup file inside it.")
         if not source.is_file():
             raise CommandError(f"{source} does not exist.")
+        tables = self._tables_in_backup(source)
         uri, env = database_target(database_url)
-        tables = self._table_count(uri, env)
-        if tables and not force:
+        existing = self._table_count(uri, env)
+        if existing and not force:
             raise CommandError(
-                f"The target database already has {tables} tables. Restore into an empty "
-                "database, or pass --force to replace its contents."
+                f"The target database already has {existing} tables; nothing was changed. "
+                "Restore into an empty database, or pass --force to replace its contents."
             )
         cmd = [
             pg_binary("pg_restore"),
@@ -46,21 +52,52 @@ class Command(BaseCommand):
             "--no-acl",
             "--exit-on-error",
             "--single-transaction",
+            "--verbose",
             "--dbname",
             uri,
         ]
         if force:
             cmd += ["--clean", "--if-exists"]
         cmd.append(str(source))
-        # An argument list (no shell) of our own binary and paths.
-        result = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)  # noqa: S603
-        if result.returncode != 0:
+        code, problems = run_with_progress(
+            cmd,
+            env=env,
+            total=tables,
+            step=re.compile(r"processing data for table"),
+            desc="restore",
+        )
+        if code != 0:
             raise CommandError(
-                "pg_restore failed; nothing was changed (one transaction): " + result.stderr.strip()
+                "pg_restore failed; nothing was changed (one transaction): " + problems
             )
         self.stdout.write(
-            f"Restored {source}. Run `manage.py migrate` if the backup predates this version."
+            f"Restored {source} ({tables} tables). Run `manage.py migrate` if the backup "
+            "comes from an older release."
         )
+
+    @staticmethod
+    def _tables_in_backup(source: Path) -> int:
+        """Read the backup's table of contents before touching the database: a file that is not
+        a pg_dump archive, or not one of contextkb's, is refused with a clear message."""
+        # An argument list (no shell) of our own binary and the given path.
+        listing = subprocess.run(  # noqa: S603
+            [pg_binary("pg_restore"), "--list", str(source)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if listing.returncode != 0:
+            reason = listing.stderr.strip().removeprefix("pg_restore: error: ")
+            raise CommandError(
+                f"{source} is not a backup made by `manage.py backup` ({reason}); nothing was "
+                "changed."
+            )
+        if not re.search(r"TABLE public records_record\b", listing.stdout):
+            raise CommandError(
+                f"{source} is a PostgreSQL dump, but not of a contextkb database (it has no "
+                "records table); nothing was changed."
+            )
+        return len(re.findall(r"\bTABLE DATA public ", listing.stdout))
 
     @staticmethod
     def _table_count(uri: str, env: dict[str, str]) -> int:
