@@ -1,6 +1,7 @@
 """Background imports: a zip uploaded in the browser or posted to the API becomes an ImportJob
 whose Celery task imports it and records progress and the summary."""
 
+import contextlib
 import io
 import time
 import uuid
@@ -157,42 +158,55 @@ def test_api_import_refuses_read_only_tokens_and_bad_files_with_the_error_shape(
     assert ImportJob.objects.count() == 0
 
 
-def _worker_env() -> dict:
-    return database_env()
+@pytest.fixture
+def private_worker():
+    """A real worker on a private queue of the shared broker, on the test database. Import jobs
+    sent from this process go to that queue, and so does everything the worker itself enqueues
+    (the embeddings of the imported records): no other worker can take them."""
+    queue = f"interchange-test-{uuid.uuid4().hex[:8]}"
+    run_import_job.apply_async = _on_queue(run_import_job.apply_async, queue)
+    worker = start_celery_worker(queue, database_env(CELERY_TASK_DEFAULT_QUEUE=queue))
+    try:
+        yield worker
+    finally:
+        del run_import_job.apply_async
+        worker.terminate()
+        worker.output = worker.communicate(timeout=20)[0].decode(errors="replace")
+        _purge(queue)
+
+
+def _purge(queue: str) -> None:
+    """Drop what is left on the private queue (embeddings the worker had no time for)."""
+    from contextkb.celery import app
+
+    # A queue that was never declared has nothing to purge.
+    with app.connection_for_write() as connection, contextlib.suppress(Exception):
+        connection.default_channel.queue_purge(queue)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_real_celery_worker_runs_an_api_import_to_the_end(space, owner, adr_folder):
+def test_a_real_celery_worker_runs_an_api_import_to_the_end(
+    space, owner, adr_folder, private_worker
+):
     """The whole path: API → committed job → broker → worker process → progress over the API."""
-    queue = f"interchange-test-{uuid.uuid4().hex[:8]}"
     api = APIClient()
     plain = make_token(owner, scope=ApiToken.Scope.READ_WRITE)[1]
     auth = {"HTTP_AUTHORIZATION": f"Bearer {plain}"}
-    # A private queue, so no other worker on the shared broker can take this job.
-    run_import_job.apply_async = _on_queue(run_import_job.apply_async, queue)
-    try:
-        response = api.post(
-            "/api/v1/import/",
-            {"file": _upload(_zip_of(adr_folder)), "space": space.slug},
-            format="multipart",
-            **auth,
-        )
-    finally:
-        del run_import_job.apply_async
+    response = api.post(
+        "/api/v1/import/",
+        {"file": _upload(_zip_of(adr_folder)), "space": space.slug},
+        format="multipart",
+        **auth,
+    )
     assert response.status_code == 202
-    worker = start_celery_worker(queue, _worker_env())
-    try:
-        deadline = time.monotonic() + 60
-        state = None
-        while time.monotonic() < deadline:
-            state = api.get(response["Location"], **auth).json()
-            if state["state"] in ("done", "failed"):
-                break
-            time.sleep(0.3)
-    finally:
-        worker.terminate()
-        output = worker.communicate(timeout=20)[0].decode(errors="replace")
-    assert state and state["state"] == "done", output[-2000:]
+    deadline = time.monotonic() + 60
+    state = None
+    while time.monotonic() < deadline:
+        state = api.get(response["Location"], **auth).json()
+        if state["state"] in ("done", "failed"):
+            break
+        time.sleep(0.3)
+    assert state and state["state"] == "done", state
     assert state["summary"]["counts"]["created"] == 6
     assert Record.objects.filter(space=space).count() == 6
     assert Link.objects.filter(source__space=space, type="supersedes").count() == 2
