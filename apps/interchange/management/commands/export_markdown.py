@@ -9,10 +9,29 @@ from django.core.management.base import BaseCommand, CommandError
 from apps.accounts.models import Space, User
 from apps.core.errors import ServiceError
 from apps.interchange import services
+from apps.interchange.management.commands._help import HelpFormatter
+
+EPILOG = """\
+what is written:
+  One markdown file per record (at the path it was imported from, else KEY-title.md) with YAML
+  front matter: key, kind, title, status, date, decision-makers, summary, owner (email or
+  team:slug), tags, anchors, reversibility, impact, valid_until, review dates, archived, and
+  links by key (with their notes); then the body, unchanged. Plus index.md listing them all.
+  Existing files with the same names are overwritten; nothing else in OUT_DIR is touched.
+
+round trip:
+  manage.py export_markdown --space payments out/
+  manage.py import_markdown out/ --space payments-copy   # the same records, keys and links
+"""
 
 
 class Command(BaseCommand):
     help = "Export every record of a space as MADR-style markdown (YAML front matter) + index.md."
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        kwargs.setdefault("epilog", EPILOG)
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        return super().create_parser(prog_name, subcommand, **kwargs)
 
     def add_arguments(self, parser):
         parser.add_argument("out_dir", help="Folder to write into (created if missing).")

@@ -10,7 +10,32 @@ from tqdm import tqdm
 from apps.accounts.models import Space, User
 from apps.core.errors import ServiceError
 from apps.interchange import services, sources
+from apps.interchange.management.commands._help import HelpFormatter
 from apps.records.models import Record
+
+EPILOG = """\
+what is read:
+  Each markdown file becomes a record: title, status (accepted, proposed, superseded by ...,
+  emoji and any case; unknown words are kept as a status-... tag), date, deciders, the number in
+  its file name (0012-x.md becomes DEC-12 when that number is free) and the body unchanged.
+  "Superseded by", "Supersedes", "Amended by", "Amends" links (relative, reference-style,
+  GitHub URLs, plain "superseded by ADR-12") become typed links; other links between the
+  files become relates_to. README.md/index.md and ADR templates are skipped.
+
+re-running:
+  Files are matched to records by their path (or a front-matter id, or the key in a
+  contextkb export), so importing the same folder again updates the same records.
+
+the report (stdout):
+  created / updated / unchanged / skipped (with the reason: not UTF-8, binary, empty, too
+  large, bad YAML front matter, symlink, zip-slip, ...), links created, links whose target
+  is missing (file:line), unknown statuses and other notes. The progress bar goes to stderr.
+
+examples:
+  manage.py import_markdown docs/adr --space payments --owner ann@example.com --dry-run
+  manage.py import_markdown docs/adr --space payments --owner ann@example.com
+  manage.py import_markdown adr.zip --space payments --kind constraint
+"""
 
 
 class Command(BaseCommand):
@@ -18,6 +43,11 @@ class Command(BaseCommand):
         "Import architecture decision records (Nygard/adr-tools, MADR, log4brains or plain "
         "markdown) from a folder or a .zip into a space. Re-running updates the same records."
     )
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        kwargs.setdefault("epilog", EPILOG)
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        return super().create_parser(prog_name, subcommand, **kwargs)
 
     def add_arguments(self, parser):
         parser.add_argument("path", help="A folder (searched recursively) or a .zip file.")
@@ -28,7 +58,11 @@ class Command(BaseCommand):
             choices=Record.Kind.values,
             help="Kind of record to create (default: decision).",
         )
-        parser.add_argument("--owner", help="Email of a space member who will own new records.")
+        parser.add_argument(
+            "--owner",
+            help="Email of a member of the space: owns the new records (a re-import keeps the "
+            "owners set in the app).",
+        )
         parser.add_argument(
             "--as-user",
             help="Email of the user the import acts as (default: a superuser, or the --owner).",
