@@ -5,11 +5,22 @@ from __future__ import annotations
 import datetime as dt
 
 import django_filters
+from django import forms
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db.models import F, Q
 from rest_framework.exceptions import ValidationError
 
 from apps.records.models import Record
+
+
+class RecordFilterForm(forms.Form):
+    def clean(self):
+        cleaned = super().clean()
+        # Other filters treat an empty value as "not given"; an empty date is more likely a
+        # script's unset variable than a wish for every record ever.
+        if "updated_since" in self.data and not str(self.data["updated_since"]).strip():
+            self.add_error("updated_since", "An ISO 8601 date-time, e.g. 2026-01-31T09:00:00Z.")
+        return cleaned
 
 
 class RecordFilter(django_filters.FilterSet):
@@ -46,6 +57,7 @@ class RecordFilter(django_filters.FilterSet):
     class Meta:
         model = Record
         fields = []
+        form = RecordFilterForm
 
     def filter_owner(self, queryset, name, value):
         return queryset.filter(Q(owner_user__username=value) | Q(owner_team__slug=value))

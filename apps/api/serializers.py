@@ -26,85 +26,149 @@ class StrictInput(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+class StrictCharField(serializers.CharField):
+    """A JSON string only: DRF would turn `123` or `1.5` into "123" and "1.5"."""
+
+    default_error_messages = {"invalid": "Must be a string."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+MAX_ID = 2**63 - 1  # PostgreSQL bigint
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer only: DRF would accept "5" and 5.0 as 5."""
+
+    default_error_messages = {"invalid": "Must be an integer."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictChoiceField(serializers.ChoiceField):
+    """One of the listed strings (DRF would also accept a number whose text is a choice)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid_choice", input=data)
+        return super().to_internal_value(data)
+
+
+class StrictSlugField(serializers.SlugField):
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictDateField(serializers.DateField):
+    """An ISO date string (DRF would also take a datetime object, which JSON cannot send)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid", format="YYYY-MM-DD")
+        return super().to_internal_value(data)
+
+
 def _choice(choices, **kwargs):
-    return serializers.ChoiceField(choices=choices, **kwargs)
+    return StrictChoiceField(choices=choices, **kwargs)
 
 
 class RecordWriteInput(StrictInput):
     """The editable fields of a record (PUT replaces all of them, PATCH any subset)."""
 
-    title = serializers.CharField(max_length=200)
-    summary = serializers.CharField(max_length=300, allow_blank=True, required=False)
-    body = serializers.CharField(
+    title = StrictCharField(max_length=200)
+    summary = StrictCharField(max_length=300, allow_blank=True, required=False)
+    body = StrictCharField(
         max_length=200_000, allow_blank=True, required=False, trim_whitespace=False
     )
     status = _choice(Record.Status.choices, required=False)
-    owner_user = serializers.CharField(
+    owner_user = StrictCharField(
         max_length=150, allow_null=True, required=False, help_text="Username of the owner."
     )
-    owner_team = serializers.CharField(
+    owner_team = StrictCharField(
         max_length=60, allow_null=True, required=False, help_text="Slug of the owning team."
     )
     tags = serializers.ListField(
-        child=serializers.CharField(max_length=50), max_length=30, required=False
+        child=StrictCharField(max_length=50), max_length=30, required=False
     )
     anchors = serializers.ListField(
-        child=serializers.CharField(max_length=300),
+        child=StrictCharField(max_length=300),
         max_length=50,
         required=False,
         help_text="Code path globs (`services/billing/**`) or component names.",
     )
     reversibility = _choice(Record.Reversibility.choices, allow_blank=True, required=False)
     impact = _choice(Record.Impact.choices, allow_blank=True, required=False)
-    decided_on = serializers.DateField(allow_null=True, required=False)
-    deciders = serializers.CharField(max_length=500, allow_blank=True, required=False)
-    valid_until = serializers.DateField(allow_null=True, required=False)
-    message = serializers.CharField(
+    decided_on = StrictDateField(allow_null=True, required=False)
+    deciders = StrictCharField(max_length=500, allow_blank=True, required=False)
+    valid_until = StrictDateField(allow_null=True, required=False)
+    message = StrictCharField(
         max_length=300, allow_blank=True, required=False, help_text="Revision message."
     )
 
 
 class RecordCreateInput(RecordWriteInput):
-    space = serializers.SlugField(max_length=60, help_text="Slug of the space.")
+    space = StrictSlugField(max_length=60, help_text="Slug of the space.")
     kind = _choice(Record.Kind.choices)
 
 
 class RecordPatchInput(RecordWriteInput):
-    title = serializers.CharField(max_length=200, required=False)
+    title = StrictCharField(max_length=200, required=False)
 
 
 class LinkInput(StrictInput):
-    target = serializers.IntegerField(min_value=1, help_text="Id of the target record.")
+    target = StrictIntegerField(min_value=1, max_value=MAX_ID, help_text="Id of the target record.")
     type = _choice(Link.Type.choices)
-    note = serializers.CharField(max_length=300, allow_blank=True, required=False)
+    note = StrictCharField(max_length=300, allow_blank=True, required=False)
 
 
 class LinkCreateInput(LinkInput):
-    source = serializers.IntegerField(min_value=1, help_text="Id of the source record.")
+    source = StrictIntegerField(min_value=1, max_value=MAX_ID, help_text="Id of the source record.")
 
 
 class VerifyInput(StrictInput):
     outcome = _choice(Verification.Outcome.choices, required=False)
-    note = serializers.CharField(max_length=500, allow_blank=True, required=False)
-    commit = serializers.CharField(max_length=64, allow_blank=True, required=False)
+    note = StrictCharField(max_length=500, allow_blank=True, required=False)
+    commit = StrictCharField(max_length=64, allow_blank=True, required=False)
 
 
 class SupersedeInput(StrictInput):
-    successor = serializers.IntegerField(
-        min_value=1, help_text="Id of the record that replaces this one."
+    successor = StrictIntegerField(
+        min_value=1, max_value=MAX_ID, help_text="Id of the record that replaces this one."
     )
-    note = serializers.CharField(max_length=300, allow_blank=True, required=False)
+    note = StrictCharField(max_length=300, allow_blank=True, required=False)
+
+
+class StrictRegexField(serializers.RegexField):
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 class SpaceCreateInput(StrictInput):
-    name = serializers.CharField(max_length=120)
-    slug = serializers.SlugField(max_length=60, required=False, allow_blank=True)
-    description = serializers.CharField(max_length=5000, allow_blank=True, required=False)
+    name = StrictCharField(max_length=120)
+    slug = StrictRegexField(
+        r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$",
+        max_length=60,
+        required=False,
+        allow_blank=True,
+        error_messages={"invalid": "Lowercase letters and digits, joined by - or _."},
+        help_text="Used in URLs, e.g. `payments-eu` (default: made from the name).",
+    )
+    description = StrictCharField(max_length=5000, allow_blank=True, required=False)
 
 
 class SpaceUpdateInput(StrictInput):
-    name = serializers.CharField(max_length=120, required=False)
-    description = serializers.CharField(max_length=5000, allow_blank=True, required=False)
+    name = StrictCharField(max_length=120, required=False)
+    description = StrictCharField(max_length=5000, allow_blank=True, required=False)
 
 
 # --- output ----------------------------------------------------------------------------------
@@ -139,9 +203,11 @@ class _RecordUrlMixin(serializers.Serializer):
 class RecordBriefSerializer(_RecordUrlMixin, serializers.ModelSerializer):
     """The small form (`fields=brief`) for clients that want little."""
 
+    space = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
     class Meta:
         model = Record
-        fields = ["key", "title", "kind", "status", "owner", "freshness", "url"]
+        fields = ["id", "key", "space", "title", "kind", "status", "owner", "freshness", "url"]
 
 
 class RecordSerializer(_RecordUrlMixin, serializers.ModelSerializer):

@@ -31,17 +31,21 @@ from apps.core.errors import InvalidInput, NotFound
 from apps.records import selectors, services
 from apps.records.models import Link, Record, Revision
 
+# One ETag or a comma-separated list; the quotes and the weak W/ prefix are optional.
+ETAG_PATTERN = r'^ *(W/)?("[0-9]{1,9}"|[0-9]{1,9}) *(, *(W/)?("[0-9]{1,9}"|[0-9]{1,9}) *)*$'
+
 FIELDS_PARAM = OpenApiParameter(
     "fields",
     OpenApiTypes.STR,
     enum=["full", "brief"],
-    description="`brief`: only key, title, kind, status, owner, freshness and url.",
+    description="`brief`: only id, key, space, title, kind, status, owner, freshness and url.",
 )
 IF_MATCH = OpenApiParameter(
     "If-Match",
     OpenApiTypes.STR,
     location=OpenApiParameter.HEADER,
     required=True,
+    pattern=ETAG_PATTERN,
     description='The record\'s ETag (its version, e.g. `"3"`) as last read. Missing: 428; '
     "stale: 412 with the current version.",
 )
@@ -49,6 +53,7 @@ IF_MATCH_OPTIONAL = OpenApiParameter(
     "If-Match",
     OpenApiTypes.STR,
     location=OpenApiParameter.HEADER,
+    pattern=ETAG_PATTERN,
     description="Optional: the ETag the change is based on (412 when stale).",
 )
 ETAG_HEADER = OpenApiParameter(
@@ -57,6 +62,13 @@ ETAG_HEADER = OpenApiParameter(
     location=OpenApiParameter.HEADER,
     response=[200, 201],
     description='The record\'s version, e.g. `"3"`; send it back in If-Match.',
+)
+LOCATION_HEADER = OpenApiParameter(
+    "Location",
+    OpenApiTypes.URI,
+    location=OpenApiParameter.HEADER,
+    response=[201],
+    description="The new record's API URL.",
 )
 
 
@@ -76,21 +88,31 @@ def etag(record: Record) -> str:
     return f'"{record.version}"'
 
 
-def parse_if_match(request, *, required: bool) -> int | None:
+def parse_if_match(request, *, required: bool, current: int) -> int | None:
+    """The version the client's change is based on, from `If-Match: "3"` (or a list of ETags).
+
+    With a list, the current version is used when it is in the list (the service still compares
+    it under a row lock), else the first one, which then fails as stale.
+    """
     value = request.headers.get("If-Match")
     if value is None:
         if required:
             raise PreconditionRequired()
         return None
-    tag = value.strip()
-    if tag.startswith("W/"):
-        tag = tag[2:]
-    tag = tag.strip('"')
-    if not tag.isascii() or not tag.isdigit() or len(tag) > 9:
+    if value.strip() == "*":
         raise exceptions.ValidationError(
-            {"If-Match": ['Use the ETag from the last read, e.g. "3".']}
+            {"If-Match": ['"*" would overwrite whatever is there; send the ETag you read.']}
         )
-    return int(tag)
+    versions = []
+    for part in value.split(","):
+        tag = part.strip().removeprefix("W/")
+        digits = tag[1:-1] if len(tag) > 2 and tag[0] == tag[-1] == '"' else tag
+        if not (digits.isascii() and digits.isdigit()) or len(digits) > 9:
+            raise exceptions.ValidationError(
+                {"If-Match": ['Use the ETag from the last read, e.g. "3".']}
+            )
+        versions.append(int(digits))
+    return current if current in versions else versions[0]
 
 
 class ApiView:
@@ -203,7 +225,7 @@ class SpaceViewSet(
     create=extend_schema(
         summary="Create a record",
         request=s.RecordCreateInput,
-        parameters=[ETAG_HEADER],
+        parameters=[ETAG_HEADER, LOCATION_HEADER],
         responses={201: record_response("The new record (Location: its API URL).")},
     ),
     update=extend_schema(
@@ -291,7 +313,7 @@ class RecordViewSet(
 
     def _update(self, request, *, partial: bool) -> Response:
         record = self.get_object()
-        expected = parse_if_match(request, required=True)
+        expected = parse_if_match(request, required=True, current=record.version)
         data = self.validated(s.RecordPatchInput if partial else s.RecordWriteInput)
         message = data.pop("message", "")
         if not partial:
@@ -452,7 +474,7 @@ class RecordViewSet(
             OpenApiParameter("number", OpenApiTypes.INT, OpenApiParameter.PATH),
             OpenApiParameter(
                 "against",
-                OpenApiTypes.INT,
+                {"type": "integer", "minimum": 1, "maximum": 999_999_999},
                 description="The revision to compare with (default: the one before).",
             ),
         ],
@@ -504,7 +526,7 @@ class RecordViewSet(
             record=record,
             revision=revision,
             actor=self.principal,
-            expected_version=parse_if_match(request, required=False),
+            expected_version=parse_if_match(request, required=False, current=record.version),
         )
         return self._record_response(record)
 

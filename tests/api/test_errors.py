@@ -237,3 +237,125 @@ def test_address_limit_also_stops_token_guessing(api, space, settings):
     for n in range(3):
         _error(api.get("/api/v1/me/", **bearer(f"ckb_guess{n}")), 401, "authentication_failed")
     _error(api.get("/api/v1/me/", **bearer("ckb_guess4")), 429, "throttled")
+
+
+# --- more hostile input ----------------------------------------------------------------------
+
+
+def test_a_body_over_the_default_limit_is_413_not_a_bad_request(api, space, rw_token, settings):
+    # Django itself refuses bodies over DATA_UPLOAD_MAX_MEMORY_SIZE (1 MiB, the API's limit too)
+    # when DRF first reads them; that must still be a 413 in the error shape.
+    assert settings.DATA_UPLOAD_MAX_MEMORY_SIZE == settings.API_MAX_BODY_BYTES == 1_048_576
+    body = b'{"space": "payments", "kind": "decision", "title": "x", "body": "'
+    body += b"a" * 1_100_000 + b'"}'
+    error = _error(_post_raw(api, "/api/v1/records/", body, rw_token), 413, "too_large")
+    assert "1,048,576 bytes" in error["message"]
+    assert Record.objects.count() == 0
+
+
+def test_json_numbers_and_booleans_are_not_strings_and_strings_are_not_ids(
+    api, space, owner, rw_token
+):
+    base = {"space": "payments", "kind": "decision", "title": "Use Postgres"}
+    for body, field in [
+        ({**base, "title": 123}, "title"),
+        ({**base, "summary": 1.5}, "summary"),
+        ({**base, "tags": [1, 2]}, "tags"),
+        ({**base, "anchors": [True]}, "anchors"),
+        ({**base, "kind": 1}, "kind"),
+        ({**base, "space": 7}, "space"),
+        ({**base, "decided_on": 20260101}, "decided_on"),
+    ]:
+        response = api.post("/api/v1/records/", body, format="json", **bearer(rw_token))
+        assert field in _error(response, 400, "invalid")["details"], body
+    record = make_record(space=space, actor=owner)
+    other = make_record(space=space, actor=owner)
+    path = f"/api/v1/records/{record.pk}/links/"
+    for target in (str(other.pk), float(other.pk), True, 10**30, -1):
+        body = {"target": target, "type": "depends_on"}
+        response = api.post(path, body, format="json", **bearer(rw_token))
+        assert "target" in _error(response, 400, "invalid")["details"], target
+    assert Record.objects.count() == 2
+    assert not record.outgoing_links.exists()
+
+
+def test_a_patch_with_one_bad_field_changes_nothing(api, space, owner, rw_token):
+    record = make_record(space=space, actor=owner, title="Before", tags=["a"])
+    response = api.patch(
+        f"/api/v1/records/{record.pk}/",
+        {"title": "After", "tags": "not-a-list"},
+        format="json",
+        HTTP_IF_MATCH='"1"',
+        **bearer(rw_token),
+    )
+    assert "tags" in _error(response, 400, "invalid")["details"]
+    record.refresh_from_db()
+    assert (record.title, record.tags, record.version) == ("Before", ["a"], 1)
+    assert Revision.objects.filter(record=record).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("query", "name"),
+    [
+        ("page=abc", "page"),
+        ("page=0", "page"),
+        ("page=-1", "page"),
+        ("page=1.5", "page"),
+        ("page_size=abc", "page_size"),
+        ("page_size=0", "page_size"),
+        ("page_size=-5", "page_size"),
+        ("page_size=", "page_size"),
+        ("updated_since=", "updated_since"),
+    ],
+)
+def test_garbage_pagination_and_empty_dates_are_400_naming_the_parameter(
+    api, space, rw_token, query, name
+):
+    for path in ("/api/v1/records/", "/api/v1/links/", "/api/v1/spaces/"):
+        if name == "updated_since" and path != "/api/v1/records/":
+            continue
+        response = api.get(f"{path}?{query}", **bearer(rw_token))
+        assert name in _error(response, 400, "invalid")["details"], (path, query)
+
+
+def test_huge_page_sizes_are_capped_and_huge_pages_are_past_the_end(api, space, owner, rw_token):
+    for _ in range(3):
+        make_record(space=space, actor=owner)
+    big = api.get("/api/v1/records/?page_size=1000000", **bearer(rw_token))
+    assert big.status_code == 200 and len(big.json()["results"]) == 3
+    huge = api.get("/api/v1/records/?page_size=" + "9" * 5000, **bearer(rw_token))
+    assert huge.status_code == 200 and len(huge.json()["results"]) == 3
+    _error(api.get("/api/v1/records/?page=" + "9" * 5000, **bearer(rw_token)), 404, "not_found")
+    _error(api.get("/api/v1/records/?page=2", **bearer(rw_token)), 404, "not_found")
+
+
+def test_if_match_star_is_refused_and_a_list_of_etags_is_understood(api, space, owner, rw_token):
+    record = make_record(space=space, actor=owner, title="Before")
+    path = f"/api/v1/records/{record.pk}/"
+
+    def patch(if_match, title):
+        return api.patch(
+            path, {"title": title}, format="json", HTTP_IF_MATCH=if_match, **bearer(rw_token)
+        )
+
+    error = _error(patch("*", "Blind"), 400, "invalid")
+    assert "ETag" in error["details"]["If-Match"][0]
+    assert patch('"7", W/"1"', "Listed").status_code == 200  # the current one is in the list
+    _error(patch('"1", "3"', "Stale"), 412, "version_conflict")
+    assert patch("2", "Unquoted").status_code == 200
+    record.refresh_from_db()
+    assert (record.title, record.version) == ("Unquoted", 3)
+
+
+def test_not_acceptable_and_not_allowed_answer_in_the_error_shape(api, space, rw_token):
+    response = api.get("/api/v1/records/", HTTP_ACCEPT="text/html", **bearer(rw_token))
+    _error(response, 406, "not_acceptable")
+    response = api.delete("/api/v1/records/", **bearer(rw_token))
+    _error(response, 405, "method_not_allowed")
+    assert "GET" in response["Allow"]
+
+
+def test_nul_characters_in_query_parameters_are_refused(api, space, rw_token):
+    for query in ("q=a%00b", "owner=%00", "tag=%00", "anchor=src/%00", "space=%00"):
+        response = api.get(f"/api/v1/records/?{query}", **bearer(rw_token))
+        _error(response, 400, "invalid")

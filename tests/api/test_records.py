@@ -129,10 +129,27 @@ def test_archived_records_leave_the_list_but_stay_readable(client, space, owner)
 
 
 def test_brief_form_has_only_the_brief_fields(client, space, owner):
-    make_record(space=space, actor=owner, title="Use Postgres", owner_user=owner)
+    record = make_record(space=space, actor=owner, title="Use Postgres", owner_user=owner)
     response = client.get("/api/v1/records/?fields=brief")
     (item,) = response.json()["results"]
-    assert set(item) == {"key", "title", "kind", "status", "owner", "freshness", "url"}
+    assert set(item) == {
+        "id",
+        "key",
+        "space",
+        "title",
+        "kind",
+        "status",
+        "owner",
+        "freshness",
+        "url",
+    }
+    # Enough to fetch the whole record next, by id or by space and key.
+    assert (item["id"], item["space"], item["key"]) == (record.pk, "payments", "DEC-1")
+    assert (item["title"], item["owner"], item["freshness"]) == (
+        "Use Postgres",
+        str(owner),
+        "fresh",
+    )
     # The page people read (and AI tools cite).
     assert item["url"] == f"{settings.SITE_URL}/s/payments/DEC-1/"
 
