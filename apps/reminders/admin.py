@@ -1,11 +1,15 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db import transaction
+from django.template.defaultfilters import truncatechars
 
+from apps.reminders import services
 from apps.reminders.models import Delivery, DriftReport, HealthSnapshot, UsedLink
 
 
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
-    """Failed and stuck sends are visible here (filter by status)."""
+    """Every digest and escalation email: failed and stuck sends show here (filter by status),
+    with the last error, and can be sent again."""
 
     list_display = (
         "user",
@@ -16,10 +20,47 @@ class DeliveryAdmin(admin.ModelAdmin):
         "item_count",
         "claimed_at",
         "sent_at",
+        "error",
     )
     list_filter = ("status", "kind")
     search_fields = ("user__username", "user__email", "period")
-    readonly_fields = ("created_at", "claimed_at", "sent_at", "message_id", "last_error")
+    readonly_fields = (
+        "user",
+        "kind",
+        "period",
+        "status",
+        "attempts",
+        "item_count",
+        "created_at",
+        "claimed_at",
+        "sent_at",
+        "message_id",
+        "last_error",
+    )
+    list_select_related = ("user",)
+    actions = ["send_again"]
+
+    @admin.display(description="Last error")
+    def error(self, obj: Delivery) -> str:
+        return truncatechars(obj.last_error, 80)
+
+    def has_add_permission(self, request) -> bool:
+        return False  # rows are planned by the beat task, one per user and period
+
+    @admin.action(description="Send again (failed or given-up deliveries only)")
+    def send_again(self, request, queryset):
+        from apps.reminders.tasks import send_delivery
+
+        ids = services.delivery_retry(ids=list(queryset.values_list("pk", flat=True)))
+        for pk in ids:
+            transaction.on_commit(lambda pk=pk: send_delivery.delay(pk))
+        skipped = queryset.count() - len(ids)
+        self.message_user(
+            request,
+            f"{len(ids)} delivery(ies) queued to send again"
+            + (f"; {skipped} left alone (not failed)." if skipped else "."),
+            messages.SUCCESS if ids else messages.WARNING,
+        )
 
 
 @admin.register(DriftReport)

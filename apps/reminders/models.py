@@ -43,6 +43,7 @@ class Delivery(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name_plural = "deliveries"
         constraints = [
             models.UniqueConstraint(
                 fields=["user", "kind", "period"], name="delivery_unique_user_kind_period"

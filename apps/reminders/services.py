@@ -431,6 +431,23 @@ def delivery_reclaim_stuck(*, periods: list[str], now: dt.datetime | None = None
     return ids
 
 
+def delivery_retry(*, ids: list[int]) -> list[int]:
+    """Make failed (or given-up) deliveries pending again, for an admin's "send again"; returns
+    the ids that were. One conditional UPDATE: rows sent, sending or empty are left alone, so
+    this never sends a digest twice."""
+    table = Delivery._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {table} SET status = 'pending'
+            WHERE id = ANY(%s) AND status IN ('failed', 'gave_up')
+            RETURNING id
+            """,  # noqa: S608 - table name is ours, values are parameters
+            [list(ids)],
+        )
+        return sorted(row[0] for row in cursor.fetchall())
+
+
 def delivery_finish(
     *, delivery: Delivery, status: str, item_count: int = 0, error: str = "", message_id: str = ""
 ) -> None:

@@ -465,3 +465,35 @@ def test_two_beats_planning_at_the_same_moment_send_one_digest(space, owner, sta
     results = [tasks.send_delivery.run(pk) for pk in queued + queued]
     assert results.count("sent") == 1
     assert len(mail.outbox) == 1
+
+
+def test_failed_deliveries_show_in_the_admin_and_can_be_sent_again_once(
+    client, space, owner, stale_records
+):
+    from tests.factories import UserFactory
+
+    [delivery_id] = reminders.delivery_plan(
+        user_ids=[owner.pk], kind="digest", period=timezone.localdate().isoformat()
+    )
+    Delivery.objects.filter(pk=delivery_id).update(
+        status="gave_up", attempts=6, last_error="SMTPServerDisconnected: Connection closed"
+    )
+    admin = UserFactory(is_staff=True, is_superuser=True)
+    client.force_login(admin, backend="django.contrib.auth.backends.ModelBackend")
+    listing = client.get("/admin/reminders/delivery/?status__exact=gave_up").content.decode()
+    assert "SMTPServerDisconnected: Connection closed" in listing
+    assert "Failed (gave up)" in listing
+
+    queued = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tasks.send_delivery, "delay", lambda pk: queued.append(pk))
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            for _ in range(2):  # an impatient double click
+                client.post(
+                    "/admin/reminders/delivery/",
+                    {"action": "send_again", "_selected_action": [delivery_id]},
+                )
+    assert queued == [delivery_id]
+    assert [tasks.send_delivery.run(pk) for pk in queued + queued] == ["sent", "not claimed"]
+    assert len(mail.outbox) == 1
+    assert Delivery.objects.get().status == "sent"
