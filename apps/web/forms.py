@@ -316,7 +316,12 @@ class SpaceForm(forms.Form):
 
 
 class MemberForm(forms.Form):
-    user = forms.CharField(max_length=254, label="Username or email")
+    user = forms.CharField(
+        max_length=254,
+        label="Username or email",
+        widget=forms.TextInput(attrs={"list": "people", "autocomplete": "off"}),
+        help_text="Start typing to pick from the people who have an account.",
+    )
     role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.EDITOR)
 
     def clean_user(self):

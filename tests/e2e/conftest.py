@@ -7,6 +7,7 @@ never used. Without a Chromium the tests skip with a loud message, except under 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -113,3 +114,14 @@ def shoot():
         page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
 
     return take
+
+
+PASSWORD = "pw-for-tests-1"  # tests.factories.UserFactory sets it
+
+
+def login(page, user, password: str = PASSWORD):
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(re.compile(r"/$"))

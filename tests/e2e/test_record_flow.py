@@ -8,19 +8,10 @@ import pytest
 
 from apps.records import services
 from apps.records.models import Link, Record, Verification
+from tests.e2e.conftest import login
 from tests.factories import make_record
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "pw-for-tests-1"  # tests.factories.UserFactory sets it
-
-
-def login(page, user):
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(user.username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r"/$"))
 
 
 def _seed(space, owner, teammate):
@@ -135,11 +126,15 @@ def test_write_link_supersede_conflict_restore_verify(new_page, shoot, space, ow
     decision = Record.objects.get(space=space, key="DEC-2")
     assert decision.owner_user == owner and decision.tags == ["ledger", "database"]
 
-    # Link it to the constraint with the search-as-you-type picker.
+    # Link it to the constraint with the search-as-you-type picker, from the keyboard: type,
+    # Down moves into the results, Enter links the focused one.
     page.get_by_label("Link type").select_option("depends_on")
     page.locator("#link-q").press_sequentially("minor units", delay=20)
     result = page.locator("#link-results button.picker-item", has_text=constraint.key)
-    result.click()
+    result.wait_for()
+    page.locator("#link-q").press("ArrowDown")
+    assert page.evaluate("document.activeElement.value") == constraint.key
+    page.keyboard.press("Enter")
     page.wait_for_load_state()
     page.locator(".link-group", has_text="depends on").get_by_text(constraint.title).wait_for()
     assert Link.objects.filter(source=decision, target=constraint, type="depends_on").exists()

@@ -142,3 +142,13 @@ def test_pages_show_only_the_buttons_the_role_can_use(request, as_user, world, w
         reverse("web:record_history", kwargs={"slug": "payments", "key": decision.key})
     )
     assert ('form="restore-' in history.content.decode()) == can_edit
+
+
+def test_add_member_suggests_people_with_accounts_to_admins_only(as_user, world, owner, admin_user):
+    url = reverse("web:space_members", kwargs={"slug": "payments"})
+    page = as_user(admin_user).get(url).content.decode()
+    people = page[page.index('<datalist id="people">') : page.index("</datalist>")]
+    assert 'value="newcomer"' in people  # has an account, not a member yet
+    assert 'value="owner"' not in people  # already a member
+    # Editors cannot add anyone, so they are not shown the list of accounts either.
+    assert '<datalist id="people">' not in as_user(owner).get(url).content.decode()

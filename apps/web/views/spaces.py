@@ -20,6 +20,8 @@ from apps.web.forms import MemberForm, RoleForm, SpaceForm
 from apps.web.views.common import service_errors, space_or_404
 
 PAGE_SIZE = 50
+# People offered when adding a member (typing any other username or email works too).
+MAX_PEOPLE = 500
 
 
 @login_required
@@ -123,6 +125,14 @@ def space_members(request: HttpRequest, slug: str) -> HttpResponse:
                 )
                 return redirect("web:space_members", slug=space.slug)
     memberships = space.memberships.select_related("user").order_by("user__username")
+    people = (
+        User.objects.filter(is_active=True)
+        .exclude(memberships__space=space)
+        .order_by("username")
+        .only("username", "first_name", "last_name", "email")[:MAX_PEOPLE]
+        if space.can_admin
+        else []
+    )
     return render(
         request,
         "web/space_members.html",
@@ -131,6 +141,7 @@ def space_members(request: HttpRequest, slug: str) -> HttpResponse:
             "memberships": memberships,
             "form": form,
             "roles": Membership.Role.choices,
+            "people": people,
         },
     )
 
