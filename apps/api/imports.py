@@ -31,7 +31,11 @@ class ImportInput(serializers.Serializer):
     file = serializers.FileField(help_text="A .zip of the folder of markdown decision records.")
     space = serializers.SlugField(help_text="Slug of the space to import into.")
     kind = serializers.ChoiceField(choices=Record.Kind.choices, default=Record.Kind.DECISION)
-    owner = serializers.EmailField(required=False, allow_blank=True, default="")
+    owner = serializers.EmailField(
+        required=False,
+        allow_blank=True,
+        help_text="Email of a member of the space: owns the imported records that name no owner.",
+    )
     dry_run = serializers.BooleanField(required=False, default=False)
 
 
@@ -92,7 +96,7 @@ class ImportView(ApiView, APIView):
             data=upload.read(),
             filename=upload.name or "",
             kind=data["kind"],
-            owner_email=data["owner"],
+            owner_email=data.get("owner", ""),
             dry_run=data["dry_run"],
         )
         body = ImportJobOutput(job, context={"request": request}).data
