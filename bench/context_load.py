@@ -1,14 +1,16 @@
 """Load benchmark of /api/v1/context/ with 100,000 records in one space.
 
     DATABASE_URL=postgres://…/ckb_bench .venv/bin/python bench/context_load.py [--records 100000]
-        [--requests 2000] [--skip-load]
+        [--requests 2000] [--load-only | --in-process [--cprofile FILE]]
 
-Uses its own database (DATABASE_URL, migrated by the script) so nothing touches your data.
-Loads N synthetic records (sentences and titles drawn from ../shared/corpora/adr) with
+Uses its own database (DATABASE_URL, migrated by the script) so nothing touches your data; a
+second run reuses the loaded records (only what is missing is added). Loads N synthetic records (sentences and titles drawn from ../shared/corpora/adr) with
 bulk_create, one set-based UPDATE for the search vectors (the same weights as
 apps.records.services._refresh_search), and embeddings in batches; starts gunicorn with 2
 workers; warms up; then sends varied context requests (task text, some with file paths) one at
 a time and reports p50/p95/p99, and the same server's throughput on /healthz as the ceiling.
+`--in-process` skips the server and reports CPU time, SQL queries and SQL time per request
+through Django's full stack in this process: the figures to compare changes on a busy machine.
 """
 
 import argparse
@@ -29,6 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "contextkb.settings")
 os.environ.setdefault("CONTEXTKB_VAR_DIR", str(Path(tempfile.gettempdir()) / "ckb-bench-var"))
+# Measure the endpoint, not the rate limiter's refusals (in this process and in gunicorn).
+os.environ.setdefault("API_THROTTLE_TOKEN", "1000000/minute")
+os.environ.setdefault("API_THROTTLE_IP", "1000000/minute")
 
 if not os.environ.get("DATABASE_URL"):
     sys.exit("Set DATABASE_URL to a database of its own for the benchmark (it is filled).")
@@ -42,13 +47,14 @@ import httpx  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
+from django.db.models import Q  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from apps.accounts.models import ApiToken, Membership, Space, User  # noqa: E402
 from apps.records import anchors  # noqa: E402
 from apps.records.models import Record  # noqa: E402
 from apps.retrieval import providers  # noqa: E402
-from apps.retrieval.bundle import text_token_counts  # noqa: E402
+from apps.retrieval.bundle import counts_stamp, text_token_counts  # noqa: E402
 from apps.retrieval.models import RecordEmbedding  # noqa: E402
 from apps.retrieval.services import embedding_text, ensure_vector_index  # noqa: E402
 
@@ -176,8 +182,12 @@ def load(n: int, rng: random.Random) -> tuple[Space, str]:
         )
     # Token counts stored with the vectors, as the embedding task does (apps.retrieval.bundle).
     uncounted = list(
-        Record.objects.filter(space=space, embedding__token_counts__isnull=True)
-        .only("id", "summary", "body")
+        Record.objects.filter(space=space)
+        .filter(
+            Q(embedding__token_counts__isnull=True)
+            | ~Q(embedding__token_counts__contains={"method": counts_stamp()})
+        )
+        .only("id", "key", "title", "summary", "body")
         .order_by("pk")
     )
     print(f"  token counts for {len(uncounted)} records…", flush=True)
@@ -212,19 +222,13 @@ def percentile(values, p):
     return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--records", type=int, default=100_000)
-    parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--port", type=int, default=8765)
-    args = parser.parse_args()
-    rng = random.Random(42)
-    call_command("migrate", verbosity=0)
-    _space, token = load(args.records, rng)
+def make_queries(n: int, rng: random.Random) -> list[dict]:
+    """Varied requests: a quarter ADR titles, a quarter 3 random title words, a quarter
+    "how do we …" questions, a quarter sentences; one in five also sends a file path."""
     sentences, titles = corpus_text()
     words = [w for t in titles for w in re.findall(r"[a-zA-Z]{4,}", t)]
     queries = []
-    for i in range(args.requests):
+    for i in range(n):
         kind = i % 4
         if kind == 0:
             q = rng.choice(titles)
@@ -238,6 +242,84 @@ def main() -> None:
         if i % 5 == 0:
             params["paths"] = f"services/{rng.choice(AREAS)}/handler.py"
         queries.append(params)
+    return queries
+
+
+def profile_in_process(token: str, queries: list[dict], profile_file: str | None) -> None:
+    """Requests through Django's full stack in this process (no HTTP server): CPU time, SQL
+    queries and SQL time per request. For comparing changes on a busy machine, where wall-clock
+    latency is noise; `--cprofile FILE` also writes a cProfile dump of the measured requests."""
+    import cProfile
+
+    from django.test import Client
+
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_USER_AGENT="context-load-bench")
+    sql: list[float] = []
+
+    def timed(execute, query, params, many, context):
+        t0 = time.perf_counter()
+        try:
+            return execute(query, params, many, context)
+        finally:
+            sql.append((time.perf_counter() - t0) * 1000)
+
+    for params in queries[:50]:  # warm-up: models, caches, connection
+        assert client.get("/api/v1/context/", params).status_code == 200
+    cpu, wall, counts, sql_ms = [], [], [], []
+    profiler = cProfile.Profile() if profile_file else None
+    with connection.execute_wrapper(timed):
+        for params in queries:
+            sql.clear()
+            c0, w0 = time.process_time(), time.perf_counter()
+            if profiler:
+                profiler.enable()
+            response = client.get("/api/v1/context/", params)
+            if profiler:
+                profiler.disable()
+            cpu.append((time.process_time() - c0) * 1000)
+            wall.append((time.perf_counter() - w0) * 1000)
+            assert response.status_code == 200, response.content[:300]
+            counts.append(len(sql))
+            sql_ms.append(sum(sql))
+    print(
+        f"in-process: {len(cpu)} requests; CPU ms/request p50 {percentile(cpu, 50):.1f} "
+        f"mean {statistics.mean(cpu):.1f}; wall p50 {percentile(wall, 50):.1f} "
+        f"p95 {percentile(wall, 95):.1f}; SQL queries/request max {max(counts)} "
+        f"mean {statistics.mean(counts):.1f}; SQL ms/request p50 {percentile(sql_ms, 50):.1f} "
+        f"mean {statistics.mean(sql_ms):.1f}"
+    )
+    if profiler:
+        profiler.dump_stats(profile_file)
+        print(f"cProfile dump: {profile_file} (python -m pstats {profile_file})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--records", type=int, default=100_000, help="records in the space")
+    parser.add_argument("--requests", type=int, default=2000, help="measured context requests")
+    parser.add_argument("--port", type=int, default=8765, help="port for gunicorn")
+    parser.add_argument(
+        "--load-only", action="store_true", help="load the records (if needed) and stop"
+    )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="no server: time requests through Django in this process (CPU, SQL per request)",
+    )
+    parser.add_argument("--cprofile", metavar="FILE", help="with --in-process: a cProfile dump")
+    args = parser.parse_args()
+    rng = random.Random(42)
+    call_command("migrate", verbosity=0)
+    _space, token = load(args.records, rng)
+    if args.load_only:
+        return
+    queries = make_queries(args.requests, rng)
+    if args.in_process:
+        profile_in_process(token, queries, args.cprofile)
+        return
 
     env = dict(
         os.environ,

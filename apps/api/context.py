@@ -13,8 +13,11 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.models import Space
 from apps.api.authentication import BearerTokenAuthentication, principal_of
 from apps.api.exceptions import api_exception_handler
+from apps.core.errors import InvalidInput, NotFound
+from apps.retrieval import services as retrieval_services
 from apps.retrieval import usage
 from apps.retrieval.agents_md import agents_md
 from apps.retrieval.bundle import context_bundle, parse_params
@@ -122,7 +125,47 @@ class AgentsMdView(_Base):
         return HttpResponse(text, content_type="text/markdown; charset=utf-8")
 
 
+class GapReportView(_Base):
+    """An AI tool says what it needed to know and did not find: counted as a gap at once."""
+
+    @extend_schema(
+        request={
+            "application/json": {
+                "type": "object",
+                "required": ["query"],
+                "properties": {
+                    "query": {"type": "string", "maxLength": 2000},
+                    "note": {"type": "string", "maxLength": 2000},
+                    "space": {"type": "string", "description": "Space slug (default: all)."},
+                },
+            }
+        },
+        responses={201: OpenApiTypes.OBJECT},
+    )
+    def post(self, request):
+        data = request.data if isinstance(request.data, dict) else {}
+        slug = data.get("space") or None
+        space = None
+        if slug is not None:
+            if not isinstance(slug, str) or "\x00" in slug:
+                raise InvalidInput("space must be a slug.", details={"space": ["Not a slug."]})
+            space = Space.objects.filter(slug=slug).first()
+            if space is None:
+                raise NotFound(f"Space {slug!r} not found.")
+        gaps = retrieval_services.gap_report(
+            principal=principal_of(request),
+            query=data.get("query"),
+            note=data.get("note") or "",
+            space=space,
+        )
+        return Response(
+            {"gaps": [{"space": g.space.slug, "query": g.query, "count": g.count} for g in gaps]},
+            status=201,
+        )
+
+
 urlpatterns = [
     path("", ContextView.as_view(), name="context"),
     path("agents.md", AgentsMdView.as_view(), name="context_agents_md"),
+    path("gaps/", GapReportView.as_view(), name="context_gap_report"),
 ]

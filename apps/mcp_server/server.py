@@ -21,6 +21,7 @@ from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from apps.accounts.models import ApiToken
 from apps.accounts.services import token_authenticate
 from apps.core.errors import ServiceError
+from apps.core.replica import on_replica
 from apps.records import selectors as record_selectors
 from apps.records.models import Record
 from apps.retrieval import services as retrieval_services
@@ -127,7 +128,8 @@ def _search(principal, *, query, paths, max_tokens, space, kinds=()):
     if space:
         data["spaces"] = [space]
     params: ContextParams = parse_params(data)
-    bundle = context_bundle(principal=principal, params=params)
+    # Read-only: served by the read replica when one is configured (DATABASE_REPLICA_URL).
+    bundle = on_replica(context_bundle, principal=principal, params=params)
     text = bundle["markdown"]
     if bundle["omitted"]:
         text += "Left out (token budget or superseded): " + ", ".join(
@@ -184,7 +186,14 @@ async def guardrails_for_paths(
     return await _run(_guardrails, ctx, "guardrails_for_paths", paths=paths, space=space)
 
 
+def _check_text(name: str, value: str | None, limit: int) -> None:
+    if value is not None and (len(value) > limit or "\x00" in value):
+        raise ServiceError(f"`{name}` must be at most {limit} characters, without NUL.")
+
+
 def _record_markdown(principal, *, key: str, space: str | None):
+    _check_text("key", key, 40)
+    _check_text("space", space, 60)
     key = (key or "").strip().upper()
     qs = record_selectors.record_list_visible(principal=principal).filter(key__iexact=key)
     if space:
@@ -239,6 +248,7 @@ async def get_record(key: str, space: str | None = None, ctx: Context | None = N
 def _report(principal, *, query: str, note: str, space: str | None):
     from apps.accounts.models import Space
 
+    _check_text("space", space, 60)
     target = None
     if space:
         target = Space.objects.visible_to(principal).filter(slug=space).first()

@@ -29,6 +29,8 @@ def agents_md(*, principal, space_slug: str, paths: list[str]) -> tuple[str, lis
     those anchored to a path, plus unanchored (space-wide) guardrails and constraints."""
     if not space_slug:
         raise InvalidInput("Name a space.", details={"space": ["Required."]})
+    if "\x00" in space_slug or any("\x00" in p for p in paths):
+        raise InvalidInput("NUL characters are not allowed.", details={"paths": ["NUL."]})
     space = Space.objects.visible_to(principal).filter(slug=space_slug).first()
     if space is None:
         raise NotFound(f"Space {space_slug!r} not found.")

@@ -80,6 +80,8 @@ def parse_params(data) -> ContextParams:
         query = ""
     elif len(query) > MAX_QUERY_CHARS:
         errors["q"] = [f"At most {MAX_QUERY_CHARS} characters."]
+    elif "\x00" in query:
+        errors["q"] = ["Contains a NUL character."]
     params = ContextParams(query=query.strip())
     for name in ("paths", "spaces", "kinds"):
         raw = data.getlist(name) if hasattr(data, "getlist") else data.get(name)
@@ -91,6 +93,9 @@ def parse_params(data) -> ContextParams:
             errors.update(exc.details)
     if len(params.paths) > MAX_PATHS or any(len(p) > 500 for p in params.paths):
         errors["paths"] = [f"At most {MAX_PATHS} paths of at most 500 characters."]
+    for name in ("paths", "spaces", "kinds"):
+        if any("\x00" in v for v in getattr(params, name)):
+            errors[name] = ["Contains a NUL character."]
     bad_kinds = [k for k in params.kinds if k not in Record.Kind.values]
     if bad_kinds:
         errors["kinds"] = [
@@ -171,30 +176,40 @@ def _record_url_pattern(slug: str) -> str:
         return f"/s/{slug}/{{key}}/"
 
 
+def _url(slug: str, key: str) -> str:
+    return settings.SITE_URL + _record_url_pattern(slug).format(key=key)
+
+
 def record_url(record: Record) -> str:
-    return settings.SITE_URL + _record_url_pattern(record.space.slug).format(key=record.key)
+    return _url(record.space.slug, record.key)
 
 
 def _date(value) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    return value.isoformat()
+    return None if value is None else value.isoformat()
+
+
+def _reasons(row, open_reasons, now: dt.datetime) -> list[str]:
+    """Why a record may no longer hold (`row` has freshness, next_review_at, valid_until)."""
+    reasons = list(open_reasons or [])
+    if row["freshness"] == Record.Freshness.STALE:
+        reasons.append(f"Its review was due on {row['next_review_at']:%Y-%m-%d}.")
+    elif row["freshness"] == Record.Freshness.DUE:
+        reasons.append(f"Its review is due on {row['next_review_at']:%Y-%m-%d}.")
+    if row["valid_until"] and row["valid_until"] < now.date():
+        reasons.append(f"It was valid until {row['valid_until']:%Y-%m-%d}.")
+    return reasons
 
 
 def freshness_reasons(record: Record, now: dt.datetime) -> list[str]:
     reasons = getattr(record, "open_reason_messages", None)
     if reasons is None:
         reasons = [r.message for r in getattr(record, "open_reasons", [])]
-    reasons = list(reasons)
-    if record.freshness == Record.Freshness.STALE:
-        reasons.append(f"Its review was due on {record.next_review_at:%Y-%m-%d}.")
-    elif record.freshness == Record.Freshness.DUE:
-        reasons.append(f"Its review is due on {record.next_review_at:%Y-%m-%d}.")
-    if record.valid_until and record.valid_until < now.date():
-        reasons.append(f"It was valid until {record.valid_until:%Y-%m-%d}.")
-    return reasons
+    row = {
+        "freshness": record.freshness,
+        "next_review_at": record.next_review_at,
+        "valid_until": record.valid_until,
+    }
+    return _reasons(row, reasons, now)
 
 
 def owner_of(record: Record) -> dict | None:
@@ -213,16 +228,28 @@ def _sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
 
 
+_MARKER = re.compile(r"<(/?)(record|context)\b", flags=re.IGNORECASE)
+
+
 def _escape(text: str) -> str:
     # Stored text must not be able to close (or forge) a provenance marker.
-    return re.sub(r"<(/?)(record|context)\b", r"&lt;\1\2", text, flags=re.IGNORECASE)
+    return _MARKER.sub(r"&lt;\1\2", text)
 
 
 def _attr(value: str) -> str:
-    return value.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+    return (
+        value.replace("&", "&amp;")
+        .replace('"', "&quot;")
+        .replace("<", "&lt;")
+        .replace("\r", " ")
+        .replace("\n", " ")
+    )
 
 
-def render_block(item: dict, text: str) -> str:
+CLOSE = "</record>"
+
+
+def _head_line(item: dict) -> str:
     attrs = {
         "key": item["key"],
         "space": item["space"],
@@ -233,27 +260,45 @@ def render_block(item: dict, text: str) -> str:
         "owner": (item["owner"] or {}).get("name") or "unowned",
         "url": item["url"],
     }
-    head = " ".join(f'{k}="{_attr(str(v))}"' for k, v in attrs.items())
-    lines = [f"<record {head}>", f"### {item['key']}: {_escape(item['title'])}"]
+    return "<record " + " ".join(f'{k}="{_attr(str(v))}"' for k, v in attrs.items()) + ">"
+
+
+def title_line(key: str, title: str) -> str:
+    # One line whatever the stored title holds: a newline would start a line of its own.
+    return f"### {key}: {_escape(' '.join(title.split()))}"
+
+
+def _label_lines(item: dict) -> list[str]:
+    lines = []
     if item["freshness"] in ("stale", "suspect", "due"):
-        why = " ".join(item["freshness_reasons"]) or ""
+        why = " ".join(" ".join(item["freshness_reasons"]).split())
         lines.append(f"> {item['freshness'].upper()}: may no longer hold. {_escape(why)}".rstrip())
     if item["status"] not in ("accepted",):
         lines.append(f"> Status: {item['status']}.")
     if item.get("note"):
-        lines.append(f"> {_escape(item['note'])}")
+        lines.append(f"> {_escape(' '.join(item['note'].split()))}")
+    return lines
+
+
+def _block(parts: list[str]) -> str:
+    return "\n".join(parts) + "\n\n"
+
+
+def render_block(item: dict, text: str) -> str:
+    """One record between provenance markers: head line, title, labels, text, closing marker."""
+    parts = [_head_line(item), title_line(item["key"], item["title"]), *_label_lines(item)]
     if text:
-        lines.append(_escape(text))
-    lines.append("</record>")
-    return "\n".join(lines) + "\n\n"
+        parts.append(_escape(text))
+    parts.append(CLOSE)
+    return _block(parts)
 
 
 def render_header(params: ContextParams, now: dt.datetime) -> str:
     asked = []
     if params.query:
-        asked.append(f'query "{_escape(params.query[:300])}"')
+        asked.append(f'query "{_escape(" ".join(params.query[:300].split()))}"')
     if params.paths:
-        asked.append("paths " + ", ".join(params.paths[:10]))
+        asked.append("paths " + ", ".join(" ".join(p.split()) for p in params.paths[:10]))
     return (
         "# Context from contextkb\n"
         f"Team knowledge relevant to {' and '.join(asked)}, generated {now:%Y-%m-%d %H:%M} UTC. "
@@ -276,44 +321,77 @@ def packing_texts(summary: str, body: str) -> dict[str, str]:
     return texts
 
 
-def _texts_hash(summary: str, body: str) -> str:
-    return hashlib.sha256(f"{summary or ''}\x00{body or ''}".encode()).hexdigest()
+# Bumped when what the stored counts mean changes: older counts are then recounted.
+COUNTS_VERSION = 2
+
+
+def counts_stamp() -> str:
+    """Stored with the counts: the tokenizer and the version of what was counted. Counts with
+    another stamp are not used, and the embedding sweep recounts them."""
+    return f"{tokens.fingerprint()}:v{COUNTS_VERSION}"
+
+
+def _texts_hash(key: str, title: str, summary: str, body: str) -> str:
+    text = f"{COUNTS_VERSION}\x00{key}\x00{title}\x00{summary or ''}\x00{body or ''}"
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def text_token_counts(records) -> list[dict]:
-    """Token counts of each record's packing texts (as rendered), for storing with its vector."""
+    """Token counts of each record's title line and packing texts as they appear in a bundle
+    (each after a newline), stored with its vector so requests need not count them."""
     rows, texts = [], []
     for record in records:
         forms = packing_texts(record.summary, record.body)
-        rows.append((record, list(forms)))
+        rows.append((record, ["title", *forms]))
+        texts.append(title_line(record.key, record.title))
         texts.extend(_escape(t) for t in forms.values())
-    counts = iter(tokens.count_many(texts))
+    counts = iter(tokens.count_many_after_newline(texts))
+    stamp = counts_stamp()
     return [
-        {"hash": _texts_hash(record.summary, record.body), **{f: next(counts) for f in forms}}
+        {
+            "hash": _texts_hash(record.key, record.title, record.summary, record.body),
+            "method": stamp,
+            **{f: next(counts) for f in forms},
+        }
         for record, forms in rows
     ]
 
 
-# Stored text counts are per text; inside a block the text adds its own line and may tokenize a
-# little differently at its edges. The final document is counted exactly anyway.
-BLOCK_SLACK = 4
+def _stored_counts(row: dict) -> dict | None:
+    """The stored counts of a record, if they were made from its current text by this tokenizer
+    and are plausible (no text has fewer tokens than its length over the longest token)."""
+    stored = row.get("stored_token_counts")
+    if (
+        not stored
+        or stored.get("method") != counts_stamp()
+        or stored.get("hash") != _texts_hash(row["key"], row["title"], row["summary"], row["body"])
+    ):
+        return None
+    longest = tokens.longest_token_chars()
+    texts = {"title": title_line(row["key"], row["title"])}
+    texts.update(packing_texts(row["summary"], row["body"]))
+    for form, text in texts.items():
+        if not isinstance(stored.get(form), int) or stored[form] * longest < len(text):
+            return None
+    return stored
 
 
-def _stored_counts(record: Record) -> dict | None:
-    stored = getattr(record, "stored_token_counts", None)
-    if stored and stored.get("hash") == _texts_hash(record.summary, record.body):
-        return stored
-    return None
+def _forms(row: dict) -> list[tuple[str, str]]:
+    """Candidate texts from richest to leanest: whole record, summary (title only is implied)."""
+    return [
+        (form, text) for form, text in packing_texts(row["summary"], row["body"]).items() if text
+    ]
 
 
-def _forms(record: Record) -> list[tuple[str, str]]:
-    """Candidate texts from richest to leanest: whole record, summary, title only."""
-    return [*packing_texts(record.summary, record.body).items(), ("title", "")]
+# More characters per token than this is implausible for prose, so a text longer than
+# room * MAX_CHARS_PER_TOKEN cannot fit and is not even counted.
+MAX_CHARS_PER_TOKEN = 6
 
 
-def _pack_excerpt(record: Record, item: dict, room: int) -> tuple[str, str, int] | None:
-    """The longest run of whole leading sentences of the body that fits into `room` tokens."""
-    sentences = _sentences(record.body)
+def _pack_excerpt(row: dict, room: int) -> tuple[str, str, int] | None:
+    """The longest run of whole leading sentences of the body whose text fits into `room`
+    tokens (the text alone: the block around it is counted by the caller)."""
+    sentences = _sentences(row["body"])
     if len(sentences) < 2:
         return None
     best = None
@@ -321,11 +399,10 @@ def _pack_excerpt(record: Record, item: dict, room: int) -> tuple[str, str, int]
     while lo <= hi:  # binary search on the number of sentences
         mid = (lo + hi) // 2
         text = " ".join(sentences[:mid]) + " […]"
-        block = render_block(item, text)
-        if len(block) > room * MAX_CHARS_PER_TOKEN:
+        if len(text) > room * MAX_CHARS_PER_TOKEN:
             hi = mid - 1
             continue
-        cost = tokens.count(block)
+        cost = tokens.count_after_newline(_escape(text))
         if cost <= room:
             best = ("excerpt", text, cost)
             lo = mid + 1
@@ -334,42 +411,47 @@ def _pack_excerpt(record: Record, item: dict, room: int) -> tuple[str, str, int]
     return best
 
 
-# More characters per token than this is implausible for prose, so a text longer than
-# room * MAX_CHARS_PER_TOKEN cannot fit and is not even counted.
-MAX_CHARS_PER_TOKEN = 6
-
-
-def _choose_form(record: Record, item: dict, room: int) -> tuple[str, str, int] | None:
-    """The richest form of the record that fits into `room` tokens, or None.
-
-    Counting is the expensive part of a request, so the title-only block is counted first (if it
-    does not fit, nothing will) and texts that are obviously too long are skipped uncounted."""
+def _choose_form(row: dict, item: dict, room: int) -> tuple[str, str, int] | None:
+    """The richest form of the record that fits into `room` tokens, with its exact cost, or
+    None. A block's cost is the sum of its lines' counts (after a newline) plus its newlines
+    (see apps.retrieval.tokens); texts that obviously cannot fit are not counted at all."""
     if room <= 0:
         return None
-    title_block = render_block(item, "")
-    if len(title_block) > room * MAX_CHARS_PER_TOKEN:
+    head = _head_line(item)
+    labels = _label_lines(item)
+    if len(head) > room * MAX_CHARS_PER_TOKEN:
         return None  # once the budget is nearly spent, the remaining candidates go uncounted
-    title_cost = tokens.count(title_block)
-    if title_cost > room:
+    stored = _stored_counts(row)
+    if stored is not None:
+        title_cost = stored["title"]
+    else:
+        title_cost = tokens.count_after_newline(title_line(item["key"], item["title"]))
+    # head, title, labels and the closing marker, each on its own line, then a blank line.
+    fixed = (
+        tokens.count_after_newline(head)
+        + title_cost
+        + sum(tokens.count_after_newline(line) for line in labels)
+        + tokens.count_after_newline(CLOSE)
+        + (2 + len(labels))  # newlines between the lines
+        + 2  # the blank line after the block
+    )
+    if fixed > room:
         return None
-    chosen: tuple[str, str, int] = ("title", "", title_cost)
-    stored = _stored_counts(record)
-    for form, text in _forms(record)[:-1]:
+    chosen: tuple[str, str, int] = ("title", "", fixed)
+    for form, text in _forms(row):
         if stored is not None and form in stored:
-            # Counted when the record was embedded: no tokenizer run at request time.
-            cost = title_cost + stored[form] + BLOCK_SLACK
+            cost = fixed + 1 + stored[form]  # counted when the record was embedded
         else:
-            block = render_block(item, text)
-            if len(block) > room * MAX_CHARS_PER_TOKEN:
+            if len(text) > (room - fixed) * MAX_CHARS_PER_TOKEN:
                 continue
-            cost = tokens.count(block)
+            cost = fixed + 1 + tokens.count_after_newline(_escape(text))
         if cost <= room:
             chosen = (form, text, cost)
             break
-    if chosen[0] != "full" and record.body.strip() and room - title_cost > 40:
-        excerpt = _pack_excerpt(record, item, room)
+    if chosen[0] != "full" and row["body"].strip() and room - fixed > 40:
+        excerpt = _pack_excerpt(row, room - fixed - 1)
         if excerpt is not None and len(excerpt[1]) > len(chosen[1]):
-            chosen = excerpt
+            chosen = (excerpt[0], excerpt[1], fixed + 1 + excerpt[2])
     return chosen
 
 
@@ -379,6 +461,70 @@ def _method(params: ContextParams, result: search.SearchResult, mode: str) -> st
     if mode != "hybrid":
         return mode
     return "hybrid" if result.used_vectors else "full-text (no embeddings available)"
+
+
+ROW_FIELDS = (
+    "id",
+    "key",
+    "kind",
+    "title",
+    "summary",
+    "body",
+    "status",
+    "freshness",
+    "next_review_at",
+    "valid_until",
+    "last_verified_at",
+    "anchors",
+    "owner_user_id",
+    "owner_team_id",
+)
+
+
+def _rows(record_ids: set[int], space_ids: list[int]) -> dict[int, dict]:
+    """The records a bundle needs, as plain rows with owner, space, stored token counts and
+    open suspect reasons: one query, no model instances. `space_ids` are the spaces the
+    principal may see (resolved by `resolve_spaces`), so this is the access check."""
+    if not record_ids:
+        return {}
+    rows = (
+        Record.objects.active()
+        .filter(pk__in=record_ids, space_id__in=space_ids)
+        .values(
+            *ROW_FIELDS,
+            space_slug=F("space__slug"),
+            owner_first=F("owner_user__first_name"),
+            owner_last=F("owner_user__last_name"),
+            owner_username=F("owner_user__username"),
+            owner_email=F("owner_user__email"),
+            team_name=F("owner_team__name"),
+            stored_token_counts=F("embedding__token_counts"),
+            # Open suspect reasons in the same query (newest first), not a prefetch.
+            open_reasons=ArraySubquery(
+                SuspectReason.objects.filter(record=OuterRef("pk"), resolved_at__isnull=True)
+                .order_by("-created_at", "-pk")
+                .values("message")
+            ),
+        )
+    )
+    return {row["id"]: row for row in rows}
+
+
+def _owner(row: dict) -> dict | None:
+    if row["owner_user_id"]:
+        name = f"{row['owner_first']} {row['owner_last']}".strip() or row["owner_username"]
+        return {"type": "user", "name": name, "email": row["owner_email"]}
+    if row["owner_team_id"]:
+        return {"type": "team", "name": row["team_name"], "email": None}
+    return None
+
+
+def _omission(row: dict, reason: str, score: float | None = None) -> dict:
+    entry = {"key": row["key"], "space": row["space_slug"], "title": row["title"]}
+    if score is not None:
+        entry["score"] = score
+    entry["reason"] = reason
+    return entry
 
 
 def context_bundle(*, principal, params: ContextParams, mode: str = "hybrid") -> dict:
@@ -397,57 +543,36 @@ def context_bundle(*, principal, params: ContextParams, mode: str = "hybrid") ->
     hits = result.hits
     superseded = [h.record_id for h in hits if h.status == Record.Status.SUPERSEDED]
     successor_of = _successors(superseded)
-    wanted = {h.record_id for h in hits} | set(successor_of.values())
-    records = {
-        r.pk: r
-        for r in Record.objects.visible_to(principal)
-        .active()
-        .filter(pk__in=wanted, space_id__in=list(spaces))
-        .select_related("space", "owner_user", "owner_team")
-        .annotate(
-            stored_token_counts=F("embedding__token_counts"),
-            # Open suspect reasons in the same query (newest first), not a prefetch.
-            open_reason_messages=ArraySubquery(
-                SuspectReason.objects.filter(record=OuterRef("pk"), resolved_at__isnull=True)
-                .order_by("-created_at", "-pk")
-                .values("message")
-            ),
-        )
-    }
+    rows = _rows({h.record_id for h in hits} | set(successor_of.values()), list(spaces))
 
-    ordered: list[tuple[Record, search.Hit, str]] = []
+    ordered: list[tuple[dict, search.Hit, str]] = []
     omitted: list[dict] = []
     seen: set[int] = set()
     for hit in hits:
-        record = records.get(hit.record_id)
-        if record is None:
+        row = rows.get(hit.record_id)
+        if row is None:
             continue
         note = ""
-        if record.status == Record.Status.SUPERSEDED:
-            successor = records.get(successor_of.get(record.pk, -1))
-            if successor is None or successor.status == Record.Status.SUPERSEDED:
+        if row["status"] == Record.Status.SUPERSEDED:
+            successor = rows.get(successor_of.get(row["id"], -1))
+            if successor is None or successor["status"] == Record.Status.SUPERSEDED:
                 omitted.append(
-                    {
-                        "key": record.key,
-                        "space": record.space.slug,
-                        "title": record.title,
-                        "reason": "superseded (its successor is archived or not visible to you)",
-                    }
+                    _omission(row, "superseded (its successor is archived or not visible to you)")
                 )
                 continue
-            if not params.include_stale and successor.freshness in ("stale", "suspect"):
+            if not params.include_stale and successor["freshness"] in ("stale", "suspect"):
                 continue
-            if params.kinds and successor.kind not in params.kinds:
+            if params.kinds and successor["kind"] not in params.kinds:
                 continue
             note = (
-                f"Replaces {record.key} ({record.title}), which matched your request but was "
-                f"superseded by {successor.key}; do not rely on {record.key}."
+                f"Replaces {row['key']} ({row['title']}), which matched your request but was "
+                f"superseded by {successor['key']}; do not rely on {row['key']}."
             )
-            record = successor
-        if record.pk in seen:
+            row = successor
+        if row["id"] in seen:
             continue
-        seen.add(record.pk)
-        ordered.append((record, hit, note))
+        seen.add(row["id"])
+        ordered.append((row, hit, note))
 
     header = render_header(params, now)
     used = tokens.count(header)
@@ -456,21 +581,22 @@ def context_bundle(*, principal, params: ContextParams, mode: str = "hybrid") ->
         header = SHORT_HEADER
         used = tokens.count(header)
     items: list[dict] = []
-    for record, hit, note in ordered:
+    blocks: list[str] = []
+    for row, hit, note in ordered:
         item = {
-            "id": record.pk,
-            "key": record.key,
-            "space": record.space.slug,
-            "kind": record.kind,
-            "title": record.title,
-            "status": record.status,
-            "owner": owner_of(record),
-            "url": record_url(record),
+            "id": row["id"],
+            "key": row["key"],
+            "space": row["space_slug"],
+            "kind": row["kind"],
+            "title": row["title"],
+            "status": row["status"],
+            "owner": _owner(row),
+            "url": _url(row["space_slug"], row["key"]),
             "score": hit.score,
-            "freshness": record.freshness,
-            "freshness_reasons": freshness_reasons(record, now),
-            "last_verified_at": _date(record.last_verified_at),
-            "anchors": list(record.anchors),
+            "freshness": row["freshness"],
+            "freshness_reasons": _reasons(row, row["open_reasons"], now),
+            "last_verified_at": _date(row["last_verified_at"]),
+            "anchors": list(row["anchors"]),
             "why": [
                 w
                 for w, on in (
@@ -482,45 +608,42 @@ def context_bundle(*, principal, params: ContextParams, mode: str = "hybrid") ->
             ],
             "note": note,
         }
-        chosen = _choose_form(record, item, params.max_tokens - used)
+        chosen = _choose_form(row, item, params.max_tokens - used)
         if chosen is None:
-            omitted.append(
-                {
-                    "key": record.key,
-                    "space": record.space.slug,
-                    "title": record.title,
-                    "score": hit.score,
-                    "reason": "token budget",
-                }
-            )
+            omitted.append(_omission(row, "token budget", hit.score))
             continue
         form, text, cost = chosen
         item.update({"content": form, "text": text, "tokens": cost})
         items.append(item)
+        blocks.append(render_block(item, text))
         used += cost
 
-    markdown = header + "".join(render_block(item, item["text"]) for item in items)
-    # Token counts are not exactly additive across block boundaries: re-check the whole.
-    while items and tokens.count(markdown) > params.max_tokens:
-        dropped = items.pop()
-        omitted.append(
-            {
-                "key": dropped["key"],
-                "space": dropped["space"],
-                "title": dropped["title"],
-                "score": dropped["score"],
-                "reason": "token budget",
-            }
-        )
-        markdown = header + "".join(render_block(item, item["text"]) for item in items)
-    total = tokens.count(markdown)
+    markdown = header + "".join(blocks)
+    if not tokens.is_additive():
+        # A tokenizer whose tokens can span lines: block counts are only estimates, so the
+        # whole document is counted and trimmed.
+        while items and tokens.count(markdown) > params.max_tokens:
+            dropped = items.pop()
+            blocks.pop()
+            omitted.append(
+                {
+                    "key": dropped["key"],
+                    "space": dropped["space"],
+                    "title": dropped["title"],
+                    "score": dropped["score"],
+                    "reason": "token budget",
+                }
+            )
+            markdown = header + "".join(blocks)
+        used = tokens.count(markdown)
     return {
         "query": params.query,
         "paths": params.paths,
         "spaces": sorted(s.slug for s in spaces.values()),
         "generated_at": now.isoformat(),
         "max_tokens": params.max_tokens,
-        "tokens_used": total,
+        # Exact: the sum of the header's and the blocks' counts (apps.retrieval.tokens).
+        "tokens_used": used,
         "token_counting": tokens.counting_method(),
         "retrieval": _method(params, result, mode),
         "items": items,

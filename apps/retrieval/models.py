@@ -114,6 +114,7 @@ class Gap(models.Model):
     class Status(models.TextChoices):
         OPEN = "open", "Open"
         DISMISSED = "dismissed", "Dismissed"
+        ANSWERED = "answered", "Answered by a record"
 
     space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="gaps")
     query = models.TextField()
@@ -129,9 +130,14 @@ class Gap(models.Model):
     notes = models.JSONField(default=list, blank=True)
     first_seen = models.DateTimeField(default=timezone.now)
     last_seen = models.DateTimeField(default=timezone.now)
+    # When and by whom the gap was closed (dismissed, or answered by a record).
     dismissed_at = models.DateTimeField(null=True, blank=True)
     dismissed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # The record written from this gap ("Create record from this gap").
+    answered_by = models.ForeignKey(
+        Record, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
 
     class Meta:

@@ -184,6 +184,45 @@ def _fts_parts(where: str, relax: bool) -> list[str]:
     return parts
 
 
+# Filtered HNSW scans: without iterative scans, the index hands back its ef_search nearest
+# vectors of *all* spaces (and of dead rows), and the space/kind/archived filters applied after
+# it can leave the list short or empty, e.g. for a small space beside a big one. pgvector 0.8
+# keeps scanning until the LIMIT is met (bounded by hnsw.max_scan_tuples, 20,000 by default).
+_iterative_scans: bool | None = None  # does the server's pgvector have them? (asked once)
+
+
+def _raw_execute(sql: str) -> list:
+    # The raw cursor: per-connection setup, not one of the request's queries.
+    with connection.cursor() as cursor:
+        cursor.cursor.execute(sql)
+        return cursor.cursor.fetchall() if cursor.cursor.description else []
+
+
+def _prepare_vector_session() -> None:
+    """Turn on iterative index scans for this database session: once per connection, or for
+    the current transaction when inside one (a rollback would undo a session-wide SET)."""
+    global _iterative_scans
+    if _iterative_scans is None:
+        rows = _raw_execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+        version = tuple(int(p) for p in re.findall(r"\d+", rows[0][0])[:2]) if rows else (0, 0)
+        _iterative_scans = version >= (0, 8)
+    if not _iterative_scans:
+        return
+    connection.ensure_connection()
+    raw = connection.connection
+    if connection.in_atomic_block:
+        _raw_execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+    elif getattr(connection, "_ckb_hnsw_session", None) is not raw:
+        _raw_execute("SET hnsw.iterative_scan = relaxed_order")
+        connection._ckb_hnsw_session = raw
+
+
+def path_keys(path: str) -> list[str]:
+    """The anchor keys a (normalised) path can match: "", each folder prefix with its "/", and
+    the path itself plus "/" (see migration 0006 for the anchors' side)."""
+    return ["", *(path[: i + 1] for i, c in enumerate(path) if c == "/"), path + "/"]
+
+
 def _vector_literal(vector: list[float]) -> str:
     return "[" + ",".join(f"{x:.6f}" for x in vector) + "]"
 
@@ -223,6 +262,7 @@ def hybrid_search(
 
     embedded = embed_query(query) if query and mode in ("hybrid", "vector") else None
     if embedded:
+        _prepare_vector_session()
         model_key, vector = embedded
         dims = len(vector)
         params["model_key"] = model_key
@@ -249,12 +289,18 @@ def hybrid_search(
 
     if paths:
         params["paths"] = paths
+        params["path_keys"] = sorted({key for path in paths for key in path_keys(path)})
+        # Only records whose anchor keys (migration 0006) are among the paths' keys are checked
+        # against the regular expressions; pinned kinds first, so the cap never drops them.
         parts.append(
             f"""anch AS (
                 SELECT r.id FROM records_record r
                 WHERE {where} AND r.anchor_patterns <> '{{}}'
+                  AND retrieval_anchor_keys(r.anchor_patterns) && %(path_keys)s::text[]
                   AND EXISTS (SELECT 1 FROM unnest(r.anchor_patterns) AS pat,
                                            unnest(%(paths)s::text[]) AS path WHERE path ~ pat)
+                ORDER BY CASE r.kind WHEN 'guardrail' THEN 0 WHEN 'constraint' THEN 1 ELSE 2 END,
+                         r.id
                 LIMIT {ANCHOR_LIMIT}
             )"""
         )

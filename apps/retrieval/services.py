@@ -52,11 +52,13 @@ def ensure_vector_index(dimensions: int) -> None:
 
 
 def records_needing_embedding(model_key: str):
-    """Active records with no vector under `model_key`, or with no stored token counts."""
+    """Active records with no vector under `model_key`, or without current token counts (none,
+    or counted by another tokenizer or an older counting scheme)."""
     return Record.objects.active().filter(
         Q(embedding__isnull=True)
         | ~Q(embedding__model_key=model_key)
         | Q(embedding__token_counts__isnull=True)
+        | ~Q(embedding__token_counts__contains={"method": bundle.counts_stamp()})
     )
 
 
@@ -324,8 +326,19 @@ def gap_report(*, principal, query: str, note: str = "", space: Space | None = N
     """A tool says "I needed to know this and you had nothing": counted as a gap right away."""
     if not isinstance(query, str) or not query.strip():
         raise InvalidInput("Say what you were looking for.", details={"query": ["Required."]})
-    if len(query) > 2000 or not isinstance(note, str) or len(note) > 2000:
-        raise InvalidInput("The query and note are at most 2,000 characters each.")
+    if not isinstance(note, str):
+        raise InvalidInput("The note must be text.", details={"note": ["Must be text."]})
+    if len(query) > 2000 or len(note) > 2000:
+        raise InvalidInput(
+            "The query and note are at most 2,000 characters each.",
+            details={
+                name: ["At most 2,000 characters."]
+                for name, value in (("query", query), ("note", note))
+                if len(value) > 2000
+            },
+        )
+    if "\x00" in query or "\x00" in note:
+        raise InvalidInput("NUL characters are not allowed.", details={"query": ["NUL."]})
     visible = Space.objects.visible_to(principal)
     if space is not None:
         if not visible.filter(pk=space.pk).exists():
@@ -350,6 +363,23 @@ def gap_dismiss(*, gap: Gap, actor) -> Gap:
     )
     gap.refresh_from_db()
     return gap
+
+
+def gap_answer(*, gap_id: int, record: Record, actor) -> Gap | None:
+    """Close an open gap of the record's space as answered by `record` (written from the gap
+    with "Create record from this gap"); a later occurrence opens a new gap. Returns the gap,
+    or None when there is no such open gap or the actor may not edit the space."""
+    if not access.can_edit(actor, record.space):
+        return None
+    updated = Gap.objects.filter(
+        pk=gap_id, space_id=record.space_id, status=Gap.Status.OPEN
+    ).update(
+        status=Gap.Status.ANSWERED,
+        answered_by=record,
+        dismissed_at=timezone.now(),
+        dismissed_by=access.user_of(actor),
+    )
+    return Gap.objects.get(pk=gap_id) if updated else None
 
 
 def usage_prune(*, older_than_days: int = 180) -> int:

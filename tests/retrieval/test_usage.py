@@ -134,3 +134,39 @@ def test_usage_entries_of_deleted_tokens_and_records_are_still_written(space, ow
     entry = services.usage_log_write(payload=payload)
     assert entry.token_id is None
     assert list(entry.items.values_list("record_id", flat=True)) == [record.pk]
+
+
+def test_tools_report_gaps_over_rest_too(api, read_token, space, other_space):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {read_token[1]}")
+    payload = {"query": "Which queue do refunds use?", "note": "no record", "space": "payments"}
+
+    first = client.post(URL + "gaps/", payload, format="json")
+    second = api.post(URL + "gaps/", {"query": "which queue do refunds use"}, format="json")
+
+    assert first.status_code == 201, first.content  # a read-only token may report a gap
+    assert first.json() == {
+        "gaps": [{"space": "payments", "query": "Which queue do refunds use?", "count": 1}]
+    }
+    assert second.status_code == 201
+    gap = Gap.objects.get(space=space)
+    assert (gap.count, gap.source, gap.notes) == (2, "reported", ["no record"])
+
+    for bad, status, field in (
+        ({}, 400, "query"),
+        ({"query": ""}, 400, "query"),
+        ({"query": 5}, 400, "query"),
+        ({"query": "x" * 2001}, 400, "query"),
+        ({"query": "refunds", "note": 7}, 400, "note"),
+        ({"query": "refunds\x00"}, 400, None),  # the JSON parser refuses NUL
+        ({"query": "refunds", "space": "elsewhere"}, 404, None),  # not this token's space
+        ({"query": "refunds", "space": "nope"}, 404, None),
+    ):
+        response = api.post(URL + "gaps/", bad, format="json")
+        assert response.status_code == status, (bad, response.content)
+        if field:
+            assert field in response.json()["error"]["details"], bad
+    assert Gap.objects.count() == 1
+    assert APIClient().post(URL + "gaps/", payload, format="json").status_code == 401
