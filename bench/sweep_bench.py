@@ -11,7 +11,10 @@ reason), then times:
   4. an hourly sweep one hour after that,
   5. the nightly full sweep in steady state,
   6. the daily health snapshot,
-  7. a drift report of 20 changed paths (each path's anchor is shared by 2,000 records, so it
+  7. the reads around it: the hourly digest planner's two queries, one owner's ranked digest
+     (one record in 200), one space admin's escalation list,
+     and the health dashboard's figures for one space and for all ten,
+  8. a drift report of 20 changed paths (each path's anchor is shared by 2,000 records, so it
      marks 40,000 records suspect), and one of 20 paths no record covers (the matching cost
      alone).
 
@@ -134,6 +137,47 @@ def load(n: int) -> None:
         c.execute("VACUUM ANALYZE records_suspectreason")
 
 
+def bench_reads(now: dt.datetime) -> None:
+    from django.db import connection
+
+    from apps.accounts.models import Space, User
+    from apps.reminders import selectors
+
+    with connection.cursor() as c:
+        # user6 administers every space (idempotent, so --keep runs see the same data).
+        c.execute(
+            "UPDATE accounts_membership SET role = 'admin' "
+            "WHERE user_id = (SELECT id FROM accounts_user WHERE username = 'user6')"
+        )
+    owner = User.objects.get(username="user7")
+    admin = User.objects.get(username="user6")
+    timed(
+        "plan: owners with something to review",
+        lambda: len(selectors.users_with_digest_items(frequency="daily")),
+    )
+    timed(
+        "plan: admins with something to escalate",
+        lambda: len(selectors.admins_with_escalations(now=now)),
+    )
+    timed(
+        "one owner's digest (1 in 200 records, top 25 ranked)",
+        lambda: selectors.total_of(selectors.digest_items(user=owner, now=now)),
+    )
+    timed(
+        "one admin's escalation (10 spaces, top 40 ranked)",
+        lambda: selectors.total_of(selectors.escalation_items(user=admin, now=now)),
+    )
+    one = Space.objects.filter(slug="space-1")
+    timed(
+        "health dashboard figures, one space",
+        lambda: selectors.health(spaces=one, now=now, coverage=False)["total"],
+    )
+    timed(
+        "health dashboard figures, all spaces + coverage",
+        lambda: selectors.health(spaces=Space.objects.all(), now=now, coverage=True)["total"],
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=1_000_000)
@@ -170,6 +214,7 @@ def main() -> None:
     )
     timed("full (nightly) sweep, steady state", lambda: services.sweep(now=later, full=True))
     timed("daily health snapshot (10 spaces)", lambda: services.snapshot_health())
+    bench_reads(later)
     paths = [f"svc{i}/module_{i}.py" for i in range(0, 400, 20)]
     timed(
         "drift report: 20 paths vs 1 anchor per record",

@@ -85,31 +85,41 @@ def status_change_reason(old_status: str, new_status: str) -> str:
     return "was edited"
 
 
-def _patterns_matching(paths: list[str]) -> dict[str, list[str]]:
-    """{anchor pattern: [changed paths it matches]} over the distinct patterns in use.
+def _patterns_matching(
+    paths: list[str], *, changed_since: dt.datetime | None = None
+) -> dict[str, list[str]]:
+    """{anchor pattern: [changed paths it matches]} over the distinct patterns in use (of records
+    changed since `changed_since`, when given).
 
     Matching each path against the few thousand distinct patterns, rather than against every
     record's anchors, keeps a drift report fast however many records share an anchor."""
     record_table = Record._meta.db_table
+    since_sql, params = "", [paths]
+    if changed_since is not None:
+        since_sql = "AND updated_at >= %s"
+        params = [changed_since, paths]
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             SELECT pats.pat, array_agg(p.path ORDER BY p.path)
             FROM (SELECT DISTINCT unnest(anchor_patterns) AS pat FROM {record_table}
-                  WHERE archived_at IS NULL AND anchor_patterns <> '{{}}') AS pats
+                  WHERE archived_at IS NULL AND anchor_patterns <> '{{}}' {since_sql}) AS pats
             JOIN unnest(%s::text[]) AS p(path) ON p.path ~ pats.pat
             GROUP BY pats.pat
             """,  # noqa: S608 - table name is ours, values are parameters
-            [paths],
+            params,
         )
         return dict(cursor.fetchall())
 
 
-def covered_paths(paths: list[str]) -> set[str]:
-    """The paths at least one active record is anchored to now."""
+def covered_paths(paths: list[str], *, changed_since: dt.datetime | None = None) -> set[str]:
+    """The paths at least one active record is anchored to now; with `changed_since`, only
+    records created or edited since then are looked at (the cheap check for paths that were
+    not covered at that time)."""
     if not paths:
         return set()
-    return {path for matched in _patterns_matching(paths).values() for path in matched}
+    matching = _patterns_matching(paths, changed_since=changed_since)
+    return {path for matched in matching.values() for path in matched}
 
 
 def code_changed(

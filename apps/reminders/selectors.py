@@ -192,8 +192,12 @@ def total_of(groups: list[SpaceGroup]) -> int:
 
 
 def _owned_by(user: User) -> Q:
-    """Records the user owns, and records owned by a team they are in."""
-    return Q(owner_user=user) | Q(owner_team__in=user.teams.values("id"))
+    """Records the user owns, and records owned by a team they are in (team ids read first, so
+    the two owner indexes serve the query instead of a scan)."""
+    team_ids = list(user.teams.values_list("id", flat=True))
+    if not team_ids:
+        return Q(owner_user=user)
+    return Q(owner_user=user) | Q(owner_team_id__in=team_ids)
 
 
 def digest_items(
@@ -239,16 +243,34 @@ def escalation_items(
 
 
 def users_with_digest_items(*, frequency: str) -> list[int]:
-    """Ids of active users with that digest frequency who own something needing review."""
-    owned = (
-        _attention_qs()
-        .filter(Q(owner_user=OuterRef("pk")) | Q(owner_team__members=OuterRef("pk")))
-        .filter(space__memberships__user=OuterRef("pk"))
+    """Ids of active users with that digest frequency who own (themselves or through a team)
+    something needing review in a space they are a member of.
+
+    Set-based: the distinct (owner, space) pairs of the records needing review (a hash
+    aggregate over one scan, at most users x spaces rows), then memberships and users."""
+    attention = _attention_qs().order_by()
+    pairs = set(
+        attention.filter(owner_user__isnull=False)
+        .values_list("owner_user_id", "space_id")
+        .distinct()
     )
-    return list(
-        User.objects.filter(is_active=True, digest_frequency=frequency)
-        .filter(Exists(owned))
-        .values_list("id", flat=True)
+    pairs |= set(
+        attention.filter(owner_team__isnull=False)
+        .exclude(owner_team__members=None)
+        .values_list("owner_team__members", "space_id")
+        .distinct()
+    )
+    if not pairs:
+        return []
+    user_ids = {user_id for user_id, _ in pairs}
+    members = set(
+        Membership.objects.filter(user_id__in=user_ids).values_list("user_id", "space_id")
+    )
+    owners = {user_id for user_id, space_id in pairs if (user_id, space_id) in members}
+    return sorted(
+        User.objects.filter(pk__in=owners, is_active=True, digest_frequency=frequency).values_list(
+            "id", flat=True
+        )
     )
 
 
@@ -426,7 +448,8 @@ def uncovered_paths(*, since: dt.datetime, limit: int = 30) -> list[dict]:
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            SELECT path, count(*) AS changes, max(created_at) AS last_changed
+            SELECT path, count(*) AS changes, max(created_at) AS last_changed,
+                   min(created_at) AS first_changed
             FROM {table}, unnest(unmatched_paths) AS path
             WHERE created_at >= %s
             GROUP BY path ORDER BY changes DESC, path LIMIT %s
@@ -434,7 +457,15 @@ def uncovered_paths(*, since: dt.datetime, limit: int = 30) -> list[dict]:
             [since, limit * 3],
         )
         rows = cursor.fetchall()
-    covered = evidence.covered_paths([row[0] for row in rows])
+    if not rows:
+        return []
+    # A path no record matched when it was reported can only be covered since by a record
+    # created or edited after that report: only those are checked (an index range, not a scan).
+    covered = evidence.covered_paths(
+        [row[0] for row in rows], changed_since=min(row[3] for row in rows)
+    )
     return [
-        {"path": p, "changes": n, "last_changed": last} for p, n, last in rows if p not in covered
+        {"path": p, "changes": n, "last_changed": last}
+        for p, n, last, _first in rows
+        if p not in covered
     ][:limit]
