@@ -497,3 +497,22 @@ def test_failed_deliveries_show_in_the_admin_and_can_be_sent_again_once(
     assert [tasks.send_delivery.run(pk) for pk in queued + queued] == ["sent", "not claimed"]
     assert len(mail.outbox) == 1
     assert Delivery.objects.get().status == "sent"
+
+
+def test_planner_picks_owners_and_team_members_who_belong_to_the_space(
+    space, owner, teammate, outsider
+):
+    from tests.factories import TeamFactory
+
+    team = TeamFactory(name="Platform")
+    team.members.add(teammate, outsider)  # the outsider is not a member of Payments
+    old = timezone.now() - dt.timedelta(days=100)
+    make_record(space=space, actor=owner, owner_team=team, kind="guardrail", now=old)
+    make_record(space=space, actor=owner, owner_user=owner, kind="guardrail")  # fresh
+    reminders.sweep(full=True)
+
+    assert selectors.users_with_digest_items(frequency="daily") == [teammate.pk]
+    make_record(space=space, actor=owner, owner_user=owner, kind="guardrail", now=old)
+    reminders.sweep(full=True)
+    assert selectors.users_with_digest_items(frequency="daily") == sorted([owner.pk, teammate.pk])
+    assert selectors.users_with_digest_items(frequency="weekly") == []
