@@ -30,7 +30,7 @@ def _create_url(space: Space, gap: Gap) -> str:
         base = reverse("web:record_create", kwargs={"slug": space.slug})
     except NoReverseMatch:
         base = f"/s/{space.slug}/new/"
-    return f"{base}?{urlencode({'title': gap.query[:200]})}"
+    return f"{base}?{urlencode({'title': gap.query[:200], 'gap': gap.pk})}"
 
 
 @login_required

@@ -87,7 +87,8 @@ def test_gaps_page_lists_open_gaps_with_create_and_dismiss(client, owner, space,
     html = page.content.decode()
     assert page.status_code == 200
     assert "Where are refunds decided?" in html
-    assert f"/s/{space.slug}/new/?title=Where+are+refunds+decided%3F" in html
+    create_url = f"/s/{space.slug}/new/?title=Where+are+refunds+decided%3F&amp;gap={gap.pk}"
+    assert create_url in html
 
     response = client.post(f"/spaces/{space.slug}/gaps/{gap.pk}/dismiss/")
     assert response.status_code == 302
@@ -170,3 +171,55 @@ def test_tools_report_gaps_over_rest_too(api, read_token, space, other_space):
             assert field in response.json()["error"]["details"], bad
     assert Gap.objects.count() == 1
     assert APIClient().post(URL + "gaps/", payload, format="json").status_code == 401
+
+
+def test_creating_a_record_from_a_gap_prefills_it_and_closes_the_gap(client, owner, space):
+    services.gap_note(space_ids=[space.pk], query="Who decides refunds?", source="reported")
+    gap = Gap.objects.get()
+    client.force_login(owner)
+
+    form = client.get(f"/s/{space.slug}/new/", {"title": gap.query, "gap": gap.pk})
+    html = form.content.decode()
+    assert 'value="Who decides refunds?"' in html  # the title field, prefilled
+    assert f'name="from_gap" value="{gap.pk}"' in html
+
+    # The browser posts to the canonical URL (the script drops the query string): the gap id
+    # travels in the form.
+    response = client.post(
+        f"/s/{space.slug}/new/",
+        {
+            "kind": "decision",
+            "title": "Refunds are decided by support leads",
+            "status": "draft",
+            "body": "",
+            "from_gap": gap.pk,
+        },
+    )
+    assert response.status_code == 302
+    gap.refresh_from_db()
+    assert gap.status == "answered"
+    assert gap.answered_by.title == "Refunds are decided by support leads"
+    page = client.get(f"/spaces/{space.slug}/gaps/").content.decode()
+    assert f'id="gap-{gap.pk}"' not in page
+
+    # The same question asked again opens a new gap (the record may not answer it after all).
+    services.gap_note(space_ids=[space.pk], query="Who decides refunds?", source="reported")
+    assert Gap.objects.filter(status="open").count() == 1
+
+
+def test_a_gap_of_another_space_is_not_closed(client, owner, space, other_space):
+    services.gap_note(space_ids=[other_space.pk], query="Elsewhere question", source="reported")
+    elsewhere = Gap.objects.get()
+    client.force_login(owner)
+    client.post(
+        f"/s/{space.slug}/new/",
+        {
+            "kind": "decision",
+            "title": "Unrelated",
+            "status": "draft",
+            "body": "",
+            "from_gap": elsewhere.pk,
+        },
+    )
+    elsewhere.refresh_from_db()
+    assert elsewhere.status == "open"

@@ -21,6 +21,7 @@ from apps.records import selectors as record_selectors
 from apps.records import services
 from apps.records.models import Link, Record, Verification
 from apps.retrieval.selectors import record_usage
+from apps.retrieval.services import gap_answer
 from apps.web.forms import BODY_TEMPLATES, INVERSE_PREFIX, LinkForm, RecordForm
 from apps.web.selectors import link_candidates, space_tags, submitted_twice
 from apps.web.views.common import record_or_404, service_errors, space_or_404
@@ -123,6 +124,11 @@ def record_create(request: HttpRequest, slug: str) -> HttpResponse:
     initial = {"body": BODY_TEMPLATES[kind], "status": Record.Status.DRAFT}
     if request.user.memberships.filter(space=space).exists():
         initial["owner"] = f"u:{request.user.pk}"
+    # "Create record from this gap" (retrieval's gaps page): the question as the title, and the
+    # gap closed as answered once the record exists.
+    from_gap = _gap_id(request)
+    if request.method == "GET" and request.GET.get("title"):
+        initial["title"] = request.GET["title"].replace("\x00", "")[:200]
     if request.method == "POST" and "switch_kind" in request.POST:
         # Another kind was picked: show the same editor for that kind, keeping what was typed.
         initial, body_kept = _switch_kind(request, kind)
@@ -132,7 +138,9 @@ def record_create(request: HttpRequest, slug: str) -> HttpResponse:
                 f"Kept your text; the {Record.Kind(kind).label.lower()} template was not applied.",
             )
         form = RecordForm(space=space, kind=kind, initial=initial)
-        return _render_form(request, space=space, form=form, kind=kind, mode="create")
+        return _render_form(
+            request, space=space, form=form, kind=kind, mode="create", from_gap=from_gap
+        )
     form = RecordForm(request.POST or None, space=space, kind=kind, initial=initial)
     if request.method == "POST" and form.is_valid():
         fields = form.service_fields()
@@ -154,8 +162,17 @@ def record_create(request: HttpRequest, slug: str) -> HttpResponse:
         else:
             if duplicate is None:
                 messages.success(request, f"{record.key} created.")
+                if from_gap:
+                    gap_answer(gap_id=from_gap, record=record, actor=request.user)
             return redirect(_record_url(record))
-    return _render_form(request, space=space, form=form, kind=kind, mode="create")
+    return _render_form(
+        request, space=space, form=form, kind=kind, mode="create", from_gap=from_gap
+    )
+
+
+def _gap_id(request: HttpRequest) -> int | None:
+    raw = request.POST.get("from_gap") or request.GET.get("gap") or ""
+    return int(raw) if raw.isdigit() and len(raw) < 12 else None
 
 
 def _render_form(request: HttpRequest, *, space, form, kind: str, mode: str, **extra):
