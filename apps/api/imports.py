@@ -37,6 +37,12 @@ class ImportInput(serializers.Serializer):
         help_text="Email of a member of the space: owns the imported records that name no owner.",
     )
     dry_run = serializers.BooleanField(required=False, default=False)
+    overwrite_edits = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Let the files win over edits made in contextkb since the last import "
+        "(otherwise such files are skipped and listed).",
+    )
 
 
 class ImportJobOutput(serializers.ModelSerializer):
@@ -54,6 +60,7 @@ class ImportJobOutput(serializers.ModelSerializer):
             "filename",
             "kind",
             "dry_run",
+            "overwrite_edits",
             "state",
             "phase",
             "done",
@@ -98,6 +105,7 @@ class ImportView(ApiView, APIView):
             kind=data["kind"],
             owner_email=data.get("owner", ""),
             dry_run=data["dry_run"],
+            overwrite_edits=data["overwrite_edits"],
         )
         body = ImportJobOutput(job, context={"request": request}).data
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})

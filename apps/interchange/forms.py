@@ -21,6 +21,12 @@ class ImportForm(forms.Form):
     dry_run = forms.BooleanField(
         required=False, label="Dry run: show what would happen, save nothing"
     )
+    overwrite_edits = forms.BooleanField(
+        required=False,
+        label="Let the files win over edits made here since the last import",
+        help_text="Otherwise a file that changed something also changed here is left alone "
+        "and listed.",
+    )
 
     def clean_file(self):
         upload = self.cleaned_data["file"]

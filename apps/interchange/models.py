@@ -36,6 +36,7 @@ class ImportJob(models.Model):
     kind = models.CharField(max_length=12, default="decision")
     owner_email = models.CharField(max_length=254, blank=True)
     dry_run = models.BooleanField(default=False)
+    overwrite_edits = models.BooleanField(default=False)
 
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     phase = models.CharField(max_length=40, blank=True)
@@ -82,3 +83,17 @@ class SourceId(models.Model):
 
     def __str__(self) -> str:
         return f"{self.value} -> record {self.record_id}"
+
+
+class ImportBaseline(models.Model):
+    """What the last import left in the fields a file decides (a digest per field), so the next
+    import applies only what changed in the file and never overwrites an edit made in the app."""
+
+    record = models.OneToOneField(
+        "records.Record", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    fields = models.JSONField(default=dict)
+    imported_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"import baseline of record {self.record_id}"

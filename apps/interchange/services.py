@@ -12,6 +12,8 @@ index.md; importing that folder into an empty space gives back the same records 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import logging
 import posixpath
 import re
@@ -32,7 +34,7 @@ from apps.audit.models import AuditEvent
 from apps.audit.services import audit_log
 from apps.core.errors import Forbidden, InvalidInput, NotFound, ServiceError
 from apps.interchange import parsing
-from apps.interchange.models import ImportJob, SourceId
+from apps.interchange.models import ImportBaseline, ImportJob, SourceId
 from apps.interchange.sources import SourceFile, check_zip, read_zip
 from apps.interchange.tasks import run_import_job
 from apps.records import services as record_services
@@ -137,6 +139,115 @@ class _Doc:
     kind: str
     record: Record | None = None
     outcome: str = ""
+    baseline: dict[str, str] | None = None  # what the last import left (digests), if any
+    from_file: set[str] = field(default_factory=set)  # fields this import took from the file
+    clash: bool = False  # changed in the app and in the file: not written
+
+
+# --- re-imports: three-way, field by field ----------------------------------------------------
+#
+# After each import the record's file-controlled fields are remembered (a digest each). The next
+# import writes a field only when the file changed it since; when the app changed the same field
+# to something else meanwhile, nothing of that file is written and the summary says so. So
+# re-importing an unchanged folder never undoes an edit, a verification or a status set in the app.
+
+
+def _tracked(record: Record) -> dict[str, Any]:
+    owner = (
+        f"user:{record.owner_user_id}"
+        if record.owner_user_id
+        else (f"team:{record.owner_team_id}" if record.owner_team_id else "")
+    )
+    return {
+        "title": record.title,
+        "summary": record.summary,
+        "body": record.body,
+        "status": record.status,
+        "owner": owner,
+        "tags": list(record.tags),
+        "anchors": list(record.anchors),
+        "reversibility": record.reversibility,
+        "impact": record.impact,
+        "decided_on": record.decided_on,
+        "deciders": record.deciders,
+        "valid_until": record.valid_until,
+        "next_review_at": record.next_review_at,
+        "last_verified_at": record.last_verified_at,
+        "archived": record.archived_at is not None,
+    }
+
+
+def _tracked_name(field_name: str) -> str:
+    return "owner" if field_name in ("owner_user", "owner_team") else field_name
+
+
+def _digest(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        value = value.astimezone(dt.UTC).isoformat()
+    text = json.dumps(value, default=str, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+class _Clash(Exception):
+    """Changed in the app and in the file since the last import: the file is not written."""
+
+    def __init__(self, fields: list[str]):
+        self.fields = fields
+        super().__init__(
+            f"changed in contextkb since the last import, and in the file too ({', '.join(fields)})"
+            ": not overwritten. Bring the two together (in the file or in contextkb), or import "
+            "again with overwrite-edits"
+        )
+
+
+def _file_changed(doc: _Doc, name: str, value: Any) -> bool:
+    """Whether the file asks for something other than what the last import left."""
+    changed = doc.baseline is None or _digest(value) != doc.baseline.get(name)
+    if changed:
+        doc.from_file.add(name)
+    return changed
+
+
+def _merge(doc: _Doc, existing: Record, changes: dict[str, Any]) -> dict[str, Any]:
+    """The changes a re-import may write: only fields the file changed; raises _Clash when the
+    app changed one of those too (to something else)."""
+    if doc.baseline is None:
+        return changes
+    current = _tracked(existing)
+    wanted = {_tracked_name(k): v for k, v in changes.items() if k != "owner_team"}
+    if "owner_user" in changes or "owner_team" in changes:
+        user, team = changes.get("owner_user"), changes.get("owner_team")
+        wanted["owner"] = f"user:{user.pk}" if user else (f"team:{team.pk}" if team else "")
+    from_file = {n for n, v in wanted.items() if _file_changed(doc, n, v)}
+    clash = sorted(
+        n
+        for n in from_file
+        if _digest(current[n]) != doc.baseline.get(n) and _digest(current[n]) != _digest(wanted[n])
+    )
+    if clash:
+        raise _Clash(clash)
+    return {k: v for k, v in changes.items() if _tracked_name(k) in from_file}
+
+
+def _remember_baselines(docs: list[_Doc]) -> None:
+    """For each field: what this import wrote, or, where the file did not change it, what the
+    file said before (never an edit made in the app, which would then look like the file's)."""
+    by_pk = {d.record.pk: d for d in docs if d.record is not None and not d.clash}
+    now = timezone.now()
+    rows = []
+    for record in Record.objects.filter(pk__in=list(by_pk)):
+        doc = by_pk[record.pk]
+        fields = {n: _digest(v) for n, v in _tracked(record).items()}
+        for name, old in (doc.baseline or {}).items():
+            if name not in doc.from_file:
+                fields[name] = old
+        rows.append(ImportBaseline(record=record, fields=fields, imported_at=now))
+    ImportBaseline.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["record"],
+        update_fields=["fields", "imported_at"],
+    )
 
 
 def _require_edit(actor, space: Space) -> None:
@@ -294,6 +405,7 @@ def _write_record(
         # A superseded status belongs to the supersedes link; a file cannot set or undo it.
         if existing.status != Record.Status.SUPERSEDED and status != Record.Status.SUPERSEDED:
             changes["status"] = status
+        changes = _merge(doc, existing, changes)
         if all(getattr(existing, name) == value for name, value in changes.items()):
             # Nothing differs: skip the locked read-and-compare of record_update.
             doc.record, doc.outcome = existing, "unchanged"
@@ -303,7 +415,8 @@ def _write_record(
         record = record_services.record_update(
             record=existing,
             actor=actor,
-            expected_version=None,
+            # Someone saving it in the app while the import runs wins; this file is reported.
+            expected_version=existing.version,
             changes=changes,
             message=f"Re-imported from {adr.path}"[:300],
         )
@@ -327,9 +440,12 @@ def _finish_exported(doc: _Doc, *, actor, summary: ImportSummary) -> None:
     its own), then the review dates (a status edit by the owner would move them), then the
     archived flag (an archived record cannot gain a supersedes link, so it is archived last)."""
     record = Record.objects.get(pk=doc.record.pk)
-    fm, path = doc.adr.front_matter, doc.adr.path
     status = _wanted_status(doc)
-    if status != Record.Status.SUPERSEDED and record.status != status:
+    if (
+        status != Record.Status.SUPERSEDED
+        and record.status != status
+        and _file_changed(doc, "status", status)
+    ):
         record = record_services.record_update(
             record=record,
             actor=actor,
@@ -337,11 +453,12 @@ def _finish_exported(doc: _Doc, *, actor, summary: ImportSummary) -> None:
             changes={"status": status},
             message=f"Status as exported ({status})",
         )
-    _apply_exported_extras(record, fm, actor=actor, summary=summary, path=path)
+    _apply_exported_extras(record, doc, actor=actor, summary=summary)
 
 
-def _apply_exported_extras(record: Record, fm: dict[str, Any], *, actor, summary, path) -> None:
+def _apply_exported_extras(record: Record, doc: _Doc, *, actor, summary) -> None:
     """Review dates and the archived flag from contextkb's own export."""
+    fm, path = doc.adr.front_matter, doc.adr.path
     updates: dict[str, Any] = {}
     for name in ("next_review_at", "last_verified_at"):
         value = fm.get(name)
@@ -356,14 +473,15 @@ def _apply_exported_extras(record: Record, fm: dict[str, Any], *, actor, summary
                 continue
         if timezone.is_naive(when):
             when = timezone.make_aware(when, dt.UTC)
-        if getattr(record, name) != when:
+        if getattr(record, name) != when and _file_changed(doc, name, when):
             updates[name] = when
     if updates:
         Record.objects.filter(pk=record.pk).update(**updates)
         for name, value in updates.items():
             setattr(record, name, value)
         record_services.refresh_freshness(record)
-    if fm.get("archived") is True and record.archived_at is None:
+    archived = fm.get("archived") is True
+    if archived and record.archived_at is None and _file_changed(doc, "archived", archived):
         record_services.record_archive(record=record, actor=actor)
 
 
@@ -676,25 +794,30 @@ def import_files(
     kind: str = Record.Kind.DECISION,
     owner: User | None = None,
     dry_run: bool = False,
+    overwrite_edits: bool = False,
     progress: Progress | None = None,
 ) -> ImportSummary:
-    """Import markdown files into `space`; returns what happened to each. See the module doc."""
+    """Import markdown files into `space`; returns what happened to each. See the module doc.
+
+    `overwrite_edits`: the files win over edits made in the app since the last import (by
+    default such a file is reported and left alone)."""
     _require_edit(actor, space)
     if kind not in Record.Kind.values:
         raise InvalidInput(f"Unknown kind {kind!r}; use one of {', '.join(Record.Kind.values)}.")
     if owner is not None and not Membership.objects.filter(user=owner, space=space).exists():
         raise InvalidInput(f"{owner.email} is not a member of {space.name}, so cannot own records.")
     summary = ImportSummary(dry_run=dry_run, files_seen=len(files))
+    args = (space, files, actor, kind, owner, overwrite_edits, summary, progress)
     if dry_run:
         with transaction.atomic():
-            _run(space, files, actor, kind, owner, summary, progress)
+            _run(*args)
             transaction.set_rollback(True)
     else:
-        _run(space, files, actor, kind, owner, summary, progress)
+        _run(*args)
     return summary
 
 
-def _run(space, files, actor, kind, owner, summary: ImportSummary, progress) -> None:
+def _run(space, files, actor, kind, owner, overwrite_edits, summary: ImportSummary, progress):
     docs: list[_Doc] = []
     skipped_paths: set[str] = set()
     for source in files:
@@ -771,6 +894,13 @@ def _run(space, files, actor, kind, owner, summary: ImportSummary, progress) -> 
         return existing, ""
 
     matches = {id(d): match(d) for d in docs}
+    baselines = (
+        {}
+        if overwrite_edits
+        else dict(
+            ImportBaseline.objects.filter(record__space=space).values_list("record_id", "fields")
+        )
+    )
     # Each new file keeps the number in its name when that number is free: the first file (by
     # path) to name a number claims it, and every claim is written before any file that needs
     # a fresh number, so a clash (ADR/ADR002 and decision-record/DR002) never shifts the rest.
@@ -786,6 +916,8 @@ def _run(space, files, actor, kind, owner, summary: ImportSummary, progress) -> 
     for done, doc in enumerate(docs, 1):
         adr = doc.adr
         existing, renamed_from = matches[id(doc)]
+        if existing is not None:
+            doc.baseline = baselines.get(existing.pk)
         fm_id = ids.get(id(doc), "")
         number = claims.get(id(doc))
         if adr.status.unknown and not adr.exported:
@@ -811,6 +943,10 @@ def _run(space, files, actor, kind, owner, summary: ImportSummary, progress) -> 
                             f"{doc.record.key} found by its front-matter id {fm_id!r}: "
                             f"renamed from {renamed_from}",
                         )
+        except _Clash as exc:
+            # Nothing of this file is written; links to and from it still count.
+            doc.record, doc.clash = existing, True
+            summary.skip(adr.path, str(exc))
         except ServiceError as exc:
             doc.record = None
             details = "; ".join(
@@ -829,7 +965,7 @@ def _run(space, files, actor, kind, owner, summary: ImportSummary, progress) -> 
     wanted = _collect_links(imported, space=space, skipped_paths=skipped_paths, summary=summary)
     _write_links(wanted, actor=actor, summary=summary, progress=progress)
     for doc in imported:
-        if not doc.adr.exported:
+        if not doc.adr.exported or doc.clash:
             continue
         try:
             with transaction.atomic():
@@ -847,6 +983,7 @@ def _run(space, files, actor, kind, owner, summary: ImportSummary, progress) -> 
                 f"says {(doc.adr.status_text or 'superseded')[:80]!r} but no successor was "
                 "found; imported as deprecated",
             )
+    _remember_baselines(imported)
 
 
 # --- export -----------------------------------------------------------------------------------
@@ -981,6 +1118,7 @@ def import_job_create(
     kind: str = Record.Kind.DECISION,
     owner_email: str = "",
     dry_run: bool = False,
+    overwrite_edits: bool = False,
 ):
     """Store an uploaded zip and queue its import (after commit). Checks everything that can be
     checked now, so a bad upload is refused at once instead of failing in the background."""
@@ -1012,6 +1150,7 @@ def import_job_create(
         kind=kind,
         owner_email=owner_email,
         dry_run=dry_run,
+        overwrite_edits=overwrite_edits,
     )
     transaction.on_commit(lambda: run_import_job.delay(job.pk))
     return job
@@ -1045,6 +1184,7 @@ def import_job_run(*, job) -> None:
             kind=job.kind,
             owner=owner,
             dry_run=job.dry_run,
+            overwrite_edits=job.overwrite_edits,
             progress=progress,
         )
     except ServiceError as exc:

@@ -45,6 +45,7 @@ def import_page(request: HttpRequest, slug: str) -> HttpResponse:
                     kind=form.cleaned_data["kind"] or "decision",
                     owner_email=form.cleaned_data["owner"] or "",
                     dry_run=form.cleaned_data["dry_run"],
+                    overwrite_edits=form.cleaned_data["overwrite_edits"],
                 )
             except ServiceError as exc:
                 form.add_error(None, exc.message)

@@ -282,3 +282,33 @@ def test_hostile_values_round_trip_exactly(space, owner):
         assert after[0][key] == fields, key
     assert after[0]["DEC-1"]["body"] == body + "0"
     assert after[0]["DEC-1"]["tags"] == ["multi\nline", "yes", "x: y", "- d", "ünï", "007"]
+
+
+@pytest.mark.django_db
+def test_reimporting_an_export_keeps_verifications_and_edits_made_since(rich_space, owner):
+    files = [
+        sources.SourceFile(f.path, f.content.encode())
+        for f in services.export_space(space=rich_space, actor=owner)
+    ]
+    copy = SpaceFactory(slug="copy")
+    MembershipFactory(space=copy, user=owner, role=Membership.Role.EDITOR)
+    services.import_files(space=copy, files=files, actor=owner)
+    dec10 = Record.objects.get(space=copy, key="DEC-10")
+    record_services.record_verify(record=dec10, actor=owner)
+    record_services.record_update(
+        record=Record.objects.get(pk=dec10.pk),
+        actor=owner,
+        expected_version=None,
+        changes={"tags": ["terraform"], "impact": "low"},
+    )
+    verified = Record.objects.get(pk=dec10.pk)
+
+    again = services.import_files(space=copy, files=files, actor=owner)
+
+    after = Record.objects.get(pk=dec10.pk)
+    assert again.updated == [] and again.skipped[1:] == []
+    assert (after.last_verified_at, after.next_review_at) == (
+        verified.last_verified_at,
+        verified.next_review_at,
+    )
+    assert (after.tags, after.impact, after.version) == (["terraform"], "low", verified.version)

@@ -333,3 +333,96 @@ def test_two_numbering_series_in_one_folder_keep_their_numbers_where_free(space,
         for p in numbers
         if p.startswith("decision-record/") or p == "ADR/ADR000-process.md"
     ) == [7, 8, 9, 10]
+
+
+def _edit(record, actor, **changes):
+    from apps.records import services as record_services
+
+    return record_services.record_update(
+        record=Record.objects.get(pk=record.pk),
+        actor=actor,
+        expected_version=None,
+        changes=changes,
+    )
+
+
+@pytest.mark.django_db
+def test_reimporting_never_undoes_edits_made_in_the_app(space, owner, teammate, adr_folder):
+    _import(space, adr_folder, owner)
+    dec10 = Record.objects.get(space=space, key="DEC-10")
+    original = dec10.body
+    _edit(dec10, teammate, body=original + "\nClarified in the app.\n", status="deprecated")
+
+    # The folder has not changed: the edits stay.
+    again = _import(space, adr_folder, owner)
+    dec10 = Record.objects.get(pk=dec10.pk)
+    assert dec10.body.endswith("Clarified in the app.\n") and dec10.status == "deprecated"
+    assert again.updated == [] and again.skipped[1:] == []
+
+    # The file changes a field the app did not touch (deciders, in MADR front matter): that
+    # field is taken, the edits stay.
+    path = adr_folder / "jabref/0057-allow-positional-input-file-argument.md"
+    text = path.read_text()
+    path.write_text(text.replace("---\n", "---\ndeciders: Ann, Bob\n", 1))
+    dec57 = Record.objects.get(space=space, key="DEC-57")
+    _edit(dec57, teammate, summary="Summed up in the app")
+    third = _import(space, adr_folder, owner)
+    dec57 = Record.objects.get(pk=dec57.pk)
+    assert [u["key"] for u in third.updated] == ["DEC-57"]
+    assert (dec57.deciders, dec57.summary) == ("Ann, Bob", "Summed up in the app")
+
+    # The file changes the body the app changed too: nothing of that file is written.
+    path = adr_folder / "govuk-aws/0010-terraform-directory-structure.md"
+    path.write_text(path.read_text().replace("Date: 2017-07-04", "Date: 2017-07-05"))
+    version = dec10.version
+    fourth = _import(space, adr_folder, owner)
+    reasons = {s["path"]: s["reason"] for s in fourth.skipped}
+    assert reasons["govuk-aws/0010-terraform-directory-structure.md"].startswith(
+        "changed in contextkb since the last import, and in the file too (body): not overwritten"
+    )
+    dec10 = Record.objects.get(pk=dec10.pk)
+    assert dec10.version == version and dec10.decided_on == dt.date(2017, 7, 4)
+    assert dec10.body.endswith("Clarified in the app.\n")
+    # Links from and to it still hold.
+    assert ("DEC-17", "amends", "DEC-10") in _links(space)
+
+    # Asked to, the files win.
+    fifth = _import(space, adr_folder, owner, overwrite_edits=True)
+    dec10 = Record.objects.get(pk=dec10.pk)
+    assert [u["key"] for u in fifth.updated] == ["DEC-10"]
+    assert dec10.body == path.read_text() and dec10.status == "accepted"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_edit_saved_while_the_import_runs_is_not_overwritten(
+    space, owner, teammate, adr_folder, monkeypatch
+):
+    import threading
+
+    from django.db import connection
+
+    _import(space, adr_folder, owner)
+    path = adr_folder / "govuk-aws/0017-terraform-data-structure.md"
+    path.write_text(path.read_text() + "\nA late addition.\n")
+    real_merge = services._merge
+
+    def save_in_the_browser(record):
+        _edit(record, teammate, summary="Saved by a teammate meanwhile")
+        connection.close()
+
+    def merge_while_someone_saves(doc, existing, changes):
+        if existing.key == "DEC-17":
+            # A teammate saves DEC-17 (and commits, on their own connection) after the import
+            # read it and before it writes.
+            thread = threading.Thread(target=save_in_the_browser, args=(existing,))
+            thread.start()
+            thread.join()
+        return real_merge(doc, existing, changes)
+
+    monkeypatch.setattr(services, "_merge", merge_while_someone_saves)
+    summary = _import(space, adr_folder, owner)
+
+    dec17 = Record.objects.get(space=space, key="DEC-17")
+    assert dec17.summary == "Saved by a teammate meanwhile"
+    assert not dec17.body.endswith("A late addition.\n")
+    assert "govuk-aws/0017-terraform-data-structure.md" in {s["path"] for s in summary.skipped}

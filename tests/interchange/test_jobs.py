@@ -218,3 +218,48 @@ def _on_queue(apply_async, queue):
         return apply_async(*args, **kwargs)
 
     return send
+
+
+@pytest.mark.django_db
+def test_api_import_can_let_the_files_win_over_edits_made_in_the_app(
+    space, owner, adr_folder, django_capture_on_commit_callbacks
+):
+    from apps.interchange import services, sources
+    from apps.records import services as record_services
+
+    services.import_files(space=space, files=sources.read_folder(adr_folder), actor=owner)
+    dec10 = Record.objects.get(space=space, key="DEC-10")
+    record_services.record_update(
+        record=dec10, actor=owner, expected_version=None, changes={"body": "Rewritten here."}
+    )
+    path = adr_folder / "govuk-aws/0010-terraform-directory-structure.md"
+    path.write_text(path.read_text() + "\nUpstream change.\n")
+    api = APIClient()
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {make_token(owner, scope='read_write')[1]}"}
+    jobs = []
+    for overwrite in ("false", "true"):
+        with django_capture_on_commit_callbacks(execute=False):
+            response = api.post(
+                "/api/v1/import/",
+                {
+                    "file": _upload(_zip_of(adr_folder)),
+                    "space": space.slug,
+                    "overwrite_edits": overwrite,
+                },
+                format="multipart",
+                **auth,
+            )
+        assert response.json()["overwrite_edits"] is (overwrite == "true")
+        run_import_job(ImportJob.objects.get(uid=response.json()["id"]).pk)
+        jobs.append(api.get(response["Location"], **auth).json()["summary"])
+        if overwrite == "false":
+            assert Record.objects.get(pk=dec10.pk).body == "Rewritten here."
+
+    kept, overwritten = jobs
+    assert "not overwritten" in next(
+        s["reason"]
+        for s in kept["skipped"]
+        if s["path"].endswith("0010-terraform-directory-structure.md")
+    )
+    assert [u["key"] for u in overwritten["updated"]] == ["DEC-10"]
+    assert Record.objects.get(pk=dec10.pk).body == path.read_text()

@@ -24,7 +24,9 @@ what is read:
 
 re-running:
   Files are matched to records by their path (or a front-matter id, or the key in a
-  contextkb export), so importing the same folder again updates the same records.
+  contextkb export), so importing the same folder again updates the same records. Only what
+  changed in a file since the last import is written; a file that changed a field someone also
+  changed in contextkb is reported and left alone (--overwrite-edits lets the file win).
 
 the report (stdout):
   created / updated / unchanged / skipped (with the reason: not UTF-8, binary, empty, too
@@ -70,9 +72,27 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run", action="store_true", help="Report what would happen; save nothing."
         )
+        parser.add_argument(
+            "--overwrite-edits",
+            action="store_true",
+            help="Let the files win over edits made in contextkb since the last import (by "
+            "default such files are reported and left alone).",
+        )
         parser.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
 
-    def handle(self, *args, path, space, kind, owner, as_user, dry_run, no_progress, **options):
+    def handle(
+        self,
+        *args,
+        path,
+        space,
+        kind,
+        owner,
+        as_user,
+        dry_run,
+        overwrite_edits,
+        no_progress,
+        **options,
+    ):
         target = Space.objects.filter(slug=space).first()
         if target is None:
             raise CommandError(f"No space with the slug {space!r}.")
@@ -120,6 +140,7 @@ class Command(BaseCommand):
                 kind=kind,
                 owner=owner_user,
                 dry_run=dry_run,
+                overwrite_edits=overwrite_edits,
                 progress=progress,
             )
         except ServiceError as exc:
