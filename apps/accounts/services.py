@@ -131,6 +131,8 @@ def token_create(
     """Create a token; returns it with the plain text, which is never stored and shown once."""
     name = (name or "").strip()
     errors = {}
+    if not user.is_active:
+        errors["user"] = [f"{user.get_username()} is deactivated; their tokens would not work."]
     if not name or len(name) > 100:
         errors["name"] = ["A name of at most 100 characters is required."]
     if scope not in ApiToken.Scope.values:

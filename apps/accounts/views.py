@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -41,15 +43,18 @@ class TokenForm(forms.Form):
         )
 
 
+# The plain text of a just-created token waits here for the one page view that shows it.
+NEW_TOKEN_SESSION_KEY = "accounts:new-api-token"  # noqa: S105 - a session key name
+
+
 @login_required
 def tokens(request: HttpRequest) -> HttpResponse:
-    plain = None
     if request.method == "POST":
         form = TokenForm(request.POST, user=request.user)
         if form.is_valid():
             days = form.cleaned_data["expires_in_days"]
             try:
-                _token, plain = services.token_create(
+                token, plain = services.token_create(
                     user=request.user,
                     name=form.cleaned_data["name"],
                     scope=form.cleaned_data["scope"],
@@ -61,19 +66,32 @@ def tokens(request: HttpRequest) -> HttpResponse:
                     for problem in problems:
                         form.add_error(field if field in form.fields else None, problem)
             else:
-                form = TokenForm(user=request.user)
+                # Post/redirect/get: reloading the page must not create a second token.
+                request.session[NEW_TOKEN_SESSION_KEY] = {"id": token.pk, "plain": plain}
+                return redirect("accounts:tokens")
     else:
         form = TokenForm(user=request.user)
+    created = request.session.pop(NEW_TOKEN_SESSION_KEY, None)
     token_list = (
         ApiToken.objects.filter(user=request.user)
         .prefetch_related("spaces")
-        .order_by("-created_at")
+        .order_by(F("revoked_at").asc(nulls_first=True), "-created_at")
     )
-    return render(
+    response = render(
         request,
         "accounts/tokens.html",
-        {"form": form, "tokens": token_list, "plain_token": plain, "now": timezone.now()},
+        {
+            "form": form,
+            "tokens": token_list,
+            "plain_token": created["plain"] if created else None,
+            "new_token_id": created["id"] if created else None,
+            "site_url": settings.SITE_URL,
+            "now": timezone.now(),
+        },
     )
+    # The page may show a secret: keep it out of every cache.
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @login_required

@@ -18,11 +18,14 @@ def test_tokens_page_shows_a_new_token_once_and_lists_it(client, space, owner):
     response = client.post(
         "/accounts/tokens/",
         {"name": "CI pipeline", "scope": "read_write", "spaces": [space.pk], "expires_in_days": 30},
+        follow=True,
     )
-    assert response.status_code == 200
+    # Post/redirect/get: reloading the page that shows the token creates no second one.
+    assert response.redirect_chain == [("/accounts/tokens/", 302)]
+    assert response["Cache-Control"] == "no-store"
     html = response.content.decode()
     token = ApiToken.objects.get(user=owner)
-    plain = html.split('id="plain-token">')[1].split("<")[0]
+    plain = html.split('id="plain-token" class="mono" value="')[1].split('"')[0]
     assert plain.startswith("ckb_") and token.token_hash == ApiToken.hash(plain)
     assert (token.name, token.scope, list(token.spaces.all())) == (
         "CI pipeline",
@@ -33,6 +36,7 @@ def test_tokens_page_shows_a_new_token_once_and_lists_it(client, space, owner):
     # The list shows the prefix and never the plain token again.
     listing = client.get("/accounts/tokens/").content.decode()
     assert "CI pipeline" in listing and token.prefix in listing and plain not in listing
+    assert ApiToken.objects.filter(user=owner).count() == 1
     # It works, then revoking it stops it at once.
     assert client.get("/api/v1/me/", **bearer(plain)).status_code == 200
     client.post(f"/accounts/tokens/{token.pk}/revoke/")
@@ -93,3 +97,39 @@ def test_a_deactivated_users_token_stops_working(api, space, owner):
     owner.is_active = False
     owner.save()
     assert api.get("/api/v1/me/", **bearer(plain)).status_code == 401
+    with pytest.raises(CommandError, match="deactivated"):
+        call_command("create_api_token", "--user", "owner", "--name", "new")
+    assert ApiToken.objects.filter(user=owner).count() == 1
+
+
+def test_a_token_cannot_open_the_tokens_page_or_mint_tokens(client, space, owner):
+    _, plain = make_token(owner, scope=ApiToken.Scope.READ_WRITE)
+    page = client.get("/accounts/tokens/", **bearer(plain))
+    assert page.status_code == 302 and page["Location"].startswith("/accounts/login/")
+    client.post("/accounts/tokens/", {"name": "escalated", "scope": "read_write"}, **bearer(plain))
+    assert ApiToken.objects.filter(user=owner).count() == 1
+
+
+def test_tokens_page_lists_active_tokens_first_and_marks_expired_and_revoked(client, space, owner):
+    past = timezone.now() - dt.timedelta(days=1)
+    make_token(owner, name="old-revoked", revoked_at=past)
+    make_token(owner, name="old-expired", expires_at=past)
+    make_token(owner, name="current")
+    client.force_login(owner, backend=MODEL_BACKEND)
+    html = client.get("/accounts/tokens/").content.decode()
+    assert html.index("current") < html.index("old-revoked")
+    assert "expired</span>" in html and f"Revoked {past:%Y-%m-%d}" in html
+    # Revoked tokens have no Revoke button; the others do.
+    assert html.count(">Revoke</button>") == 2
+
+
+def test_create_api_token_command_validates_its_options(space, owner, capsys):
+    with pytest.raises(CommandError, match="at least 1"):
+        call_command("create_api_token", "--user", "owner", "--name", "x", "--expires-days", "0")
+    with pytest.raises(CommandError, match="name"):
+        call_command("create_api_token", "--user", "owner", "--name", "  ")
+    assert not ApiToken.objects.exists()
+    call_command("create_api_token", "--user", "owner", "--name", "ci", "--expires-days", "7")
+    token = ApiToken.objects.get()
+    assert dt.timedelta(days=6) < token.expires_at - timezone.now() <= dt.timedelta(days=7)
+    assert token.token_hash == ApiToken.hash(capsys.readouterr().out.strip())

@@ -11,12 +11,25 @@ from apps.core.errors import ServiceError
 
 
 class Command(BaseCommand):
-    help = "Create an API token for a user and print it (it is shown only this once)."
+    help = (
+        "Create an API token for a user. The plain token goes to standard output, alone on one "
+        "line, so scripts can capture it; it is shown only this once (only a hash is stored). "
+        "Example: python manage.py create_api_token --user alice --name ci --scope read_write "
+        "--space payments --expires-days 90 > token.txt. Revoke tokens on the Tokens page."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--user", required=True, help="Username of the token's owner.")
-        parser.add_argument("--name", required=True, help="What the token is for.")
-        parser.add_argument("--scope", choices=ApiToken.Scope.values, default=ApiToken.Scope.READ)
+        parser.add_argument(
+            "--name", required=True, help="What the token is for, e.g. 'release script'."
+        )
+        parser.add_argument(
+            "--scope",
+            choices=ApiToken.Scope.values,
+            default=ApiToken.Scope.READ,
+            help="read (default): look only; read_write: also create and change records, "
+            "within what the user may do.",
+        )
         parser.add_argument(
             "--space",
             action="append",
@@ -48,7 +61,11 @@ class Command(BaseCommand):
                 expires_at=expires_at,
             )
         except ServiceError as exc:
-            raise CommandError(f"{exc.message} {exc.details}") from None
+            problems = "; ".join(
+                f"{field}: {' '.join(map(str, messages))}"
+                for field, messages in (exc.details or {}).items()
+            )
+            raise CommandError(f"{exc.message} {problems}".strip()) from None
         self.stdout.write(plain)
         self.stderr.write(
             f"Created token {token.name!r} ({token.prefix}…, {token.scope}) for {owner.username}. "
