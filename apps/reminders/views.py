@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
@@ -171,7 +172,12 @@ def digest_settings(request):
     return render(
         request,
         "reminders/settings.html",
-        {"form": form, "saved": request.GET.get("saved") == "1"},
+        {
+            "form": form,
+            "saved": request.GET.get("saved") == "1",
+            "digest_hour": settings.REMINDERS_DIGEST_HOUR,
+            "time_zone": settings.TIME_ZONE,
+        },
     )
 
 
