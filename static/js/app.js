@@ -116,11 +116,16 @@
     box.scrollTop += rect.top + rect.height / 2 - (boxRect.top + box.clientHeight / 2);
   });
 
-  // Filters apply as soon as a select or checkbox changes (the Apply button stays for keyboards).
+  // Filters apply as soon as a select or checkbox is changed with the mouse or by touch. From the
+  // keyboard, arrow keys step through a closed select's options, so reloading on each step would
+  // throw the user out of it: there the Search button (or Enter in a text box) applies them.
+  var lastInput = "pointer";
+  document.addEventListener("keydown", function () { lastInput = "keyboard"; }, true);
+  document.addEventListener("pointerdown", function () { lastInput = "pointer"; }, true);
   document.querySelectorAll("form.filters").forEach(function (form) {
     form.addEventListener("change", function (event) {
       var tag = (event.target.tagName || "").toLowerCase();
-      if (tag === "select" || event.target.type === "checkbox") form.requestSubmit();
+      if (lastInput === "pointer" && (tag === "select" || event.target.type === "checkbox")) form.requestSubmit();
     });
   });
 })();

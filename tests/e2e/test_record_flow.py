@@ -205,8 +205,14 @@ def test_write_link_supersede_conflict_restore_verify(new_page, shoot, space, ow
 
     page.goto("/s/payments/")
     shoot(page, "space-home", full_page=False)
-    page.goto("/s/payments/members/")
-    shoot(page, "members", full_page=False)
+    # The decision implementing the changed intent says why it may be wrong, with a link to it.
+    page.goto("/s/payments/DEC-1/")
+    reasons = page.locator("section.reasons")
+    assert "Why this may be wrong" in reasons.inner_text()
+    reasons.get_by_role("link").first.click()
+    page.wait_for_url(re.compile(r"/s/payments/INT-1/$"))
+    page.goto("/s/payments/DEC-1/")
+    shoot(page, "record-suspect", full_page=False)
 
     # Phone width: the same pages stay usable.
     phone = new_page(width=390, height=844)

@@ -471,3 +471,12 @@ def test_graph_list_links_every_record(as_user, owner, space, linked, constraint
     listing = body[body.index('class="graph-list"') :]
     assert f'href="/s/payments/{constraint.key}/"' in listing
     assert f'href="/s/payments/{linked.key}/"' in listing
+
+
+def test_server_error_page_keeps_the_site_look(rf):
+    from apps.core.views import server_error
+
+    response = server_error(rf.get("/s/payments/", HTTP_ACCEPT="text/html"))
+    body = response.content.decode()
+    assert response.status_code == 500
+    assert "Something went wrong on our side" in body and 'class="topbar"' in body
