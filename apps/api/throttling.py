@@ -1,7 +1,8 @@
 """Rate limits per API token and per client IP (429 with Retry-After).
 
 Rates come from settings.API_THROTTLE_RATES, read on each request so tests and operators can
-change them. Counters live in the default cache: use a shared cache (CACHE_URL=redis://…) when
+change them. The client address is apps.core.request_context.client_ip (X-Forwarded-For only
+from trusted proxies). Counters live in the default cache: use a shared cache (CACHE_URL=redis://…) when
 running several processes, or each process counts on its own.
 """
 
@@ -9,6 +10,7 @@ from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
 
 from apps.accounts.models import ApiToken
+from apps.core.request_context import client_ip
 
 
 class _SettingsRateThrottle(SimpleRateThrottle):
@@ -29,6 +31,12 @@ class IPRateThrottle(_SettingsRateThrottle):
     """Every request, signed in or not, counts against its client IP."""
 
     scope = "ip"
+
+    def get_ident(self, request):
+        # DRF's own get_ident believes any X-Forwarded-For, so a client could send a new address
+        # with every request. The project decides the client address in one place instead:
+        # REMOTE_ADDR, or the address the trusted proxies saw (CONTEXTKB_TRUSTED_PROXY_COUNT).
+        return client_ip(request) or "unknown"
 
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}

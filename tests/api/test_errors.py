@@ -359,3 +359,25 @@ def test_nul_characters_in_query_parameters_are_refused(api, space, rw_token):
     for query in ("q=a%00b", "owner=%00", "tag=%00", "anchor=src/%00", "space=%00"):
         response = api.get(f"/api/v1/records/?{query}", **bearer(rw_token))
         _error(response, 400, "invalid")
+
+
+def test_a_client_cannot_dodge_the_address_limit_with_x_forwarded_for(api, space, settings):
+    settings.API_THROTTLE_RATES = {"token": "1000/minute", "ip": "3/minute"}
+    for n in range(3):
+        response = api.get("/api/v1/me/", HTTP_X_FORWARDED_FOR=f"10.0.0.{n}", **bearer(f"ckb_{n}"))
+        _error(response, 401, "authentication_failed")
+    response = api.get("/api/v1/me/", HTTP_X_FORWARDED_FOR="10.0.0.9", **bearer("ckb_9"))
+    _error(response, 429, "throttled")
+
+
+def test_behind_a_trusted_proxy_the_limit_is_per_forwarded_client(api, space, settings):
+    settings.API_THROTTLE_RATES = {"token": "1000/minute", "ip": "2/minute"}
+    settings.TRUSTED_PROXY_COUNT = 1
+    # The proxy appends the real client; what the client wrote further left is ignored.
+    for spoofed in ("1.1.1.1", "2.2.2.2"):
+        forwarded = f"{spoofed}, 203.0.113.7"
+        assert api.get("/api/v1/me/", HTTP_X_FORWARDED_FOR=forwarded).status_code == 401
+    throttled = api.get("/api/v1/me/", HTTP_X_FORWARDED_FOR="3.3.3.3, 203.0.113.7")
+    _error(throttled, 429, "throttled")
+    other = api.get("/api/v1/me/", HTTP_X_FORWARDED_FOR="203.0.113.8")
+    _error(other, 401, "not_authenticated")
