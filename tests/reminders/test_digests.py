@@ -516,3 +516,26 @@ def test_planner_picks_owners_and_team_members_who_belong_to_the_space(
     reminders.sweep(full=True)
     assert selectors.users_with_digest_items(frequency="daily") == sorted([owner.pk, teammate.pk])
     assert selectors.users_with_digest_items(frequency="weekly") == []
+
+
+def test_hostile_titles_are_escaped_in_the_html_part_and_kept_plain_in_the_text(space, owner):
+    title = '<img src=x onerror=alert(1)> "Quotes" & <b>bold</b>'
+    make_record(
+        space=space,
+        actor=owner,
+        owner_user=owner,
+        kind="guardrail",
+        title=title,
+        now=timezone.now() - dt.timedelta(days=70),
+    )
+    reminders.sweep(full=True)
+    assert _send_planned() == ["sent"]
+    [message] = mail.outbox
+    html = message.alternatives[0].content
+    assert "<img src=x" not in html and "<b>bold</b>" not in html
+    assert (
+        "&lt;img src=x onerror=alert(1)&gt; &quot;Quotes&quot; &amp; &lt;b&gt;bold&lt;/b&gt;"
+        in html
+    )
+    assert title in message.body
+    assert "\n" not in message.subject and title in message.subject
