@@ -46,7 +46,7 @@ def contains(actual, expected, where="$") -> None:
 
 def test_guide_has_examples_with_answers():
     found = examples()
-    assert len(found) >= 8
+    assert len(found) >= 15
     assert all(lang for _, lang, _ in found)
 
 
