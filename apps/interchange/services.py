@@ -1140,7 +1140,7 @@ def import_job_create(
     if owner_email:
         owner, _, problem = _resolve_owner(owner_email, space=space)
         if owner is None:
-            raise InvalidInput(f"The owner: {problem}.", details={"owner": [problem]})
+            raise InvalidInput(f"{problem[:1].upper()}{problem[1:]}.", details={"owner": [problem]})
     job = ImportJob.objects.create(
         space=space,
         created_by=access.user_of(actor),
