@@ -15,6 +15,7 @@ CODES = {
     405: ("method_not_allowed", "Method not allowed."),
     413: ("too_large", "The request body is too large."),
     500: ("server_error", "Internal server error."),
+    503: ("service_unavailable", "The service is unavailable for a moment; please retry."),
 }
 
 

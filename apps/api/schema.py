@@ -35,6 +35,7 @@ ERRORS = {
     "415": "The body must be application/json.",
     "428": "PUT and PATCH need an If-Match header.",
     "429": "Too many requests; retry after Retry-After seconds.",
+    "503": "The database is unavailable for a moment; retry after Retry-After seconds.",
 }
 ERROR_HEADERS = {
     "401": {
@@ -53,6 +54,12 @@ ERROR_HEADERS = {
         "Retry-After": {
             "schema": {"type": "integer", "minimum": 0},
             "description": "Seconds to wait before the next request.",
+        }
+    },
+    "503": {
+        "Retry-After": {
+            "schema": {"type": "integer", "minimum": 0},
+            "description": "Seconds to wait before retrying.",
         }
     },
 }
@@ -76,7 +83,7 @@ class AutoSchema(SpectacularAutoSchema):
 
 def _applicable_errors(method: str, operation: dict) -> set[str]:
     """The error statuses this operation can answer, judged from what it takes."""
-    codes = {"400", "403", "404", "406", "429"}
+    codes = {"400", "403", "404", "406", "429", "503"}
     if operation.get("security") != [{}]:
         codes.add("401")  # it authenticates (an empty requirement means "no auth")
     if method in WRITE_METHODS:

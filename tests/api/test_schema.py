@@ -62,7 +62,7 @@ def test_every_operation_declares_the_errors_it_can_answer(openapi):
         responses = operation["responses"]
         where = f"{method} {path}"
         webhook = operation.get("security") == [{}]
-        expected = {"400", "403", "404", "406", "429"} | (set() if webhook else {"401"})
+        expected = {"400", "403", "404", "406", "429", "503"} | (set() if webhook else {"401"})
         if method != "GET":
             expected.add("409")
         if "requestBody" in operation:
@@ -73,6 +73,7 @@ def test_every_operation_declares_the_errors_it_can_answer(openapi):
                 schema = response["content"]["application/json"]["schema"]
                 assert schema == {"$ref": "#/components/schemas/Error"}, (where, code)
         assert "Retry-After" in responses["429"]["headers"], where
+        assert "Retry-After" in responses["503"]["headers"], where
         if not webhook:
             assert "WWW-Authenticate" in responses["401"]["headers"], where
         if method == "GET":
