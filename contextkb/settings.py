@@ -386,6 +386,22 @@ DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
 )
 # Seconds each /readyz dependency check may take.
 READYZ_TIMEOUT = env_int("READYZ_TIMEOUT", 2, minimum=1)
+# A PostgreSQL read replica (streaming replication) for the context API and MCP searches
+# (apps.core.replica); sign-in, tokens and every write stay on DATABASE_URL. When the replica
+# fails, those reads go to the primary for REPLICA_RETRY_SECONDS before it is tried again.
+DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = dj_database_url.parse(
+        DATABASE_REPLICA_URL, conn_max_age=DATABASES["default"].get("CONN_MAX_AGE", 0)
+    )
+    DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["replica"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", DATABASES["default"]["OPTIONS"]["connect_timeout"]
+    )
+    # The test suite has no replica: the alias mirrors the test database.
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["apps.core.replica.PrimaryOnlyRouter"]
+REPLICA_RETRY_SECONDS = env_int("REPLICA_RETRY_SECONDS", 30, minimum=1)
 # Where collectstatic puts files; the Docker image collects them outside the var/ volume.
 STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(STATIC_ROOT)))
 

@@ -17,6 +17,7 @@ from apps.accounts.models import Space
 from apps.api.authentication import BearerTokenAuthentication, principal_of
 from apps.api.exceptions import api_exception_handler
 from apps.core.errors import InvalidInput, NotFound
+from apps.core.replica import on_replica
 from apps.retrieval import services as retrieval_services
 from apps.retrieval import usage
 from apps.retrieval.agents_md import agents_md
@@ -71,7 +72,8 @@ class ContextView(_Base):
         started = time.perf_counter()
         principal = principal_of(request)
         params = parse_params(data)
-        bundle = context_bundle(principal=principal, params=params)
+        # Read-only: served by the read replica when one is configured (DATABASE_REPLICA_URL).
+        bundle = on_replica(context_bundle, principal=principal, params=params)
         latency = (time.perf_counter() - started) * 1000
         usage.dispatch(
             usage.build_payload(
@@ -105,8 +107,11 @@ class AgentsMdView(_Base):
         paths = []
         for value in request.query_params.getlist("paths"):
             paths += [p.strip() for p in value.split(",") if p.strip()]
-        text, records = agents_md(
-            principal=principal, space_slug=request.query_params.get("space", ""), paths=paths
+        text, records = on_replica(
+            agents_md,
+            principal=principal,
+            space_slug=request.query_params.get("space", ""),
+            paths=paths,
         )
         usage.dispatch(
             usage.build_payload(

@@ -41,12 +41,21 @@ def _check_embeddings() -> str:
     return "ok"
 
 
+def _check_replica() -> str:
+    """The read replica, when configured. Informative only: context reads fall back to the
+    primary while it is down."""
+    from apps.core import replica
+
+    return replica.check()
+
+
 # Checks whose failure makes the process unready (503); the others only degrade it.
 REQUIRED_CHECKS = {"database", "broker"}
 READY_CHECKS = {
     "database": _check_database,
     "broker": _check_broker,
     "embeddings": _check_embeddings,
+    "replica": _check_replica,
 }
 
 

@@ -23,6 +23,7 @@ def test_readyz_reports_each_dependency(client, db):
     assert body["checks"]["database"] == "ok"
     assert body["checks"]["broker"] == "ok"
     assert body["checks"]["embeddings"] in {"ok", "disabled"}
+    assert body["checks"]["replica"] == "not configured"  # DATABASE_REPLICA_URL unset
 
 
 def test_readyz_is_503_and_names_the_failing_dependency(client, db, monkeypatch):
