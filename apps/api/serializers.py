@@ -67,6 +67,17 @@ class StrictSlugField(serializers.SlugField):
         return super().to_internal_value(data)
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """JSON true or false only: DRF would also take "yes", "0" or 1."""
+
+    default_error_messages = {"invalid": "Must be true or false."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
 class StrictDateField(serializers.DateField):
     """An ISO date string (DRF would also take a datetime object, which JSON cannot send)."""
 
@@ -111,6 +122,12 @@ class RecordWriteInput(StrictInput):
     valid_until = StrictDateField(allow_null=True, required=False)
     message = StrictCharField(
         max_length=300, allow_blank=True, required=False, help_text="Revision message."
+    )
+    allow_secrets = StrictBooleanField(
+        required=False,
+        default=False,
+        help_text="Save text the secret scan refused (`secret_detected`) anyway. Space admins "
+        "only; written to the audit log.",
     )
 
 

@@ -316,6 +316,7 @@ class RecordViewSet(
         expected = parse_if_match(request, required=True, current=record.version)
         data = self.validated(s.RecordPatchInput if partial else s.RecordWriteInput)
         message = data.pop("message", "")
+        allow_secrets = data.pop("allow_secrets", False)
         if not partial:
             # PUT replaces every editable field; what is left out goes back to its default.
             defaults = {
@@ -339,6 +340,7 @@ class RecordViewSet(
             expected_version=expected,
             changes=changes,
             message=message,
+            allow_secrets=allow_secrets,
         )
         return self._record_response(record)
 
