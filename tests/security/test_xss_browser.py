@@ -6,11 +6,16 @@ CSP is a second wall, checked in test_deploy_settings)."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.conf import settings as django_settings
 from django.test import Client
+from django.utils import timezone
 
 from apps.records import services
+from apps.reminders import services as reminders
+from apps.retrieval import services as retrieval
 from tests.e2e.conftest import browser  # noqa: F401 - shared Playwright fixture
 from tests.factories import make_record
 from tests.security.test_markdown_xss import PAYLOADS
@@ -55,8 +60,11 @@ def test_no_payload_runs_in_any_record_page(browser, settings, live_server, spac
             title=_one_line(payload, 200),
             summary=_one_line(payload, 300),
             tags=[_one_line(payload, 50)],
+            owner_user=owner,
+            # A third are long overdue, so they fill the owner's review queue and the dashboards.
+            now=timezone.now() - dt.timedelta(days=0 if n % 3 else 400),
         )
-        for payload in PAYLOADS
+        for n, payload in enumerate(PAYLOADS)
     ]
     # A few host records carry the payloads in their markdown bodies and as the notes of their
     # links to the payload records, so a handful of record pages shows every payload in every place.
@@ -76,6 +84,16 @@ def test_no_payload_runs_in_any_record_page(browser, settings, live_server, spac
                 note=_one_line(PAYLOADS[i], 300),
             )
         hosts.append(host)
+
+    # A second revision (for the diff), payload records owned by the viewer (review queue) and
+    # gaps whose queries are payloads (gaps page).
+    services.record_update(
+        record=hosts[0], actor=owner, expected_version=1, changes={"body": PAYLOADS[-1]}
+    )
+    for payload in PAYLOADS[:20]:
+        retrieval.gap_report(principal=owner, query=payload, space=space)
+    reminders.sweep(full=True)
+    reminders.snapshot_health()
 
     # Sign in by cookie (the sign-in form has its own tests).
     client = Client()
@@ -99,6 +117,21 @@ def test_no_payload_runs_in_any_record_page(browser, settings, live_server, spac
         + [f"/s/{space.slug}/{host.key}/" for host in hosts]
         # A payload record's own page (incoming link with the note) and a revision page.
         + [f"/s/{space.slug}/{records[0].key}/", f"/s/{space.slug}/{hosts[0].key}/history/1/"]
+        # Everywhere else titles, tags, notes and bodies show up: the link graph, the history,
+        # a diff, search results (with highlighted snippets), the editor (its live preview
+        # renders the body), review queue, health dashboards and the gaps page.
+        + [
+            f"/s/{space.slug}/{hosts[0].key}/graph/",
+            f"/s/{space.slug}/{hosts[0].key}/history/",
+            f"/s/{space.slug}/{hosts[0].key}/history/2/",
+            f"/s/{space.slug}/?q=script+alert",
+            f"/s/{space.slug}/?q=img+onerror&kind=decision",
+            f"/s/{space.slug}/{hosts[1].key}/edit/",
+            "/review/",
+            "/health",
+            f"/spaces/{space.slug}/health",
+            f"/spaces/{space.slug}/gaps/",
+        ]
     )
     try:
         for url in urls:
