@@ -3,13 +3,16 @@
     .venv/bin/python bench/load_test.py [--users 50] [--duration 300] [--workers 4] [--threads 4]
 
 Self-contained and harmless to your data: it starts a private embedded PostgreSQL in a temporary
-folder, migrates it, seeds one space (20 people, 300 records), collects static files, starts
-gunicorn (WSGI, gthread) on a free local port, runs the load with asyncio + httpx, and prints per
-action: requests, errors, p50/p95/p99 latency, and overall throughput. Everything is stopped and
-deleted at the end. Only 127.0.0.1 is contacted.
+folder, migrates it, seeds one space (20 people, 300 records) and embeds the records, collects
+static files, starts gunicorn (WSGI, gthread) on a free local port and a Celery worker (it embeds
+edited records and writes the context usage log, as in production), runs the load with asyncio +
+httpx, and prints per action: requests, errors, p50/p95/p99 latency, and overall throughput
+(plus a progress line every 15 s). Everything is stopped and deleted at the end. Only 127.0.0.1
+is contacted. Exit status 1 when any request failed.
 
 Each virtual user loops, with a think time of 0.5 to 1.5 s between actions:
 - users start 0.3 s apart (50 users: 15 s ramp-up) and sign in once through the login form;
+  the --duration seconds of load are counted from the end of the ramp-up;
 - 55 % browsing: space record list, a record page, a search in the list,
   a record's history;
 - 30 % context fetches (`GET /api/v1/context/` with task text, sometimes file paths);
@@ -96,6 +99,7 @@ WORDS = [
         "freshness",
     ],
 ]
+RAMP_SECONDS = 0.3  # between two users' starts
 PATHS = ["services/billing/ledger.py", "services/payments/refunds.py", "infra/db/migrations/"]
 PASSWORD = "Load-test-pw-1"
 
@@ -219,7 +223,7 @@ async def user_loop(n: int, base: str, seed: dict, stats: Stats, until: float) -
         # Ramp up like a real morning (and like locust's spawn rate): one user every 0.3 s.
         # Sign-in hashes the password (PBKDF2, deliberately slow), so 50 at once would only
         # measure that.
-        await asyncio.sleep(n * 0.3)
+        await asyncio.sleep(n * RAMP_SECONDS)
         started = time.perf_counter()
         try:
             await login(browser, username)
@@ -307,25 +311,50 @@ def report(stats: Stats, seconds: float) -> None:
             print(f"errors in {action}: {sorted(set(codes))}")
 
 
+async def progress(stats: Stats, started: float, until: float) -> None:
+    """A line every 15 s on stderr, so a 5-minute run shows it is alive (and healthy)."""
+    while time.monotonic() < until:
+        await asyncio.sleep(min(15.0, max(0.1, until - time.monotonic())))
+        done = sum(len(v) for v in stats.latency.values())
+        errors = sum(len(v) for v in stats.errors.values())
+        left = max(0.0, until - time.monotonic())
+        print(f"  {time.monotonic() - started:5.0f} s: {done} requests, {errors} errors, "
+              f"{stats.conflicts} expected 412s; {left:.0f} s to go", file=sys.stderr, flush=True)  # fmt: skip
+
+
 async def run_load(base: str, seed: dict, users: int, duration: float) -> tuple[Stats, float]:
     stats = Stats()
     started = time.monotonic()
-    until = started + duration
+    # The measured load runs `duration` seconds after the last user has started.
+    until = started + RAMP_SECONDS * users + duration
+    watcher = asyncio.create_task(progress(stats, started, until))
     await asyncio.gather(*(user_loop(n, base, seed, stats, until) for n in range(users)))
+    watcher.cancel()
     return stats, time.monotonic() - started
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--users", type=int, default=50)
-    parser.add_argument("--duration", type=float, default=300, help="seconds of load")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--users", type=int, default=50, help="virtual users (default 50)")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=300,
+        help="seconds of load after the ramp-up (default 300)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=4, help="gunicorn worker processes (default 4)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=4, help="threads per gunicorn worker (default 4)"
+    )
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="ckb-load-"))
     data_dir, var_dir = root / "pgdata", root / "var"
-    server = None
+    server = worker = None
     try:
         url = embedded_db.ensure_running(data_dir).url()
         env = env_for(url, var_dir)
@@ -334,6 +363,14 @@ def main() -> int:
         manage(env, "collectstatic", "--no-input", "-v0")
         out = manage(env, "shell", "-c", SEED % {"words": WORDS, "password": PASSWORD})
         seed = json.loads(next(x for x in out.splitlines() if x.startswith("SEED="))[5:])
+        # Vectors for every record, as the worker computes them in production.
+        manage(env, "reindex_embeddings")
+        worker_log = (var_dir / "worker.log").open("w")
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "contextkb", "worker", "--concurrency=1",
+             "--without-gossip", "--without-mingle", "--loglevel=WARNING"],
+            cwd=ROOT, env=env, stdout=worker_log, stderr=worker_log,
+        )  # fmt: skip
         port = free_port()
         log = (var_dir / "gunicorn.log").open("w")
         server = subprocess.Popen(
@@ -359,8 +396,9 @@ def main() -> int:
             httpx.get(base + "/api/v1/context/", params={"q": "warm up", "space": "load"},
                       headers=headers, timeout=60)  # fmt: skip
         print(
-            f"gunicorn: {args.workers} workers x {args.threads} threads; "
-            f"{args.users} users for {args.duration:.0f} s…",
+            f"gunicorn: {args.workers} workers x {args.threads} threads, one Celery worker; "
+            f"{args.users} users ({RAMP_SECONDS * args.users:.0f} s ramp-up) then "
+            f"{args.duration:.0f} s of load…",
             flush=True,
         )
         stats, seconds = asyncio.run(run_load(base, seed, args.users, args.duration))
@@ -370,9 +408,10 @@ def main() -> int:
             return 1
         return 0
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
+        for process in (server, worker):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=30)
         embedded_db.stop(data_dir)
         shutil.rmtree(root, ignore_errors=True)
 
