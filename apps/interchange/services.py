@@ -33,7 +33,7 @@ from apps.accounts.models import ApiToken, Membership, Space, Team, User
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_log
 from apps.core.errors import Forbidden, InvalidInput, NotFound, ServiceError
-from apps.interchange import parsing
+from apps.interchange import parsing, sources
 from apps.interchange.models import ImportBaseline, ImportJob, SourceId
 from apps.interchange.sources import SourceFile, check_zip, read_zip
 from apps.interchange.tasks import run_import_job
@@ -997,11 +997,26 @@ def _owner_value(record: Record) -> str:
     return ""
 
 
+def _safe_relative(path: str) -> bool:
+    """A path that stays inside the export folder (and inside the zip's one folder)."""
+    parts = path.split("/")
+    return (
+        bool(path)
+        and not path.startswith("/")
+        and "\\" not in path
+        and "\x00" not in path
+        and ":" not in parts[0]
+        and all(part not in ("", ".", "..") for part in parts)
+        and sources.is_markdown(path)
+    )
+
+
 def export_filename(record: Record) -> str:
     """Where a record is written: its original import path when it has one (so relative links
     in its body keep working), else ``<key>-<slug>.md``."""
-    if record.source_path and not record.source_path.lower().endswith("index.md"):
-        return record.source_path
+    path = record.source_path
+    if path and _safe_relative(path) and posixpath.basename(path).lower() not in _INDEX_NAMES:
+        return path
     return f"{record.key}-{slugify(record.title)[:60] or 'record'}.md"
 
 

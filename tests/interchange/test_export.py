@@ -312,3 +312,24 @@ def test_reimporting_an_export_keeps_verifications_and_edits_made_since(rich_spa
         verified.next_review_at,
     )
     assert (after.tags, after.impact, after.version) == (["terraform"], "low", verified.version)
+
+
+@pytest.mark.django_db
+def test_an_export_never_names_a_file_outside_its_folder(space, owner, tmp_path):
+    hostile = [
+        "../../etc/cron.d/x.md",
+        "/tmp/abs.md",
+        "a/../../b.md",
+        "c:\\\\evil.md",
+        "sub/index.md",
+    ]
+    for n, path in enumerate(hostile, 1):
+        record = make_record(space=space, actor=owner, title=f"Record {n}")
+        Record.objects.filter(pk=record.pk).update(source_path=path)
+    out = tmp_path / "out"
+    call_command(
+        "export_markdown", str(out), space=space.slug, as_user=owner.email, stdout=io.StringIO()
+    )
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.md"))
+    assert written == [f"DEC-{n}-record-{n}.md" for n in range(1, 6)] + ["index.md"]
+    assert not (tmp_path / "b.md").exists()
