@@ -64,6 +64,93 @@
     });
   });
 
+  // Drafts: what is typed in the editor is kept in this browser until it is saved, so a lost
+  // session, an expired form, a crash or a closed tab never loses an edit. A form sent from here
+  // is remembered in sessionStorage; only if the next page confirms the save (a success message)
+  // is the draft dropped. Refusals (login, conflict, errors) keep it, and the editor offers it.
+  var DRAFT = "ckb-draft:";
+  var DRAFT_DAYS = 7;
+  var store = null;
+  try { store = window.localStorage; window.sessionStorage.getItem("x"); } catch (e) { store = null; }
+  if (store) {
+    var pending = window.sessionStorage.getItem("ckb-pending-draft");
+    if (pending) {
+      if (document.querySelector(".flash-success")) store.removeItem(DRAFT + pending);
+      window.sessionStorage.removeItem("ckb-pending-draft");
+    }
+  }
+  document.querySelectorAll("form[data-draft-key]").forEach(function (form) {
+    if (!store) return;
+    var key = DRAFT + form.getAttribute("data-draft-key");
+    var fields = Array.prototype.filter.call(form.elements, function (el) {
+      return el.name && el.name !== "csrfmiddlewaretoken" && el.type !== "submit" && el.type !== "button" &&
+        el.type !== "radio" && el.type !== "checkbox";
+    });
+    function values() {
+      var out = {};
+      fields.forEach(function (el) { out[el.name] = el.value; });
+      return out;
+    }
+    var initial = JSON.stringify(values());
+    var timer = null;
+    function save() {
+      var now = JSON.stringify(values());
+      if (now === initial) store.removeItem(key);
+      else store.setItem(key, JSON.stringify({ values: values(), at: Date.now() }));
+    }
+    form.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(save, 400); });
+    form.addEventListener("change", function () { clearTimeout(timer); timer = setTimeout(save, 400); });
+    form.addEventListener("submit", function () {
+      clearTimeout(timer); save();
+      window.sessionStorage.setItem("ckb-pending-draft", form.getAttribute("data-draft-key"));
+    });
+    // Offer a draft that differs from what the page shows.
+    var draft = null;
+    try { draft = JSON.parse(store.getItem(key) || "null"); } catch (e) { draft = null; }
+    if (draft && Date.now() - draft.at > DRAFT_DAYS * 86400000) { store.removeItem(key); draft = null; }
+    var banner = document.getElementById("draft-banner");
+    if (!draft || !banner || JSON.stringify(draft.values) === initial) return;
+    var minutes = Math.round((Date.now() - draft.at) / 60000);
+    banner.querySelector("[data-draft-age]").textContent =
+      minutes < 1 ? "just now" : minutes < 120 ? minutes + " minutes ago" : new Date(draft.at).toLocaleString();
+    banner.hidden = false;
+    banner.querySelector("[data-draft-restore]").addEventListener("click", function () {
+      fields.forEach(function (el) {
+        if (Object.prototype.hasOwnProperty.call(draft.values, el.name)) el.value = draft.values[el.name];
+      });
+      // The preview follows the restored text.
+      var body = form.querySelector("textarea[name=body]");
+      if (body) body.dispatchEvent(new Event("input", { bubbles: true }));
+      banner.hidden = true;
+    });
+    banner.querySelector("[data-draft-discard]").addEventListener("click", function () {
+      store.removeItem(key);
+      banner.hidden = true;
+    });
+  });
+
+  // Logging out forgets the drafts kept in this browser (it may be a shared computer).
+  document.querySelectorAll('form[action$="/logout/"]').forEach(function (form) {
+    form.addEventListener("submit", function () {
+      if (!store) return;
+      Object.keys(store).forEach(function (name) { if (name.indexOf(DRAFT) === 0) store.removeItem(name); });
+    });
+  });
+
+  // Leaving the editor with changes that were not sent asks first (the draft is kept anyway).
+  document.querySelectorAll("form[data-draft-key]").forEach(function (form) {
+    var start = new FormData(form);
+    function dirty() {
+      var now = new FormData(form);
+      var changed = false;
+      now.forEach(function (value, name) { if (start.get(name) !== value) changed = true; });
+      return changed;
+    }
+    window.addEventListener("beforeunload", function (event) {
+      if (!form.dataset.submitting && dirty()) { event.preventDefault(); event.returnValue = ""; }
+    });
+  });
+
   // After a kind switch (a POST), the address bar shows the editor for that kind.
   document.querySelectorAll("form[data-canonical-url]").forEach(function (form) {
     var url = form.getAttribute("data-canonical-url");

@@ -230,3 +230,39 @@ def test_main_pages_pass_automated_accessibility_checks(
     reader.goto(f"/s/payments/{key}/edit/")
     found["403"] = _axe_violations(reader)
     assert {url: v for url, v in found.items() if v} == {}
+
+
+def test_an_edit_survives_an_expired_session(new_page, space, owner):
+    """The session ends while someone is writing (12-hour sessions, a logout in another tab): the
+    save lands on the login page, and after logging in the editor offers the text back."""
+    record = make_record(space=space, actor=owner, title="Retry webhooks", owner_user=owner)
+    page = new_page()
+    login(page, owner)
+    page.goto(f"/s/payments/{record.key}/edit/")
+    page.get_by_label("Summary").fill("Eight attempts over a day, then the dead-letter queue.")
+    page.locator("textarea[name=body]").fill("## Decision\n\nRetry eight times with backoff.")
+    page.wait_for_timeout(600)  # the draft is written a moment after typing stops
+    page.context.clear_cookies(name="sessionid")
+    page.get_by_role("button", name="Save changes").click()
+    page.wait_for_url(re.compile(r"/accounts/login/"))
+    record.refresh_from_db()
+    assert record.version == 1  # nothing was saved
+    page.get_by_label("Username").fill(owner.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(re.compile(rf"/s/payments/{record.key}/edit/$"))
+    banner = page.locator("#draft-banner")
+    assert "never saved" in banner.inner_text()
+    assert page.get_by_label("Summary").input_value() == ""  # the saved version, until restored
+    banner.get_by_role("button", name="Restore it").click()
+    assert page.get_by_label("Summary").input_value().startswith("Eight attempts")
+    page.locator("#preview h2", has_text="Decision").wait_for()  # the preview follows
+    page.get_by_role("button", name="Save changes").click()
+    page.wait_for_url(re.compile(rf"/s/payments/{record.key}/$"))
+    record.refresh_from_db()
+    assert record.body == "## Decision\n\nRetry eight times with backoff."
+    assert record.version == 2
+    # Saved: the draft is gone, so the editor opens clean next time.
+    page.goto(f"/s/payments/{record.key}/edit/")
+    assert page.locator("#draft-banner").is_hidden()
+    assert page.console_errors == []
