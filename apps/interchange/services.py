@@ -1107,8 +1107,11 @@ def export_space(*, space: Space, actor, include_archived: bool = True) -> list[
                 path, render_record(record, links.get(record.pk, {}), notes.get(record.pk))
             )
         )
-        title = record.title.replace("|", "\\|")
-        index.append(f"| {record.key} | [{title}]({path.replace(' ', '%20')}) | {record.status} |")
+        # One table row whatever the title holds (pipes, brackets, newlines).
+        title = " ".join(record.title.split()).replace("|", "\\|")
+        title = title.replace("[", "\\[").replace("]", "\\]")
+        target = path.replace(" ", "%20").replace("(", "%28").replace(")", "%29")
+        index.append(f"| {record.key} | [{title}]({target}) | {record.status} |")
     files.append(ExportedFile("index.md", "\n".join(index) + "\n"))
     # A whole space leaving the system is a security event (apps.audit).
     audit_log(

@@ -276,6 +276,12 @@ def test_hostile_values_round_trip_exactly(space, owner):
     summary = services.import_files(space=empty, files=files, actor=owner)
 
     assert len(summary.created) == len(HOSTILE_TITLES) and summary.problems == []
+    index = next(f.data.decode() for f in files if f.path == "index.md")
+    # One row per record: newlines, pipes and brackets in titles do not break the table.
+    assert len([row for row in index.splitlines() if row.startswith("| DEC-")]) == len(
+        HOSTILE_TITLES
+    )
+    assert "| DEC-10 | [line one line two](DEC-10-line-one-line-two.md) | proposed |" in index
     before, after = _state(space), _state(empty)
     assert {fields["title"] for fields in after[0].values()} == set(HOSTILE_TITLES)
     for key, fields in before[0].items():
