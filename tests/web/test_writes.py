@@ -149,8 +149,28 @@ def test_hostile_markdown_renders_inert_on_page_and_in_preview(as_user, owner, s
     _assert_inert(preview)
 
 
-def test_preview_needs_a_session_and_csrf(client, owner):
+def test_preview_needs_a_session_and_csrf(client, owner, decision):
     assert client.post(_url("preview"), {"body": "x"}).status_code == 302
+    # From the editor (htmx), an ended session is said in the preview pane, not a login page.
+    for response in (
+        client.post(
+            _url("preview"),
+            {"body": "**bold**"},
+            headers={"HX-Request": "true", "Referer": "http://testserver/s/payments/DEC-1/edit/"},
+        ),
+        client.get(_url("link_search", decision) + "?q=ledger", headers={"HX-Request": "true"}),
+    ):
+        body = response.content.decode()
+        assert response.status_code == 200 and "Your session has ended" in body
+        assert "<strong>" not in body and "Use PostgreSQL" not in body
+    assert (
+        "/accounts/login/?next=%2Fs%2Fpayments%2FDEC-1%2Fedit%2F"
+        in client.post(
+            _url("preview"),
+            {"body": "x"},
+            headers={"HX-Request": "true", "Referer": "http://testserver/s/payments/DEC-1/edit/"},
+        ).content.decode()
+    )
     from django.test import Client
 
     strict = Client(enforce_csrf_checks=True)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import functools
+from urllib.parse import urlencode, urlsplit
 
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
@@ -51,6 +54,24 @@ def _page_of(request: HttpRequest) -> str:
         name = "web:space_members" if "/members/" in request.path else "web:space_home"
         return reverse(name, kwargs={"slug": kwargs["slug"]})
     return reverse("home")
+
+
+def login_required_partial(view):
+    """login_required for htmx partials: a page would be swapped into the editor, so a request
+    whose session has ended gets a short note instead of the login page (200, so htmx shows it)."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if request.user.is_authenticated:
+            return view(request, *args, **kwargs)
+        if request.headers.get("HX-Request"):
+            referer = request.headers.get("referer") or ""
+            next_url = urlsplit(referer).path if referer else "/"
+            login = f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': next_url})}"
+            return render(request, "web/partials/session_ended.html", {"login_url": login})
+        return redirect_to_login(request.get_full_path())
+
+    return wrapper
 
 
 def service_errors(view):

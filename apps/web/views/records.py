@@ -24,7 +24,12 @@ from apps.retrieval.selectors import record_usage
 from apps.retrieval.services import gap_answer
 from apps.web.forms import BODY_TEMPLATES, INVERSE_PREFIX, LinkForm, RecordForm
 from apps.web.selectors import link_candidates, space_tags, submitted_twice
-from apps.web.views.common import record_or_404, service_errors, space_or_404
+from apps.web.views.common import (
+    login_required_partial,
+    record_or_404,
+    service_errors,
+    space_or_404,
+)
 
 MAX_PREVIEW_CHARS = services.MAX_BODY_CHARS
 MAX_VERIFICATIONS = 10
@@ -308,7 +313,7 @@ def _owner_label(owner) -> str:
     return str(owner) if owner else "Unowned"
 
 
-@login_required
+@login_required_partial
 @require_POST
 def markdown_preview(request: HttpRequest) -> HttpResponse:
     """Render the editor's markdown server-side, with the same sanitiser as the record page."""
@@ -501,7 +506,7 @@ def link_remove(request: HttpRequest, slug: str, key: str, link_id: int) -> Http
     return redirect(_record_url(record) + "#links")
 
 
-@login_required
+@login_required_partial
 @service_errors
 def link_search(request: HttpRequest, slug: str, key: str) -> HttpResponse:
     """htmx: the picker's results as the user types."""
