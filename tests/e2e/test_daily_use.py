@@ -266,3 +266,33 @@ def test_an_edit_survives_an_expired_session(new_page, space, owner):
     page.goto(f"/s/payments/{record.key}/edit/")
     assert page.locator("#draft-banner").is_hidden()
     assert page.console_errors == []
+
+
+def test_keyboard_skip_link_focus_and_search_shortcut(new_page, space, owner):
+    make_record(space=space, actor=owner, title="Ledger in PostgreSQL", tags=["ledger"])
+    page = new_page()
+    login(page, owner)
+    page.goto("/s/payments/")
+    # The first Tab shows the skip link; Enter jumps past the navigation to the content.
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to content")
+    assert skip.evaluate("el => el === document.activeElement")
+    box = skip.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["y"] >= 0  # on screen when focused
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.closest('main') !== null")
+    # Focus is always visible: the focused control has an outline or a focus ring.
+    ring = page.evaluate(
+        "(() => { const s = getComputedStyle(document.activeElement);"
+        " return s.outlineStyle !== 'none' || s.boxShadow !== 'none'; })()"
+    )
+    assert ring
+    # "/" jumps to the search box from anywhere on the page.
+    page.locator("h1").click()
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.id") == "f-q"
+    page.keyboard.type("ledger")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"\?q=ledger"))
+    assert page.locator("table.records-table tbody tr").count() == 1
