@@ -102,8 +102,8 @@ class ImportSummary:
             "problems": self.problems,
         }
 
-    def lines(self) -> list[str]:
-        """A plain-text report (the command prints it)."""
+    def lines(self, *, verbose: bool = False) -> list[str]:
+        """A plain-text report (the command prints it; `verbose` also lists what was created)."""
         c = self.counts()
         out = [
             ("Dry run: nothing was saved. " if self.dry_run else "")
@@ -112,6 +112,12 @@ class ImportSummary:
             f"Links: {c['links_created']} created, {c['links_existing']} already there, "
             f"{c['links_unresolved']} unresolved.",
         ]
+        if verbose and self.created:
+            out.append("Created:")
+            out += [f"  {c['key']}: {c['path']}" for c in self.created]
+        if self.updated:
+            out.append("Updated:")
+            out += [f"  {u['key']}: {u['path']}" for u in self.updated]
         if self.skipped:
             out.append("Skipped:")
             out += [f"  {s['path']}: {s['reason']}" for s in self.skipped]

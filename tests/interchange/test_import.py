@@ -426,3 +426,28 @@ def test_an_edit_saved_while_the_import_runs_is_not_overwritten(
     assert dec17.summary == "Saved by a teammate meanwhile"
     assert not dec17.body.endswith("A late addition.\n")
     assert "govuk-aws/0017-terraform-data-structure.md" in {s["path"] for s in summary.skipped}
+
+
+@pytest.mark.django_db
+def test_command_lists_what_a_reimport_updated(space, owner, adr_folder):
+    def run(*args):
+        out = io.StringIO()
+        call_command(
+            "import_markdown",
+            str(adr_folder),
+            *args,
+            space=space.slug,
+            as_user=owner.email,
+            stdout=out,
+            stderr=io.StringIO(),
+        )
+        return out.getvalue()
+
+    first = run("-v", "2")
+    assert "Created:\n  DEC-10: govuk-aws/0010-terraform-directory-structure.md\n" in first
+    path = adr_folder / "govuk-aws/0017-terraform-data-structure.md"
+    path.write_text(path.read_text() + "\nOne more thing.\n")
+    second = run()
+    assert "7 files: 0 created, 1 updated, 5 unchanged, 1 skipped." in second
+    assert "Updated:\n  DEC-17: govuk-aws/0017-terraform-data-structure.md\n" in second
+    assert "Created:" not in second

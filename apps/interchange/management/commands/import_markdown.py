@@ -31,7 +31,8 @@ re-running:
 the report (stdout):
   created / updated / unchanged / skipped (with the reason: not UTF-8, binary, empty, too
   large, bad YAML front matter, symlink, zip-slip, ...), links created, links whose target
-  is missing (file:line), unknown statuses and other notes. The progress bar goes to stderr.
+  is missing (file:line), unknown statuses and other notes; the records updated (and, with
+  -v 2, those created). The progress bar goes to stderr.
 
 examples:
   manage.py import_markdown docs/adr --space payments --owner ann@example.com --dry-run
@@ -148,7 +149,7 @@ class Command(BaseCommand):
         finally:
             for bar in bars.values():
                 bar.close()
-        for line in summary.lines():
+        for line in summary.lines(verbose=options["verbosity"] >= 2):
             self.stdout.write(line)
 
     def _actor(self, as_user: str | None, owner: User | None) -> User:
