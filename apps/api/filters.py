@@ -16,10 +16,12 @@ from apps.records.models import Record
 class RecordFilterForm(forms.Form):
     def clean(self):
         cleaned = super().clean()
-        # Other filters treat an empty value as "not given"; an empty date is more likely a
-        # script's unset variable than a wish for every record ever.
+        # Text filters treat an empty value as "not given"; an empty date or flag is more likely
+        # a script's unset variable than a wish for every record ever.
         if "updated_since" in self.data and not str(self.data["updated_since"]).strip():
             self.add_error("updated_since", "An ISO 8601 date-time, e.g. 2026-01-31T09:00:00Z.")
+        if "archived" in self.data and not str(self.data["archived"]).strip():
+            self.add_error("archived", "Use true or false.")
         return cleaned
 
 

@@ -306,13 +306,15 @@ def test_a_patch_with_one_bad_field_changes_nothing(api, space, owner, rw_token)
         ("page_size=-5", "page_size"),
         ("page_size=", "page_size"),
         ("updated_since=", "updated_since"),
+        ("archived=", "archived"),
+        ("kind=", "kind"),
     ],
 )
 def test_garbage_pagination_and_empty_dates_are_400_naming_the_parameter(
     api, space, rw_token, query, name
 ):
     for path in ("/api/v1/records/", "/api/v1/links/", "/api/v1/spaces/"):
-        if name == "updated_since" and path != "/api/v1/records/":
+        if not name.startswith("page") and path != "/api/v1/records/":
             continue
         response = api.get(f"{path}?{query}", **bearer(rw_token))
         assert name in _error(response, 400, "invalid")["details"], (path, query)
