@@ -10,6 +10,8 @@ import datetime as dt
 import json
 import logging
 
+from celery import current_task
+
 from apps.core import request_context
 
 # Attributes every LogRecord has; anything else was passed with `extra=` and is logged as a field.
@@ -17,7 +19,8 @@ _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "ta
 
 
 class RequestContextFilter(logging.Filter):
-    """Adds request_id (and client_ip) of the request being served, or "" outside a request."""
+    """Adds request_id (and client_ip) of the request being served, or "" outside a request; in
+    a Celery worker, the task's id and name, and the id of the request that enqueued it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         ctx = request_context.current()
@@ -25,6 +28,10 @@ class RequestContextFilter(logging.Filter):
             record.request_id = ctx.request_id
         if not hasattr(record, "client_ip"):
             record.client_ip = ctx.ip
+        task = current_task
+        if task and not hasattr(record, "task_id"):
+            record.task_id = task.request.id
+            record.task_name = task.name
         return True
 
 
