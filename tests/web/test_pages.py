@@ -480,3 +480,34 @@ def test_server_error_page_keeps_the_site_look(rf):
     body = response.content.decode()
     assert response.status_code == 500
     assert "Something went wrong on our side" in body and 'class="topbar"' in body
+
+
+def test_record_page_query_count_does_not_grow_with_suspect_reasons(
+    as_user, owner, space, decision
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def lean_on_a_changing_record(n):
+        other = make_record(space=space, actor=owner, kind="intent", title=f"Intent {n}")
+        services.record_link(source=decision, target=other, type="depends_on", actor=owner)
+        services.record_update(
+            record=other, actor=owner, expected_version=1, changes={"summary": "changed"}
+        )
+
+    client = as_user(owner)
+    url = _url("record_detail", decision)
+
+    def count():
+        with CaptureQueriesContext(connection) as ctx:
+            body = client.get(url).content.decode()
+        return len(ctx.captured_queries), body
+
+    lean_on_a_changing_record(0)
+    one, body = count()
+    assert "Why this may be wrong" in body and "Intent 0" in body
+    for n in range(1, 6):
+        lean_on_a_changing_record(n)
+    six, body = count()
+    assert all(f"Intent {n}" in body for n in range(6))
+    assert six <= one + 1

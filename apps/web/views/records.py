@@ -48,6 +48,7 @@ def record_detail(request: HttpRequest, slug: str, key: str) -> HttpResponse:
     prefetch_related_objects(
         [record], "outgoing_links__target__space", "incoming_links__source__space"
     )
+    prefetch_related_objects(record.open_reasons, "cause_record__space")
     groups = record_selectors.links_grouped(record)
     outgoing, incoming = (
         _by_label(groups.get("outgoing", [])),
