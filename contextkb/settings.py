@@ -414,6 +414,9 @@ LOGGING["formatters"] = {
     "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
 }
 LOGGING["handlers"]["console"].update(formatter=LOG_FORMAT, filters=["request_context"])
+if CELERY_BROKER_URL == "filesystem://":
+    # kombu warns on every connection that a filesystem "URL" has no host name.
+    LOGGING["loggers"]["kombu.connection"] = {"level": "ERROR"}
 
 # --- reminders (staleness sweep, digest emails, drift) ---------------------------------------
 from celery.schedules import crontab  # noqa: E402
