@@ -1,5 +1,5 @@
-"""The embeddings provider hangs: writes through the API still succeed at once, the record is
-found by full-text, and it is embedded later when the provider is back."""
+"""The embeddings provider hangs or fails: writes through the API still succeed at once, the record
+is found by full-text, and it is embedded later when the provider is back."""
 
 import json
 import threading
@@ -8,6 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import psycopg
+import pytest
 
 from tests.reliability.conftest import manage, start_gunicorn
 
@@ -15,15 +16,20 @@ from tests.reliability.conftest import manage, start_gunicorn
 class FakeEmbeddings:
     """A local stand-in for a remote OpenAI-compatible /v1/embeddings API."""
 
-    def __init__(self):
-        self.hanging = True
+    def __init__(self, fault: str):
+        self.fault = fault  # "timeout", "error" or "" (healthy)
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                if fake.hanging:
+                if fake.fault == "timeout":
                     time.sleep(3)  # longer than the client's timeout
+                    return
+                if fake.fault == "error":
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
                     return
                 texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
                 data = [
@@ -45,11 +51,15 @@ class FakeEmbeddings:
         self.url = f"http://127.0.0.1:{self.server.server_port}/v1"
 
 
+@pytest.mark.parametrize(
+    ("fault", "title"),
+    [("timeout", "Quarterly ledger reconciliation"), ("error", "Monthly payout reconciliation")],
+)
 def test_writes_and_search_survive_an_embeddings_outage(
-    live_server_on_private_db, private_database
+    live_server_on_private_db, private_database, fault, title
 ):
     seed = live_server_on_private_db
-    fake = FakeEmbeddings()
+    fake = FakeEmbeddings(fault)
     extra = {
         "CONTEXTKB_EMBEDDINGS_PROVIDER": "openai",
         "CONTEXTKB_EMBEDDINGS_URL": fake.url,
@@ -69,13 +79,13 @@ def test_writes_and_search_survive_an_embeddings_outage(
                 json={
                     "space": seed.space,
                     "kind": "constraint",
-                    "title": "Quarterly ledger reconciliation",
-                    "body": "The ledger is reconciled against the bank every quarter.",
+                    "title": title,
+                    "body": "The ledger is reconciled against the bank every period.",
                 },
             )
             assert created.status_code == 201, created.text
             assert time.monotonic() - started < 2  # embedding never blocks the write
-            found = api.get("/api/v1/context/", params={"q": "ledger reconciliation"})
+            found = api.get("/api/v1/context/", params={"q": title.lower()})
             assert found.status_code == 200
             body = found.json()
             assert created.json()["key"] in [item["key"] for item in body["items"]]
@@ -85,7 +95,7 @@ def test_writes_and_search_survive_an_embeddings_outage(
         process.wait(timeout=20)
 
     # The provider is back: the periodic catch-up (what beat runs every 10 minutes) embeds it.
-    fake.hanging = False
+    fake.fault = ""
     out = manage(
         private_database.url,
         "shell",
@@ -99,6 +109,7 @@ def test_writes_and_search_survive_an_embeddings_outage(
     with psycopg.connect(private_database.url) as conn:
         model = conn.execute(
             "SELECT e.model_key FROM retrieval_recordembedding e JOIN records_record r "
-            "ON r.id = e.record_id WHERE r.title = 'Quarterly ledger reconciliation'"
+            "ON r.id = e.record_id WHERE r.title = %s",
+            [title],
         ).fetchone()
     assert model is not None and model[0].startswith("openai:fake-embed")
