@@ -60,7 +60,7 @@ def split_lines(text: str) -> list[str]:
     return [line.strip() for line in (text or "").splitlines() if line.strip()]
 
 
-def owner_choices(space: Space) -> list[tuple[str, str]]:
+def owner_choices(space: Space, record: Record | None = None) -> list[tuple[str, str]]:
     users = (
         User.objects.filter(memberships__space=space, is_active=True)
         .order_by("first_name", "last_name", "username")
@@ -69,6 +69,20 @@ def owner_choices(space: Space) -> list[tuple[str, str]]:
     teams = Team.objects.order_by("name")
     choices: list[tuple[str, str]] = [("", "Unowned")]
     choices += [(f"u:{u.pk}", f"{u.display_name} ({u.username})") for u in users]
+    # An owner who has left the space (or was deactivated) stays selectable, so editing anything
+    # else neither fails nor silently makes the record unowned.
+    if (
+        record is not None
+        and record.owner_user_id
+        and f"u:{record.owner_user_id}" not in dict(choices)
+    ):
+        former = record.owner_user
+        choices.append(
+            (
+                f"u:{former.pk}",
+                f"{former.display_name} ({former.username}) — no longer in this space",
+            )
+        )
     team_choices = [(f"t:{t.pk}", t.name) for t in teams]
     if team_choices:
         choices.append(("Teams", team_choices))
@@ -139,7 +153,7 @@ class RecordForm(forms.Form):
             del self.fields["status"]
         else:
             self.fields["status"].choices = statuses
-        self.fields["owner"].choices = owner_choices(space)
+        self.fields["owner"].choices = owner_choices(space, record)
         if kind != Record.Kind.DECISION:
             for name in ("reversibility", "impact", "decided_on", "deciders"):
                 del self.fields[name]
@@ -233,6 +247,17 @@ class RecordForm(forms.Form):
         }
         if "status" in self.fields:
             out["status"] = data["status"]
+        if (
+            self.record is not None
+            and (
+                getattr(owner, "pk", None),
+                type(owner),
+            )
+            == self._current_owner()
+        ):
+            # Unchanged owner: not part of the change (a former member stays the owner until
+            # someone picks another one).
+            del out["owner_user"], out["owner_team"]
         if self.kind == Record.Kind.DECISION:
             out.update(
                 reversibility=data.get("reversibility", ""),
@@ -241,6 +266,13 @@ class RecordForm(forms.Form):
                 deciders=data.get("deciders", ""),
             )
         return out
+
+    def _current_owner(self) -> tuple[int | None, type | None]:
+        if self.record.owner_user_id:
+            return self.record.owner_user_id, User
+        if self.record.owner_team_id:
+            return self.record.owner_team_id, Team
+        return None, type(None)
 
     def add_service_errors(self, details: dict) -> None:
         """Show a service's InvalidInput details next to the fields they name."""

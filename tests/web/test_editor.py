@@ -234,3 +234,34 @@ def test_link_with_a_note_shows_the_note(as_user, owner, space):
     page = client.get(_url("record_detail", decision)).content.decode()
     assert "floats lose pennies" in page
     assert Link.objects.get().note == "floats lose pennies"
+
+
+def test_a_record_whose_owner_was_deactivated_can_still_be_edited(as_user, owner, teammate, space):
+    """Until the hourly sweep hands the record to the admins, its owner is someone the owner
+    picker no longer offers: editing anything else must neither fail nor unset the owner."""
+    from apps.accounts.models import User
+
+    record = make_record(space=space, actor=owner, title="Old title", owner_user=teammate)
+    User.objects.filter(pk=teammate.pk).update(is_active=False)
+    former = User.objects.get(pk=teammate.pk)
+    client = as_user(owner)
+    page = client.get(_url("record_edit", record)).content.decode()
+    # The former owner is still the selected option, named as such (not silently "Unowned").
+    assert (
+        f'<option value="u:{former.pk}" selected>{former.display_name} ({former.username})'
+        " — no longer in this space</option>"
+    ) in page
+    data = {
+        "title": "New title",
+        "status": record.status,
+        "owner": f"u:{former.pk}",
+        "body": record.body,
+        "version": 1,
+    }
+    assert client.post(_url("record_edit", record), data).status_code == 302
+    record.refresh_from_db()
+    assert (record.title, record.owner_user_id) == ("New title", former.pk)
+    # Handing it to a member works.
+    client.post(_url("record_edit", record), {**data, "owner": f"u:{owner.pk}", "version": 2})
+    record.refresh_from_db()
+    assert record.owner_user == owner
