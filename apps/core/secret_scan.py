@@ -163,13 +163,18 @@ def scan(text: str) -> list[Finding]:
 FIELD_LABELS = {"title": "title", "summary": "summary", "body": "body"}
 
 
-def findings_for(fields: Mapping[str, object]) -> dict[str, list[Finding]]:
-    """Findings per field name for the text fields of a record."""
+def findings_for(fields: Mapping[str, object], *, record=None) -> dict[str, list[Finding]]:
+    """Findings per field name for the text fields of a record. When editing `record`, lines
+    that were already in the saved text are not flagged again (a space admin accepted them)."""
     out: dict[str, list[Finding]] = {}
     for name in FIELD_LABELS:
         value = fields.get(name)
         if isinstance(value, str) and value:
             found = scan(value)
+            if found and record is not None:
+                saved = set((getattr(record, name, "") or "").splitlines())
+                lines = value.splitlines()
+                found = [f for f in found if lines[f.line - 1] not in saved]
             if found:
                 out[name] = found
     return out
@@ -185,7 +190,7 @@ def check_record_fields(
     from apps.accounts import access
     from apps.core.errors import Forbidden, InvalidInput
 
-    found = findings_for(fields)
+    found = findings_for(fields, record=record)
     if not found:
         return
     if allow_secrets:

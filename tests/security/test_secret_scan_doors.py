@@ -101,3 +101,38 @@ def test_an_import_skips_a_file_with_a_key_and_says_which_line(space, owner):
     assert "looks like an AWS access key id" in skipped["reason"]
     assert "line" in skipped["reason"].lower()
     assert Record.objects.filter(space=space).count() == 1
+
+
+def test_a_space_admin_can_save_anyway_from_the_web_form_and_it_is_audited(
+    client, space, owner, admin_user
+):
+    form = {"title": "Tutorial sandbox", "body": BODY, "status": "draft", "owner": ""}
+    url = f"/s/{space.slug}/new/?kind=guardrail"
+    client.force_login(owner)
+    refused = client.post(url, form).content.decode()
+    assert "looks like it contains a credential on line 5" in refused
+    assert 'name="allow_secrets"' not in refused  # editors ask an admin
+    assert client.post(url, {**form, "allow_secrets": "1"}).status_code == 403
+    assert not Record.objects.filter(space=space).exists()
+
+    client.force_login(admin_user)
+    offered = client.post(url, form).content.decode()
+    assert 'name="allow_secrets"' in offered
+    saved = client.post(url, {**form, "allow_secrets": "1"})
+    assert saved.status_code == 302
+    record = Record.objects.get(space=space)
+    assert record.body == BODY.strip()  # the form trims the trailing newline
+    event = AuditEvent.objects.get(kind=AuditEvent.Kind.SECRET_OVERRIDE)
+    assert (event.actor, event.space, event.path) == (admin_user, space, f"/s/{space.slug}/new/")
+
+    # Editing it later: the accepted lines do not block other changes; new credentials do.
+    client.force_login(owner)
+    edit = f"/s/{space.slug}/{record.key}/edit/"
+    renamed = client.post(edit, {**form, "title": "Tutorial sandbox (v2)", "version": 1})
+    assert renamed.status_code == 302
+    another = BODY + "\nsecondary_key_id = AKIA" + "Q3V7WZ5R2TXYK4LM\n"
+    again = client.post(edit, {**form, "body": another, "version": 2})
+    assert "looks like it contains a credential on line 7" in again.content.decode()
+    assert "line 5" not in again.content.decode()  # accepted before, not flagged again
+    record.refresh_from_db()
+    assert (record.version, record.title) == (2, "Tutorial sandbox (v2)")

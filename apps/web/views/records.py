@@ -161,10 +161,11 @@ def record_create(request: HttpRequest, slug: str) -> HttpResponse:
                     kind=kind,
                     actor=request.user,
                     message=form.cleaned_data.get("message") or "",
+                    allow_secrets=_allow_secrets(request),
                     **fields,
                 )
         except InvalidInput as exc:
-            form.add_service_errors(exc.details or {"__all__": [exc.message]})
+            _service_refused(form, exc)
         else:
             if duplicate is None:
                 messages.success(request, f"{record.key} created.")
@@ -174,6 +175,19 @@ def record_create(request: HttpRequest, slug: str) -> HttpResponse:
     return _render_form(
         request, space=space, form=form, kind=kind, mode="create", from_gap=from_gap
     )
+
+
+def _allow_secrets(request: HttpRequest) -> bool:
+    """The "save anyway" box a space admin sees after the secret scan refused the text (the
+    service checks the role and writes the override to the audit log)."""
+    return request.POST.get("allow_secrets") == "1"
+
+
+def _service_refused(form, exc: InvalidInput) -> None:
+    form.add_service_errors(exc.details or {"__all__": [exc.message]})
+    if exc.code == "secret_detected":
+        form.add_error(None, exc.message)
+        form.secret_refused = True
 
 
 def _gap_id(request: HttpRequest) -> int | None:
@@ -220,11 +234,12 @@ def record_edit(request: HttpRequest, slug: str, key: str) -> HttpResponse:
                 expected_version=form.cleaned_data["version"],
                 changes=form.service_fields(),
                 message=form.cleaned_data.get("message") or "",
+                allow_secrets=_allow_secrets(request),
             )
         except VersionConflict:
             return _conflict(request, record, form)
         except InvalidInput as exc:
-            form.add_service_errors(exc.details or {"__all__": [exc.message]})
+            _service_refused(form, exc)
         else:
             messages.success(request, f"{record.key} saved.")
             return redirect(_record_url(record))
@@ -365,6 +380,7 @@ def record_supersede(request: HttpRequest, slug: str, key: str) -> HttpResponse:
                     kind=old.kind,
                     actor=request.user,
                     message=form.cleaned_data.get("message") or f"Supersedes {old.key}",
+                    allow_secrets=_allow_secrets(request),
                     **fields,
                 )
                 services.record_supersede(old=old, new=new, actor=request.user)
@@ -378,7 +394,7 @@ def record_supersede(request: HttpRequest, slug: str, key: str) -> HttpResponse:
                             actor=request.user,
                         )
         except InvalidInput as exc:
-            form.add_service_errors(exc.details or {"__all__": [exc.message]})
+            _service_refused(form, exc)
         else:
             messages.success(request, f"{new.key} now supersedes {old.key}.")
             return redirect(_record_url(new))
