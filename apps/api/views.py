@@ -38,7 +38,8 @@ FIELDS_PARAM = OpenApiParameter(
     "fields",
     OpenApiTypes.STR,
     enum=["full", "brief"],
-    description="`brief`: only id, key, space, title, kind, status, owner, freshness and url.",
+    description="`brief`: only id, key, space, title, kind, status, owner, freshness and url "
+    "(the record's page).",
 )
 IF_MATCH = OpenApiParameter(
     "If-Match",
@@ -81,6 +82,12 @@ RECORD_OR_BRIEF = PolymorphicProxySerializer(
     serializers=[s.RecordSerializer, s.RecordBriefSerializer],
     resource_type_field_name=None,
     many=True,
+)
+ONE_RECORD_OR_BRIEF = PolymorphicProxySerializer(
+    component_name="RecordFullOrBrief",
+    serializers=[s.RecordSerializer, s.RecordBriefSerializer],
+    resource_type_field_name=None,
+    many=False,
 )
 
 
@@ -219,8 +226,8 @@ class SpaceViewSet(
     ),
     retrieve=extend_schema(
         summary="Read a record (ETag: its version)",
-        parameters=[ETAG_HEADER],
-        responses={200: record_response()},
+        parameters=[FIELDS_PARAM, ETAG_HEADER],
+        responses={200: ONE_RECORD_OR_BRIEF},
     ),
     create=extend_schema(
         summary="Create a record",
@@ -264,7 +271,7 @@ class RecordViewSet(
         return super().filter_queryset(queryset)
 
     def get_serializer_class(self):
-        if self.action == "list" and self.fields_form() == "brief":
+        if self.action in ("list", "retrieve", "by_key") and self.fields_form() == "brief":
             return s.RecordBriefSerializer
         return s.RecordSerializer
 
@@ -282,8 +289,10 @@ class RecordViewSet(
         parameters=[
             OpenApiParameter("space_slug", OpenApiTypes.STR, OpenApiParameter.PATH),
             OpenApiParameter("key", OpenApiTypes.STR, OpenApiParameter.PATH),
+            FIELDS_PARAM,
+            ETAG_HEADER,
         ],
-        responses={200: s.RecordSerializer},
+        responses={200: ONE_RECORD_OR_BRIEF},
     )
     @action(
         detail=False,

@@ -152,6 +152,11 @@ def test_brief_form_has_only_the_brief_fields(client, space, owner):
     )
     # The page people read (and AI tools cite).
     assert item["url"] == f"{settings.SITE_URL}/s/payments/DEC-1/"
+    # One record can be read in the brief form too, by id or by key, still with its ETag.
+    for path in (f"/api/v1/records/{record.pk}/", "/api/v1/records/by-key/payments/DEC-1/"):
+        one = client.get(f"{path}?fields=brief")
+        assert (one.json(), one["ETag"]) == (item, '"1"')
+        assert client.get(f"{path}?fields=tiny").status_code == 400
 
 
 def test_pagination_is_stable_and_bounded(client, space, owner):

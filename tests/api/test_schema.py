@@ -118,6 +118,12 @@ def test_list_filters_pagination_and_the_brief_form_are_described(openapi):
         "#/components/schemas/Record",
         "#/components/schemas/RecordBrief",
     }
+    for path in ("/api/v1/records/{id}/", "/api/v1/records/by-key/{space_slug}/{key}/"):
+        read = openapi["paths"][path]["get"]
+        assert "fields" in {p["name"] for p in read["parameters"]}, path
+        body = read["responses"]["200"]["content"]["application/json"]["schema"]
+        assert body == {"$ref": "#/components/schemas/RecordFullOrBrief"}, path
+        assert "ETag" in read["responses"]["200"]["headers"], path
     # Every list is paginated the same way.
     for method, path, operation in operations(openapi):
         body = operation["responses"].get("200", {}).get("content", {}).get("application/json")
