@@ -347,6 +347,7 @@ def _layout(nodes: dict[int, Node], links, graph: Graph, *, centre: int) -> None
         radius = {0: 0.0, 1: r1, 2: r2}[node.hop]
         node.x = radius * 1.8 * math.cos(node.angle)
         node.y = radius * math.sin(node.angle)
+    _separate(list(nodes.values()))
     # Fit the canvas to the boxes (plus a margin), not to the rings.
     margin = 24
     xs = [n.x for n in nodes.values()] or [0.0]
@@ -357,6 +358,37 @@ def _layout(nodes: dict[int, Node], links, graph: Graph, *, centre: int) -> None
     for node in nodes.values():
         node.x -= left
         node.y -= top
+
+
+GAP_X, GAP_Y = 24.0, 18.0
+
+
+def _separate(nodes: list[Node], rounds: int = 200) -> None:
+    """Push overlapping boxes apart (the centre stays put), along the axis where they overlap
+    least, until no two boxes are closer than the gaps. A few dozen boxes: cheap."""
+    for _ in range(rounds):
+        moved = False
+        for i, a in enumerate(nodes):
+            for b in nodes[i + 1 :]:
+                dx, dy = b.x - a.x, b.y - a.y
+                over_x = NODE_W + GAP_X - abs(dx)
+                over_y = NODE_H + GAP_Y - abs(dy)
+                if over_x <= 0 or over_y <= 0:
+                    continue
+                moved = True
+                # Move the outer one(s); the centre record never moves.
+                share_a = 0.0 if a.hop == 0 else (1.0 if b.hop == 0 else 0.5)
+                share_b = 1.0 - share_a
+                if over_x / (NODE_W + GAP_X) < over_y / (NODE_H + GAP_Y):
+                    push = over_x * (1 if dx >= 0 else -1)
+                    a.x -= push * share_a
+                    b.x += push * share_b
+                else:
+                    push = over_y * (1 if dy >= 0 else -1)
+                    a.y -= push * share_a
+                    b.y += push * share_b
+        if not moved:
+            return
 
 
 def _route(edge: Edge, nodes: list[Node], *, lane: int = 0) -> None:

@@ -511,3 +511,23 @@ def test_record_page_query_count_does_not_grow_with_suspect_reasons(
     six, body = count()
     assert all(f"Intent {n}" in body for n in range(6))
     assert six <= one + 1
+
+
+def test_graph_boxes_never_overlap_in_a_crowded_neighbourhood(owner, space):
+    from apps.web.selectors import NODE_H, NODE_W, neighbourhood
+
+    hub = make_record(space=space, actor=owner, title="Hub")
+    first = [make_record(space=space, actor=owner, title=f"Near {n}") for n in range(12)]
+    for n, record in enumerate(first):
+        services.record_link(source=hub, target=record, type="relates_to", actor=owner)
+        for m in range(2):
+            far = make_record(space=space, actor=owner, title=f"Far {n}.{m}")
+            services.record_link(source=record, target=far, type="depends_on", actor=owner)
+    graph = neighbourhood(principal=owner, record=hub)
+    assert len(graph.nodes) == 37
+    boxes = [(n.x, n.y, n.record.key) for n in graph.nodes]
+    for i, (x1, y1, k1) in enumerate(boxes):
+        assert NODE_W / 2 <= x1 <= graph.width - NODE_W / 2, k1  # inside the canvas
+        assert NODE_H / 2 <= y1 <= graph.height - NODE_H / 2, k1
+        for x2, y2, k2 in boxes[i + 1 :]:
+            assert abs(x1 - x2) >= NODE_W or abs(y1 - y2) >= NODE_H, (k1, k2)
