@@ -110,6 +110,10 @@ class DriftReport(models.Model):
     # Changed paths no record is anchored to (the dashboard's coverage list).
     unmatched_paths = ArrayField(models.TextField(), default=list)
     suspect_count = models.PositiveIntegerField(default=0)
+    # The spaces the report reached: None for every space (a webhook or `manage.py drift`),
+    # else the spaces the reporting token's user may edit. The coverage list shows a report
+    # only to members of those spaces.
+    space_ids = ArrayField(models.BigIntegerField(), null=True, blank=True)
     compare_url = models.URLField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 

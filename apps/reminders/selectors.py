@@ -426,7 +426,7 @@ def health(*, spaces: QuerySet[Space], now: dt.datetime | None = None, coverage:
             most_used.append(record)
     uncovered = None
     if coverage:
-        uncovered = uncovered_paths(since=now - dt.timedelta(days=90))
+        uncovered = uncovered_paths(since=now - dt.timedelta(days=90), space_ids=space_ids)
     return {
         "total": total,
         "shares": shares,
@@ -440,8 +440,10 @@ def health(*, spaces: QuerySet[Space], now: dt.datetime | None = None, coverage:
     }
 
 
-def uncovered_paths(*, since: dt.datetime, limit: int = 30) -> list[dict]:
-    """Changed paths from recent drift reports that no record is anchored to, most changed first.
+def uncovered_paths(*, since: dt.datetime, space_ids: list[int], limit: int = 30) -> list[dict]:
+    """Changed paths from recent drift reports that no record is anchored to, most changed first,
+    from reports that reached every space (webhooks, the command) or one of `space_ids` (a
+    token's report is not shown to people outside its spaces).
 
     Counted in SQL; paths that a record has been anchored to since the report are left out."""
     table = DriftReport._meta.db_table
@@ -451,10 +453,10 @@ def uncovered_paths(*, since: dt.datetime, limit: int = 30) -> list[dict]:
             SELECT path, count(*) AS changes, max(created_at) AS last_changed,
                    min(created_at) AS first_changed
             FROM {table}, unnest(unmatched_paths) AS path
-            WHERE created_at >= %s
+            WHERE created_at >= %s AND (space_ids IS NULL OR space_ids && %s::bigint[])
             GROUP BY path ORDER BY changes DESC, path LIMIT %s
             """,  # noqa: S608 - table name is ours, values are parameters
-            [since, limit * 3],
+            [since, list(space_ids), limit * 3],
         )
         rows = cursor.fetchall()
     if not rows:

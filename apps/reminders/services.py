@@ -242,9 +242,13 @@ def drift_report(
             space_ids = list(roles.values_list("space_id", flat=True))
     with transaction.atomic():
         if commit:
-            existing = DriftReport.objects.filter(repository=repository, commit=commit).first()
+            existing = (
+                DriftReport.objects.select_for_update()
+                .filter(repository=repository, commit=commit)
+                .first()
+            )
             if existing is not None:
-                return existing, False
+                return _drift_widen(existing, space_ids=space_ids, now=now)
         try:
             with transaction.atomic():
                 report = DriftReport.objects.create(
@@ -252,12 +256,16 @@ def drift_report(
                     commit=commit,
                     source=source,
                     changed_paths=paths,
+                    space_ids=space_ids,
                     compare_url=compare_url[:500] if compare_url else "",
                     created_at=now,
                 )
         except IntegrityError:
-            # A concurrent delivery of the same push won the race.
-            return DriftReport.objects.get(repository=repository, commit=commit), False
+            # A concurrent delivery of the same push won the race: widen it if we reach further.
+            existing = DriftReport.objects.select_for_update().get(
+                repository=repository, commit=commit
+            )
+            return _drift_widen(existing, space_ids=space_ids, now=now)
         marked, unmatched = evidence.code_changed(
             repository=repository,
             commit=commit,
@@ -269,6 +277,36 @@ def drift_report(
         report.suspect_count = marked
         report.unmatched_paths = unmatched
         report.save(update_fields=["suspect_count", "unmatched_paths"])
+    return report, True
+
+
+def _drift_widen(
+    report: DriftReport, *, space_ids: list[int] | None, now: dt.datetime
+) -> tuple[DriftReport, bool]:
+    """The same commit reported again. Nothing changes for spaces the first report reached, but
+    a report that reaches further (a webhook after a space-scoped token, or a token for other
+    spaces) marks records in the spaces not reached yet: a token for one space must not stop
+    the organisation's webhook from reaching the others."""
+    if report.space_ids is None:
+        return report, False
+    reached = set(report.space_ids)
+    if space_ids is None:
+        new_spaces = list(Space.objects.exclude(id__in=reached).values_list("id", flat=True))
+    else:
+        new_spaces = sorted(set(space_ids) - reached)
+    if not new_spaces and space_ids is not None:
+        return report, False
+    marked, _ = evidence.code_changed(
+        repository=report.repository,
+        commit=report.commit,
+        paths=list(report.changed_paths),
+        now=now,
+        space_ids=new_spaces,
+        cause_url=report.compare_url,
+    )
+    report.suspect_count += marked
+    report.space_ids = None if space_ids is None else sorted(reached | set(new_spaces))
+    report.save(update_fields=["suspect_count", "space_ids"])
     return report, True
 
 

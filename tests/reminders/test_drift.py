@@ -308,3 +308,34 @@ def test_drift_command_outside_a_checkout_says_so(tmp_path, anchored):
     with pytest.raises(CommandError, match="Not a revision"):
         call_command("drift", "--repo", "acme/payments", "--since=--output=/tmp/x")
     assert not DriftReport.objects.exists()
+
+
+def test_a_token_scoped_report_does_not_stop_the_webhook_reaching_other_spaces(
+    client, anchored, owner, other_space, outsider
+):
+    """A commit reported first by a token for one space, then by the organisation's webhook:
+    the webhook still marks records in every other space, and none twice."""
+    billing, _, _ = anchored
+    elsewhere = make_record(space=other_space, actor=outsider, anchors=["services/billing/**"])
+    _, read_write = make_token(owner, scope=ApiToken.Scope.READ_WRITE)
+    first = client.post(
+        "/api/v1/drift/",
+        {
+            "repository": "acme/payments",
+            "commit": "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c",
+            "changed_paths": ["services/billing/api.py"],
+        },
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {read_write}",
+    )
+    assert first.status_code == 201
+    assert Record.objects.get(pk=elsewhere.pk).freshness == "fresh"
+
+    second = _github(client, FIXTURE, _sign(FIXTURE))  # the same repository and commit
+    assert second.status_code == 201, second.content
+    assert Record.objects.get(pk=elsewhere.pk).freshness == "suspect"
+    assert SuspectReason.objects.filter(record=billing).count() == 1
+    assert DriftReport.objects.count() == 1
+    # Delivered again: nothing new anywhere.
+    assert _github(client, FIXTURE, _sign(FIXTURE)).status_code == 200
+    assert SuspectReason.objects.filter(record=elsewhere).count() == 1

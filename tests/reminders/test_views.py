@@ -340,3 +340,27 @@ def test_not_mine_from_the_queue_hands_the_record_to_the_admins(client, space, o
     assert Record.objects.get(pk=record.pk).owner_user is None
     again = client.post(f"/review/{record.pk}/not-mine", follow=True)
     assert f"You do not own {record.key}; nothing was changed." in again.content.decode()
+
+
+def test_coverage_shows_a_token_report_only_to_members_of_its_spaces(
+    client, owner, space, outsider, other_space
+):
+    """Paths from a drift report made with a token for one space are not shown to people of
+    other spaces; paths from the organisation's webhook or command are shown to everyone."""
+    reminders.drift_report(
+        repository="acme/secret-project",
+        commit="aaa111",
+        changed_paths=["secret/plan.py"],
+        source="api",
+        actor=owner,
+    )
+    reminders.drift_report(
+        repository="acme/shared", commit="bbb222", changed_paths=["shared/lib.py"], source="github"
+    )
+    client.force_login(owner, backend=BACKEND)
+    mine = _section(client.get("/health").content.decode(), "coverage-h")
+    assert "secret/plan.py" in mine and "shared/lib.py" in mine
+    client.force_login(outsider, backend=BACKEND)
+    theirs = _section(client.get("/health").content.decode(), "coverage-h")
+    assert "shared/lib.py" in theirs
+    assert "secret/plan.py" not in theirs
