@@ -8,9 +8,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "contextkb.settings")
 
 application = get_asgi_application()
 
-from apps.core.db import require_pgvector  # noqa: E402
+from apps.core.db import require_pgvector_at_startup  # noqa: E402
 
-require_pgvector()
+require_pgvector_at_startup()
 
 # The MCP server (Streamable HTTP) answers at /mcp beside Django; see docs/mcp.md.
 from apps.mcp_server.asgi import with_mcp  # noqa: E402

@@ -33,3 +33,25 @@ def require_pgvector(conn=connection) -> str:
             f"{'.'.join(map(str, MIN_PGVECTOR))} (HNSW indexes). Upgrade the extension."
         )
     return version
+
+
+def require_pgvector_at_startup() -> str:
+    """`require_pgvector()` for a server process starting up. `uvicorn --workers N` imports the
+    ASGI app inside its event loop, where Django refuses database calls, so the check then runs in
+    a short-lived thread (whose connection is closed afterwards)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return require_pgvector()
+
+    def check() -> str:
+        try:
+            return require_pgvector()
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(check).result()
