@@ -1,3 +1,6 @@
+import contextlib
+import os
+
 import pytest
 
 from apps.accounts.models import Membership
@@ -62,3 +65,22 @@ def _plain_static_storage(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+# Tasks the tests enqueue without a worker of their own (embeddings after a commit, …) go to a
+# queue of this run, purged at the end: never to the `celery` queue that a `make run` worker on
+# the same machine reads (it would embed record ids of the test database against its own).
+TEST_QUEUE = f"contextkb-tests-{os.getpid()}"
+
+
+def pytest_configure(config):
+    from contextkb.celery import app
+
+    app.conf.task_default_queue = TEST_QUEUE
+
+
+def pytest_sessionfinish(session, exitstatus):
+    from contextkb.celery import app
+
+    with app.connection_for_write() as connection, contextlib.suppress(Exception):
+        connection.default_channel.queue_purge(TEST_QUEUE)
