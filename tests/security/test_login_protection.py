@@ -138,3 +138,29 @@ def test_an_administrator_lists_and_lifts_locks(login, owner, settings):
     # The count starts again from zero.
     response = login("owner", "guess")
     assert "Too many" not in response.content.decode()
+
+
+def test_weak_new_passwords_are_refused_with_the_reason(client, owner):
+    client.force_login(owner)
+    for weak, reason in [
+        ("short1", "too short"),
+        ("password123", "too common"),
+        ("48213907654321", "entirely numeric"),
+        ("owner1234", "too similar to the username"),
+    ]:
+        response = client.post(
+            "/me/password/",
+            {"old_password": PASSWORD, "new_password1": weak, "new_password2": weak},
+        )
+        assert response.status_code == 200, weak
+        assert reason in response.content.decode(), weak
+    owner.refresh_from_db()
+    assert owner.check_password(PASSWORD)
+    strong = "correct-horse-battery-9"
+    done = client.post(
+        "/me/password/",
+        {"old_password": PASSWORD, "new_password1": strong, "new_password2": strong},
+    )
+    assert done.status_code == 302
+    owner.refresh_from_db()
+    assert owner.check_password(strong)
