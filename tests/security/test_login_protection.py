@@ -164,3 +164,22 @@ def test_weak_new_passwords_are_refused_with_the_reason(client, owner):
     assert done.status_code == 302
     owner.refresh_from_db()
     assert owner.check_password(strong)
+
+
+def test_hostile_sign_in_input_is_a_form_error_never_a_crash(client, owner):
+    for username, password in [
+        ("owner\x00", "x"),
+        ("o" * 10_000, "x"),
+        ("owner", "p" * 100_000),
+        ("' OR 1=1 --", "x"),
+        ("", ""),
+    ]:
+        response = client.post(
+            "/accounts/login/",
+            {"username": username, "password": password},
+            REMOTE_ADDR="203.0.113.9",
+            HTTP_X_FORWARDED_FOR="not-an-ip, <script>",
+        )
+        assert response.status_code == 200, username[:20]
+        assert "_auth_user_id" not in client.session
+    assert not AuditEvent.objects.exclude(ip="203.0.113.9").exists()
