@@ -218,3 +218,25 @@ def check_record_fields(
         },
         code="secret_detected",
     )
+
+
+def refuse_secrets(fields: Mapping[str, str], *, what: str = "text") -> None:
+    """For text that is not a record but is shown to a space (a gap an AI tool reports): raise
+    InvalidInput naming the field and line when it looks like it holds a credential. No override:
+    nobody needs a credential in a question."""
+    from apps.core.errors import InvalidInput
+
+    found = {name: scan(value) for name, value in fields.items() if isinstance(value, str)}
+    found = {name: findings for name, findings in found.items() if findings}
+    if not found:
+        return
+    name, findings = next(iter(found.items()))
+    raise InvalidInput(
+        f"The {what} {name} looks like it contains a credential on {findings[0].describe()}. "
+        "Leave it out.",
+        details={
+            field: [f"Line {f.line}: looks like {f.kind} ({f.excerpt})." for f in items]
+            for field, items in found.items()
+        },
+        code="secret_detected",
+    )

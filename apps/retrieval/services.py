@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from apps.accounts import access
 from apps.accounts.models import ApiToken, Space, User
+from apps.core import secret_scan
 from apps.core.errors import Forbidden, InvalidInput, NotFound
 from apps.records.models import Record
 from apps.retrieval import bundle, providers
@@ -339,6 +340,8 @@ def gap_report(*, principal, query: str, note: str = "", space: Space | None = N
         )
     if "\x00" in query or "\x00" in note:
         raise InvalidInput("NUL characters are not allowed.", details={"query": ["NUL."]})
+    # Gaps are shown to the space and can become record titles: no credentials in them.
+    secret_scan.refuse_secrets({"query": query, "note": note}, what="gap's")
     visible = Space.objects.visible_to(principal)
     if space is not None:
         if not visible.filter(pk=space.pk).exists():

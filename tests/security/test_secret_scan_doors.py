@@ -1,7 +1,10 @@
 """Every door that writes record text refuses credentials, naming the line, and changes nothing:
 the REST API, the web form and the markdown import. A space admin can override (audited)."""
 
+import pytest
+
 from apps.audit.models import AuditEvent
+from apps.core.errors import InvalidInput
 from apps.interchange import services as interchange
 from apps.interchange.sources import SourceFile
 from apps.records.models import Record, Revision
@@ -136,3 +139,27 @@ def test_a_space_admin_can_save_anyway_from_the_web_form_and_it_is_audited(
     assert "line 5" not in again.content.decode()  # accepted before, not flagged again
     record.refresh_from_db()
     assert (record.version, record.title) == (2, "Tutorial sandbox (v2)")
+
+
+def test_a_gap_an_ai_tool_reports_may_not_carry_a_credential(client, space, owner):
+    """Gaps are shown to the space (and become record titles): the API and MCP report_gap call
+    the same service, which refuses credentials in the question or the note."""
+    from apps.retrieval import services as retrieval
+    from apps.retrieval.models import Gap
+
+    _, token = make_token(owner, spaces=[space])
+    refused = client.post(
+        "/api/v1/context/gaps/",
+        {"query": "How do we rotate keys?", "note": f"tried key {AWS_KEY_ID}", "space": space.slug},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+    assert refused.status_code == 400
+    error = refused.json()["error"]
+    assert error["code"] == "secret_detected"
+    assert error["details"] == {"note": ["Line 1: looks like an AWS access key id (AKIA…)."]}
+    with pytest.raises(InvalidInput, match="query looks like it contains a credential"):
+        retrieval.gap_report(principal=owner, query=f"is {AWS_KEY_ID} still valid?", space=space)
+    assert not Gap.objects.exists()
+    retrieval.gap_report(principal=owner, query="How do we rotate keys?", space=space)
+    assert Gap.objects.count() == 1
