@@ -26,15 +26,33 @@ class StrictInput(serializers.Serializer):
         return super().to_internal_value(data)
 
 
-class StrictCharField(serializers.CharField):
-    """A JSON string only: DRF would turn `123` or `1.5` into "123" and "1.5"."""
-
-    default_error_messages = {"invalid": "Must be a string."}
+class _JsonStringOnly:
+    """Takes a JSON string only: DRF would turn `123`, `1.5` or `true` into text."""
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
-            self.fail("invalid")
+            raise serializers.ValidationError("Must be a string.", code="invalid")
         return super().to_internal_value(data)
+
+
+class StrictCharField(_JsonStringOnly, serializers.CharField):
+    pass
+
+
+class StrictChoiceField(_JsonStringOnly, serializers.ChoiceField):
+    pass
+
+
+class StrictSlugField(_JsonStringOnly, serializers.SlugField):
+    pass
+
+
+class StrictRegexField(_JsonStringOnly, serializers.RegexField):
+    pass
+
+
+class StrictDateField(_JsonStringOnly, serializers.DateField):
+    """An ISO date (`YYYY-MM-DD`) in a string."""
 
 
 MAX_ID = 2**63 - 1  # PostgreSQL bigint
@@ -51,22 +69,6 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
-class StrictChoiceField(serializers.ChoiceField):
-    """One of the listed strings (DRF would also accept a number whose text is a choice)."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid_choice", input=data)
-        return super().to_internal_value(data)
-
-
-class StrictSlugField(serializers.SlugField):
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
 class StrictBooleanField(serializers.BooleanField):
     """JSON true or false only: DRF would also take "yes", "0" or 1."""
 
@@ -76,15 +78,6 @@ class StrictBooleanField(serializers.BooleanField):
         if not isinstance(data, bool):
             self.fail("invalid")
         return data
-
-
-class StrictDateField(serializers.DateField):
-    """An ISO date string (DRF would also take a datetime object, which JSON cannot send)."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid", format="YYYY-MM-DD")
-        return super().to_internal_value(data)
 
 
 def _choice(choices, **kwargs):
@@ -161,13 +154,6 @@ class SupersedeInput(StrictInput):
         min_value=1, max_value=MAX_ID, help_text="Id of the record that replaces this one."
     )
     note = StrictCharField(max_length=300, allow_blank=True, required=False)
-
-
-class StrictRegexField(serializers.RegexField):
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 class SpaceCreateInput(StrictInput):
