@@ -100,8 +100,14 @@
     }
     form.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(save, 400); });
     form.addEventListener("change", function () { clearTimeout(timer); timer = setTimeout(save, 400); });
-    form.addEventListener("submit", function () {
-      clearTimeout(timer); save();
+    form.addEventListener("submit", function (event) {
+      clearTimeout(timer);
+      if (event.submitter && event.submitter.id === "switch-kind") {
+        // The text moves to the editor of the other kind, which keeps its own draft.
+        store.removeItem(key);
+        return;
+      }
+      save();
       window.sessionStorage.setItem("ckb-pending-draft", form.getAttribute("data-draft-key"));
     });
     // Offer a draft that differs from what the page shows.

@@ -123,6 +123,9 @@ def test_editor_keeps_input_across_kinds_and_a_double_click_creates_one_record(
     page.wait_for_url(re.compile(r"/s/payments/CON-1/$"))
     assert Record.objects.filter(title="Amounts are integer minor units").count() == 1
     assert page.evaluate("window.pwned === undefined")
+    # Saved: no draft of either kind is left behind to be offered again.
+    drafts = "Object.keys(localStorage).filter(k => k.startsWith('ckb-draft:'))"
+    assert page.evaluate(drafts) == []
     record = Record.objects.get(kind="constraint")
     assert record.tags == ["money", "ledger"] and record.anchors == ["services/ledger/**"]
 
