@@ -379,6 +379,14 @@ LOGIN_LOCKOUT_ACCOUNT_ANY_ADDRESS_FAILURES = env_int(
 )
 LOGIN_LOCKOUT_KNOWN_ADDRESS_DAYS = env_int("LOGIN_LOCKOUT_KNOWN_ADDRESS_DAYS", 30, minimum=0)
 LOGIN_LOCKOUT_WINDOW = env_int("LOGIN_LOCKOUT_WINDOW", 900, minimum=1)
+# Days the audit log keeps events (0 = forever); the nightly beat entry below deletes older ones.
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 365, minimum=0)
+CELERY_BEAT_SCHEDULE["audit-prune"] = {
+    # Nightly: the audit log's retention (sign-in failures and denials can pile up under attack).
+    "task": "apps.audit.tasks.prune",
+    "schedule": 24 * 3600.0,
+    "options": {"expires": 3600},
+}
 
 # A database that is down must fail fast (503 from apps.core.middleware), not hang a worker.
 DATABASES["default"].setdefault("OPTIONS", {}).setdefault(

@@ -64,3 +64,18 @@ def audit_log(
         extra={"audit_kind": kind, "username": username, "client_ip": event.ip},
     )
     return event
+
+
+def audit_prune(*, older_than_days: int, now=None) -> int:
+    """Delete audit events older than the retention period (0 keeps everything); returns how
+    many. Sign-in locks only look back minutes and known addresses 30 days, so a retention of a
+    few months never weakens them."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    if older_than_days <= 0:
+        return 0
+    cutoff = (now or timezone.now()) - dt.timedelta(days=older_than_days)
+    deleted, _ = AuditEvent.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

@@ -104,3 +104,23 @@ def test_api_denials_and_a_revoked_token_are_audited_with_address_and_path(
     assert (used.token, used.ip, used.path) == (token, "198.51.100.21", "/api/v1/records/")
     record.refresh_from_db()
     assert record.title == "Guarded"
+
+
+def test_old_audit_events_are_pruned_nightly_and_recent_ones_kept(owner, settings):
+    from django.conf import settings as django_settings
+
+    from apps.audit import tasks
+    from apps.audit.services import audit_log
+
+    now = timezone.now()
+    old = audit_log(kind=AuditEvent.Kind.LOGIN, actor=owner)
+    AuditEvent.objects.filter(pk=old.pk).update(created_at=now - dt.timedelta(days=400))
+    recent = audit_log(kind=AuditEvent.Kind.LOGIN, actor=owner)
+    AuditEvent.objects.filter(pk=recent.pk).update(created_at=now - dt.timedelta(days=300))
+    settings.AUDIT_RETENTION_DAYS = 0  # keep forever
+    assert tasks.prune() == 0
+    settings.AUDIT_RETENTION_DAYS = 365
+    assert tasks.prune() == 1
+    assert list(AuditEvent.objects.values_list("pk", flat=True)) == [recent.pk]
+    entry = django_settings.CELERY_BEAT_SCHEDULE["audit-prune"]
+    assert entry["task"] == tasks.prune.name and entry["options"]["expires"]
