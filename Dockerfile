@@ -1,5 +1,6 @@
 # contextkb: one image for web, MCP (ASGI), Celery worker and beat. See docs/operations.md.
-FROM python:3.12-slim
+# The Python the test suite runs on (Django 6 needs 3.12 or newer).
+FROM python:3.13-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
