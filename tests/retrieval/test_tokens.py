@@ -86,3 +86,37 @@ def test_no_text_has_fewer_tokens_than_its_length_over_the_longest_token():
     longest = tokens.longest_token_chars()
     for text in [*HOSTILE, *corpus_texts()]:
         assert tokens.count_after_newline(text) * longest >= len(text)
+
+
+def test_single_spaces_between_words_are_token_boundaries():
+    # The bound MIN_BLOCK_TOKENS rests on this: no vocabulary entry holds a "▁" (a space) after
+    # its first character unless it is all "▁", so a lone space always starts a new token.
+    vocab = tokens._tokenizer().get_vocab()
+    assert all(piece.strip("▁") == "" or "▁" not in piece[1:] for piece in vocab)
+    for text in corpus_texts()[:60]:
+        for line in text.split("\n"):
+            words = line.split(" ")
+            if len(words) < 2 or "" in words:
+                continue  # leading, trailing or double spaces: not single boundaries
+            assert tokens.count_after_newline(words[0]) + sum(
+                tokens.count(w) for w in words[1:]
+            ) == tokens.count_after_newline(line)
+
+
+def test_no_block_is_shorter_than_the_minimum_the_packer_assumes():
+    from apps.retrieval.bundle import MIN_BLOCK_TOKENS, render_block
+
+    tiny = {
+        "key": "A-1",
+        "space": "s",
+        "kind": "intent",
+        "status": "accepted",
+        "freshness": "fresh",
+        "last_verified_at": None,
+        "owner": None,
+        "url": "/",
+        "title": "x",
+        "freshness_reasons": [],
+        "note": "",
+    }
+    assert tokens.count_after_newline(render_block(tiny, "")) >= MIN_BLOCK_TOKENS
