@@ -22,6 +22,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.api.serializers import StrictCharField
 from apps.api.views import ApiView
 from apps.reminders import services
 from apps.reminders.models import DriftReport
@@ -30,10 +31,10 @@ NULL_SHA = "0" * 40
 
 
 class DriftInput(serializers.Serializer):
-    repository = serializers.CharField(max_length=300)
-    commit = serializers.CharField(max_length=64, allow_blank=True, required=False, default="")
+    repository = StrictCharField(max_length=300)
+    commit = StrictCharField(max_length=64, allow_blank=True, required=False, default="")
     changed_paths = serializers.ListField(
-        child=serializers.CharField(max_length=services.MAX_PATH_CHARS, trim_whitespace=False),
+        child=StrictCharField(max_length=services.MAX_PATH_CHARS, trim_whitespace=False),
         max_length=services.MAX_CHANGED_PATHS,
         allow_empty=True,
     )

@@ -425,6 +425,7 @@ def _write_record(
             expected_version=existing.version,
             changes=changes,
             message=f"Re-imported from {adr.path}"[:300],
+            allow_archived=True,
         )
         doc.record = record
         doc.outcome = "updated" if record.version != before else "unchanged"
@@ -458,6 +459,7 @@ def _finish_exported(doc: _Doc, *, actor, summary: ImportSummary) -> None:
             expected_version=None,
             changes={"status": status},
             message=f"Status as exported ({status})",
+            allow_archived=True,
         )
     _apply_exported_extras(record, doc, actor=actor, summary=summary)
 
@@ -777,6 +779,7 @@ def _write_links(
                         expected_version=None,
                         changes={"status": target_status},
                         message=f"Only partly superseded by {source.key}; keeps its status",
+                        allow_archived=True,
                     )
         except ServiceError as exc:
             summary.problem(

@@ -436,15 +436,20 @@ def record_update(
     action: str = Revision.Action.UPDATE,
     now: dt.datetime | None = None,
     allow_secrets: bool = False,
+    allow_archived: bool = False,
 ) -> Record:
     """Apply `changes` (a subset of EDITABLE_FIELDS) if the record is still at `expected_version`.
 
     Raises VersionConflict when someone else saved first: nothing is overwritten. Changed text
     that looks like a credential is refused as in record_create (`allow_secrets`: admins only).
+    An archived record is read-only until unarchived (`allow_archived`: the markdown import,
+    which mirrors files, may still update it).
     """
     _require_view(actor, record)
     current = _locked(record)
     _require_edit(actor, current.space)
+    if current.archived_at is not None and not allow_archived:
+        raise Conflict(f"{current.key} is archived: unarchive it before editing it.")
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
         raise InvalidInput(
@@ -794,6 +799,8 @@ def can_verify(actor, record: Record) -> bool:
     user = _actor_user(actor)
     if user is None or not access.can_view(actor, record.space):
         return False
+    if not getattr(actor, "can_write", True):
+        return False  # a read-only token changes nothing, verifications included
     if access.can_admin(actor, record.space):
         return True
     if not access.can_edit(actor, record.space) and record.owner_user_id != user.pk:
@@ -825,6 +832,10 @@ def record_verify(
         raise Forbidden("Only the record's owner or a space admin can verify it.")
     if current.archived_at is not None:
         raise InvalidInput("An archived record cannot be verified; unarchive it first.")
+    if current.status == Record.Status.SUPERSEDED:
+        raise InvalidInput(
+            f"{current.key} is superseded: it no longer holds as written. Verify its successor."
+        )
     if not isinstance(note, str) or not isinstance(commit, str):
         raise InvalidInput("Note and commit must be text.")
     now = now or timezone.now()

@@ -240,6 +240,9 @@ def drift_report(
         if not user.is_superuser:
             roles = roles.filter(role__in=[Membership.Role.EDITOR, Membership.Role.ADMIN])
             space_ids = list(roles.values_list("space_id", flat=True))
+            if not space_ids:
+                # Marking records suspect changes them: viewers (and read tokens) may not.
+                raise Forbidden("Reporting drift needs edit rights in at least one space.")
     with transaction.atomic():
         if commit:
             existing = (

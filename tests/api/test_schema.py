@@ -190,10 +190,7 @@ def in_process_requests(db):
 # Operations whose input validation is known to be laxer than their schema, so they are not
 # (yet) held to "schema-violating input is refused". Each entry names the problem; remove it
 # once fixed. Every other check still runs on them.
-LAX_INPUT = {
-    # DriftInput uses DRF's CharField, which turns numbers and booleans into strings.
-    ("POST", "/api/v1/drift/"): "changed_paths accepts [0, false] as ['0', 'False']",
-}
+LAX_INPUT: dict[tuple[str, str], str] = {}
 
 
 def _is_positive(case, location) -> bool:
