@@ -394,3 +394,49 @@ def test_restore_with_a_stale_version_is_refused(space, owner):
             record=record, revision=record.revisions.get(number=1), actor=owner, expected_version=1
         )
     assert Record.objects.get(pk=record.pk).title == "Second"
+
+
+def test_an_owners_read_only_token_cannot_verify_but_a_read_write_one_can(space, owner):
+    from apps.accounts.models import ApiToken
+    from tests.factories import make_token
+
+    record = make_record(space=space, actor=owner, owner_user=owner)
+    read, _ = make_token(owner, scope=ApiToken.Scope.READ)
+    with pytest.raises(Forbidden):
+        services.record_verify(record=record, actor=read)
+    assert not record.verifications.exists()
+    read_write, _ = make_token(owner, scope=ApiToken.Scope.READ_WRITE)
+    services.record_verify(record=record, actor=read_write)
+    assert record.verifications.count() == 1
+
+
+def test_an_archived_record_cannot_be_edited_or_restored_until_unarchived(space, owner):
+    record = make_record(space=space, actor=owner, title="Kept as it was")
+    services.record_archive(record=record, actor=owner)
+    before = _state(record)
+    version = Record.objects.get(pk=record.pk).version
+    with pytest.raises(Conflict, match="archived"):
+        services.record_update(
+            record=record, actor=owner, expected_version=version, changes={"title": "Changed"}
+        )
+    with pytest.raises(Conflict, match="archived"):
+        services.record_restore_revision(
+            record=record, revision=record.revisions.get(number=1), actor=owner
+        )
+    assert _state(record) == before
+    services.record_unarchive(record=record, actor=owner)
+    record.refresh_from_db()
+    services.record_update(
+        record=record, actor=owner, expected_version=record.version, changes={"title": "Changed"}
+    )
+    assert Record.objects.get(pk=record.pk).title == "Changed"
+
+
+def test_a_superseded_record_cannot_be_verified_its_successor_can(space, owner):
+    old = make_record(space=space, actor=owner, owner_user=owner, title="Old way")
+    new = make_record(space=space, actor=owner, owner_user=owner, title="New way")
+    services.record_supersede(old=old, new=new, actor=owner)
+    with pytest.raises(InvalidInput, match="Verify its successor"):
+        services.record_verify(record=old, actor=owner)
+    assert not old.verifications.filter(outcome="still_true").exists()
+    services.record_verify(record=new, actor=owner)
