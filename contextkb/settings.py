@@ -1,5 +1,6 @@
 """contextkb settings. Configured only by environment variables; every one is in .env.example."""
 
+import contextlib
 import secrets
 from pathlib import Path
 
@@ -412,6 +413,8 @@ DATABASE_ROUTERS = ["apps.core.replica.PrimaryOnlyRouter"]
 REPLICA_RETRY_SECONDS = env_int("REPLICA_RETRY_SECONDS", 30, minimum=1)
 # Where collectstatic puts files; the Docker image collects them outside the var/ volume.
 STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(STATIC_ROOT)))
+with contextlib.suppress(OSError):  # whitenoise warns on every start when it is missing
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 # Logs: one JSON object per line (LOG_FORMAT=json, the default without DEBUG) or plain text,
 # each line tagged with the request id (X-Request-ID) of the request being served.

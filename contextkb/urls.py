@@ -4,13 +4,18 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from apps.audit.forms import LockoutAwareAuthenticationForm
+from apps.audit.forms import (
+    LockoutAwareAdminAuthenticationForm,
+    LockoutAwareAuthenticationForm,
+)
 from apps.core import views as core_views
 from apps.web.views import account as web_account
 from apps.web.views import spaces as web_spaces
 
 # A database outage anywhere in the stack answers 503, not 500.
 handler500 = "apps.core.views.server_error"
+# The admin's sign-in page says so when an account or address is locked out, like the site's.
+admin.site.login_form = LockoutAwareAdminAuthenticationForm
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 
 from apps.audit.lockout import lock_for
@@ -22,3 +23,7 @@ class LockoutAwareAuthenticationForm(AuthenticationForm):
                 super().clean()
             raise forms.ValidationError(lock.message, code="locked_out")
         return super().clean()
+
+
+class LockoutAwareAdminAuthenticationForm(LockoutAwareAuthenticationForm, AdminAuthenticationForm):
+    """The admin's sign-in (staff only) with the same lockout message."""

@@ -63,8 +63,10 @@ def test_admin_login_is_protected_too(client, owner, settings):
     owner.save()
     for _ in range(2):
         client.post("/admin/login/", {"username": "owner", "password": "nope"})
-    client.post("/admin/login/", {"username": "owner", "password": PASSWORD})
+    refused = client.post("/admin/login/", {"username": "owner", "password": PASSWORD})
     assert "_auth_user_id" not in client.session
+    # The admin's page says why, like the site's sign-in page.
+    assert "ask an administrator" in refused.content.decode()
 
 
 def test_someone_guessing_from_elsewhere_cannot_lock_the_owner_out(client, login, owner, settings):
