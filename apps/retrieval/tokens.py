@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
+import re
 from pathlib import Path
 
 ESTIMATE_METHOD = "estimate: ceil(characters / 3.5) per block"
@@ -80,15 +81,62 @@ def counting_method() -> str:
     return TOKENIZER_METHOD if _tokenizer() is not None else ESTIMATE_METHOD
 
 
+@functools.cache
+def splits_at_spaces() -> bool:
+    """True when a single space between two other characters always starts a token: no
+    vocabulary entry holds "▁" (the normaliser's space) after its first character unless it is
+    all "▁". Text is then counted word by word from cached counts, exactly."""
+    tokenizer = _tokenizer()
+    if tokenizer is None or not is_additive():
+        return False
+    return all(piece.strip("▁") == "" or "▁" not in piece[1:] for piece in tokenizer.get_vocab())
+
+
+# A single space between two characters that are neither whitespace nor "▁" itself (two "▁" in a
+# row could be one token).
+_WORD_GAP = re.compile(r"(?<=[^\s\u2581]) (?=[^\s\u2581])")
+
+
+def _encoded(text: str) -> int:
+    return len(_tokenizer().encode(text, add_special_tokens=False).ids)
+
+
+@functools.lru_cache(maxsize=65536)
+def _word(text: str) -> int:
+    """Tokens of a word that follows a space (the normaliser's leading "▁" stands for it)."""
+    return _encoded(text)
+
+
+@functools.lru_cache(maxsize=16384)
+def _line_start(text: str) -> int:
+    """Tokens of the first word of a line that follows a newline."""
+    return _encoded("\n" + text) - _newline_base()
+
+
+def _count_lines(text: str, at_start: bool) -> int:
+    total = text.count("\n")
+    if at_start and text.startswith("\n"):
+        total += 1  # the normaliser's leading "▁", a token of its own before a newline
+    for number, line in enumerate(text.split("\n")):
+        if not line:
+            continue
+        first, *rest = _WORD_GAP.split(line)
+        total += (_word(first) if at_start and number == 0 else _line_start(first)) + sum(
+            _word(w) for w in rest
+        )
+    return total
+
+
 @functools.lru_cache(maxsize=4096)
 def count(text: str) -> int:
     """Tokens in `text` as a document of its own."""
     if not text:
         return 0
-    tokenizer = _tokenizer()
-    if tokenizer is None:
+    if _tokenizer() is None:
         return math.ceil(len(text) / 3.5)
-    return len(tokenizer.encode(text, add_special_tokens=False).ids)
+    if splits_at_spaces():
+        return _count_lines(text, at_start=True)
+    return _encoded(text)
 
 
 @functools.lru_cache(maxsize=16384)
@@ -97,14 +145,15 @@ def count_after_newline(text: str) -> int:
     lines come back request after request)."""
     if not text:
         return 0
-    tokenizer = _tokenizer()
-    if tokenizer is None:
+    if _tokenizer() is None:
         return math.ceil(len(text) / 3.5)
-    return len(tokenizer.encode("\n" + text, add_special_tokens=False).ids) - _newline_base()
+    if splits_at_spaces():
+        return _count_lines(text, at_start=False)
+    return _encoded("\n" + text) - _newline_base()
 
 
 def count_many_after_newline(texts: list[str]) -> list[int]:
-    """`count_after_newline` of many texts in one tokenizer call (for stored counts)."""
+    """`count_after_newline` of many texts (for stored counts) in one tokenizer call."""
     tokenizer = _tokenizer()
     if tokenizer is None:
         return [count_after_newline(t) for t in texts]

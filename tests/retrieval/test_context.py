@@ -483,3 +483,25 @@ def test_vector_search_in_a_small_space_beside_a_big_one_still_finds_its_records
     # space filter removes them all, and the small space gets an empty vector list.
     assert [h.record_id for h in result.hits] == [mine.pk]
     assert result.used_vectors
+
+
+def test_prepared_and_plain_queries_give_the_same_bundle(api, add, monkeypatch):
+    from django.db import connection
+
+    for i in range(5):
+        add(f"Invoice retry policy part {i}", summary=f"Retry rule {i}.", body=LONG_BODY)
+    add("Mask card numbers", kind="guardrail", anchors=["billing/**"])
+    params = {"q": "invoice retry", "paths": "billing/a.py", "max_tokens": 1500}
+
+    # Persistent connections prepare the context queries; DATABASE_CONN_MAX_AGE=0 (PgBouncer
+    # in transaction mode) sends them plainly. Several rounds, so the prepared statements are
+    # reused (and PostgreSQL may switch to a generic plan).
+    prepared = [api.get(URL, params).json() for _ in range(7)]
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)
+    plain = api.get(URL, params).json()
+
+    def essence(body):
+        return [(i["key"], i["score"], i["content"], i["tokens"]) for i in body["items"]]
+
+    assert all(essence(b) == essence(plain) for b in prepared)
+    assert essence(plain)[0][0] == "GRD-1"

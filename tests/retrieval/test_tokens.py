@@ -31,11 +31,23 @@ HOSTILE = [
     "x" * 3000,
     "▁ the metaspace character itself ▁▁",
     "byte fallback: \x00\x01\x7f \u0300 combining",
+    "double  spaces,   triple, trailing ",
+    " leading space and\u00a0no-break space",
+    "▁ a metaspace ▁before and after▁ spaces ▁▁ ",
+    "runs of the metaspace: ▁ ▁ ▁▁ ▁a a▁ ▁▁",
+    "tab\t separated\t words",
+    "\n\n starts with newlines",
+    "ends with spaces and a newline  \n",
 ]
 
 
 def corpus_texts() -> list[str]:
     return [p.read_text(encoding="utf-8", errors="replace") for p in sorted(CORPUS.rglob("*.md"))]
+
+
+def encoded(text: str) -> int:
+    """The tokenizer itself on the whole text: the ground truth."""
+    return len(tokens._tokenizer().encode(text, add_special_tokens=False).ids)
 
 
 def additive_count(lines: list[str]) -> int:
@@ -52,18 +64,20 @@ def test_counts_add_up_line_by_line_on_every_adr_in_the_corpus():
     texts = corpus_texts()
     assert len(texts) >= 430
     for text in texts:
-        assert additive_count(text.split("\n")) == tokens.count(text)
+        assert additive_count(text.split("\n")) == encoded(text)
+        assert tokens.count(text) == encoded(text)
 
 
 @pytest.mark.parametrize("text", HOSTILE)
 def test_counts_add_up_on_hostile_text(text):
     for prefix in ("# Context\n\n", '<record key="A-1">\n'):
         document = prefix + text + "\n</record>\n\n"
-        assert additive_count(document.split("\n")) == tokens.count(document)
+        assert additive_count(document.split("\n")) == encoded(document)
+        assert tokens.count(document) == encoded(document)
         # And in bigger pieces: a prefix, then the text as one multi-line unit.
         assert tokens.count(prefix) + tokens.count_after_newline(
             text + "\n</record>\n\n"
-        ) == tokens.count(document)
+        ) == encoded(document)
 
 
 def test_random_cuts_of_concatenated_adrs_add_up():
@@ -74,7 +88,7 @@ def test_random_cuts_of_concatenated_adrs_add_up():
         lines = document.split("\n")
         cut = rng.randrange(1, len(lines))
         head, tail = "\n".join(lines[:cut]), "\n".join(lines[cut:])
-        assert tokens.count(head) + 1 + tokens.count_after_newline(tail) == tokens.count(document)
+        assert tokens.count(head) + 1 + tokens.count_after_newline(tail) == encoded(document)
 
 
 def test_batched_counts_equal_single_counts():
@@ -120,3 +134,10 @@ def test_no_block_is_shorter_than_the_minimum_the_packer_assumes():
         "note": "",
     }
     assert tokens.count_after_newline(render_block(tiny, "")) >= MIN_BLOCK_TOKENS
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_word_by_word_counts_equal_the_tokenizer_on_hostile_text(text):
+    assert tokens.count(text) == encoded(text)
+    assert tokens.count_after_newline(text) == encoded("\n" + text) - encoded("\n")
+    assert tokens.count(text + "\n" + text) == encoded(text + "\n" + text)
