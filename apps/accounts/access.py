@@ -6,7 +6,7 @@ intersection of its user's spaces and its own space list (empty list = all of th
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Exists, Q, QuerySet
 
 from apps.accounts.models import ApiToken, Membership, Space, User
 
@@ -29,10 +29,13 @@ def space_ids_visible_to(principal) -> QuerySet | None:
     if isinstance(principal, ApiToken):
         if not principal.is_active:
             return Space.objects.none().values("id")
-        ids = Membership.objects.filter(user=user).values("space_id")
-        if principal.spaces.exists():
-            ids = ids.filter(space_id__in=principal.spaces.values("id"))
-        return ids
+        # One subquery, no round trip first to ask whether the token has a space list.
+        scoped = ApiToken.spaces.through.objects.filter(apitoken_id=principal.pk)
+        return (
+            Membership.objects.filter(user=user)
+            .filter(Q(space_id__in=scoped.values("space_id")) | ~Exists(scoped))
+            .values("space_id")
+        )
     if user.is_superuser:
         return None
     return Membership.objects.filter(user=user).values("space_id")
