@@ -23,6 +23,7 @@ class FakeEmbeddings:
     def __init__(self, dims=8):
         self.dims = dims
         self.mode = "ok"  # ok | error | slow
+        self.fail_next = 0  # answer this many requests with 503 first (then `mode`)
         self.requests: list[dict] = []
         fake = self
 
@@ -33,7 +34,8 @@ class FakeEmbeddings:
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 fake.requests.append({"body": body, "auth": self.headers.get("Authorization")})
-                if fake.mode == "error":
+                if fake.mode == "error" or fake.fail_next > 0:
+                    fake.fail_next -= 1
                     self.send_response(503)
                     self.end_headers()
                     return
@@ -44,11 +46,14 @@ class FakeEmbeddings:
                     for i, text in enumerate(body["input"])
                 ]
                 payload = json.dumps({"data": data[::-1], "model": body["model"]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (the timeout test)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
@@ -114,6 +119,13 @@ def test_openai_provider_retries_then_gives_up_on_server_errors(openai_settings,
     assert len(fake.requests) == 3
 
 
+def test_openai_provider_retries_a_passing_failure_and_succeeds(openai_settings, fake):
+    fake.fail_next = 2
+    vectors = providers.get_provider().embed(["one"])
+    assert len(vectors) == 1 and len(vectors[0]) == 8
+    assert len(fake.requests) == 3  # two 503s, then the answer
+
+
 def test_openai_provider_times_out(openai_settings, fake):
     fake.mode = "slow"
     started = time.monotonic()
@@ -169,3 +181,26 @@ def test_reindex_command_switches_every_record_to_the_new_provider(
         ).count()
         == 3
     )
+
+
+def test_reindex_shows_progress_refuses_an_unknown_space_and_refreshes_old_counts(
+    space, owner, capsys
+):
+    from django.core.management.base import CommandError
+
+    records = [make_record(space=space, actor=owner, title=f"Rule {i}") for i in range(3)]
+    out = StringIO()
+    call_command("reindex_embeddings", "--space", space.slug, stdout=out)
+    assert "Embedded 3 of 3 records" in out.getvalue()
+    assert "3/3" in capsys.readouterr().err  # the progress bar
+
+    with pytest.raises(CommandError, match="No space with the slug 'nope'"):
+        call_command("reindex_embeddings", "--space", "nope", stdout=StringIO())
+
+    # Counts from an older counting scheme: the vectors stay, the counts are redone.
+    RecordEmbedding.objects.filter(record=records[0]).update(token_counts={"full": 1})
+    out = StringIO()
+    call_command("reindex_embeddings", stdout=out)
+    assert "Embedded 0 of 1 records" in out.getvalue()
+    assert "token counts are up to date" in out.getvalue()
+    assert RecordEmbedding.objects.get(record=records[0]).token_counts["method"]
