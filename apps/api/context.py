@@ -65,8 +65,12 @@ class ContextView(_Base):
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
     def post(self, request):
-        data = request.data if hasattr(request.data, "get") else {}
-        return self._answer(request, data)
+        if not isinstance(request.data, dict):
+            raise InvalidInput(
+                'Send a JSON object, e.g. {"q": "…", "paths": ["…"]}.',
+                details={"body": ["Not a JSON object."]},
+            )
+        return self._answer(request, request.data)
 
     def _answer(self, request, data):
         started = time.perf_counter()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 
+import mcp_types
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
 from mcp.server.mcpserver import Context, MCPServer
@@ -42,7 +43,21 @@ INSTRUCTIONS = (
     "call report_gap."
 )
 
-mcp = MCPServer(name="contextkb", instructions=INSTRUCTIONS, version="0.1.0")
+RESOURCES_PAGE = 100
+
+
+class ContextKBServer(MCPServer):
+    """The SDK's server, with resources/list naming the records the caller may see (paged), so
+    clients can offer them to attach; reading one goes through the `contextkb://` template."""
+
+    async def _handle_list_resources(self, ctx, params):
+        context = Context(request_context=ctx, mcp_server=self)
+        cursor = params.cursor if params is not None else None
+        resources, next_cursor = await _run(_list_records, context, "list_resources", cursor=cursor)
+        return mcp_types.ListResourcesResult(resources=resources, next_cursor=next_cursor)
+
+
+mcp = ContextKBServer(name="contextkb", instructions=INSTRUCTIONS, version="0.1.0")
 
 # Set by `manage.py mcp_stdio`: the plain token of the local agent.
 STDIO_TOKEN: str | None = None
@@ -265,6 +280,28 @@ async def report_gap(
 ) -> str:
     """Tell the team what you needed to know and could not find (query), optionally why (note)."""
     return await _run(_report, ctx, "report_gap", query=query, note=note, space=space)
+
+
+def _list_records(principal, *, cursor: str | None):
+    """One page of the records the principal may see, as MCP resources (cursor = offset)."""
+    offset = int(cursor) if cursor and cursor.isdigit() and len(cursor) < 10 else 0
+    rows = list(
+        record_selectors.record_list_visible(principal=principal)
+        .order_by("space__slug", "kind", "number")
+        .values_list("space__slug", "key", "title", "summary")[offset : offset + RESOURCES_PAGE + 1]
+    )
+    resources = [
+        mcp_types.Resource(
+            uri=f"contextkb://{slug}/{key}",
+            name=key,
+            title=f"{key}: {title}",
+            description=summary or None,
+            mime_type="text/markdown",
+        )
+        for slug, key, title, summary in rows[:RESOURCES_PAGE]
+    ]
+    more = len(rows) > RESOURCES_PAGE
+    return (resources, str(offset + RESOURCES_PAGE) if more else None), None
 
 
 @mcp.resource(

@@ -232,3 +232,32 @@ def test_stdio_refuses_a_bad_token(transactional_db):
     )
     assert result.returncode != 0
     assert "Invalid, expired or revoked token" in result.stderr
+
+
+def test_resources_list_names_only_visible_records_in_pages(
+    live_mcp, corpus, owner, space, monkeypatch
+):
+    from apps.mcp_server import server
+
+    monkeypatch.setattr(server, "RESOURCES_PAGE", 2)
+    _, plain = make_token(owner, spaces=[space])
+
+    async def scenario():
+        async with _http_client(live_mcp, plain) as client:
+            pages, cursor = [], None
+            while True:
+                result = await client.list_resources(cursor=cursor)
+                pages.append([r.uri for r in result.resources])
+                cursor = result.next_cursor
+                if cursor is None:
+                    break
+            first = await client.read_resource(pages[0][0])
+            return pages, first.contents[0].text
+
+    pages, first = asyncio.run(scenario())
+
+    uris = [u for page in pages for u in page]
+    expected = {f"contextkb://payments/{corpus[k].key}" for k in ("old", "new", "guard")}
+    assert set(uris) == expected and len(uris) == 3  # the other space's record is not listed
+    assert [len(p) for p in pages] == [2, 1]
+    assert first.startswith("<record key=")

@@ -289,7 +289,9 @@ def test_bad_json_gets_a_clear_400(api, payload, field):
 
 
 def test_a_body_that_is_not_an_object_or_not_json_gets_a_400(api):
-    assert api.post(URL, [1, 2], format="json").status_code == 400
+    response = api.post(URL, [1, 2], format="json")
+    assert response.status_code == 400
+    assert "JSON object" in response.json()["error"]["message"]
     response = api.post(URL, "{not json", content_type="application/json")
     assert response.status_code == 400
     assert response.json()["error"]["code"]
