@@ -68,7 +68,8 @@ class Hit:
 class SearchResult:
     hits: list[Hit]
     # The strongest evidence that anything relevant was found (0..1), used to detect gaps: the
-    # best cosine similarity (1.0 for a path match); without vectors, 1.0 for any full-text hit.
+    # best cosine similarity; 1.0 for a path match or a record with every word of the query
+    # (without vectors, for any full-text hit).
     best_match: float
     used_vectors: bool
 
@@ -183,14 +184,22 @@ def _fts_parts(where: str, relax: bool, query: str) -> list[str]:
             f"CASE WHEN tq.n <= {slots} THEN {inline} "
             "ELSE (SELECT count(*) FROM unnest(tq.each_term) AS term WHERE p.sv @@ term) END"
         )
-        score = f"{rank} * power(({matched})::float / tq.n, {int(COORD_POWER)})"
     else:
-        score = rank
+        matched = "tq.n"  # every record in the pool has all the words
+    # `all_words`: the record has every word of the query (evidence that something relevant
+    # was found, for gap detection). OFFSET 0 keeps `matched` computed once per record.
     parts.append(
         f"""fts AS (
-            SELECT s.id, row_number() OVER (ORDER BY s.score DESC, s.id) AS rnk FROM (
-                SELECT p.id, {score} AS score
-                FROM (SELECT DISTINCT ON (id) id, sv FROM ({pool}) AS u) AS p
+            SELECT s.id, row_number() OVER (ORDER BY s.score DESC, s.id) AS rnk, s.all_words
+            FROM (
+                SELECT p.id, p.matched >= tq.n AS all_words,
+                       {rank} * power(p.matched / tq.n, {int(COORD_POWER)}) AS score
+                FROM (
+                    SELECT p.id, p.sv, ({matched})::float AS matched
+                    FROM (SELECT DISTINCT ON (id) id, sv FROM ({pool}) AS u) AS p
+                    CROSS JOIN tq
+                    OFFSET 0
+                ) AS p
                 CROSS JOIN tq
             ) AS s
             ORDER BY s.score DESC, s.id
@@ -319,7 +328,10 @@ def hybrid_search(
         params["q"] = query
         parts.extend(_fts_parts(where, relax=not _NEGATION.search(query), query=query))
     else:
-        parts.append("fts AS (SELECT NULL::bigint AS id, NULL::bigint AS rnk WHERE false)")
+        parts.append(
+            "fts AS (SELECT NULL::bigint AS id, NULL::bigint AS rnk, NULL::bool AS all_words"
+            " WHERE false)"
+        )
 
     embedded = _embed_query(query) if query and mode in ("hybrid", "vector") else None
     if embedded:
@@ -389,7 +401,7 @@ def hybrid_search(
         WITH {", ".join(parts)},
         ids AS (SELECT id FROM fts UNION SELECT id FROM vec UNION SELECT id FROM anch)
         SELECT r.id, r.kind, r.status, r.freshness, fts.rnk, vec.rnk, vec.sim,
-               (anch.id IS NOT NULL)
+               (anch.id IS NOT NULL), coalesce(fts.all_words, false)
         FROM ids
         JOIN records_record r ON r.id = ids.id
         LEFT JOIN fts ON fts.id = r.id
@@ -400,7 +412,7 @@ def hybrid_search(
 
     hits = []
     best = 0.0
-    for rid, kind, status, freshness, fts_rank, vec_rank, sim, anchored in rows:
+    for rid, kind, status, freshness, fts_rank, vec_rank, sim, anchored, all_words in rows:
         hit = Hit(
             record_id=rid,
             kind=kind,
@@ -424,8 +436,8 @@ def hybrid_search(
         # Shown as 0..1, where 1.0 = first in both the full-text and the vector list.
         hit.score = round(min(1.0, raw / ((FTS_WEIGHT + VEC_WEIGHT) / (RRF_K + 1))), 4)
         hits.append(hit)
-        if hit.anchored or (fts_rank and not embedded):
-            best = 1.0
+        if hit.anchored or (fts_rank and (all_words or not embedded)):
+            best = 1.0  # a path match, or a record with every word of the query
         if hit.similarity is not None:
             best = max(best, hit.similarity)
     hits.sort(key=lambda h: (not h.pinned, -h.raw, h.record_id))

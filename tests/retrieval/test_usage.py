@@ -223,3 +223,14 @@ def test_a_gap_of_another_space_is_not_closed(client, owner, space, other_space)
     )
     elsewhere.refresh_from_db()
     assert elsewhere.status == "open"
+
+
+def test_a_short_query_whose_words_a_record_has_is_not_a_gap(api, add, usage_log):
+    add("Retry failed webhooks with exponential backoff", summary="Up to 8 attempts.")
+
+    # One word: its embedding is a poor match for any record, but the record has the word.
+    body = api.get(URL, {"q": "retry"}).json()
+
+    assert [i["key"] for i in body["items"]] == ["DEC-1"]
+    assert not Gap.objects.exists()
+    assert not ContextRequest.objects.get().is_gap
