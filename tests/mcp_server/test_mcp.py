@@ -12,6 +12,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 import uvicorn
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
 from mcp import Client
@@ -261,3 +262,23 @@ def test_resources_list_names_only_visible_records_in_pages(
     assert set(uris) == expected and len(uris) == 3  # the other space's record is not listed
     assert [len(p) for p in pages] == [2, 1]
     assert first.startswith("<record key=")
+
+
+def test_a_token_revoked_mid_session_is_refused_on_the_next_call(live_mcp, corpus, owner):
+    from apps.accounts.services import token_revoke
+
+    token, plain = make_token(owner)
+
+    async def scenario():
+        async with _http_client(live_mcp, plain) as client:
+            first = _text(await client.call_tool("get_record", {"key": corpus["guard"].key}))
+            await sync_to_async(token_revoke)(token=token, actor=owner)
+            try:
+                await client.call_tool("get_record", {"key": corpus["guard"].key})
+            except Exception as exc:  # the SDK surfaces the 401 as its own error type
+                return first, exc
+            return first, None
+
+    first, refused = asyncio.run(scenario())
+    assert "Never log card numbers" in first
+    assert refused is not None
