@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.db.models import Prefetch, Q
 from django.utils import timezone
 
@@ -98,7 +100,7 @@ def agents_md(*, principal, space_slug: str, paths: list[str]) -> tuple[str, lis
                 lines.append(_escape(record.summary))
                 lines.append("")
             if kind != Record.Kind.DECISION and record.body.strip():
-                lines.append(_escape(record.body.strip()))
+                lines.append(_escape(nest_headings(record.body.strip())))
                 lines.append("")
             owner = record.owner_label
             lines.append(f"Owner: {owner}.")
@@ -110,5 +112,27 @@ def agents_md(*, principal, space_slug: str, paths: list[str]) -> tuple[str, lis
 
 def record_url_space(space: Space) -> str:
     from django.conf import settings
+    from django.urls import NoReverseMatch, reverse
 
-    return f"{settings.SITE_URL}/spaces/{space.slug}/"
+    try:
+        path = reverse("web:space_home", kwargs={"slug": space.slug})
+    except NoReverseMatch:
+        path = f"/s/{space.slug}/"
+    return settings.SITE_URL + path
+
+
+_HEADING = re.compile(r"^(#{1,6})(?=\s)")
+_FENCE = re.compile(r"^\s*(```|~~~)")
+
+
+def nest_headings(text: str, under: int = 3) -> str:
+    """Headings inside a record's text moved below the record's own heading (level `under`),
+    so a body's "## Why" does not read as a section of the file; fenced code is left alone."""
+    lines, fenced = [], False
+    for line in text.split("\n"):
+        if _FENCE.match(line):
+            fenced = not fenced
+        elif not fenced:
+            line = _HEADING.sub(lambda m: "#" * min(6, len(m.group(1)) + under), line)
+        lines.append(line)
+    return "\n".join(lines)

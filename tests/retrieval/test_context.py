@@ -1,6 +1,7 @@
 """The context endpoint: ranking rules, budget, provenance, access, bounded queries."""
 
 import datetime as dt
+from urllib.parse import urlparse
 
 import pytest
 from django.utils import timezone
@@ -328,8 +329,12 @@ def test_context_runs_a_bounded_number_of_queries(api, add, owner, django_assert
         assert len(fetch().json()["items"]) >= 30
 
 
-def test_agents_md_compiles_guardrails_constraints_and_key_decisions(api, add):
-    guard = add("Never log card numbers", kind="guardrail", body="Mask all but the last 4.")
+def test_agents_md_compiles_guardrails_constraints_and_key_decisions(api, add, client, owner):
+    guard = add(
+        "Never log card numbers",
+        kind="guardrail",
+        body="Mask all but the last 4.\n\n## Why\nPCI.\n\n```sh\n# not a heading\n```",
+    )
     billing = add("Billing API p95 under 200 ms", kind="constraint", anchors=["services/billing"])
     other = add("Search index rebuilt nightly", kind="constraint", anchors=["services/search"])
     key = add("Postgres is the only database", impact="high", reversibility="one_way")
@@ -347,6 +352,13 @@ def test_agents_md_compiles_guardrails_constraints_and_key_decisions(api, add):
         assert f"[{record.key}](" not in text
     assert "Mask all but the last 4." in text
     assert text.index("## Guardrails") < text.index("## Constraints") < text.index("## Key")
+    # A record's own headings sit below its entry, not beside the file's sections.
+    assert "\n##### Why\n" in text and "\n## Why" not in text
+    assert "\n# not a heading\n" in text  # code is left alone
+    # The link back to the space works.
+    space_link = text.split("from the space [Payments](")[1].split(")")[0]
+    client.force_login(owner)
+    assert client.get(urlparse(space_link).path).status_code == 200
 
     scoped = api.get(
         URL + "agents.md", {"space": "payments", "paths": "services/billing/x.py"}
