@@ -198,6 +198,13 @@ CONTEXTKB_EMBEDDINGS_BATCH_SIZE = env_int("CONTEXTKB_EMBEDDINGS_BATCH_SIZE", 64,
 CONTEXTKB_GAP_THRESHOLD = env_float("CONTEXTKB_GAP_THRESHOLD", 0.45)
 # Log context requests (asynchronously, through Celery).
 CONTEXTKB_USAGE_LOG = env_bool("CONTEXTKB_USAGE_LOG", True)
+# Days the usage log keeps context requests (0 = forever); older ones are deleted nightly.
+CONTEXTKB_USAGE_RETENTION_DAYS = env_int("CONTEXTKB_USAGE_RETENTION_DAYS", 180, minimum=0)
+CELERY_BEAT_SCHEDULE["usage-prune"] = {
+    "task": "apps.retrieval.tasks.prune_usage",
+    "schedule": 24 * 3600.0,
+    "options": {"expires": 3600},
+}
 CELERY_BEAT_SCHEDULE["embed-missing-records"] = {
     # Catches records whose embedding failed (provider down) or predates a provider switch.
     "task": "apps.retrieval.tasks.embed_missing",

@@ -96,7 +96,7 @@ class ContextResult(models.Model):
 
     class Meta:
         indexes = [
-            # "Fetched 41 times this month by 3 tools" on the record page.
+            # "Fetched 41 times in the last 30 days by 3 tools" on the record page.
             models.Index(fields=["record", "created_at"], name="context_result_record_idx"),
         ]
 

@@ -21,7 +21,7 @@ class RecordUsage:
     def __str__(self) -> str:
         times = "time" if self.fetches == 1 else "times"
         tools = "tool" if self.tools == 1 else "tools"
-        return f"fetched {self.fetches} {times} this month by {self.tools} {tools}"
+        return f"fetched {self.fetches} {times} in the last 30 days by {self.tools} {tools}"
 
 
 def record_usage(

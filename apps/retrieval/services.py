@@ -385,8 +385,12 @@ def gap_answer(*, gap_id: int, record: Record, actor) -> Gap | None:
     return Gap.objects.get(pk=gap_id) if updated else None
 
 
-def usage_prune(*, older_than_days: int = 180) -> int:
-    """Drop usage rows older than the retention period."""
+def usage_prune(*, older_than_days: int) -> int:
+    """Drop usage-log entries (and their per-record rows) older than the retention period; 0
+    keeps everything. Gaps are kept: they are counted, not stored per request."""
+    if older_than_days <= 0:
+        return 0
     cutoff = timezone.now() - dt.timedelta(days=older_than_days)
-    deleted, _ = ContextRequest.objects.filter(Q(created_at__lt=cutoff)).delete()
+    ContextResult.objects.filter(request__created_at__lt=cutoff).delete()
+    deleted, _ = ContextRequest.objects.filter(created_at__lt=cutoff).delete()
     return deleted

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from django.conf import settings
 
 from apps.records.models import Record
 from apps.retrieval import providers, services
@@ -52,3 +53,13 @@ def embed_missing(limit: int = 5000) -> int:
 def log_context_request(payload: dict) -> None:
     """Write one usage-log entry (and count a gap when nothing relevant was found)."""
     services.usage_log_write(payload=payload)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def prune_usage() -> int:
+    """Drop usage-log entries older than CONTEXTKB_USAGE_RETENTION_DAYS (0 = keep them all)."""
+    deleted = services.usage_prune(older_than_days=settings.CONTEXTKB_USAGE_RETENTION_DAYS)
+    if deleted:
+        logger.info("usage log: %s requests older than %s days deleted", deleted,
+                    settings.CONTEXTKB_USAGE_RETENTION_DAYS)  # fmt: skip
+    return deleted

@@ -27,7 +27,7 @@ def test_every_context_request_is_logged_with_tool_results_and_latency(api, add,
     assert entry.channel == "api" and not entry.is_gap
 
 
-def test_record_usage_counts_fetches_and_distinct_tools_this_month(api, add, usage_log, token):
+def test_record_usage_counts_fetches_and_distinct_tools_in_the_last_30_days(api, add, usage_log, token):
     record = add("Payments use idempotency keys")
     other = add("Kubernetes autoscaling")
     for agent in ("claude-code/1", "cursor/2", "claude-code/1"):
@@ -37,7 +37,7 @@ def test_record_usage_counts_fetches_and_distinct_tools_this_month(api, add, usa
     usage = selectors.record_usage(record_ids=[record.pk, other.pk])
 
     assert (usage[record.pk].fetches, usage[record.pk].tools) == (3, 2)
-    assert str(usage[record.pk]) == "fetched 3 times this month by 2 tools"
+    assert str(usage[record.pk]) == "fetched 3 times in the last 30 days by 2 tools"
     assert usage[other.pk].fetches <= 3
     old = selectors.record_usage(
         record_ids=[record.pk], since=timezone.now() + dt.timedelta(minutes=1)
@@ -234,3 +234,30 @@ def test_a_short_query_whose_words_a_record_has_is_not_a_gap(api, add, usage_log
     assert [i["key"] for i in body["items"]] == ["DEC-1"]
     assert not Gap.objects.exists()
     assert not ContextRequest.objects.get().is_gap
+
+
+def test_usage_log_entries_past_retention_are_pruned_nightly_and_recent_ones_kept(
+    api, add, usage_log, settings
+):
+    from django.conf import settings as django_settings
+
+    from apps.retrieval import tasks
+
+    record = add("Payments use idempotency keys")
+    for _ in range(2):
+        api.get(URL, {"q": "idempotency keys"})
+    old, recent = ContextRequest.objects.order_by("pk")
+    now = timezone.now()
+    ContextRequest.objects.filter(pk=old.pk).update(created_at=now - dt.timedelta(days=200))
+    ContextRequest.objects.filter(pk=recent.pk).update(created_at=now - dt.timedelta(days=100))
+    assert selectors.record_usage(record_ids=[record.pk])[record.pk].fetches == 2
+
+    settings.CONTEXTKB_USAGE_RETENTION_DAYS = 0  # keep forever
+    assert tasks.prune_usage() == 0
+    settings.CONTEXTKB_USAGE_RETENTION_DAYS = 180
+    assert tasks.prune_usage() == 1
+
+    assert list(ContextRequest.objects.values_list("pk", flat=True)) == [recent.pk]
+    assert selectors.record_usage(record_ids=[record.pk])[record.pk].fetches == 1
+    entry = django_settings.CELERY_BEAT_SCHEDULE["usage-prune"]
+    assert entry["task"] == tasks.prune_usage.name and entry["options"]["expires"]

@@ -311,7 +311,7 @@ def test_hostile_urls_are_404_not_errors(as_user, owner, decision):
         assert client.get(url).status_code in (200, 404), url
 
 
-def test_record_page_shows_how_often_ai_tools_fetched_it_this_month(as_user, owner, decision):
+def test_record_page_shows_how_often_ai_tools_fetched_it_in_the_last_30_days(as_user, owner, decision):
     import datetime as dt
 
     from django.utils import timezone
@@ -332,7 +332,7 @@ def test_record_page_shows_how_often_ai_tools_fetched_it_this_month(as_user, own
     fetched("cursor", 3)
     fetched("cursor", 45)  # last month: not counted
     page = as_user(owner).get(f"/s/{decision.space.slug}/{decision.key}/")
-    assert "Fetched 3 times this month by 2 tools" in page.content.decode()
+    assert "Fetched 3 times in the last 30 days by 2 tools" in page.content.decode()
 
 
 def test_stale_record_says_when_its_review_was_due(as_user, owner, viewer, decision):
