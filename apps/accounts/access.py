@@ -6,6 +6,7 @@ intersection of its user's spaces and its own space list (empty list = all of th
 
 from __future__ import annotations
 
+from django.db import connection
 from django.db.models import Exists, Q, QuerySet
 
 from apps.accounts.models import ApiToken, Membership, Space, User
@@ -39,6 +40,37 @@ def space_ids_visible_to(principal) -> QuerySet | None:
     if user.is_superuser:
         return None
     return Membership.objects.filter(user=user).values("space_id")
+
+
+def visible_space_rows(principal) -> list[tuple[int, str, str]]:
+    """(id, slug, name) of the spaces `space_ids_visible_to` allows, ordered by name, for the
+    context endpoint's hot path: the same rule in one hand-written statement, because building
+    the ORM's nested subqueries cost ~2 ms a request, more than running them
+    (tests/accounts/test_access.py checks both agree for every kind of principal)."""
+    user = user_of(principal)
+    if user is None or not user.is_active:
+        return []
+    space, member = Space._meta.db_table, Membership._meta.db_table
+    if isinstance(principal, ApiToken):
+        if not principal.is_active:
+            return []
+        scoped = ApiToken.spaces.through._meta.db_table
+        sql = f"""
+            SELECT s.id, s.slug, s.name FROM {space} s
+            JOIN {member} m ON m.space_id = s.id AND m.user_id = %(user)s
+            WHERE NOT EXISTS (SELECT 1 FROM {scoped} t WHERE t.apitoken_id = %(token)s)
+               OR s.id IN (SELECT t.space_id FROM {scoped} t WHERE t.apitoken_id = %(token)s)
+            ORDER BY s.name, s.id"""  # noqa: S608 - table names only
+    elif user.is_superuser:
+        sql = f"SELECT s.id, s.slug, s.name FROM {space} s ORDER BY s.name, s.id"  # noqa: S608
+    else:
+        sql = f"""
+            SELECT s.id, s.slug, s.name FROM {space} s
+            JOIN {member} m ON m.space_id = s.id AND m.user_id = %(user)s
+            ORDER BY s.name, s.id"""  # noqa: S608 - table names only
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"user": user.pk, "token": principal.pk})
+        return cursor.fetchall()
 
 
 def role_in(principal, space: Space) -> str | None:

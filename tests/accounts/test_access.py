@@ -91,3 +91,46 @@ def test_outsider_cannot_learn_a_space_exists(space, outsider, owner):
     assert not Membership.objects.filter(space=space, user=outsider).exists()
     MembershipFactory(space=space, user=outsider, role="viewer")
     assert access.role_in(outsider, space) == "viewer"
+
+
+def test_the_context_endpoints_space_query_agrees_with_the_orm_rule_for_every_principal(
+    space, owner, outsider, other_space
+):
+    from django.contrib.auth.models import AnonymousUser
+
+    from tests.factories import SpaceFactory, UserFactory
+
+    third = SpaceFactory(name="Aardvark", slug="aardvark")  # sorts first by name
+    MembershipFactory(space=third, user=owner, role=Membership.Role.VIEWER)
+    MembershipFactory(space=other_space, user=owner, role=Membership.Role.VIEWER)
+    root = UserFactory(username="root", is_superuser=True, is_staff=True)
+    lonely = UserFactory(username="lonely")
+    gone = UserFactory(username="gone", is_active=False)
+    MembershipFactory(space=space, user=gone)
+    principals = {
+        "member of three": owner,
+        "member of one": outsider,
+        "superuser": root,
+        "no memberships": lonely,
+        "inactive user": gone,
+        "anonymous": AnonymousUser(),
+        "unscoped token": make_token(owner)[0],
+        "token for two spaces": make_token(owner, spaces=[space, third])[0],
+        "token for a space its user left": make_token(outsider, spaces=[space])[0],
+        "revoked token": make_token(owner, revoked_at=timezone.now())[0],
+        "expired token": make_token(owner, expires_at=timezone.now() - dt.timedelta(days=1))[0],
+        "token of an inactive user": make_token(gone)[0],
+    }
+    expected = {
+        "member of three": ["aardvark", "elsewhere", "payments"],
+        "member of one": ["elsewhere"],
+        "superuser": ["aardvark", "elsewhere", "payments"],
+        "unscoped token": ["aardvark", "elsewhere", "payments"],
+        "token for two spaces": ["aardvark", "payments"],
+    }
+    for name, principal in principals.items():
+        orm = list(
+            Space.objects.visible_to(principal).order_by("name").values_list("slug", flat=True)
+        )
+        fast = [slug for _pk, slug, _name in access.visible_space_rows(principal)]
+        assert fast == orm == expected.get(name, []), name

@@ -27,7 +27,9 @@ def test_every_context_request_is_logged_with_tool_results_and_latency(api, add,
     assert entry.channel == "api" and not entry.is_gap
 
 
-def test_record_usage_counts_fetches_and_distinct_tools_in_the_last_30_days(api, add, usage_log, token):
+def test_record_usage_counts_fetches_and_distinct_tools_in_the_last_30_days(
+    api, add, usage_log, token
+):
     record = add("Payments use idempotency keys")
     other = add("Kubernetes autoscaling")
     for agent in ("claude-code/1", "cursor/2", "claude-code/1"):

@@ -311,7 +311,9 @@ def test_hostile_urls_are_404_not_errors(as_user, owner, decision):
         assert client.get(url).status_code in (200, 404), url
 
 
-def test_record_page_shows_how_often_ai_tools_fetched_it_in_the_last_30_days(as_user, owner, decision):
+def test_record_page_shows_how_often_ai_tools_fetched_it_in_the_last_30_days(
+    as_user, owner, decision
+):
     import datetime as dt
 
     from django.utils import timezone
