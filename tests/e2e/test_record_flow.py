@@ -243,16 +243,23 @@ def test_health_dashboard_draws_the_trend_and_review_queue(new_page, shoot, spac
     Membership.objects.filter(user=owner, space=space).update(role="admin")
     _seed(space, owner, teammate)
     today = timezone.now().date()
+    # Eleven weeks of history for these four records (stale ones being verified), then today's
+    # snapshot, which must agree with the table above the chart: 2 fresh, 1 stale, 1 suspect.
+    history = []
+    for week in range(11):
+        fresh, due, suspect = week // 5, int(week < 4), int(week >= 8)
+        history.append((fresh, due, 4 - fresh - due - suspect, suspect))
+    history.append((2, 0, 1, 1))
     HealthSnapshot.objects.bulk_create(
         HealthSnapshot(
             space=space,
             day=today - dt.timedelta(weeks=11 - week),
-            fresh=4 + week // 2,
-            due=2,
-            stale=max(0, 6 - week // 2),
-            suspect=1 + week % 3,
+            fresh=fresh,
+            due=due,
+            stale=stale,
+            suspect=suspect,
         )
-        for week in range(12)
+        for week, (fresh, due, stale, suspect) in enumerate(history)
     )
     page = new_page()
     login(page, owner)
@@ -261,6 +268,10 @@ def test_health_dashboard_draws_the_trend_and_review_queue(new_page, shoot, spac
     chart.wait_for()
     assert page.get_by_role("heading", name="Stale and suspect records by owner").count() == 1
     assert page.get_by_role("heading", name="Last 12 weeks").count() == 1
+    assert "Freshness of 4 records" in page.content()
+    # The legend reads today's share and the change since the first week: 0 of 4 -> 2 of 4 fresh.
+    legend = page.locator(".trend-legend").inner_text()
+    assert "Fresh 2 (50%, +50 pts)" in " ".join(legend.split())
     shoot(page, "health-dashboard", full_page=True)
     page.goto("/review/")
     shoot(page, "review-queue", full_page=False)
