@@ -37,7 +37,33 @@ os.environ.setdefault("CONTEXTKB_VAR_DIR", str(Path(tempfile.gettempdir()) / "ck
 os.environ.setdefault("API_THROTTLE_TOKEN", "1000000/minute")
 os.environ.setdefault("API_THROTTLE_IP", "1000000/minute")
 
-if not os.environ.get("DATABASE_URL") and not {"-h", "--help"} & set(sys.argv):
+# The usage log's tasks go to a queue of their own on whichever broker is configured, purged at
+# the end: never to the `celery` queue a `make run` worker (or production's) would then drain.
+os.environ.setdefault("CELERY_TASK_DEFAULT_QUEUE", f"contextkb-bench-{os.getpid()}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--records", type=int, default=100_000, help="records in the space")
+    parser.add_argument("--requests", type=int, default=2000, help="measured context requests")
+    parser.add_argument("--port", type=int, default=8765, help="port for gunicorn")
+    parser.add_argument(
+        "--load-only", action="store_true", help="load the records (if needed) and stop"
+    )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="no server: time requests through Django in this process (CPU, SQL per request)",
+    )
+    parser.add_argument("--cprofile", metavar="FILE", help="with --in-process: a cProfile dump")
+    return parser
+
+
+# --help and bad options are answered before Django starts (which would start a database).
+ARGS = build_parser().parse_args() if __name__ == "__main__" else None
+if not os.environ.get("DATABASE_URL"):
     sys.exit("Set DATABASE_URL to a database of its own for the benchmark (it is filled).")
 
 import django  # noqa: E402
@@ -303,22 +329,7 @@ def profile_in_process(token: str, queries: list[dict], profile_file: str | None
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--records", type=int, default=100_000, help="records in the space")
-    parser.add_argument("--requests", type=int, default=2000, help="measured context requests")
-    parser.add_argument("--port", type=int, default=8765, help="port for gunicorn")
-    parser.add_argument(
-        "--load-only", action="store_true", help="load the records (if needed) and stop"
-    )
-    parser.add_argument(
-        "--in-process",
-        action="store_true",
-        help="no server: time requests through Django in this process (CPU, SQL per request)",
-    )
-    parser.add_argument("--cprofile", metavar="FILE", help="with --in-process: a cProfile dump")
-    args = parser.parse_args()
+    args = ARGS or build_parser().parse_args()
     rng = random.Random(42)
     call_command("migrate", verbosity=0)
     _space, token = load(args.records, rng)
@@ -412,5 +423,21 @@ def main() -> None:
         server.wait(10)
 
 
+def purge_usage_log_queue() -> None:
+    """Drop the usage-log tasks this run enqueued (nobody consumes the bench's queue)."""
+    from contextkb.celery import app
+
+    # The usage log hands entries over on a background thread: let the last ones land first.
+    time.sleep(1)
+    with app.connection_for_write() as conn:
+        dropped = conn.default_channel.queue_purge(settings.CELERY_TASK_DEFAULT_QUEUE)
+    print(
+        f"usage-log tasks dropped from queue {settings.CELERY_TASK_DEFAULT_QUEUE}: {dropped or 0}"
+    )
+
+
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        purge_usage_log_queue()
