@@ -7,6 +7,8 @@ JSON responses, so any web process (and any number of them) can answer any reque
 from __future__ import annotations
 
 import json
+import math
+from types import SimpleNamespace
 
 from asgiref.sync import sync_to_async
 from mcp.server.transport_security import TransportSecuritySettings
@@ -16,13 +18,53 @@ from apps.mcp_server.server import _bearer, mcp
 PATH = "/mcp"
 
 
-def _check_token(plain: str | None) -> bool:
+def _check_token(plain: str, meta: dict) -> tuple[str, float | None]:
+    """("ok" | "unauthorized" | "throttled", seconds to wait): the REST API's token check and
+    its rate limits (per token and per client address, the same counters), so a tool cannot
+    get around the limits by switching front doors."""
     from django.db import close_old_connections
 
     from apps.accounts.services import token_authenticate
+    from apps.api.throttling import IPRateThrottle, TokenRateThrottle
 
     close_old_connections()
-    return plain is not None and token_authenticate(plain) is not None
+    token = token_authenticate(plain)
+    if token is None:
+        return "unauthorized", None
+    request = SimpleNamespace(auth=token, META=meta)
+    waits = [
+        throttle.wait()
+        for throttle in (TokenRateThrottle(), IPRateThrottle())
+        if not throttle.allow_request(request, None)
+    ]
+    if waits:
+        return "throttled", max((w or 1.0) for w in waits)
+    return "ok", None
+
+
+async def _throttled(send, wait: float) -> None:
+    seconds = max(1, math.ceil(wait))
+    body = json.dumps(
+        {
+            "error": {
+                "code": "throttled",
+                "message": f"Request was throttled. Expected available in {seconds} seconds.",
+                "details": {"retry_after": seconds},
+            }
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 429,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"retry-after", str(seconds).encode()),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _unauthorized(send, message: str) -> None:
@@ -44,7 +86,8 @@ async def _unauthorized(send, message: str) -> None:
 
 
 class BearerAuthMiddleware:
-    """Refuses requests without a valid, active `ckb_…` token before the SDK sees them."""
+    """Refuses requests without a valid, active `ckb_…` token (401) or over the API's rate
+    limits (429 with Retry-After) before the SDK sees them."""
 
     def __init__(self, app):
         self.app = app
@@ -58,8 +101,17 @@ class BearerAuthMiddleware:
             if plain is None:
                 await _unauthorized(send, "Send `Authorization: Bearer <token>`.")
                 return
-            if not await sync_to_async(_check_token, thread_sensitive=True)(plain):
+            client = scope.get("client") or ("", 0)
+            meta = {
+                "REMOTE_ADDR": client[0] or "",
+                "HTTP_X_FORWARDED_FOR": headers.get("x-forwarded-for", ""),
+            }
+            verdict, wait = await sync_to_async(_check_token, thread_sensitive=True)(plain, meta)
+            if verdict == "unauthorized":
                 await _unauthorized(send, "Invalid, expired or revoked token.")
+                return
+            if verdict == "throttled":
+                await _throttled(send, wait or 1.0)
                 return
         await self.app(scope, receive, send)
 

@@ -163,6 +163,43 @@ def test_streamable_http_refuses_a_bad_or_missing_token(live_mcp):
         asyncio.run(with_bad_token())
 
 
+def test_streamable_http_shares_the_rest_apis_rate_limit_and_says_when_to_retry(
+    live_mcp, owner, space, settings
+):
+    _, plain = make_token(owner, spaces=[space])
+    settings.API_THROTTLE_RATES = {"token": "3/minute", "ip": "1000/minute"}
+
+    def mcp_call():
+        return httpx.post(
+            live_mcp + "/mcp",
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+            headers={
+                "Accept": "application/json, text/event-stream",
+                "Authorization": f"Bearer {plain}",
+            },
+        )
+
+    assert [mcp_call().status_code for _ in range(2)] == [200, 200]
+    # The third request of the minute comes through the REST API: the same budget.
+    rest = httpx.get(live_mcp + "/api/v1/me/", headers={"Authorization": f"Bearer {plain}"})
+    assert rest.status_code == 200
+    refused = mcp_call()
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert refused.json()["error"]["code"] == "throttled"
+    # Another token of the same user has its own budget.
+    _, other = make_token(owner, spaces=[space])
+    again = httpx.post(
+        live_mcp + "/mcp",
+        json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+        headers={
+            "Accept": "application/json, text/event-stream",
+            "Authorization": f"Bearer {other}",
+        },
+    )
+    assert again.status_code == 200 and "search_context" in again.text
+
+
 def test_a_token_scoped_to_another_space_finds_nothing_here(live_mcp, corpus, outsider):
     _, plain = make_token(outsider)
 
