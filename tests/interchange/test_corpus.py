@@ -5,18 +5,15 @@ import csv
 import datetime as dt
 import re
 from collections import Counter
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import transaction
 
 from apps.accounts.models import Membership
 from apps.interchange import services, sources
 from apps.records.models import Link, Record
+from tests.corpus import adr_corpus
 from tests.factories import MembershipFactory, SpaceFactory, UserFactory
-
-CORPUS = Path(settings.BASE_DIR).parent / "shared" / "corpora" / "adr"
 
 # The manifest's normalised statuses → the status an import should give (see docs/interchange.md:
 # Record.Status has no "on hold" and no "placeholder"; those become tagged proposed/draft, and an
@@ -36,28 +33,30 @@ TYPED = {"supersedes", "superseded_by", "amends", "amended_by"}
 
 
 def _rows(name):
-    with open(CORPUS / name, encoding="utf-8", newline="") as handle:
+    with open(adr_corpus() / name, encoding="utf-8", newline="") as handle:
         return list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
 
 
 @pytest.fixture(scope="module")
 def corpus_import(django_db_setup, django_db_blocker):
     """Import every repository folder into its own space, once for the module."""
+    corpus = adr_corpus()
     with django_db_blocker.unblock():
         # One outer transaction, rolled back after the module: each test runs in a savepoint
-        # inside it, and nothing is left behind for other modules.
+        # inside it, and nothing is left behind for other modules (even when the import fails:
+        # a transaction left open would break every later test of the session).
         outer = transaction.atomic()
         outer.__enter__()
-        user = UserFactory(username="importer", email="importer@example.com")
-        result = {}
-        for folder in sorted(p for p in CORPUS.iterdir() if p.is_dir()):
-            space = SpaceFactory(slug=folder.name.lower().replace("_", "-").replace(".", "-"))
-            MembershipFactory(space=space, user=user, role=Membership.Role.EDITOR)
-            summary = services.import_files(
-                space=space, files=sources.read_folder(folder), actor=user
-            )
-            result[folder.name] = (space, summary)
         try:
+            user = UserFactory(username="importer", email="importer@example.com")
+            result = {}
+            for folder in sorted(p for p in corpus.iterdir() if p.is_dir()):
+                space = SpaceFactory(slug=folder.name.lower().replace("_", "-").replace(".", "-"))
+                MembershipFactory(space=space, user=user, role=Membership.Role.EDITOR)
+                summary = services.import_files(
+                    space=space, files=sources.read_folder(folder), actor=user
+                )
+                result[folder.name] = (space, summary)
             yield result
         finally:
             transaction.set_rollback(True)

@@ -2,12 +2,10 @@
 
 from pathlib import Path
 
-from django.conf import settings
-
 from apps.retrieval import evaluation
+from tests.corpus import adr_corpus
 from tests.factories import MembershipFactory, SpaceFactory
 
-CORPUS = Path(settings.BASE_DIR).parent / "shared" / "corpora" / "adr"
 QUESTIONS = Path(__file__).with_name("adr_questions.tsv")
 
 # (recall@10, MRR) floors a little under the figures measured on 2026-12-02 with 65 questions
@@ -24,7 +22,10 @@ def test_known_item_questions_on_the_adr_corpus(db):
     space = SpaceFactory(slug="adr-corpus", name="ADR corpus")
     actor = MembershipFactory(space=space, role="editor").user
     ids = evaluation.load_adrs(
-        space=space, actor=actor, root=CORPUS, manifest_paths=evaluation.adr_paths(CORPUS)
+        space=space,
+        actor=actor,
+        root=adr_corpus(),
+        manifest_paths=evaluation.adr_paths(adr_corpus()),
     )
     assert len(ids) >= 430
     questions = evaluation.read_questions(QUESTIONS)

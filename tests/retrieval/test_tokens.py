@@ -5,14 +5,11 @@ figures copied from the code.
 """
 
 import random
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from apps.retrieval import tokens
-
-CORPUS = Path(settings.BASE_DIR).parent / "shared" / "corpora" / "adr"
+from tests.corpus import adr_corpus
 
 HOSTILE = [
     "",
@@ -42,7 +39,9 @@ HOSTILE = [
 
 
 def corpus_texts() -> list[str]:
-    return [p.read_text(encoding="utf-8", errors="replace") for p in sorted(CORPUS.rglob("*.md"))]
+    return [
+        p.read_text(encoding="utf-8", errors="replace") for p in sorted(adr_corpus().rglob("*.md"))
+    ]
 
 
 def encoded(text: str) -> int:

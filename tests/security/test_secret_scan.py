@@ -1,7 +1,5 @@
 """Credentials are refused on save, with the line named; prose and identifiers pass."""
 
-from pathlib import Path
-
 import pytest
 
 from apps.audit.models import AuditEvent
@@ -112,9 +110,9 @@ def test_code_that_handles_credentials_without_holding_one_passes(line):
 
 def test_the_adr_corpus_is_never_refused():
     """438 real architecture decision records from 11 repositories: prose, code, config."""
-    from django.conf import settings
+    from tests.corpus import adr_corpus
 
-    corpus = Path(settings.BASE_DIR).parent / "shared" / "corpora" / "adr"
+    corpus = adr_corpus()
     files = [p for p in corpus.rglob("*.md") if p.name != "README.md"]
     assert len(files) >= 430
     refused = {
