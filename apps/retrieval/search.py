@@ -38,9 +38,12 @@ FRESHNESS_FACTOR = {
 # Kinds that are always included when anchored to the paths being worked on, in this order.
 PINNED_KINDS = (Record.Kind.GUARDRAIL, Record.Kind.CONSTRAINT)
 MODES = ("hybrid", "fulltext", "vector")
-# How the full-text list is ordered (normalisation flags of ts_rank_cd, see PostgreSQL docs).
-FTS_RANK = "ts_rank_cd(p.sv, tq.q_any, {norm})"
-FTS_NORMALIZATION = 2  # rank divided by the document length: long ADRs do not win by size
+# How the full-text list is ordered (normalisation flags of ts_rank, see PostgreSQL docs).
+# ts_rank, not ts_rank_cd: as good on the ADR corpus and ~1.7 ms faster a request at 100,000
+# records (cover density walks every position of every query word; docs/benchmarks.md).
+FTS_RANK = "ts_rank(p.sv, tq.q_any, {norm})"
+# Rank divided by the number of distinct words in the record: long ADRs do not win by size.
+FTS_NORMALIZATION = 8
 # Weights of the two lists in the fusion (measured on the ADR corpus, docs/benchmarks.md).
 FTS_WEIGHT = 1.0
 VEC_WEIGHT = 1.0
@@ -118,7 +121,7 @@ FTS_ALL_CAP = 200
 FTS_MOST_CAP = 200
 FTS_ANY_CAP = 500
 FTS_TIER_BELOW = 25
-# Score = ts_rank_cd against the any-word query times (share of the query's words present)^COORD_POWER:
+# Score = ts_rank against the any-word query times (share of the query's words present)^COORD_POWER:
 # a record with every word beats one that repeats a single word (measured on the ADR corpus,
 # docs/benchmarks.md).
 COORD_POWER = 2
@@ -171,7 +174,10 @@ def _fts_parts(where: str, relax: bool, query: str) -> list[str]:
                 LIMIT {int(cap)}
             )"""
         )
-    pool = " UNION ALL ".join("SELECT id, sv FROM " + name for name, *_ in tiers)
+    # A record found by several tiers keeps its first (lowest) one: `DISTINCT ON` below.
+    pool = " UNION ALL ".join(
+        f"SELECT id, sv, {tier} AS tier FROM {name}" for tier, (name, *_) in enumerate(tiers)
+    )
     rank = FTS_RANK.format(norm=int(FTS_NORMALIZATION))
     if relax:
         # How many of the query's words each record has: one @@ per word, inline, when the
@@ -182,8 +188,10 @@ def _fts_parts(where: str, relax: bool, query: str) -> list[str]:
         inline = " + ".join(
             f"coalesce((p.sv @@ tq.each_term[{i}])::int, 0)" for i in range(1, slots + 1)
         )
+        # Records of the first tier have every word: nothing to count (most of a request's
+        # scoring time when many records have all the words).
         matched = (
-            f"CASE WHEN tq.n <= {slots} THEN {inline} "
+            f"CASE WHEN p.tier = 0 THEN tq.n WHEN tq.n <= {slots} THEN {inline} "
             "ELSE (SELECT count(*) FROM unnest(tq.each_term) AS term WHERE p.sv @@ term) END"
         )
     else:
@@ -198,7 +206,9 @@ def _fts_parts(where: str, relax: bool, query: str) -> list[str]:
                        {rank} * power(p.matched / tq.n, {int(COORD_POWER)}) AS score
                 FROM (
                     SELECT p.id, p.sv, ({matched})::float AS matched
-                    FROM (SELECT DISTINCT ON (id) id, sv FROM ({pool}) AS u) AS p
+                    FROM (
+                        SELECT DISTINCT ON (id) id, sv, tier FROM ({pool}) AS u ORDER BY id, tier
+                    ) AS p
                     CROSS JOIN tq
                     OFFSET 0
                 ) AS p
