@@ -42,47 +42,36 @@ def _check_token(plain: str, meta: dict) -> tuple[str, float | None]:
     return "ok", None
 
 
+async def _error(send, status: int, code: str, message: str, details: dict, header) -> None:
+    """The API's error shape, `{"error": {"code", "message", "details"}}`, with one extra header."""
+    body = json.dumps({"error": {"code": code, "message": message, "details": details}}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        header,
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 async def _throttled(send, wait: float) -> None:
     seconds = max(1, math.ceil(wait))
-    body = json.dumps(
-        {
-            "error": {
-                "code": "throttled",
-                "message": f"Request was throttled. Expected available in {seconds} seconds.",
-                "details": {"retry_after": seconds},
-            }
-        }
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 429,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"retry-after", str(seconds).encode()),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    message = f"Request was throttled. Expected available in {seconds} seconds."
+    await _error(
+        send, 429, "throttled", message, {"retry_after": seconds},
+        (b"retry-after", str(seconds).encode()),
+    )  # fmt: skip
 
 
 async def _unauthorized(send, message: str) -> None:
-    body = json.dumps(
-        {"error": {"code": "authentication_failed", "message": message, "details": {}}}
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 401,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"www-authenticate", b'Bearer realm="mcp"'),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
+    await _error(
+        send,
+        401,
+        "authentication_failed",
+        message,
+        {},
+        (b"www-authenticate", b'Bearer realm="mcp"'),
     )
-    await send({"type": "http.response.body", "body": body})
 
 
 class BearerAuthMiddleware:
