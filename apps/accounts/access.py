@@ -22,14 +22,23 @@ def user_of(principal) -> User | None:
     return principal
 
 
-def space_ids_visible_to(principal) -> QuerySet | None:
-    """A subquery of visible space ids, or None meaning "all spaces" (active superusers)."""
+def _acting_user(principal) -> User | None:
+    """The principal's user, or None when the principal may see nothing at all (anonymous, an
+    inactive user, a revoked or expired token)."""
     user = user_of(principal)
     if user is None or not user.is_active:
+        return None
+    if isinstance(principal, ApiToken) and not principal.is_active:
+        return None
+    return user
+
+
+def space_ids_visible_to(principal) -> QuerySet | None:
+    """A subquery of visible space ids, or None meaning "all spaces" (active superusers)."""
+    user = _acting_user(principal)
+    if user is None:
         return Space.objects.none().values("id")
     if isinstance(principal, ApiToken):
-        if not principal.is_active:
-            return Space.objects.none().values("id")
         # One subquery, no round trip first to ask whether the token has a space list.
         scoped = ApiToken.spaces.through.objects.filter(apitoken_id=principal.pk)
         return (
@@ -47,13 +56,11 @@ def visible_space_rows(principal) -> list[tuple[int, str, str]]:
     context endpoint's hot path: the same rule in one hand-written statement, because building
     the ORM's nested subqueries cost ~2 ms a request, more than running them
     (tests/accounts/test_access.py checks both agree for every kind of principal)."""
-    user = user_of(principal)
-    if user is None or not user.is_active:
+    user = _acting_user(principal)
+    if user is None:
         return []
     space, member = Space._meta.db_table, Membership._meta.db_table
     if isinstance(principal, ApiToken):
-        if not principal.is_active:
-            return []
         scoped = ApiToken.spaces.through._meta.db_table
         sql = f"""
             SELECT s.id, s.slug, s.name FROM {space} s
@@ -75,12 +82,10 @@ def visible_space_rows(principal) -> list[tuple[int, str, str]]:
 
 def role_in(principal, space: Space) -> str | None:
     """The principal's effective role in a space, or None when it cannot see the space."""
-    user = user_of(principal)
-    if user is None or not user.is_active:
+    user = _acting_user(principal)
+    if user is None:
         return None
     if isinstance(principal, ApiToken):
-        if not principal.is_active:
-            return None
         if not Space.objects.visible_to(principal).filter(id=space.id).exists():
             return None
     elif user.is_superuser:
