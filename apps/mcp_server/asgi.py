@@ -43,8 +43,10 @@ def _check_token(plain: str, meta: dict) -> tuple[str, float | None]:
 
 
 async def _error(send, status: int, code: str, message: str, details: dict, header) -> None:
-    """The API's error shape, `{"error": {"code", "message", "details"}}`, with one extra header."""
-    body = json.dumps({"error": {"code": code, "message": message, "details": details}}).encode()
+    """The API's error shape (apps.api.exceptions.error_body), with one extra header."""
+    from apps.api.exceptions import error_body
+
+    body = json.dumps(error_body(code, message, details)).encode()
     headers = [
         (b"content-type", b"application/json"),
         header,
@@ -55,8 +57,10 @@ async def _error(send, status: int, code: str, message: str, details: dict, head
 
 
 async def _throttled(send, wait: float) -> None:
+    from rest_framework.exceptions import Throttled
+
     seconds = max(1, math.ceil(wait))
-    message = f"Request was throttled. Expected available in {seconds} seconds."
+    message = str(Throttled(seconds).detail)  # the REST API's wording
     await _error(
         send, 429, "throttled", message, {"retry_after": seconds},
         (b"retry-after", str(seconds).encode()),
@@ -100,7 +104,7 @@ class BearerAuthMiddleware:
                 await _unauthorized(send, "Invalid, expired or revoked token.")
                 return
             if verdict == "throttled":
-                await _throttled(send, wait or 1.0)
+                await _throttled(send, wait)
                 return
         await self.app(scope, receive, send)
 
