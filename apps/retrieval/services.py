@@ -386,11 +386,11 @@ def gap_answer(*, gap_id: int, record: Record, actor) -> Gap | None:
 
 
 def usage_prune(*, older_than_days: int) -> int:
-    """Drop usage-log entries (and their per-record rows) older than the retention period; 0
-    keeps everything. Gaps are kept: they are counted, not stored per request."""
+    """Drop usage-log entries older than the retention period (their per-record rows go with
+    them, ON DELETE CASCADE); 0 keeps everything. Gaps are kept: they are counted, not stored
+    per request. Returns how many requests were deleted."""
     if older_than_days <= 0:
         return 0
     cutoff = timezone.now() - dt.timedelta(days=older_than_days)
-    ContextResult.objects.filter(request__created_at__lt=cutoff).delete()
-    deleted, _ = ContextRequest.objects.filter(created_at__lt=cutoff).delete()
-    return deleted
+    deleted = ContextRequest.objects.filter(created_at__lt=cutoff).delete()[1]
+    return deleted.get(ContextRequest._meta.label, 0)
