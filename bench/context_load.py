@@ -328,8 +328,7 @@ def profile_in_process(token: str, queries: list[dict], profile_file: str | None
         print(f"cProfile dump: {profile_file} (python -m pstats {profile_file})")
 
 
-def main() -> None:
-    args = ARGS or build_parser().parse_args()
+def main(args: argparse.Namespace) -> None:
     rng = random.Random(42)
     call_command("migrate", verbosity=0)
     _space, token = load(args.records, rng)
@@ -438,6 +437,6 @@ def purge_usage_log_queue() -> None:
 
 if __name__ == "__main__":
     try:
-        main()
+        main(ARGS)
     finally:
         purge_usage_log_queue()
