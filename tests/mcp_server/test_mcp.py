@@ -169,13 +169,13 @@ def test_streamable_http_shares_the_rest_apis_rate_limit_and_says_when_to_retry(
     _, plain = make_token(owner, spaces=[space])
     settings.API_THROTTLE_RATES = {"token": "3/minute", "ip": "1000/minute"}
 
-    def mcp_call():
+    def mcp_call(token=plain):
         return httpx.post(
             live_mcp + "/mcp",
             json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
             headers={
                 "Accept": "application/json, text/event-stream",
-                "Authorization": f"Bearer {plain}",
+                "Authorization": f"Bearer {token}",
             },
         )
 
@@ -189,14 +189,7 @@ def test_streamable_http_shares_the_rest_apis_rate_limit_and_says_when_to_retry(
     assert refused.json()["error"]["code"] == "throttled"
     # Another token of the same user has its own budget.
     _, other = make_token(owner, spaces=[space])
-    again = httpx.post(
-        live_mcp + "/mcp",
-        json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
-        headers={
-            "Accept": "application/json, text/event-stream",
-            "Authorization": f"Bearer {other}",
-        },
-    )
+    again = mcp_call(other)
     assert again.status_code == 200 and "search_context" in again.text
 
 

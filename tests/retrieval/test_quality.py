@@ -20,13 +20,11 @@ FLOORS = {
 
 
 def test_known_item_questions_on_the_adr_corpus(db):
+    corpus = adr_corpus()
     space = SpaceFactory(slug="adr-corpus", name="ADR corpus")
     actor = MembershipFactory(space=space, role="editor").user
     ids = evaluation.load_adrs(
-        space=space,
-        actor=actor,
-        root=adr_corpus(),
-        manifest_paths=evaluation.adr_paths(adr_corpus()),
+        space=space, actor=actor, root=corpus, manifest_paths=evaluation.adr_paths(corpus)
     )
     assert len(ids) >= 430
     questions = evaluation.read_questions(QUESTIONS)
