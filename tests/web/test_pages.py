@@ -577,6 +577,15 @@ def test_revisions_are_numbered_one_way_on_every_record_page(as_user, owner, dec
     services.record_verify(record=decision, actor=owner)
     assert "· r3" in _verifications(client.get(_url("record_detail", decision)))
     edit = _text(client.get(_url("record_edit", decision)))
-    assert "Editing r3" in edit and "version" not in edit.lower()
+    assert "Editing r3" in edit and not re.search(r"(?i)version \d", edit)
     history = client.get(_url("record_history", decision)).content.decode()
     assert " · v2" not in history and " · v1" not in history
+    # The conflict page too: an edit started from r1 meets r3.
+    conflict = client.post(
+        _url("record_edit", decision),
+        {"title": "Mine", "status": decision.status, "version": 1, "body": decision.body},
+    )
+    assert conflict.status_code == 409
+    text = _text(conflict)
+    assert "You started from r1; it is now at r3" in text
+    assert "Save my edit over r3" in text and not re.search(r"(?i)version \d", text)

@@ -210,11 +210,7 @@ def _render_form(request: HttpRequest, *, space, form, kind: str, mode: str, **e
         # The editor names what it started from as the history does: by revision number.
         version = str(form["version"].value() or "")
         extra["current_revision"] = (
-            extra["record"]
-            .revisions.filter(version=int(version))
-            .order_by("-number")
-            .values_list("number", flat=True)
-            .first()
+            _revision_number(extra["record"], version=int(version))
             if version.isdigit() and len(version) < 10
             else None
         )
@@ -298,6 +294,7 @@ def _conflict(request: HttpRequest, record: Record, form: RecordForm) -> HttpRes
     mine = form.service_fields()
     mine["tags"] = ", ".join(mine["tags"])
     mine["anchors"] = "\n".join(mine["anchors"])
+    saved_revision = _revision_number(current)
     rows = []
     for name, label in CONFLICT_FIELDS:
         if name not in form.fields:
@@ -312,7 +309,7 @@ def _conflict(request: HttpRequest, record: Record, form: RecordForm) -> HttpRes
             difflib.unified_diff(
                 a.splitlines(),
                 b.splitlines(),
-                f"version {current.version} (saved)",
+                f"r{saved_revision} (saved)",
                 "your edit",
                 lineterm="",
             )
@@ -337,10 +334,21 @@ def _conflict(request: HttpRequest, record: Record, form: RecordForm) -> HttpRes
             "space": record.space,
             "rows": rows,
             "your_version": form.cleaned_data.get("version"),
+            # Named by revision number, as the history and the record page name them.
+            "your_revision": _revision_number(current, version=form.cleaned_data.get("version")),
+            "saved_revision": saved_revision,
             "rebase_form": rebase,
         },
         status=409,
     )
+
+
+def _revision_number(record: Record, *, version: int | None = None) -> int | None:
+    """The newest revision number of `record` (at `version`, if given)."""
+    revisions = record.revisions.order_by("-number")
+    if version is not None:
+        revisions = revisions.filter(version=version)
+    return revisions.values_list("number", flat=True).first()
 
 
 def _text(value) -> str:
