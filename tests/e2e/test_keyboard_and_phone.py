@@ -111,8 +111,8 @@ def test_the_phone_space_home_shows_records_on_the_first_screen(new_page, shoot,
     assert page.get_by_label("Kind").is_hidden()
     first = page.locator("table.records-table tbody tr").first.bounding_box()
     assert first is not None and first["y"] + first["height"] <= 844, first
-    # Every page of the space is in its menu, none cut off at the edge of the screen.
-    for link in page.locator(".spacenav a").all():
+    # Every page of the site and of the space is in its menu, none cut off at the screen's edge.
+    for link in page.locator(".spacenav a, .mainnav a").all():
         box = link.bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, (
             link.inner_text(),
