@@ -160,6 +160,40 @@ def scan(text: str) -> list[Finding]:
     return findings
 
 
+def mask_secrets(text: str) -> tuple[str, list[Finding]]:
+    """`text` with every credential-looking value `scan` reports replaced by its masked excerpt
+    (the editor's preview shows this, so a refused secret is not displayed back); and the
+    findings."""
+    findings = scan(text)
+    if not findings:
+        return text, findings
+    lines = text.split("\n")
+    for number in sorted({f.line for f in findings}):
+        line = lines[number - 1]
+        for _kind, pattern in _PREFIXED:
+            line = pattern.sub(lambda m: _hidden(m.group(0)), line)
+
+        def value_masked(match: re.Match[str], *, password: bool) -> str:
+            value = match.group(match.lastindex or 0)
+            if not _looks_random(value, password=password):
+                return match.group(0)
+            start, end = match.span(match.lastindex) if match.lastindex else match.span()
+            offset = match.start()
+            whole = match.group(0)
+            return whole[: start - offset] + _hidden(value) + whole[end - offset :]
+
+        line = _URL_CREDENTIALS.sub(lambda m: value_masked(m, password=True), line)
+        line = _ASSIGNMENT.sub(
+            lambda m: value_masked(m, password=bool(_PASSWORD_NAME.search(m.group(1)))), line
+        )
+        lines[number - 1] = line
+    return "\n".join(lines), findings
+
+
+def _hidden(value: str) -> str:
+    return _mask(value) + "[hidden]"
+
+
 FIELD_LABELS = {"title": "title", "summary": "summary", "body": "body"}
 
 
@@ -208,10 +242,17 @@ def check_record_fields(
         )
         return
     first_field, first = next(iter(found.items()))
+    # An admin is the person who can override, so telling them to "ask a space admin" is wrong.
+    who = (
+        "or, as a space admin, save it anyway if it is not a live credential (the override is "
+        "audited)."
+        if access.can_admin(actor, space)
+        else "or ask a space admin to save it anyway."
+    )
     raise InvalidInput(
         f"The {FIELD_LABELS[first_field]} looks like it contains a credential on "
         f"{first[0].describe()}. Remove it (store secrets in a secret manager and link to it) "
-        "or ask a space admin to save it anyway.",
+        f"{who}",
         details={
             name: [f"Line {f.line}: looks like {f.kind} ({f.excerpt})." for f in findings]
             for name, findings in found.items()

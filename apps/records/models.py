@@ -294,6 +294,9 @@ class Verification(models.Model):
         STILL_TRUE = "still_true", "Still true"
         NEEDS_UPDATE = "needs_update", "Needs update"
 
+    # The note on the verification an owner's own substantive edit implies (record_update).
+    OWNER_EDIT_NOTE = "Edited by its owner"
+
     record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="verifications")
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import difflib
 from collections import defaultdict
+from dataclasses import dataclass
 
 from django.db.models import Prefetch, QuerySet
 
-from apps.records.models import Link, Record, Revision, SuspectReason
+from apps.records.models import Link, Record, Revision, SuspectReason, Verification
 
 
 def record_list_visible(*, principal, include_archived: bool = False) -> QuerySet[Record]:
@@ -115,3 +116,64 @@ def revision_diff(old: Revision, new: Revision) -> list[dict]:
             }
         )
     return out
+
+
+@dataclass
+class VerificationEntry:
+    """One line of a record's verification timeline. A run of owner edits is one line."""
+
+    verification: Verification  # the newest of the run
+    revision: int | None  # the revision number it confirmed (the newest, for a run)
+    first_revision: int | None = None  # the oldest revision of a run of owner edits
+    edits: int = 0  # how many owner edits the line stands for (0: an explicit verification)
+
+
+def verification_timeline(
+    record: Record, *, limit: int = 10
+) -> tuple[list[VerificationEntry], bool]:
+    """The newest verifications, newest first, named by revision number (as the history is), with
+    consecutive owner edits folded into one line; and whether there are more. Two queries."""
+    rows = list(record.verifications.select_related("actor")[: limit * 10 + 1])
+    truncated = len(rows) > limit * 10
+    rows = rows[: limit * 10]
+    # A verification confirmed the record's content at `record_version`: the newest revision of
+    # that version written by then (link changes add revisions without a new version).
+    revisions: dict[int, list[tuple[int, object]]] = defaultdict(list)
+    for number, version, created_at in (
+        Revision.objects.filter(record=record, version__in={v.record_version for v in rows})
+        .order_by("number")
+        .values_list("number", "version", "created_at")
+    ):
+        revisions[version].append((number, created_at))
+
+    def revision_of(v: Verification) -> int | None:
+        candidates = revisions.get(v.record_version) or []
+        seen = [number for number, created_at in candidates if created_at <= v.created_at]
+        if seen:
+            return seen[-1]
+        return candidates[0][0] if candidates else None
+
+    entries: list[VerificationEntry] = []
+    for v in rows:
+        is_edit = v.note == Verification.OWNER_EDIT_NOTE
+        previous = entries[-1] if entries else None
+        if (
+            is_edit
+            and previous is not None
+            and previous.edits
+            and previous.verification.actor_id == v.actor_id
+        ):
+            previous.edits += 1
+            previous.first_revision = revision_of(v)
+            continue
+        revision = revision_of(v)
+        entries.append(
+            VerificationEntry(
+                verification=v,
+                revision=revision,
+                first_revision=revision if is_edit else None,
+                edits=1 if is_edit else 0,
+            )
+        )
+    more = truncated or len(entries) > limit
+    return entries[:limit], more

@@ -127,7 +127,11 @@ def _normalise(fields: dict[str, Any], *, space: Space) -> dict[str, Any]:
     if "summary" in out and isinstance(out["summary"], str) and "\n" in out["summary"]:
         errors["summary"] = ["The summary is one line."]
     if "body" in out and isinstance(out["body"], str) and len(out["body"]) > MAX_BODY_CHARS:
-        errors["body"] = [f"The body is limited to {MAX_BODY_CHARS:,} characters."]
+        over = len(out["body"]) - MAX_BODY_CHARS
+        errors["body"] = [
+            f"The body is limited to {MAX_BODY_CHARS:,} characters; this one is {over:,} over. "
+            "Move long material to a linked record or a document and link to it."
+        ]
     if isinstance(out.get("body"), str) and "\x00" in out["body"]:
         errors["body"] = ["The body contains a NUL character."]
     try:
@@ -138,9 +142,13 @@ def _normalise(fields: dict[str, Any], *, space: Space) -> dict[str, Any]:
                 tags = [t.lower() if isinstance(t, str) else t for t in tags]
             out["tags"] = _clean_list(tags, field="tags", limit=MAX_TAGS, max_len=50)
         if "anchors" in out:
-            out["anchors"] = _clean_list(
-                out["anchors"], field="anchors", limit=MAX_ANCHORS, max_len=300
-            )
+            anchors = _clean_list(out["anchors"], field="anchors", limit=MAX_ANCHORS, max_len=300)
+            try:
+                # Paths from the repository root: "/x" and "x\y" are normalised, paths on one
+                # computer are refused (anchors.clean_anchor; the web form shows its warnings).
+                out["anchors"] = anchors_mod.clean_anchors(anchors)[0]
+            except anchors_mod.AnchorRefused as exc:
+                errors["anchors"] = [str(exc)]
     except InvalidInput as exc:
         errors.update(exc.details)
     for name in ("decided_on", "valid_until"):
@@ -512,7 +520,7 @@ def record_update(
                 current,
                 actor=actor,
                 outcome=Verification.Outcome.STILL_TRUE,
-                note="Edited by its owner",
+                note=Verification.OWNER_EDIT_NOTE,
                 now=now,
             )
     if changed & {"reversibility", "impact"}:

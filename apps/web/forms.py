@@ -7,7 +7,7 @@ import re
 from django import forms
 
 from apps.accounts.models import Membership, Space, Team, User
-from apps.records import services
+from apps.records import anchors, services
 from apps.records.models import Link, Record
 
 # The skeleton a new record's body starts from, per kind.
@@ -147,6 +147,7 @@ class RecordForm(forms.Form):
         self.space = space
         self.kind = kind
         self.record = record
+        self.anchor_warnings: list[str] = []
         statuses = [c for c in Record.Status.choices if c[0] != Record.Status.SUPERSEDED]
         if record is not None and record.status == Record.Status.SUPERSEDED:
             # Superseded comes from a link; the editor cannot change it.
@@ -159,6 +160,9 @@ class RecordForm(forms.Form):
                 del self.fields[name]
         if record is None:
             del self.fields["version"]
+            if not self.is_bound:
+                # A new record starts with its title (not 15 Tabs through the navigation).
+                self.fields["title"].widget.attrs["autofocus"] = True
         else:
             self.fields["version"].required = True
 
@@ -198,27 +202,32 @@ class RecordForm(forms.Form):
         return text
 
     def clean_anchors(self):
+        """Each anchor checked by the one rule (apps.records.anchors.clean_anchor): what can never
+        match is refused with a message, "/x" and "x\\y" come back normalised, and an anchor
+        that matches every file is kept with a warning (`anchor_warnings`, shown after saving)."""
         text = self.cleaned_data.get("anchors", "")
-        anchors = split_lines(text)
-        for anchor in anchors:
-            shown = anchor if len(anchor) <= 40 else anchor[:40] + "…"
+        cleaned: list[str] = []
+        self.anchor_warnings = []
+        for anchor in split_lines(text):
             if len(anchor) > MAX_ANCHOR_CHARS:
                 raise forms.ValidationError(
-                    f"An anchor is at most {MAX_ANCHOR_CHARS} characters; “{shown}” is longer."
+                    f"An anchor is at most {MAX_ANCHOR_CHARS} characters; "
+                    f"“{anchor[:40]}…” is longer."
                 )
-            if any(ord(ch) < 32 for ch in anchor):
-                raise forms.ValidationError(f"“{shown}” contains a control character.")
-            if ".." in anchor.replace("\\", "/").split("/"):
-                raise forms.ValidationError(
-                    f"“{shown}”: anchors are paths inside the repository, so “..” never matches. "
-                    "Write the path from the repository root, e.g. services/billing/**."
-                )
-        if len(anchors) > services.MAX_ANCHORS:
+            try:
+                path, warning = anchors.clean_anchor(anchor)
+            except anchors.AnchorRefused as exc:
+                raise forms.ValidationError(str(exc)) from None
+            if path not in cleaned:
+                cleaned.append(path)
+            if warning and warning not in self.anchor_warnings:
+                self.anchor_warnings.append(warning)
+        if len(cleaned) > services.MAX_ANCHORS:
             raise forms.ValidationError(
-                f"At most {services.MAX_ANCHORS} anchors; this has {len(anchors)}. "
+                f"At most {services.MAX_ANCHORS} anchors; this has {len(cleaned)}. "
                 "A folder glob (services/billing/**) covers everything under it."
             )
-        return text
+        return "\n".join(cleaned)
 
     def clean_owner(self):
         value = self.cleaned_data.get("owner") or ""

@@ -163,7 +163,8 @@
     if (window.location.pathname + window.location.search !== url) window.history.replaceState(null, "", url);
   });
 
-  // Tag suggestions add themselves to the comma-separated tags field.
+  // Tag suggestions add themselves to the comma-separated tags field. A click moves on to the
+  // field; from the keyboard, focus stays on the chip so the next one is an arrow key away.
   document.querySelectorAll("[data-tag-target]").forEach(function (box) {
     var input = document.getElementById(box.getAttribute("data-tag-target"));
     if (!input) return;
@@ -174,9 +175,84 @@
       var tags = input.value.split(",").map(function (t) { return t.trim(); }).filter(Boolean);
       if (tags.map(function (t) { return t.toLowerCase(); }).indexOf(tag) === -1) tags.push(tag);
       input.value = tags.join(", ");
-      input.focus();
+      input.dispatchEvent(new Event("input", { bubbles: true }));
+      if (event.detail !== 0) input.focus();
     });
   });
+
+  // A group of buttons marked data-roving (the tag chips) is one Tab stop, as in the WAI-ARIA
+  // toolbar pattern: only the current button has tabindex 0, and the arrow keys, Home and End
+  // move between them.
+  document.querySelectorAll("[data-roving]").forEach(function (group) {
+    function items() { return Array.prototype.slice.call(group.querySelectorAll("button")); }
+    function current(button) {
+      items().forEach(function (item) { item.tabIndex = item === button ? 0 : -1; });
+    }
+    group.addEventListener("keydown", function (event) {
+      var list = items();
+      var index = list.indexOf(document.activeElement);
+      if (index === -1) return;
+      var next = null;
+      if (event.key === "ArrowRight" || event.key === "ArrowDown") next = list[(index + 1) % list.length];
+      else if (event.key === "ArrowLeft" || event.key === "ArrowUp") next = list[(index - 1 + list.length) % list.length];
+      else if (event.key === "Home") next = list[0];
+      else if (event.key === "End") next = list[list.length - 1];
+      if (!next) return;
+      event.preventDefault();
+      current(next);
+      next.focus();
+    });
+    group.addEventListener("focusin", function (event) {
+      if (event.target.closest("button")) current(event.target.closest("button"));
+    });
+  });
+
+  // A counter next to a long text's label appears near its limit (counted as the server counts:
+  // characters, not UTF-16 units) and says by how much the text is over it.
+  document.querySelectorAll("[data-char-count-for]").forEach(function (counter) {
+    var field = document.getElementById(counter.getAttribute("data-char-count-for"));
+    var max = parseInt(counter.getAttribute("data-max-chars"), 10);
+    if (!field || !max) return;
+    function length(text) {
+      var n = 0;
+      for (var i = 0; i < text.length; i++) {
+        var code = text.charCodeAt(i);
+        if (code < 0xdc00 || code > 0xdfff) n++;  // a low surrogate ends a character already counted
+      }
+      return n;
+    }
+    var pending = false;
+    function update() {
+      pending = false;
+      var n = length(field.value);
+      var near = n >= max * 0.9;
+      counter.hidden = !near;
+      counter.classList.toggle("is-over", n > max);
+      if (!near) { counter.textContent = ""; return; }
+      counter.textContent = n.toLocaleString("en-US") + " / " + max.toLocaleString("en-US") + " characters" +
+        (n > max ? " · " + (n - max).toLocaleString("en-US") + " over the limit" : "");
+    }
+    field.addEventListener("input", function () {
+      if (!pending) { pending = true; window.requestAnimationFrame(update); }
+    });
+    update();
+  });
+
+  // A form that came back with errors shows the first one: scrolled into view (a message under a
+  // long text area would otherwise sit off-screen) and its field focused.
+  (function () {
+    var first = document.querySelector(
+      "main .form-error:not(.form-error-summary), main .field.has-error, main [aria-invalid=true]"
+    );
+    if (!first) return;
+    var field = first.closest(".field") || first;
+    var control = first.matches("input, select, textarea") ? first :
+      document.querySelector("main .has-error input, main .has-error select, main .has-error textarea, main [aria-invalid=true]");
+    var message = field.querySelector(".errorlist") || first;
+    var box = message.getBoundingClientRect();
+    if (box.top < 60 || box.bottom > window.innerHeight) message.scrollIntoView({ block: "center" });
+    if (control && !first.matches(".form-error")) control.focus({ preventScroll: true });
+  })();
 
   // The link picker: Down from the search box moves into the results, Up/Down move between them,
   // Escape goes back to the box; Enter on a result links it.
@@ -219,6 +295,30 @@
     form.addEventListener("change", function (event) {
       var tag = (event.target.tagName || "").toLowerCase();
       if (lastInput === "pointer" && (tag === "select" || event.target.type === "checkbox")) form.requestSubmit();
+    });
+    // Enter applies the filters from a select or a checkbox too, not only from a text box.
+    form.addEventListener("keydown", function (event) {
+      var tag = (event.target.tagName || "").toLowerCase();
+      if (event.key !== "Enter" || event.isComposing || !(tag === "select" || event.target.type === "checkbox")) return;
+      event.preventDefault();
+      form.requestSubmit();
+    });
+    // On a phone the filters fold behind a button (which says how many are set), so the first
+    // records are on the first screen. Without this script they are simply always shown.
+    var toggle = form.querySelector("[data-filters-toggle]");
+    var row = toggle && document.getElementById(toggle.getAttribute("aria-controls"));
+    if (!row) return;
+    var set = Array.prototype.filter.call(row.querySelectorAll("select, input"), function (el) {
+      if (el.name === "sort") return false;
+      return el.type === "checkbox" ? el.checked : !!el.value;
+    }).length;
+    toggle.querySelector("[data-filters-count]").textContent = set ? " (" + set + " set)" : "";
+    form.classList.add("is-collapsible");
+    toggle.addEventListener("click", function () {
+      var open = toggle.getAttribute("aria-expanded") !== "true";
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+      form.classList.toggle("is-open", open);
+      if (open) { var firstControl = row.querySelector("select, input"); if (firstControl) firstControl.focus(); }
     });
   });
 })();

@@ -58,3 +58,25 @@ def test_editing_anchors_updates_what_the_record_is_anchored_to(space, owner):
     assert not Record.objects.anchored_to("web/index.html").exists()
     assert Record.objects.anchored_to("api/urls.py").get() == record
     assert glob_to_regex("api/**") in Record.objects.get(pk=record.pk).anchor_patterns
+
+
+@pytest.mark.django_db
+def test_every_front_door_stores_anchors_from_the_repository_root(space, owner):
+    """The rule lives in the services, so the API, MCP and imports get it as the editor does."""
+    from apps.core.errors import InvalidInput
+    from apps.records import services
+
+    record = make_record(
+        space=space, actor=owner, anchors=["/services/billing/**", "web\\static\\*.js", "./docs"]
+    )
+    assert record.anchors == ["services/billing/**", "web/static/*.js", "docs"]
+    with pytest.raises(InvalidInput) as refused:
+        services.record_update(
+            record=record,
+            actor=owner,
+            expected_version=record.version,
+            changes={"anchors": ["C:\\Users\\me\\repo\\billing"]},
+        )
+    assert "is a path on one computer" in refused.value.details["anchors"][0]
+    record.refresh_from_db()
+    assert record.anchors == ["services/billing/**", "web/static/*.js", "docs"]

@@ -172,3 +172,24 @@ def test_editing_other_fields_of_an_old_record_is_not_blocked(space, owner, admi
         record=record, actor=owner, expected_version=record.version, changes={"title": "Legacy 2"}
     )
     assert updated.title == "Legacy 2"
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        (f"Deploy user key: {AWS_KEY_ID}", AWS_KEY_ID),
+        (f"export GH={GITHUB}", GITHUB),
+        (f"Slack bot: {SLACK}", SLACK),
+        (f"stripe.api_key = '{STRIPE}'", STRIPE),
+        (f"Authorization: Bearer {JWT}", JWT),
+        ("DB_PASSWORD=Xk9#mP2$vL7q", "mP2$vL7q"),
+        ("DATABASE_URL=postgres://app:Gq7zR2mX9wLp4@db.internal:5432/app", "Gq7zR2mX9wLp4"),
+    ],
+)
+def test_masking_hides_each_credential_and_keeps_the_rest_of_the_line(text, secret):
+    from apps.core.secret_scan import mask_secrets
+
+    masked, findings = mask_secrets(f"# Setup\n\n{text}\n\nThe end.")
+    assert secret not in masked and secret[5:] not in masked
+    assert "[hidden]" in masked and masked.startswith("# Setup\n\n") and "The end." in masked
+    assert {f.line for f in findings} == {3}

@@ -181,13 +181,47 @@ def test_bad_fields_get_a_message_next_to_them_and_nothing_is_created(
 def test_fine_tags_and_anchors_are_kept_as_typed(as_user, owner, space):
     as_user(owner).post(
         _url("record_create", slug="payments"),
-        _new(
-            tags="Data platform, c++, team:payments, v1.2", anchors="./web/**\n*.sql\nBilling API"
-        ),
+        _new(tags="Data platform, c++, team:payments, v1.2", anchors="web/**\n*.sql\nBilling API"),
     )
     record = Record.objects.get(space=space)
     assert record.tags == ["data platform", "c++", "team:payments", "v1.2"]
-    assert record.anchors == ["./web/**", "*.sql", "Billing API"]
+    assert record.anchors == ["web/**", "*.sql", "Billing API"]
+
+
+def test_anchors_from_the_root_and_windows_paths_are_normalised(as_user, owner, space):
+    """Anchors written from the root ("./web", "/web") or with Windows separators are stored as
+    paths from the repository root, once each, so what the record page shows is what matches."""
+    response = as_user(owner).post(
+        _url("record_create", slug="payments"),
+        _new(anchors="./web/**\n/docs/adr\nservices\\billing\\*.py\n/web/**"),
+        follow=True,
+    )
+    record = Record.objects.get(space=space)
+    assert record.anchors == ["web/**", "docs/adr", "services/billing/*.py"]
+    assert not [m for m in _messages(response) if "every file" in m]
+
+
+@pytest.mark.parametrize(
+    "anchor",
+    ["C:\\repo\\services\\billing", "D:/work/app", "\\\\fileserver\\share\\x", "~/src/app"],
+)
+def test_an_anchor_that_is_a_path_on_one_computer_is_refused(as_user, owner, space, anchor):
+    response = as_user(owner).post(_url("record_create", slug="payments"), _new(anchors=anchor))
+    assert response.status_code == 200
+    assert "is a path on one computer" in " ".join(response.context["form"].errors["anchors"])
+    assert not Record.objects.exists()
+
+
+@pytest.mark.parametrize("anchor", ["**", "/", "**/*"])
+def test_an_anchor_matching_every_file_is_saved_with_a_warning(as_user, owner, space, anchor):
+    response = as_user(owner).post(
+        _url("record_create", slug="payments"), _new(anchors=anchor), follow=True
+    )
+    record = Record.objects.get(space=space)
+    assert record.anchors == ["**" if anchor == "/" else anchor]
+    warnings = [m for m in _messages(response) if "matches every file in the repository" in m]
+    assert len(warnings) == 1
+    assert "matches every file" in response.content.decode()
 
 
 def test_editor_suggests_the_tags_the_space_already_uses(as_user, owner, space):
@@ -265,3 +299,42 @@ def test_a_record_whose_owner_was_deactivated_can_still_be_edited(as_user, owner
     client.post(_url("record_edit", record), {**data, "owner": f"u:{owner.pk}", "version": 2})
     record.refresh_from_db()
     assert record.owner_user == owner
+
+
+STRIPE = "sk_live_" + "51HxQz2eZvKYlo2C8kDq7Zt"  # a fake in the real format, split on purpose
+GITHUB = "ghp_" + "R2d2C3poBb8Yoda5Luke7Leia9Han1Chewie0"
+
+
+def test_a_space_admin_offered_save_anyway_is_not_told_to_ask_a_space_admin(
+    as_user, owner, owner_admin, space
+):
+    data = _new(body=f"Sandbox key: {STRIPE}")
+    editor = as_user(owner).post(_url("record_create", slug="payments"), data)
+    editor_text = editor.content.decode()
+    assert "ask a space admin to save it anyway" in editor_text
+    assert 'name="allow_secrets"' not in editor_text
+    admin = as_user(owner_admin).post(_url("record_create", slug="payments"), data)
+    admin_text = admin.content.decode()
+    assert 'name="allow_secrets"' in admin_text  # the "Save anyway" box
+    assert "ask a space admin" not in admin_text
+    assert "as a space admin, save it anyway" in admin_text
+    assert not Record.objects.exists()
+
+
+def test_the_preview_masks_what_the_secret_scan_would_refuse(as_user, owner):
+    body = f"## Setup\n\nUse the sandbox:\n\n`STRIPE_KEY={STRIPE}` and {GITHUB}\n"
+    response = as_user(owner).post(reverse("web:preview"), {"body": body})
+    html = response.content.decode()
+    assert STRIPE not in html and GITHUB not in html
+    assert STRIPE[8:] not in html and GITHUB[4:] not in html
+    assert "Hidden in this preview:" in html
+    assert "line 5 looks like a Stripe secret key" in html and "like a GitHub token" in html
+    assert "<h2>Setup</h2>" in html  # the rest is rendered as usual
+
+
+def test_a_body_over_the_limit_says_by_how_much(as_user, owner, space):
+    body = "y" * (services.MAX_BODY_CHARS + 1234)
+    response = as_user(owner).post(_url("record_create", slug="payments"), _new(body=body))
+    assert "1,234 over" in " ".join(response.context["form"].errors["body"])
+    assert 'data-max-chars="200000"' in response.content.decode()  # the live counter
+    assert not Record.objects.exists()

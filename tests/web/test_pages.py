@@ -533,3 +533,59 @@ def test_graph_boxes_never_overlap_in_a_crowded_neighbourhood(owner, space):
         assert NODE_H / 2 <= y1 <= graph.height - NODE_H / 2, k1
         for x2, y2, k2 in boxes[i + 1 :]:
             assert abs(x1 - x2) >= NODE_W or abs(y1 - y2) >= NODE_H, (k1, k2)
+
+
+def _verifications(response) -> str:
+    import re
+
+    html = response.content.decode()
+    section = re.search(r"<h2[^>]*>Verifications</h2>(.*?)</section>", html, re.S).group(1)
+    return " ".join(re.sub(r"<[^>]+>", "", section).split())
+
+
+def test_owner_edits_are_one_line_in_the_verifications_not_one_still_true_each(
+    as_user, owner, decision
+):
+    for summary in ("First", "Second", "Third"):
+        decision = services.record_update(
+            record=decision,
+            actor=owner,
+            expected_version=decision.version,
+            changes={"summary": summary},
+        )
+    services.record_verify(record=decision, actor=owner)
+    shown = _verifications(as_user(owner).get(_url("record_detail", decision)))
+    # One explicit "Still true", at the revision it confirmed, and one line for the three edits.
+    assert shown.count("Still true") == 1
+    assert shown.count("Edited by its owner") == 1
+    assert "r2–r4 (3 edits)" in shown
+    assert "r4" in shown.split("Still true")[1].split("Edited")[0]
+
+
+def test_revisions_are_numbered_one_way_on_every_record_page(as_user, owner, decision, constraint):
+    import re
+
+    # A link adds a revision without a new version: r3 is still version 2.
+    decision = services.record_update(
+        record=decision, actor=owner, expected_version=1, changes={"title": "Ledger in PG"}
+    )
+    services.record_link(source=decision, target=constraint, type="depends_on", actor=owner)
+    assert (decision.version, decision.revisions.count()) == (2, 3)
+    client = as_user(owner)
+    detail = _text(client.get(_url("record_detail", decision)))
+    assert re.search(r"Revision\s*r3", detail) and "Version" not in detail
+    services.record_verify(record=decision, actor=owner)
+    assert "· r3" in _verifications(client.get(_url("record_detail", decision)))
+    edit = _text(client.get(_url("record_edit", decision)))
+    assert "Editing r3" in edit and not re.search(r"(?i)version \d", edit)
+    history = client.get(_url("record_history", decision)).content.decode()
+    assert " · v2" not in history and " · v1" not in history
+    # The conflict page too: an edit started from r1 meets r3.
+    conflict = client.post(
+        _url("record_edit", decision),
+        {"title": "Mine", "status": decision.status, "version": 1, "body": decision.body},
+    )
+    assert conflict.status_code == 409
+    text = _text(conflict)
+    assert "You started from r1; it is now at r3" in text
+    assert "Save my edit over r3" in text and not re.search(r"(?i)version \d", text)

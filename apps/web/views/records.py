@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from apps.core import secret_scan
 from apps.core.errors import InvalidInput, VersionConflict
 from apps.core.markdown import render_markdown
 from apps.records import selectors as record_selectors
@@ -57,7 +58,9 @@ def record_detail(request: HttpRequest, slug: str, key: str) -> HttpResponse:
     successor = (
         record_selectors.successor_of(record) if record.status == Record.Status.SUPERSEDED else None
     )
-    verifications = list(record.verifications.select_related("actor")[: MAX_VERIFICATIONS + 1])
+    verifications, more_verifications = record_selectors.verification_timeline(
+        record, limit=MAX_VERIFICATIONS
+    )
     revisions = record.revisions.select_related("author")[:8]
     return render(
         request,
@@ -68,8 +71,8 @@ def record_detail(request: HttpRequest, slug: str, key: str) -> HttpResponse:
             "outgoing": outgoing,
             "incoming": incoming,
             "successor": successor,
-            "verifications": verifications[:MAX_VERIFICATIONS],
-            "more_verifications": len(verifications) > MAX_VERIFICATIONS,
+            "verifications": verifications,
+            "more_verifications": more_verifications,
             "review_overdue": record.next_review_at <= timezone.now(),
             "revisions": revisions,
             "revision_count": record.revisions.count(),
@@ -169,6 +172,7 @@ def record_create(request: HttpRequest, slug: str) -> HttpResponse:
         else:
             if duplicate is None:
                 messages.success(request, f"{record.key} created.")
+                _warn_about_anchors(request, form)
                 if from_gap:
                     gap_answer(gap_id=from_gap, record=record, actor=request.user)
             return redirect(_record_url(record))
@@ -181,6 +185,12 @@ def _allow_secrets(request: HttpRequest) -> bool:
     """The "save anyway" box a space admin sees after the secret scan refused the text (the
     service checks the role and writes the override to the audit log)."""
     return request.POST.get("allow_secrets") == "1"
+
+
+def _warn_about_anchors(request: HttpRequest, form: RecordForm) -> None:
+    """Saved, but an anchor matches every file: say so where the user lands."""
+    for warning in form.anchor_warnings:
+        messages.warning(request, warning)
 
 
 def _service_refused(form, exc: InvalidInput) -> None:
@@ -196,6 +206,14 @@ def _gap_id(request: HttpRequest) -> int | None:
 
 
 def _render_form(request: HttpRequest, *, space, form, kind: str, mode: str, **extra):
+    if mode == "edit":
+        # The editor names what it started from as the history does: by revision number.
+        version = str(form["version"].value() or "")
+        extra["current_revision"] = (
+            _revision_number(extra["record"], version=int(version))
+            if version.isdigit() and len(version) < 10
+            else None
+        )
     return render(
         request,
         "web/record_form.html",
@@ -206,6 +224,7 @@ def _render_form(request: HttpRequest, *, space, form, kind: str, mode: str, **e
             "kinds": Record.Kind.choices,
             "mode": mode,
             "tag_suggestions": space_tags(space)[:MAX_TAG_SUGGESTIONS],
+            "max_body_chars": services.MAX_BODY_CHARS,
             **extra,
         },
     )
@@ -242,6 +261,7 @@ def record_edit(request: HttpRequest, slug: str, key: str) -> HttpResponse:
             _service_refused(form, exc)
         else:
             messages.success(request, f"{record.key} saved.")
+            _warn_about_anchors(request, form)
             return redirect(_record_url(record))
     return _render_form(
         request, space=space, form=form, kind=record.kind, mode="edit", record=record
@@ -274,6 +294,7 @@ def _conflict(request: HttpRequest, record: Record, form: RecordForm) -> HttpRes
     mine = form.service_fields()
     mine["tags"] = ", ".join(mine["tags"])
     mine["anchors"] = "\n".join(mine["anchors"])
+    saved_revision = _revision_number(current)
     rows = []
     for name, label in CONFLICT_FIELDS:
         if name not in form.fields:
@@ -288,7 +309,7 @@ def _conflict(request: HttpRequest, record: Record, form: RecordForm) -> HttpRes
             difflib.unified_diff(
                 a.splitlines(),
                 b.splitlines(),
-                f"version {current.version} (saved)",
+                f"r{saved_revision} (saved)",
                 "your edit",
                 lineterm="",
             )
@@ -313,10 +334,21 @@ def _conflict(request: HttpRequest, record: Record, form: RecordForm) -> HttpRes
             "space": record.space,
             "rows": rows,
             "your_version": form.cleaned_data.get("version"),
+            # Named by revision number, as the history and the record page name them.
+            "your_revision": _revision_number(current, version=form.cleaned_data.get("version")),
+            "saved_revision": saved_revision,
             "rebase_form": rebase,
         },
         status=409,
     )
+
+
+def _revision_number(record: Record, *, version: int | None = None) -> int | None:
+    """The newest revision number of `record` (at `version`, if given)."""
+    revisions = record.revisions.order_by("-number")
+    if version is not None:
+        revisions = revisions.filter(version=version)
+    return revisions.values_list("number", flat=True).first()
 
 
 def _text(value) -> str:
@@ -334,8 +366,10 @@ def _owner_label(owner) -> str:
 def markdown_preview(request: HttpRequest) -> HttpResponse:
     """Render the editor's markdown server-side, with the same sanitiser as the record page."""
     body = request.POST.get("body", "")[:MAX_PREVIEW_CHARS]
+    # What looks like a credential is never shown back, here or after the save refused it.
+    body, secrets = secret_scan.mask_secrets(body)
     html = render_markdown(body) if body.strip() else ""
-    return render(request, "web/partials/preview.html", {"html": html})
+    return render(request, "web/partials/preview.html", {"html": html, "secrets": secrets})
 
 
 @login_required
@@ -397,6 +431,7 @@ def record_supersede(request: HttpRequest, slug: str, key: str) -> HttpResponse:
             _service_refused(form, exc)
         else:
             messages.success(request, f"{new.key} now supersedes {old.key}.")
+            _warn_about_anchors(request, form)
             return redirect(_record_url(new))
     return _render_form(
         request,
