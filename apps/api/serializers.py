@@ -336,7 +336,15 @@ class RevisionDiffSerializer(serializers.Serializer):
 
 
 class VerificationSerializer(serializers.ModelSerializer):
+    """A verification as its reader may see it (`records.selectors.present_verification`)."""
+
     actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    linked_versions = serializers.DictField(
+        source="shown_linked_versions",
+        child=serializers.IntegerField(),
+        read_only=True,
+        help_text="The versions of the linked records it saw, by key (those you may see).",
+    )
 
     class Meta:
         model = Verification

@@ -387,6 +387,7 @@ class RecordViewSet(
         record = self.get_object()
         data = self.validated(s.VerifyInput)
         verification = services.record_verify(record=record, actor=self.principal, **data)
+        verification = selectors.present_verification(self.principal, verification)
         return Response(s.VerificationSerializer(verification).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(

@@ -210,6 +210,25 @@ def present_revisions(principal, revisions: Iterable[Revision]) -> list[Revision
     return revisions
 
 
+def present_verification(principal, verification):
+    """The verification with `shown_linked_versions`: the versions of linked records it saw,
+    without those the reader cannot see (they are keyed by key, which would name them)."""
+    targets = dict(
+        Link.objects.filter(source_id=verification.record_id).values_list(
+            "target_id", "target__key"
+        )
+    )
+    visible = visible_record_ids(principal, targets)
+    shown = {key for pk, key in targets.items() if pk in visible}
+    hidden = {key for pk, key in targets.items() if pk not in visible} - shown
+    verification.shown_linked_versions = {
+        key: version
+        for key, version in (verification.linked_versions or {}).items()
+        if key not in hidden
+    }
+    return verification
+
+
 DIFF_FIELDS = (
     "title",
     "summary",

@@ -206,6 +206,15 @@ def test_rest_api_names_no_hidden_record(leak):
     assert any(f"Linked: depends on {HIDDEN}" in text for text in texts)
     assert any(f"Superseded by {HIDDEN}" in text for text in texts)
 
+    # CON-1's owner (payments only) verifies it: the answer lists the linked versions it saw.
+    owner = APIClient()
+    _, plain = make_token(leak["payer"], scope=ApiToken.Scope.READ_WRITE)
+    owner.credentials(HTTP_AUTHORIZATION=f"Bearer {plain}")
+    response = owner.post(f"/api/v1/records/{leak['con'].pk}/verify/", {"note": "ok"})
+    assert response.status_code == 201
+    assert response.json()["linked_versions"] == {"DEC-1": leak["old"].version + 1}
+    assert_hidden(response.content.decode(), leak, wording=False)
+
 
 @pytest.mark.django_db
 def test_context_api_and_agents_md_name_hidden_records_only_to_their_members(leak):
