@@ -286,3 +286,45 @@ def test_mcp_tools_and_resources_name_no_hidden_record(live_mcp, leak):  # noqa:
     shown = asyncio.run(calls(bridge))
     assert "Quokkasecret key rotation" in shown[0]
     assert "Superseded by DEC-4 (Wombatsecret payout plan)" in shown[1]
+
+
+# --- rows written before the references existed -----------------------------------------------
+
+
+@pytest.mark.django_db
+def test_reasons_and_revisions_written_before_the_fix_are_reworded_after_migrating(client, leak):
+    import importlib
+
+    from django.apps import apps as django_apps
+
+    from apps.records.models import Revision, SuspectReason
+
+    # Put the rows back the way the old code wrote them: messages naming keys and titles, no
+    # references.
+    for reason in SuspectReason.objects.filter(record=leak["con"]):
+        old_details = {k: reason.details[k] for k in ("key", "version", "status")}
+        SuspectReason.objects.filter(pk=reason.pk).update(details=old_details)
+    for revision in Revision.objects.filter(record__in=[leak["con"], leak["old"]]):
+        snapshot = revision.snapshot
+        for link in snapshot.get("links", []):
+            link.pop("target_id", None)
+        Revision.objects.filter(pk=revision.pk).update(related_record=None, snapshot=snapshot)
+    web = _web(client, leak["reader"])
+    before = web.get("/s/payments/CON-1/").content.decode()
+    assert "Linked: depends on GRD-1" in before and "was superseded by DEC-4" in before
+
+    for name, function in (
+        ("0004_suspect_reason_references", "add_references"),
+        ("0005_revision_related_record", "fill"),
+    ):
+        migration = importlib.import_module(f"apps.records.migrations.{name}")
+        getattr(migration, function)(django_apps, None)
+
+    for page in ("/s/payments/CON-1/", "/s/payments/DEC-1/", "/s/payments/CON-1/history/"):
+        assert_hidden(web.get(page).content.decode(), leak)
+    con = web.get("/s/payments/CON-1/").content.decode()
+    assert "A record in a space you cannot see was edited" in con
+    assert "DEC-1 &#x27;Retry refunds nightly&#x27; was superseded by " + HIDDEN in con
+    bridge = _web(client, leak["bridge"]).get("/s/payments/CON-1/").content.decode()
+    assert "GRD-1 &#x27;Quokkasecret key rotation&#x27; was edited" in bridge
+    assert "superseded by DEC-4" in bridge
