@@ -180,6 +180,12 @@ def successor_for(*, principal, record: Record) -> Record | HiddenRecord | None:
     return related_or_hidden(successor, visible_record_ids(principal, [successor.pk]))
 
 
+# The revision messages records.services writes when a link or a supersede names a record.
+_NAMES_A_RECORD = re.compile(
+    r"^(?:(?:Linked|Unlinked): .* |(?:No longer )?[Ss]uperseded by )(\S+)$"
+)
+
+
 def present_revisions(principal, revisions: Iterable[Revision]) -> list[Revision]:
     """The revisions with `text` (the message) and `shown_snapshot` set for this reader: a linked
     record or successor they cannot see is named HIDDEN_RECORD instead of by its key (and a
@@ -196,6 +202,10 @@ def present_revisions(principal, revisions: Iterable[Revision]) -> list[Revision
     for rev in revisions:
         rev.text = rev.message
         key = keys.get(rev.related_record_id)
+        if rev.related_record_id is None:
+            # A message naming a record that could not be told (or no longer exists).
+            named = _NAMES_A_RECORD.match(rev.message)
+            key = named.group(1) if named else None
         if key:
             rev.text = re.sub(rf"(?<![\w-]){re.escape(key)}(?![\w-])", HIDDEN_RECORD, rev.message)
         snapshot = dict(rev.snapshot or {})
