@@ -108,3 +108,14 @@ def can_edit(principal, space: Space) -> bool:
 def can_admin(principal, space: Space) -> bool:
     role = role_in(principal, space)
     return role == Membership.Role.ADMIN
+
+
+def visible_record_ids(principal, record_ids) -> set[int]:
+    """Which of `record_ids` the principal may see: the rule for related records (links,
+    successors, the records evidence names) in every door. One query, none for an empty set."""
+    from apps.records.models import Record  # records import this module
+
+    ids = {pk for pk in record_ids if pk is not None}
+    if not ids:
+        return set()
+    return set(Record.objects.visible_to(principal).filter(pk__in=ids).values_list("pk", flat=True))

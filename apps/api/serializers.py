@@ -305,7 +305,10 @@ class RecordLinkSerializer(serializers.ModelSerializer):
 
 
 class RevisionSerializer(serializers.ModelSerializer):
+    """A revision as its reader may see it (`records.selectors.present_revisions`)."""
+
     author = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    message = serializers.CharField(source="text", read_only=True)
 
     class Meta:
         model = Revision
@@ -313,6 +316,8 @@ class RevisionSerializer(serializers.ModelSerializer):
 
 
 class RevisionDetailSerializer(RevisionSerializer):
+    snapshot = serializers.JSONField(source="shown_snapshot", read_only=True)
+
     class Meta(RevisionSerializer.Meta):
         fields = [*RevisionSerializer.Meta.fields, "snapshot"]
 
@@ -331,7 +336,15 @@ class RevisionDiffSerializer(serializers.Serializer):
 
 
 class VerificationSerializer(serializers.ModelSerializer):
+    """A verification as its reader may see it (`records.selectors.present_verification`)."""
+
     actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    linked_versions = serializers.DictField(
+        source="shown_linked_versions",
+        child=serializers.IntegerField(),
+        read_only=True,
+        help_text="The versions of the linked records it saw, by key (those you may see).",
+    )
 
     class Meta:
         model = Verification

@@ -387,6 +387,7 @@ class RecordViewSet(
         record = self.get_object()
         data = self.validated(s.VerifyInput)
         verification = services.record_verify(record=record, actor=self.principal, **data)
+        verification = selectors.present_verification(self.principal, verification)
         return Response(s.VerificationSerializer(verification).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -460,7 +461,7 @@ class RecordViewSet(
         revisions = (
             Revision.objects.filter(record=record).select_related("author").order_by("-number")
         )
-        page = self.paginate_queryset(revisions)
+        page = selectors.present_revisions(self.principal, self.paginate_queryset(revisions))
         return self.get_paginated_response(s.RevisionSerializer(page, many=True).data)
 
     @extend_schema(
@@ -477,6 +478,7 @@ class RecordViewSet(
     )
     def revision(self, request, pk=None, number=None):
         revision = self._revision(self.get_object(), number)
+        [revision] = selectors.present_revisions(self.principal, [revision])
         return Response(s.RevisionDetailSerializer(revision).data)
 
     @extend_schema(
@@ -511,6 +513,7 @@ class RecordViewSet(
             old = self._revision(record, int(against))
         if old.number > new.number:
             old, new = new, old
+        old, new = selectors.present_revisions(self.principal, [old, new])
         changes = selectors.revision_diff(old, new)
         return Response({"old": old.number, "new": new.number, "changes": changes})
 

@@ -228,7 +228,10 @@ def _record_markdown(principal, *, key: str, space: str | None):
         "status": record.status,
         "freshness": record.freshness,
         "freshness_reasons": [
-            r.message for r in record.suspect_reasons.filter(resolved_at__isnull=True)
+            r.text
+            for r in record_selectors.present_reasons(
+                principal, record.suspect_reasons.filter(resolved_at__isnull=True)
+            )
         ],
         "last_verified_at": record.last_verified_at.isoformat()
         if record.last_verified_at
@@ -238,11 +241,13 @@ def _record_markdown(principal, *, key: str, space: str | None):
         "note": "",
     }
     if record.status == Record.Status.SUPERSEDED:
-        successor = record_selectors.successor_of(record)
-        if successor is not None:
+        successor = record_selectors.successor_for(principal=principal, record=record)
+        if isinstance(successor, Record):
             item["note"] = (
                 f"Superseded by {successor.key} ({successor.title}); do not rely on this record."
             )
+        elif successor is not None:
+            item["note"] = f"Superseded by {successor}; do not rely on this record."
     text = "\n\n".join(p for p in (record.summary, record.body.strip()) if p)
     bundle = {
         "query": f"get_record {record.key}",

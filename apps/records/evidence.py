@@ -52,20 +52,39 @@ def dependents_of(record: Record):
     )
 
 
-def linked_record_changed(record: Record, *, why: str, now: dt.datetime) -> int:
-    """Mark every dependent of `record` suspect; returns how many records got a new reason."""
+def linked_record_changed(
+    record: Record, *, why: str, now: dt.datetime, by: Record | None = None
+) -> int:
+    """Mark every dependent of `record` suspect; returns how many records got a new reason.
+    `by` is the successor when `record` was superseded (`why` then reads "was superseded").
+
+    The dependent may live in another space than `record` (or `by`): besides the message, each
+    reason keeps references (cause_record, details "subject", "why", "by") from which
+    `records.selectors.reason_text` rebuilds it for a viewer who cannot see those records."""
     dependents = list(dependents_of(record).values_list("pk", flat=True))
     if not dependents:
         return 0
     url = record_path(record)
+    subject = f"{record.key} {record.title!r}"
+    details = {
+        "key": record.key,
+        "version": record.version,
+        "status": record.status,
+        "subject": subject,
+        "why": why,
+    }
+    message = f"{subject} {why}"
+    if by is not None:
+        details.update({"by": by.pk, "by_key": by.key})
+        message = f"{message} by {by.key}"
     reasons = [
         SuspectReason(
             record_id=pk,
             cause=SuspectReason.Cause.LINKED_RECORD_CHANGED,
-            message=f"{record.key} {record.title!r} {why}"[:500],
+            message=message[:500],
             cause_record=record,
             cause_url=url,
-            details={"key": record.key, "version": record.version, "status": record.status},
+            details=details,
             created_at=now,
         )
         for pk in dependents

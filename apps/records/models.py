@@ -272,6 +272,11 @@ class Revision(models.Model):
     # Every content field of the record at this version (see services.SNAPSHOT_FIELDS).
     snapshot = models.JSONField()
     message = models.CharField(max_length=300, blank=True)
+    # The other record the message names by key (a link's other end, a successor): readers who
+    # cannot see it read "a record in a space you cannot see" instead of its key.
+    related_record = models.ForeignKey(
+        "Record", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )

@@ -3,12 +3,105 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db.models import Prefetch, QuerySet
 
+from apps.accounts.access import visible_record_ids
 from apps.records.models import Link, Record, Revision, SuspectReason, Verification
+
+# How every door shows a related record (a link's other end, a successor, the record a suspect
+# reason names) that the viewer may not see: no title, key, status or URL.
+HIDDEN_RECORD = "a record in a space you cannot see"
+
+
+@dataclass(frozen=True)
+class HiddenRecord:
+    """Stands in for a related record the viewer cannot see (templates test `other.hidden`)."""
+
+    hidden: bool = True
+
+    def __str__(self) -> str:
+        return HIDDEN_RECORD
+
+
+HIDDEN = HiddenRecord()
+
+
+def reason_refs(cause: str, cause_record_id: int | None, details: dict | None) -> set[int | None]:
+    """The records a suspect reason names (None: one that no longer exists)."""
+    if cause != SuspectReason.Cause.LINKED_RECORD_CHANGED:
+        return set()
+    refs = {cause_record_id}
+    by = (details or {}).get("by")
+    if by is not None:
+        refs.add(by)
+    return refs
+
+
+_WHY_BY_STATUS = {
+    Record.Status.SUPERSEDED: "was superseded",
+    Record.Status.DEPRECATED: "was deprecated",
+    Record.Status.REJECTED: "was rejected",
+}
+
+
+def reason_text(
+    *,
+    cause: str,
+    message: str,
+    cause_record_id: int | None,
+    cause_url: str,
+    details: dict | None,
+    visible: set[int],
+) -> tuple[str, str]:
+    """(message, url) of a suspect reason as this viewer may read it. The stored message names
+    the record that changed (and its successor); when the viewer cannot see one of them, it is
+    rebuilt from the stored references with that record shown as HIDDEN_RECORD and no URL."""
+    refs = reason_refs(cause, cause_record_id, details)
+    if not refs or refs <= visible:
+        return message, cause_url
+    details = details or {}
+    cause_seen = cause_record_id in visible
+    if cause_seen:
+        subject = details.get("subject") or details.get("key") or "A linked record"
+    else:
+        subject = HIDDEN_RECORD[0].upper() + HIDDEN_RECORD[1:]
+    why = details.get("why") or _WHY_BY_STATUS.get(details.get("status"), "was changed")
+    by = details.get("by")
+    if by is not None:
+        why = f"{why} by {details.get('by_key', '') if by in visible else HIDDEN_RECORD}".rstrip()
+    return f"{subject} {why}"[:500], cause_url if cause_seen else ""
+
+
+def present_reasons(principal, reasons: Iterable[SuspectReason]) -> list[SuspectReason]:
+    """The reasons with `text` and `url` set for this viewer (one query, only when some reason
+    names another record). Templates and texts show `text`/`url`, never the stored message."""
+    reasons = list(reasons)
+    refs: set = set()
+    for r in reasons:
+        refs |= reason_refs(r.cause, r.cause_record_id, r.details)
+    visible = visible_record_ids(principal, refs)
+    for r in reasons:
+        r.text, r.url = reason_text(
+            cause=r.cause,
+            message=r.message,
+            cause_record_id=r.cause_record_id,
+            cause_url=r.cause_url,
+            details=r.details,
+            visible=visible,
+        )
+    return reasons
+
+
+def related_or_hidden(record: Record | None, visible: set[int]) -> Record | HiddenRecord | None:
+    """The related record itself when the viewer may see it, else HIDDEN."""
+    if record is None:
+        return None
+    return record if record.pk in visible else HIDDEN
 
 
 def record_list_visible(*, principal, include_archived: bool = False) -> QuerySet[Record]:
@@ -47,18 +140,28 @@ def record_detail(*, principal, pk: int) -> Record | None:
     )
 
 
-def links_grouped(record: Record) -> dict[str, list[tuple[str, Record, Link]]]:
-    """{"outgoing": [(label, other, link)], "incoming": [...]}, grouped by type label."""
+def links_grouped(
+    record: Record, *, principal
+) -> dict[str, list[tuple[str, Record | HiddenRecord, Link]]]:
+    """{"outgoing": [(label, other, link)], "incoming": [...]}, grouped by type label; a linked
+    record the principal cannot see is HIDDEN (one query for the visibility check)."""
+    outgoing, incoming = list(record.outgoing_links.all()), list(record.incoming_links.all())
+    visible = visible_record_ids(
+        principal, [lk.target_id for lk in outgoing] + [lk.source_id for lk in incoming]
+    )
     groups: dict[str, list] = defaultdict(list)
-    for link in record.outgoing_links.all():
-        groups["outgoing"].append((link.get_type_display(), link.target, link))
-    for link in record.incoming_links.all():
-        groups["incoming"].append((Link.INVERSE_LABELS[link.type], link.source, link))
+    for link in outgoing:
+        other = related_or_hidden(link.target, visible)
+        groups["outgoing"].append((link.get_type_display(), other, link))
+    for link in incoming:
+        other = related_or_hidden(link.source, visible)
+        groups["incoming"].append((Link.INVERSE_LABELS[link.type], other, link))
     return dict(groups)
 
 
 def successor_of(record: Record) -> Record | None:
-    """The newest record that supersedes this one, if any."""
+    """The newest record that supersedes this one, if any (whoever may see it: callers show it
+    through `successor_for`)."""
     link = (
         Link.objects.filter(target=record, type=Link.Type.SUPERSEDES)
         .select_related("source")
@@ -66,6 +169,74 @@ def successor_of(record: Record) -> Record | None:
         .first()
     )
     return link.source if link else None
+
+
+def successor_for(*, principal, record: Record) -> Record | HiddenRecord | None:
+    """The newest successor of a record as this principal may see it (HIDDEN when it lives in a
+    space they cannot see)."""
+    successor = successor_of(record)
+    if successor is None:
+        return None
+    return related_or_hidden(successor, visible_record_ids(principal, [successor.pk]))
+
+
+# The revision messages records.services writes when a link or a supersede names a record.
+_NAMES_A_RECORD = re.compile(
+    r"^(?:(?:Linked|Unlinked): .* |(?:No longer )?[Ss]uperseded by )(\S+)$"
+)
+
+
+def present_revisions(principal, revisions: Iterable[Revision]) -> list[Revision]:
+    """The revisions with `text` (the message) and `shown_snapshot` set for this reader: a linked
+    record or successor they cannot see is named HIDDEN_RECORD instead of by its key (and a
+    snapshot link whose target is unknown is hidden too). Two queries at most, whatever the
+    number of revisions; templates, serializers and `revision_diff` use these attributes."""
+    revisions = list(revisions)
+    refs: set = set()
+    for rev in revisions:
+        refs.add(rev.related_record_id)
+        refs |= {link.get("target_id") for link in (rev.snapshot or {}).get("links") or []}
+    visible = visible_record_ids(principal, refs)
+    hidden = {pk for pk in refs if pk is not None and pk not in visible}
+    keys = dict(Record.objects.filter(pk__in=hidden).values_list("pk", "key")) if hidden else {}
+    for rev in revisions:
+        rev.text = rev.message
+        key = keys.get(rev.related_record_id)
+        if rev.related_record_id is None:
+            # A message naming a record that could not be told (or no longer exists).
+            named = _NAMES_A_RECORD.match(rev.message)
+            key = named.group(1) if named else None
+        if key:
+            rev.text = re.sub(rf"(?<![\w-]){re.escape(key)}(?![\w-])", HIDDEN_RECORD, rev.message)
+        snapshot = dict(rev.snapshot or {})
+        if "links" in snapshot:
+            snapshot["links"] = [
+                link
+                if link.get("target_id") in visible
+                else {"type": link.get("type"), "target": HIDDEN_RECORD}
+                for link in snapshot["links"] or []
+            ]
+        rev.shown_snapshot = snapshot
+    return revisions
+
+
+def present_verification(principal, verification):
+    """The verification with `shown_linked_versions`: the versions of linked records it saw,
+    without those the reader cannot see (they are keyed by key, which would name them)."""
+    targets = dict(
+        Link.objects.filter(source_id=verification.record_id).values_list(
+            "target_id", "target__key"
+        )
+    )
+    visible = visible_record_ids(principal, targets)
+    shown = {key for pk, key in targets.items() if pk in visible}
+    hidden = {key for pk, key in targets.items() if pk not in visible} - shown
+    verification.shown_linked_versions = {
+        key: version
+        for key, version in (verification.linked_versions or {}).items()
+        if key not in hidden
+    }
+    return verification
 
 
 DIFF_FIELDS = (
@@ -98,11 +269,12 @@ def _as_lines(name: str, value) -> list[str]:
 
 
 def revision_diff(old: Revision, new: Revision) -> list[dict]:
-    """Per-field unified diffs between two revisions of the same record (only changed fields)."""
+    """Per-field unified diffs between two revisions of the same record (only changed fields),
+    as the reader may see them: both must have gone through `present_revisions`."""
     out = []
     for name in DIFF_FIELDS:
-        a = _as_lines(name, old.snapshot.get(name))
-        b = _as_lines(name, new.snapshot.get(name))
+        a = _as_lines(name, old.shown_snapshot.get(name))
+        b = _as_lines(name, new.shown_snapshot.get(name))
         if a == b:
             continue
         out.append(

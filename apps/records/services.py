@@ -226,11 +226,13 @@ def _allocate_number(space: Space, kind: str, wanted: int | None = None) -> int:
 
 def snapshot(record: Record) -> dict[str, Any]:
     """Everything needed to show, diff and restore one version of a record."""
+    # The target's id lets readers who cannot see it be shown HIDDEN_RECORD instead of its key
+    # (records.selectors.present_revisions).
     links = [
-        {"type": t, "target": key}
-        for t, key in Link.objects.filter(source=record)
+        {"type": t, "target": key, "target_id": pk}
+        for t, key, pk in Link.objects.filter(source=record)
         .order_by("type", "target__key")
-        .values_list("type", "target__key")
+        .values_list("type", "target__key", "target_id")
     ]
     return {
         "kind": record.kind,
@@ -254,7 +256,11 @@ def snapshot(record: Record) -> dict[str, Any]:
     }
 
 
-def _write_revision(record: Record, *, action: str, actor, message: str = "") -> Revision:
+def _write_revision(
+    record: Record, *, action: str, actor, message: str = "", related: Record | None = None
+) -> Revision:
+    """`related` is the other record the message names by key (a link's other end, a
+    successor), so it can be shown as HIDDEN_RECORD to readers who cannot see it."""
     last = (
         Revision.objects.filter(record=record)
         .order_by("-number")
@@ -268,6 +274,7 @@ def _write_revision(record: Record, *, action: str, actor, message: str = "") ->
         action=action,
         snapshot=snapshot(record),
         message=message[:300],
+        related_record=related,
         author=_actor_user(actor),
     )
 
@@ -540,7 +547,13 @@ def record_update(
 
 
 def _set_status_locked(
-    current: Record, *, status: str, actor, message: str, now: dt.datetime
+    current: Record,
+    *,
+    status: str,
+    actor,
+    message: str,
+    now: dt.datetime,
+    related: Record | None = None,
 ) -> None:
     current.status = status
     current.version += 1
@@ -548,7 +561,9 @@ def _set_status_locked(
     current.updated_by = _actor_user(actor)
     current.save()
     refresh_freshness(current, now=now)
-    _write_revision(current, action=Revision.Action.STATUS, actor=actor, message=message)
+    _write_revision(
+        current, action=Revision.Action.STATUS, actor=actor, message=message, related=related
+    )
 
 
 @transaction.atomic
@@ -730,6 +745,7 @@ def record_link(
         action=Revision.Action.LINK,
         actor=actor,
         message=f"Linked: {Link.Type(type).label} {target.key}",
+        related=target,
     )
     if type == Link.Type.SUPERSEDES and target.status != Record.Status.SUPERSEDED:
         _set_status_locked(
@@ -738,8 +754,9 @@ def record_link(
             actor=actor,
             message=f"Superseded by {source.key}",
             now=now,
+            related=source,
         )
-        evidence.linked_record_changed(target, why=f"was superseded by {source.key}", now=now)
+        evidence.linked_record_changed(target, why="was superseded", by=source, now=now)
     return link
 
 
@@ -757,6 +774,7 @@ def record_unlink(*, link: Link, actor, now: dt.datetime | None = None) -> None:
         action=Revision.Action.UNLINK,
         actor=actor,
         message=f"Unlinked: {Link.Type(link_type).label} {target.key}",
+        related=target,
     )
     if link_type == Link.Type.SUPERSEDES:
         still_superseded = Link.objects.filter(target=target, type=Link.Type.SUPERSEDES).exists()
@@ -775,6 +793,7 @@ def record_unlink(*, link: Link, actor, now: dt.datetime | None = None) -> None:
                 actor=actor,
                 message=f"No longer superseded by {source.key}",
                 now=now,
+                related=source,
             )
 
 

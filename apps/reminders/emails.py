@@ -48,7 +48,7 @@ def _attach_links(groups: list[SpaceGroup], *, user: User) -> None:
                 "not_mine": absolute(reverse("reminders:not_mine", args=[not_mine])),
             }
             for reason in item.reasons:
-                url = reason.cause_url
+                url = reason.url  # worded for this recipient by the selectors
                 reason.absolute_url = absolute(url) if url.startswith("/") else url
 
 
@@ -151,7 +151,7 @@ def escalation(*, user: User, groups: list[SpaceGroup], period: str, message_id:
                 "update": editor_url(item.record),
             }
             for reason in item.reasons:
-                url = reason.cause_url
+                url = reason.url  # worded for this recipient by the selectors
                 reason.absolute_url = absolute(url) if url.startswith("/") else url
     unsubscribe_url, headers = _unsubscribe_headers(user)
     orphaned = sum(1 for g in groups for item in g.items if item.orphaned)

@@ -26,6 +26,7 @@ from django.utils import timezone
 from apps.accounts.models import Membership, Space, Team, User
 from apps.records import evidence
 from apps.records.models import Record, SuspectReason
+from apps.records.selectors import present_reasons
 from apps.reminders import usage as usage_mod
 from apps.reminders.models import DriftReport, HealthSnapshot
 
@@ -163,9 +164,12 @@ def _items(records, *, now: dt.datetime) -> list[Item]:
     return items
 
 
-def _ranked(qs: QuerySet[Record], *, now: dt.datetime, limit: int) -> list[SpaceGroup]:
+def _ranked(
+    qs: QuerySet[Record], *, now: dt.datetime, limit: int, viewer: User
+) -> list[SpaceGroup]:
     """The `limit` most urgent records of `qs`, grouped by space (most urgent space first), each
-    group knowing how many of its space's records qualified in all."""
+    group knowing how many of its space's records qualified in all. Their reasons are worded
+    for `viewer` (who reads the page or gets the email): see `present_reasons`."""
     totals = dict(
         qs.order_by().values("space_id").annotate(n=Count("id")).values_list("space_id", "n")
     )
@@ -179,6 +183,7 @@ def _ranked(qs: QuerySet[Record], *, now: dt.datetime, limit: int) -> list[Space
             :RANK_CANDIDATES
         ]
     items = _items(records, now=now)[:limit]
+    present_reasons(viewer, [reason for item in items for reason in item.reasons])
     groups: dict[int, SpaceGroup] = {}
     for item in items:
         space = item.record.space
@@ -208,7 +213,7 @@ def digest_items(
     now = now or timezone.now()
     member_of = Membership.objects.filter(user=user).values("space_id")
     records = _attention_qs().filter(_owned_by(user), space_id__in=member_of)
-    return _ranked(records, now=now, limit=limit)
+    return _ranked(records, now=now, limit=limit, viewer=user)
 
 
 def _escalation_qs(now: dt.datetime) -> QuerySet[Record]:
@@ -239,7 +244,9 @@ def escalation_items(
     period, and orphaned records, in the spaces they administer."""
     now = now or timezone.now()
     admin_of = Membership.objects.filter(user=user, role=Membership.Role.ADMIN).values("space_id")
-    return _ranked(_escalation_qs(now).filter(space_id__in=admin_of), now=now, limit=limit)
+    return _ranked(
+        _escalation_qs(now).filter(space_id__in=admin_of), now=now, limit=limit, viewer=user
+    )
 
 
 def users_with_digest_items(*, frequency: str) -> list[int]:
@@ -317,7 +324,7 @@ def review_queue(*, user: User, now: dt.datetime | None = None) -> dict:
         unowned = _listable().filter(
             space_id__in=admin_of, owner_user__isnull=True, owner_team__isnull=True
         )
-        orphans = _ranked(unowned, now=now, limit=QUEUE_LIMIT)
+        orphans = _ranked(unowned, now=now, limit=QUEUE_LIMIT, viewer=user)
         people = _assignees([g.space.pk for g in orphans])
         for group in orphans:
             group.assignees = people.get(group.space.pk, [])

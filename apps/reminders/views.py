@@ -18,6 +18,7 @@ from apps.core.errors import Forbidden, InvalidInput, VersionConflict
 from apps.records import services as record_services
 from apps.records.evidence import record_path
 from apps.records.models import Record, SuspectReason
+from apps.records.selectors import present_reasons
 from apps.reminders import charts, selectors, services, tokens
 from apps.reminders.forms import AssignOwnerForm, DigestSettingsForm, PolicyForm
 from apps.reminders.models import UsedLink
@@ -246,7 +247,7 @@ def _confirm(request, record: Record, user: User, action: str):
             "record": record,
             "action": action,
             "record_url": record_path(record),
-            "reasons": list(reasons),
+            "reasons": present_reasons(user, reasons),
             "link_user": user,
         },
     )

@@ -11,6 +11,7 @@ from apps.accounts.models import Space
 from apps.core.errors import InvalidInput, NotFound
 from apps.records.anchors import normalise_path
 from apps.records.models import Record, SuspectReason
+from apps.records.selectors import present_reasons
 from apps.retrieval.bundle import MAX_PATHS, _escape, freshness_reasons, record_url
 
 ACTIVE_STATUSES = (Record.Status.ACCEPTED, Record.Status.PROPOSED)
@@ -64,6 +65,8 @@ def agents_md(*, principal, space_slug: str, paths: list[str]) -> tuple[str, lis
     else:
         selection = rules | key_decision
     records = list(base.filter(selection).order_by("kind", "number")[:MAX_RECORDS])
+    # Reasons naming records in spaces the reader cannot see are reworded for them.
+    present_reasons(principal, [reason for r in records for reason in r.open_reasons])
 
     now = timezone.now()
     lines = [

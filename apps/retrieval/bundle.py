@@ -23,6 +23,7 @@ from django.utils import timezone
 from apps.accounts import access
 from apps.accounts.models import Space
 from apps.core.errors import InvalidInput
+from apps.records import selectors as record_selectors
 from apps.records.models import Record
 from apps.retrieval import search, tokens
 
@@ -204,9 +205,12 @@ def _reasons(row, open_reasons, now: dt.datetime) -> list[str]:
 
 
 def freshness_reasons(record: Record, now: dt.datetime) -> list[str]:
+    """Why a record may no longer hold; its `open_reasons` must have gone through
+    `records.selectors.present_reasons` for the reader (their `text`, never the stored message,
+    which may name records the reader cannot see)."""
     reasons = getattr(record, "open_reason_messages", None)
     if reasons is None:
-        reasons = [r.message for r in getattr(record, "open_reasons", [])]
+        reasons = [r.text for r in getattr(record, "open_reasons", [])]
     row = {
         "freshness": record.freshness,
         "next_review_at": record.next_review_at,
@@ -486,7 +490,8 @@ _ROWS_SQL = """
            u.first_name AS owner_first, u.last_name AS owner_last,
            u.username AS owner_username, u.email AS owner_email, t.name AS team_name,
            e.token_counts AS stored_token_counts,
-           ARRAY(SELECT sr.message FROM records_suspectreason sr
+           ARRAY(SELECT json_build_array(sr.cause, sr.message, sr.cause_record_id, sr.details)
+                 FROM records_suspectreason sr
                  WHERE sr.record_id = r.id AND sr.resolved_at IS NULL
                  ORDER BY sr.created_at DESC, sr.id DESC) AS open_reasons
     FROM records_record r
@@ -509,7 +514,33 @@ def _rows(record_ids: set[int], space_ids: list[int]) -> dict[int, dict]:
         counts = row["stored_token_counts"]
         if isinstance(counts, str):
             row["stored_token_counts"] = json.loads(counts)
+        row["open_reasons"] = [
+            json.loads(r) if isinstance(r, str) else r for r in row["open_reasons"] or []
+        ]
     return {row["id"]: row for row in rows}
+
+
+def _present_reasons(principal, rows: dict[int, dict]) -> None:
+    """Each row's open reasons as text this principal may read: a reason naming a record in a
+    space they cannot see names "a record in a space you cannot see" instead (one query, only
+    when some reason names another record)."""
+    refs: set = set()
+    for row in rows.values():
+        for cause, _, cause_record_id, details in row["open_reasons"]:
+            refs |= record_selectors.reason_refs(cause, cause_record_id, details)
+    visible = access.visible_record_ids(principal, refs)
+    for row in rows.values():
+        row["open_reasons"] = [
+            record_selectors.reason_text(
+                cause=cause,
+                message=message,
+                cause_record_id=cause_record_id,
+                cause_url="",
+                details=details,
+                visible=visible,
+            )[0]
+            for cause, message, cause_record_id, details in row["open_reasons"]
+        ]
 
 
 def _owner(row: dict) -> dict | None:
@@ -546,6 +577,7 @@ def context_bundle(*, principal, params: ContextParams, mode: str = "hybrid") ->
     superseded = [h.record_id for h in hits if h.status == Record.Status.SUPERSEDED]
     successor_of = _successors(superseded)
     rows = _rows({h.record_id for h in hits} | set(successor_of.values()), list(spaces))
+    _present_reasons(principal, rows)
 
     ordered: list[tuple[dict, search.Hit, str]] = []
     omitted: list[dict] = []

@@ -12,7 +12,10 @@ import yaml
 from django.core.management import call_command
 
 from apps.interchange import services as interchange
+from apps.records import services as record_services
+from apps.records.models import Record
 from tests.api.conftest import MODEL_BACKEND, bearer
+from tests.factories import make_record
 
 pytestmark = pytest.mark.django_db
 
@@ -308,3 +311,77 @@ def test_matrix_covers_every_operation_in_the_schema(tmp_path):
     covered = {(method, path) for method, path, _, _ in ENDPOINTS.values() if path}
     assert documented - covered == set(), "endpoints missing from the authorization matrix"
     assert covered - documented == set(), "matrix rows for endpoints the schema does not have"
+
+
+# --- related records ------------------------------------------------------------------------
+# DEC-1 of payments depends on a guardrail of another space, which was then edited (so DEC-1 is
+# suspect because of it). The editor (and their tokens) is a member of both spaces and reads the
+# guardrail's title and key; a viewer or admin of payments only reads "a record in a space you
+# cannot see"; the others get no further than for any other read.
+
+HIDDEN = "a record in a space you cannot see"
+SECRET = "Quokkasecret key rotation"
+
+RELATED_DOORS = {
+    "record links": "/api/v1/records/{dec1}/links/",
+    "revisions list": "/api/v1/records/{dec1}/revisions/",
+    "revision read": "/api/v1/records/{dec1}/revisions/2/",
+    "context": "/api/v1/context/?q=PostgreSQL",
+    "agents.md": "/api/v1/context/agents.md?space=payments",
+}
+
+#               anon  outs  view      edit     admn      read     rw       othr  expd revk
+RELATED_SEES = (401, 404, "hidden", "shown", "hidden", "shown", "shown", 404, 401, 401)
+
+
+@pytest.fixture
+def hidden_dependency(world, other_space):
+    editor = world["users"]["editor"]
+    guard = make_record(space=other_space, actor=editor, kind="guardrail", title=SECRET)
+    record_services.record_link(source=world["dec1"], target=guard, type="depends_on", actor=editor)
+    dec1 = Record.objects.get(pk=world["dec1"].pk)
+    record_services.record_update(
+        record=dec1,
+        actor=editor,
+        expected_version=dec1.version,
+        changes={"status": "accepted", "impact": "high"},
+    )
+    guard = Record.objects.get(pk=guard.pk)
+    record_services.record_update(
+        record=guard, actor=editor, expected_version=guard.version, changes={"body": "Rotate."}
+    )
+    assert Record.objects.get(pk=dec1.pk).freshness == "suspect"
+    return guard
+
+
+@pytest.mark.parametrize(
+    ("door", "caller", "sees"),
+    [
+        pytest.param(door, caller, RELATED_SEES[i], id=f"{door}-{caller}")
+        for door in RELATED_DOORS
+        for i, caller in enumerate(CALLERS)
+    ],
+)
+def test_related_records_are_named_only_to_callers_who_can_see_them(
+    api, world, hidden_dependency, door, caller, sees
+):
+    guard = hidden_dependency
+    path = RELATED_DOORS[door].format(dec1=world["dec1"].pk)
+    response = api.get(path, **_as(api, world, caller))
+    text = response.content.decode()
+    if sees == 404 and door == "context":
+        # Context searches the caller's own spaces: it answers, without payments' records.
+        assert response.status_code == 200
+        assert "Use PostgreSQL" not in text
+        return
+    if isinstance(sees, int):
+        assert response.status_code == sees
+        return
+    assert response.status_code == 200
+    if sees == "shown":
+        assert SECRET in text or guard.key in text
+        assert HIDDEN not in text.lower()
+    else:
+        assert SECRET not in text and guard.key not in text and "/s/elsewhere/" not in text
+        if door != "record links":  # the REST link lists leave such links out altogether
+            assert HIDDEN in text.lower()

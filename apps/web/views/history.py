@@ -106,7 +106,9 @@ def _readable(entry: dict, old: Revision, new: Revision) -> None:
 @service_errors
 def record_history(request: HttpRequest, slug: str, key: str) -> HttpResponse:
     record = record_or_404(request, slug, key)
-    revisions = list(record.revisions.select_related("author"))
+    revisions = record_selectors.present_revisions(
+        request.user, record.revisions.select_related("author")
+    )
     by_number = {r.number: r for r in revisions}
     mode = "split" if request.GET.get("mode") == "split" else "unified"
 
@@ -150,8 +152,9 @@ def revision_detail(request: HttpRequest, slug: str, key: str, number: int) -> H
     revision = record.revisions.select_related("author").filter(number=number).first()
     if revision is None:
         raise Http404("No such revision.")
+    [revision] = record_selectors.present_revisions(request.user, [revision])
     numbers = record.revisions.aggregate(first=Min("number"), last=Max("number"))
-    snap = revision.snapshot
+    snap = revision.shown_snapshot
     links = [
         {"label": dict(Link.Type.choices).get(link.get("type"), link.get("type")), **link}
         for link in snap.get("links", [])

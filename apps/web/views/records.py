@@ -49,19 +49,24 @@ def record_detail(request: HttpRequest, slug: str, key: str) -> HttpResponse:
     prefetch_related_objects(
         [record], "outgoing_links__target__space", "incoming_links__source__space"
     )
-    prefetch_related_objects(record.open_reasons, "cause_record__space")
-    groups = record_selectors.links_grouped(record)
+    # Related records in spaces the viewer cannot see are shown without title, key or URL.
+    record_selectors.present_reasons(request.user, record.open_reasons)
+    groups = record_selectors.links_grouped(record, principal=request.user)
     outgoing, incoming = (
         _by_label(groups.get("outgoing", [])),
         _by_label(groups.get("incoming", [])),
     )
     successor = (
-        record_selectors.successor_of(record) if record.status == Record.Status.SUPERSEDED else None
+        record_selectors.successor_for(principal=request.user, record=record)
+        if record.status == Record.Status.SUPERSEDED
+        else None
     )
     verifications, more_verifications = record_selectors.verification_timeline(
         record, limit=MAX_VERIFICATIONS
     )
-    revisions = record.revisions.select_related("author")[:8]
+    revisions = record_selectors.present_revisions(
+        request.user, record.revisions.select_related("author")[:8]
+    )
     return render(
         request,
         "web/record_detail.html",
