@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.core.errors import InvalidInput, VersionConflict
 from apps.core.markdown import render_markdown
+from apps.core.text import reveal_invisible
 from apps.records import selectors as record_selectors
 from apps.records import services
 from apps.records.models import Link, Record, Verification
@@ -334,7 +335,8 @@ def _owner_label(owner) -> str:
 def markdown_preview(request: HttpRequest) -> HttpResponse:
     """Render the editor's markdown server-side, with the same sanitiser as the record page."""
     body = request.POST.get("body", "")[:MAX_PREVIEW_CHARS]
-    html = render_markdown(body) if body.strip() else ""
+    # Bidirectional controls and invisible characters show as <U+XXXX> while editing.
+    html = render_markdown(reveal_invisible(body)) if body.strip() else ""
     return render(request, "web/partials/preview.html", {"html": html})
 
 
