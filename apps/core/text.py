@@ -1,11 +1,11 @@
 """Invisible and direction-changing characters in text that people and AI tools read.
 
 A bidirectional override (U+202E and friends) makes text display differently from its bytes:
-`"abc\u202edcba"` shows as "abcabcd". In short fields (titles, summaries, tags, anchors,
-deciders, gap questions) such characters are removed on save (`strip_invisible`), whichever
-door the text came through. Body text keeps them (right-to-left writing needs the marks), and
-agent-facing output shows them as visible escapes such as `<U+202E>` (`reveal_invisible`), as
-does the editor's preview.
+"abc" + U+202E + "fed" shows as "abcdef". In short fields (titles, summaries, tags, anchors,
+deciders, link notes, gap questions, space and token names) such characters are removed on
+save (`strip_invisible`, called by the services), whichever door the text came through. Body
+text keeps them (right-to-left writing needs the marks); agent-facing output and the editor's
+preview show them as visible escapes such as `<U+202E>` (`reveal_invisible`).
 """
 
 import re

@@ -181,3 +181,12 @@ def test_editor_preview_shows_them_visibly(client, viewer):
     html = client.post(reverse("web:preview"), {"body": BODY}).content.decode()
     _assert_visible_only(html)
     assert "&lt;U+202E&gt;syas ti tahw" in html
+
+
+def test_space_and_token_names_are_saved_without_them(owner):
+    from apps.accounts import services as accounts
+
+    space = accounts.space_create(name=f"Pay{RLO}ments team", slug="pay-team", actor=owner)
+    assert space.name == "Payments team"
+    token, _ = accounts.token_create(user=owner, name=f"ci{RLO}-bot", scope="read")
+    assert token.name == "ci-bot"
