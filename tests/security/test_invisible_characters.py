@@ -190,3 +190,38 @@ def test_space_and_token_names_are_saved_without_them(owner):
     assert space.name == "Payments team"
     token, _ = accounts.token_create(user=owner, name=f"ci{RLO}-bot", scope="read")
     assert token.name == "ci-bot"
+
+
+def test_the_migration_cleans_short_fields_saved_before_the_rule(owner, space):
+    import importlib
+
+    from django.apps import apps
+
+    from apps.records import services as record_services
+
+    migration = importlib.import_module("apps.records.migrations.0004_strip_invisible_characters")
+    record = make_record(space=space, actor=owner, title="Clean", body=BODY)
+    other = make_record(space=space, actor=owner, title="Untouched")
+    link = record_services.record_link(
+        source=record, target=other, type="relates_to", actor=owner, note="n"
+    )
+    Record.objects.filter(pk=record.pk).update(
+        title=f"Deploy{RLO} now",
+        summary=f"{RLO}Short",
+        tags=[f"ops{RLO}", "ops", "\u200b"],
+        anchors=[f"services/{RLO}x/**"],
+    )
+    type(link).objects.filter(pk=link.pk).update(note=f"see{RLO}")
+    migration.forwards(apps, None)
+    record.refresh_from_db()
+    link.refresh_from_db()
+    assert (record.title, record.summary, record.tags, record.anchors) == (
+        "Deploy now",
+        "Short",
+        ["ops"],
+        ["services/x/**"],
+    )
+    assert record.body == BODY
+    assert link.note == "see"
+    other.refresh_from_db()
+    assert other.title == "Untouched"
