@@ -8,6 +8,7 @@ body once, not on every view.
 """
 
 import hashlib
+import logging
 import subprocess
 import sys
 
@@ -19,6 +20,7 @@ from django.utils.safestring import SafeString, mark_safe
 from apps.core.markdown_render import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, URL_SCHEMES, render
 
 __all__ = ["ALLOWED_ATTRIBUTES", "ALLOWED_TAGS", "URL_SCHEMES", "render_markdown"]
+logger = logging.getLogger(__name__)
 
 # Part of the cache key: bump it when the renderer or the allow-list changes.
 RENDERER_VERSION = "cmark-gfm-1"
@@ -40,11 +42,18 @@ def render_markdown(text: str) -> SafeString:
     if len(text) < CACHE_MIN_CHARS:
         return mark_safe(render(text))  # noqa: S308 - nh3 output is sanitised
     key = cache_key(text)
-    html = cache.get(key)
+    try:
+        html = cache.get(key)
+    except Exception:  # a cache that is down (Redis) costs a render, never the page
+        logger.warning("markdown cache unavailable", exc_info=True)
+        html = None
     if html is None:
         html, formatted = _render_bounded(text)
-        # A fallback may come from a moment of load: try formatting again a little later.
-        cache.set(key, html, CACHE_SECONDS if formatted else FALLBACK_CACHE_SECONDS)
+        try:
+            # A fallback may come from a moment of load: try formatting again a little later.
+            cache.set(key, html, CACHE_SECONDS if formatted else FALLBACK_CACHE_SECONDS)
+        except Exception:
+            logger.warning("markdown cache unavailable", exc_info=True)
     return mark_safe(html)  # noqa: S308 - nh3 output, or our own escaped fallback
 
 

@@ -12,6 +12,7 @@ import signal
 
 import pytest
 from django.core.cache import cache
+from django.test import override_settings
 from django.urls import reverse
 
 from apps.core.markdown import TOO_COMPLEX_NOTICE, cache_key, render_markdown
@@ -19,6 +20,7 @@ from apps.records.services import MAX_BODY_CHARS
 from tests.core.markdown_payloads import payloads
 from tests.factories import make_record
 
+pytestmark = pytest.mark.slow
 ALARM_SECONDS = 30
 PAYLOADS = payloads(MAX_BODY_CHARS)
 
@@ -106,3 +108,22 @@ def test_record_and_history_pages_reuse_the_rendered_body(as_user, space, owner)
         response = client.get(url)
         assert response.status_code == 200
         assert re.search(r"<p>rendered once</p>", response.content.decode()), url
+
+
+@pytest.mark.django_db
+def test_a_cache_that_is_down_costs_a_render_not_the_page(as_user, space, owner):
+    body = "## Decision\n\n" + "Use the queue. " * 400
+    record = make_record(space=space, actor=owner, title="Queue", body=body)
+    down = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
+        }
+    }
+    client = as_user(owner)
+    with override_settings(CACHES=down):
+        response = client.get(
+            reverse("web:record_detail", kwargs={"slug": space.slug, "key": record.key})
+        )
+    assert response.status_code == 200
+    assert "<h2>Decision</h2>" in response.content.decode()
