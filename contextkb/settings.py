@@ -259,6 +259,10 @@ API_THROTTLE_RATES = {
 # Largest JSON body the API accepts (413 above it); Django's own limit for form bodies matches.
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1_048_576, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+# Markdown bodies longer than this are rendered in a child process stopped after
+# MARKDOWN_RENDER_TIMEOUT seconds (then shown as plain text with a notice); see apps/core/markdown.py.
+MARKDOWN_INLINE_MAX_CHARS = env_int("MARKDOWN_INLINE_MAX_CHARS", 5_000, minimum=0)
+MARKDOWN_RENDER_TIMEOUT = env_float("MARKDOWN_RENDER_TIMEOUT", 5.0)
 # The throttle counters live in the default cache. Unset: per-process memory (fine for one
 # process); with several web processes set CACHE_URL=redis://host:6379/2 so they share counts.
 CACHE_URL = env_str("CACHE_URL")

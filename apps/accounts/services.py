@@ -14,6 +14,7 @@ from apps.accounts.models import ApiToken, Membership, Space, User
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_log
 from apps.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from apps.core.text import strip_invisible
 
 
 @transaction.atomic
@@ -21,7 +22,7 @@ def space_create(*, name: str, slug: str = "", description: str = "", actor: Use
     """Create a space; its creator becomes its admin."""
     if access.user_of(actor) is None:
         raise Forbidden("Sign in to create a space.")
-    name = (name or "").strip()
+    name = strip_invisible(name or "").strip()  # as record titles (apps.core.text)
     slug = (slug or slugify(name)).strip()
     errors = {}
     if not name:
@@ -56,7 +57,7 @@ def space_update(
         raise Forbidden(f"Only admins of {space.name} can change it.")
     space = Space.objects.select_for_update().get(pk=space.pk)
     if name is not None:
-        name = name.strip()
+        name = strip_invisible(name).strip()
         if not name or len(name) > 120:
             raise InvalidInput(
                 "The space is not valid.", details={"name": ["1 to 120 characters."]}
@@ -129,7 +130,7 @@ def token_create(
     expires_at: dt.datetime | None = None,
 ) -> tuple[ApiToken, str]:
     """Create a token; returns it with the plain text, which is never stored and shown once."""
-    name = (name or "").strip()
+    name = strip_invisible(name or "").strip()
     errors = {}
     if not user.is_active:
         errors["user"] = [f"{user.get_username()} is deactivated; their tokens would not work."]

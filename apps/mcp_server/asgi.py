@@ -7,15 +7,18 @@ JSON responses, so any web process (and any number of them) can answer any reque
 from __future__ import annotations
 
 import json
+import logging
 import math
 from types import SimpleNamespace
 
 from asgiref.sync import sync_to_async
 from mcp.server.transport_security import TransportSecuritySettings
 
+from apps.core.middleware import DB_ERRORS
 from apps.mcp_server.server import _bearer, mcp
 
 PATH = "/mcp"
+logger = logging.getLogger(__name__)
 
 
 def _check_token(plain: str, meta: dict) -> tuple[str, float | None]:
@@ -67,6 +70,20 @@ async def _throttled(send, wait: float) -> None:
     )  # fmt: skip
 
 
+async def _database_unavailable(send) -> None:
+    """The REST API's answer while the database is down (apps.core.middleware)."""
+    from apps.core.middleware import RETRY_AFTER_SECONDS
+
+    await _error(
+        send,
+        503,
+        "service_unavailable",
+        "The database is unavailable. Please try again in a few seconds.",
+        {},
+        (b"retry-after", RETRY_AFTER_SECONDS.encode()),
+    )
+
+
 async def _unauthorized(send, message: str) -> None:
     await _error(
         send,
@@ -80,7 +97,8 @@ async def _unauthorized(send, message: str) -> None:
 
 class BearerAuthMiddleware:
     """Refuses requests without a valid, active `ckb_…` token (401) or over the API's rate
-    limits (429 with Retry-After) before the SDK sees them."""
+    limits (429 with Retry-After) before the SDK sees them; while the database is down (the
+    token check is the first query), answers 503 with Retry-After in JSON, like the REST API."""
 
     def __init__(self, app):
         self.app = app
@@ -99,7 +117,14 @@ class BearerAuthMiddleware:
                 "REMOTE_ADDR": client[0] or "",
                 "HTTP_X_FORWARDED_FOR": headers.get("x-forwarded-for", ""),
             }
-            verdict, wait = await sync_to_async(_check_token, thread_sensitive=True)(plain, meta)
+            try:
+                verdict, wait = await sync_to_async(_check_token, thread_sensitive=True)(
+                    plain, meta
+                )
+            except DB_ERRORS as exc:
+                logger.warning("database unavailable: %s", exc.__class__.__name__)
+                await _database_unavailable(send)
+                return
             if verdict == "unauthorized":
                 await _unauthorized(send, "Invalid, expired or revoked token.")
                 return

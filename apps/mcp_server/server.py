@@ -22,6 +22,7 @@ from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from apps.accounts.models import ApiToken
 from apps.accounts.services import token_authenticate
 from apps.core.errors import ServiceError
+from apps.core.middleware import DB_ERRORS
 from apps.core.replica import on_replica
 from apps.records import selectors as record_selectors
 from apps.records.models import Record
@@ -122,6 +123,12 @@ def _run(fn, ctx: Context | None, operation: str, **kwargs):
         except ServiceError as exc:
             details = f" {exc.details}" if exc.details else ""
             raise ToolError(f"{exc.message}{details}") from exc
+        except DB_ERRORS as exc:
+            # The HTTP middleware answers 503 when the database is already down; this is the
+            # outage that starts mid-call.
+            raise ToolError(
+                "The database is unavailable. Please try again in a few seconds."
+            ) from exc
         if bundle is not None:
             usage.dispatch(
                 usage.build_payload(

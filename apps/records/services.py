@@ -22,6 +22,7 @@ from apps.accounts import access
 from apps.accounts.models import Membership, Space, Team, User
 from apps.core import secret_scan
 from apps.core.errors import Conflict, Forbidden, InvalidInput, NotFound, VersionConflict
+from apps.core.text import strip_invisible
 from apps.records import anchors as anchors_mod
 from apps.records import evidence, policy
 from apps.records.models import (
@@ -92,7 +93,7 @@ def _clean_list(values: Iterable[str] | None, *, field: str, limit: int, max_len
             raise InvalidInput(
                 f"{field} must be a list of strings.", details={field: ["Not a string."]}
             )
-        value = value.strip()
+        value = strip_invisible(value).strip()
         if not value:
             continue
         if len(value) > max_len:
@@ -121,7 +122,9 @@ def _normalise(fields: dict[str, Any], *, space: Space) -> dict[str, Any]:
             if not isinstance(value, str):
                 errors[name] = ["Must be text."]
                 continue
-            out[name] = value.strip() if name != "body" else value
+            # Short fields lose bidirectional controls and invisible characters (apps.core.text):
+            # a title must read as its bytes. The body keeps them; outputs reveal them.
+            out[name] = strip_invisible(value).strip() if name != "body" else value
     if "title" in out and not errors.get("title") and not out["title"]:
         errors["title"] = ["A title is required."]
     if "summary" in out and isinstance(out["summary"], str) and "\n" in out["summary"]:
@@ -736,7 +739,7 @@ def record_link(
         source=source,
         target=target,
         type=type,
-        note=note.strip(),
+        note=strip_invisible(note).strip(),
         created_at=now,
         created_by=_actor_user(actor),
     )

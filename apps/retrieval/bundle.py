@@ -23,6 +23,7 @@ from django.utils import timezone
 from apps.accounts import access
 from apps.accounts.models import Space
 from apps.core.errors import InvalidInput
+from apps.core.text import reveal_invisible
 from apps.records import selectors as record_selectors
 from apps.records.models import Record
 from apps.retrieval import search, tokens
@@ -239,14 +240,16 @@ _MARKER = re.compile(r"<(/?)(record|context)\b", flags=re.IGNORECASE)
 
 
 def _escape(text: str) -> str:
-    # Stored text must not be able to close (or forge) a provenance marker.
-    return _MARKER.sub(r"&lt;\1\2", text)
+    # Stored text must not be able to close (or forge) a provenance marker, nor read differently
+    # from its bytes: bidirectional controls and invisible characters are written as <U+XXXX>.
+    return reveal_invisible(_MARKER.sub(r"&lt;\1\2", text))
 
 
 _ATTR_SPECIAL = re.compile(r'[&"<\r\n]')
 
 
 def _attr(value: str) -> str:
+    value = reveal_invisible(value)
     if not _ATTR_SPECIAL.search(value):
         return value
     return (
@@ -335,7 +338,7 @@ def packing_texts(summary: str, body: str) -> dict[str, str]:
 
 
 # Bumped when what the stored counts mean changes: older counts are then recounted.
-COUNTS_VERSION = 2
+COUNTS_VERSION = 3  # 3: invisible characters are counted as their <U+XXXX> escapes
 
 
 def counts_stamp() -> str:

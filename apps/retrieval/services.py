@@ -16,6 +16,7 @@ from apps.accounts import access
 from apps.accounts.models import ApiToken, Space, User
 from apps.core import secret_scan
 from apps.core.errors import Forbidden, InvalidInput, NotFound
+from apps.core.text import strip_invisible
 from apps.records.models import Record
 from apps.retrieval import bundle, providers
 from apps.retrieval.models import ContextRequest, ContextResult, Gap, RecordEmbedding
@@ -325,6 +326,11 @@ def usage_log_write(*, payload: dict) -> ContextRequest | None:
 
 def gap_report(*, principal, query: str, note: str = "", space: Space | None = None) -> list[Gap]:
     """A tool says "I needed to know this and you had nothing": counted as a gap right away."""
+    # Gaps are listed to people and can become titles: no bidirectional or invisible characters.
+    if isinstance(query, str):
+        query = strip_invisible(query)
+    if isinstance(note, str):
+        note = strip_invisible(note)
     if not isinstance(query, str) or not query.strip():
         raise InvalidInput("Say what you were looking for.", details={"query": ["Required."]})
     if not isinstance(note, str):

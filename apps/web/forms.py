@@ -7,6 +7,7 @@ import re
 from django import forms
 
 from apps.accounts.models import Membership, Space, Team, User
+from apps.core.text import strip_invisible
 from apps.records import anchors, services
 from apps.records.models import Link, Record
 
@@ -50,7 +51,7 @@ def split_tags(text: str) -> list[str]:
     """Comma- or newline-separated tags, lower-cased and without repeats ("Events, events")."""
     tags: list[str] = []
     for part in (text or "").replace("\n", ",").split(","):
-        tag = part.strip().lower()
+        tag = strip_invisible(part).strip().lower()  # as the service does (apps.core.text)
         if tag and tag not in tags:
             tags.append(tag)
     return tags

@@ -312,3 +312,41 @@ def test_a_token_revoked_mid_session_is_refused_on_the_next_call(live_mcp, corpu
     first, refused = asyncio.run(scenario())
     assert "Never log card numbers" in first
     assert refused is not None
+
+
+def test_bidi_overrides_are_visible_escapes_in_tool_output_and_gone_from_gaps(
+    live_mcp, owner, space
+):
+    rlo = "\u202e"
+    record = make_record(
+        space=space,
+        actor=owner,
+        kind="guardrail",
+        title="Mask card numbers",
+        body=f"Mask all but the last four.{rlo}txet neddih\u2069 Done.",
+        anchors=["services/billing/**"],
+        status="accepted",
+    )
+    # A title stored before the rule (or by a bulk load): outputs reveal it all the same.
+    type(record).objects.filter(pk=record.pk).update(title=f"Mask card{rlo} numbers")
+    retrieval_services.embed_records(record_ids=[record.pk])
+    _, plain = make_token(owner, spaces=[space])
+
+    async def scenario():
+        async with _http_client(live_mcp, plain) as client:
+            found = _text(
+                await client.call_tool(
+                    "search_context",
+                    {"query": "mask card numbers", "paths": ["services/billing/api.py"]},
+                )
+            )
+            got = _text(await client.call_tool("get_record", {"key": record.key}))
+            resource = await client.read_resource(f"contextkb://payments/{record.key}")
+            await client.call_tool("report_gap", {"query": f"how do we{rlo} refund", "note": rlo})
+            return found, got, resource.contents[0].text
+
+    for text in asyncio.run(scenario()):
+        assert rlo not in text and "\u2069" not in text
+        assert "Mask card<U+202E> numbers" in text
+        assert "four.<U+202E>txet neddih<U+2069> Done." in text
+    assert Gap.objects.get(space=space).query == "how do we refund"

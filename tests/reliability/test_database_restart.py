@@ -1,10 +1,18 @@
 """PostgreSQL restarts under load: fast 503s during the outage, service resumes by itself."""
 
+import asyncio
 import re
+import subprocess
+import sys
 import threading
 import time
 
 import httpx
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+from tests.reliability.conftest import ROOT, free_port, server_env
 
 SLOW = 3.0  # seconds: anything slower than this during the outage counts as hanging
 
@@ -100,3 +108,82 @@ def test_requests_fail_fast_with_503_while_the_database_restarts(
     assert after and all(status == 200 for _, status, _, _ in after), summary(log)
     assert browser.get("/").status_code == 200
     assert server.process.poll() is None
+
+
+def _start_uvicorn(database_url: str, var_dir) -> tuple[str, subprocess.Popen]:
+    """The MCP process as deployed (docs/operations.md), on the private database."""
+    port = free_port()
+    log_path = var_dir / f"uvicorn-{port}.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "contextkb.asgi:application",
+         "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env=server_env(database_url, var_dir),
+        stdout=subprocess.DEVNULL,
+        stderr=log_path.open("w"),
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        assert process.poll() is None, log_path.read_text()[-3000:]
+        try:
+            if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                return url, process
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, log_path.read_text()[-3000:]
+        time.sleep(0.3)
+
+
+async def _mcp_tools(url: str, token: str) -> set[str]:
+    http = create_mcp_http_client(headers={"Authorization": f"Bearer {token}"})
+    async with Client(streamable_http_client(url + "/mcp", http_client=http)) as client:
+        return {tool.name for tool in (await client.list_tools()).tools}
+
+
+def test_mcp_answers_503_json_with_retry_after_while_the_database_is_down(
+    live_server_on_private_db, private_database
+):
+    token = live_server_on_private_db.token
+    url, process = _start_uvicorn(private_database.url, private_database.var_dir)
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "outage-test", "version": "1"},
+        },
+    }
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Accept": "application/json, text/event-stream",
+    }
+    try:
+        assert "search_context" in asyncio.run(_mcp_tools(url, token))
+        private_database.stop()
+        try:
+            started = time.monotonic()
+            response = httpx.post(url + "/mcp", json=initialize, headers=headers, timeout=20)
+            elapsed = time.monotonic() - started
+            assert response.status_code == 503, response.text
+            assert response.headers["content-type"] == "application/json"
+            assert response.headers["Retry-After"] == "5"
+            assert response.json()["error"]["code"] == "service_unavailable"
+            assert elapsed < SLOW
+        finally:
+            private_database.start()
+        # Back without a restart of the MCP process.
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                assert "search_context" in asyncio.run(_mcp_tools(url, token))
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

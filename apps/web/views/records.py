@@ -18,6 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from apps.core import secret_scan
 from apps.core.errors import InvalidInput, VersionConflict
 from apps.core.markdown import render_markdown
+from apps.core.text import reveal_invisible
 from apps.records import selectors as record_selectors
 from apps.records import services
 from apps.records.models import Link, Record, Verification
@@ -373,7 +374,8 @@ def markdown_preview(request: HttpRequest) -> HttpResponse:
     body = request.POST.get("body", "")[:MAX_PREVIEW_CHARS]
     # What looks like a credential is never shown back, here or after the save refused it.
     body, secrets = secret_scan.mask_secrets(body)
-    html = render_markdown(body) if body.strip() else ""
+    # Bidirectional controls and invisible characters show as <U+XXXX> while editing.
+    html = render_markdown(reveal_invisible(body)) if body.strip() else ""
     return render(request, "web/partials/preview.html", {"html": html, "secrets": secrets})
 
 
