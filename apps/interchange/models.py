@@ -93,6 +93,9 @@ class ImportBaseline(models.Model):
         "records.Record", on_delete=models.CASCADE, primary_key=True, related_name="+"
     )
     fields = models.JSONField(default=dict)
+    # Import metadata: what the file said that has no record field (its status as written, an
+    # unstated status, where its date came from, MADR 4's consulted and informed).
+    facts = models.JSONField(default=dict, blank=True)
     imported_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
