@@ -1078,6 +1078,33 @@ def _run(space, files, actor, kind, owner, overwrite_edits, summary: ImportSumma
     _remember_baselines(imported)
 
 
+def facts_for(record_ids) -> dict[int, dict[str, Any]]:
+    """Import metadata of these records (what their files said that has no record field)."""
+    return dict(
+        ImportBaseline.objects.filter(record_id__in=list(record_ids)).values_list(
+            "record_id", "facts"
+        )
+    )
+
+
+def in_step_with_files(record_ids) -> set[int]:
+    """The records whose every file-decided field is what their file last said (no edit made
+    in the app since the last import)."""
+    baselines = dict(
+        ImportBaseline.objects.filter(record_id__in=list(record_ids)).values_list(
+            "record_id", "fields"
+        )
+    )
+    return {
+        record.pk
+        for record in Record.objects.filter(pk__in=list(baselines))
+        if all(
+            _digest(value) == baselines[record.pk].get(name)
+            for name, value in _tracked(record).items()
+        )
+    }
+
+
 # --- export -----------------------------------------------------------------------------------
 
 
@@ -1089,7 +1116,7 @@ def _owner_value(record: Record) -> str:
     return ""
 
 
-def _safe_relative(path: str) -> bool:
+def safe_relative(path: str) -> bool:
     """A path that stays inside the export folder (and inside the zip's one folder)."""
     parts = path.split("/")
     return (
@@ -1107,7 +1134,7 @@ def export_filename(record: Record) -> str:
     """Where a record is written: its original import path when it has one (so relative links
     in its body keep working), else ``<key>-<slug>.md``."""
     path = record.source_path
-    if path and _safe_relative(path) and posixpath.basename(path).lower() not in _INDEX_NAMES:
+    if path and safe_relative(path) and posixpath.basename(path).lower() not in _INDEX_NAMES:
         return path
     return f"{record.key}-{slugify(record.title)[:60] or 'record'}.md"
 
