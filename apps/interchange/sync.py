@@ -516,3 +516,14 @@ def links_for_push(*, repository: str, ref: str) -> list[int]:
         if link_branch == branch and (path == wanted or path.endswith("/" + wanted)):
             ids.append(pk)
     return ids
+
+
+def pull_after_push(*, repository: str, ref: str) -> int:
+    """A push webhook arrived: queue a sync (pull, then push) of every space linked to that
+    repository's pushed branch, after commit. Returns how many were queued."""
+    from apps.interchange.tasks import sync_repo
+
+    ids = links_for_push(repository=repository, ref=ref)
+    for link_id in ids:
+        transaction.on_commit(lambda link_id=link_id: sync_repo.delay(link_id))
+    return len(ids)

@@ -351,3 +351,46 @@ def test_pull_and_push_over_the_network_with_git_daemon(space, owner, admin_user
         daemon.terminate()
         daemon.wait(timeout=10)
     assert not Link.objects.filter(source__space=space).exists()
+
+
+@pytest.mark.django_db
+def test_a_push_webhook_for_the_linked_branch_pulls_the_space(
+    client, settings, space, admin_user, tmp_path, django_capture_on_commit_callbacks
+):
+    import hashlib
+    import hmac
+    import json
+
+    from apps.interchange.tasks import sync_repo
+
+    settings.DRIFT_WEBHOOK_SECRET = "hook-secret"
+    bare = tmp_path / "acme" / "kb.git"
+    bare.parent.mkdir()
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
+    work = tmp_path / "work"
+    git(tmp_path, "clone", "-q", str(bare), str(work))
+    (work / "docs/adr").mkdir(parents=True)
+    git(work, "checkout", "-q", "-b", "main")
+    _push_from(work, {"docs/adr/0001-a.md": "# 1. A\n\n## Status\n\nAccepted\n"})
+    link = _link(space, admin_user, f"file://{bare}")
+
+    def deliver(ref):
+        body = json.dumps(
+            {"ref": ref, "after": "a" * 40, "repository": {"full_name": "acme/kb"}, "commits": []}
+        ).encode()
+        signature = "sha256=" + hmac.new(b"hook-secret", body, hashlib.sha256).hexdigest()
+        with django_capture_on_commit_callbacks(execute=False) as queued:
+            response = client.post(
+                "/api/v1/drift/github/",
+                body,
+                content_type="application/json",
+                HTTP_X_HUB_SIGNATURE_256=signature,
+                HTTP_X_GITHUB_EVENT="push",
+            )
+        assert response.status_code in (200, 201), response.content
+        return queued
+
+    assert len(deliver("refs/heads/other")) == 0  # another branch: nothing to pull
+    assert len(deliver("refs/heads/main")) == 1
+    sync_repo(link.pk)  # what the worker does with the queued task
+    assert Record.objects.get(space=space).title == "1. A"
