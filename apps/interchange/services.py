@@ -435,6 +435,9 @@ def _write_record(
             # The status-… tags earlier imports wrote for this file's status are import
             # metadata now; they go whatever else the merge keeps.
             changes["tags"] = [t for t in existing.tags if t not in adr.status.tags]
+        if not adr.exported and existing.last_verified_at is None:
+            # Imported before its own date was read, and never verified since: its clock too.
+            _start_review_clock(existing, doc)
         if all(getattr(existing, name) == value for name, value in changes.items()):
             # Nothing differs: skip the locked read-and-compare of record_update.
             doc.record, doc.outcome = existing, "unchanged"
@@ -510,6 +513,7 @@ def _start_review_clock(record: Record, doc: _Doc) -> None:
         return
     record.created_at = origin
     record.next_review_at = policy.next_review_at(record, now=origin)
+    doc.from_file.add("next_review_at")  # the file's date set it: not an edit made in the app
     Record.objects.filter(pk=record.pk).update(
         created_at=record.created_at, next_review_at=record.next_review_at
     )

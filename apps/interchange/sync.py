@@ -17,19 +17,20 @@ import logging
 import posixpath
 import re
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
 from apps.accounts import access
 from apps.accounts.models import Space, User
-from apps.core.errors import Forbidden, InvalidInput, NotFound, ServiceError
+from apps.core.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceError
 from apps.interchange import gitcli, services, sources
 from apps.interchange.models import RepoLink
 from apps.records.models import Link, Record
@@ -40,6 +41,7 @@ _SCHEMES = ("https", "http", "ssh", "git")
 _SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:[\w./~-]+$")  # git@github.com:acme/kb.git
 _REF = re.compile(r"^(?!/)(?!.*\.\.)(?!.*//)[\w./-]{1,200}(?<![/.])$")
 _CLASH = "changed in contextkb since the last import"
+_LOCK_BASE = 0x6B62_0000_0000  # advisory lock keys of repository syncs: this + the link's id
 
 
 # --- the credential: encrypted at rest, never shown back, never logged ---------------------------
@@ -251,9 +253,45 @@ def _actor(link: RepoLink) -> User:
     return user
 
 
+@contextmanager
+def _one_at_a_time(link: RepoLink):
+    """A session advisory lock per link: the beat, a webhook and a button press never sync the
+    same space at once (a second one is told so, and changes nothing)."""
+    key = _LOCK_BASE + link.pk
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        acquired = cursor.fetchone()[0]
+    if not acquired:
+        raise Conflict("A sync of this space is already running; try again in a minute.")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
 def repo_pull(*, link: RepoLink) -> SyncOutcome:
     """Bring the branch's folder into the space (see the module doc)."""
     link = RepoLink.objects.select_related("space", "created_by").get(pk=link.pk)
+    try:
+        with _one_at_a_time(link):
+            return _pull(link)
+    except Conflict as exc:
+        return SyncOutcome(RepoLink.Result.FAILED, exc.message, list(link.waiting), {})
+
+
+def repo_push(*, link: RepoLink) -> SyncOutcome:
+    """Commit every record edited in the app since the folder last held it, one commit per
+    record with its editor as author, on `push_branch`, and push that branch."""
+    link = RepoLink.objects.select_related("space", "created_by").get(pk=link.pk)
+    try:
+        with _one_at_a_time(link):
+            return _push(link)
+    except Conflict as exc:
+        return SyncOutcome(RepoLink.Result.FAILED, exc.message, list(link.waiting), {})
+
+
+def _pull(link: RepoLink) -> SyncOutcome:
     try:
         actor = _actor(link)
         env, secrets = _auth_env(link)
@@ -357,10 +395,7 @@ def _author(record: Record) -> str:
     return f"{name} <{email}>"
 
 
-def repo_push(*, link: RepoLink) -> SyncOutcome:
-    """Commit every record edited in the app since the folder last held it, one commit per
-    record with its editor as author, on `push_branch`, and push that branch."""
-    link = RepoLink.objects.select_related("space", "created_by").get(pk=link.pk)
+def _push(link: RepoLink) -> SyncOutcome:
     try:
         _actor(link)
         env, secrets = _auth_env(link)

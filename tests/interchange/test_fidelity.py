@@ -339,3 +339,27 @@ def test_the_job_page_links_keys_in_the_summary(client, space, owner, tmp_path):
     client.force_login(owner, backend=MODEL_BACKEND)
     page = client.get(f"/imports/{job.uid}/").content.decode()
     assert f'<a href="/s/{space.slug}/DEC-1/">DEC-1</a>' in page
+
+
+@pytest.mark.django_db
+@time_machine.travel(dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC), tick=False)
+def test_a_reimport_dates_records_an_older_import_left_fresh(space, owner, tmp_path):
+    folder = _write(tmp_path / "adr", {"0001-old.md": "# 1. Old\n\nDate: 2018-03-04\n"})
+    _import(space, folder, owner, owner=owner)
+    record = Record.objects.get(space=space)
+    # As an import before this fix left it: dated from the import, fresh.
+    Record.objects.filter(pk=record.pk).update(
+        created_at=dt.datetime(2026, 11, 1, tzinfo=dt.UTC),
+        next_review_at=dt.datetime(2027, 3, 1, tzinfo=dt.UTC),
+        freshness="fresh",
+    )
+    _import(space, folder, owner, owner=owner)
+    assert Record.objects.get(pk=record.pk).freshness == "stale"
+    # A record verified here keeps the clock its verification started.
+    Record.objects.filter(pk=record.pk).update(
+        last_verified_at=dt.datetime(2026, 11, 30, tzinfo=dt.UTC),
+        next_review_at=dt.datetime(2027, 3, 30, tzinfo=dt.UTC),
+        freshness="fresh",
+    )
+    _import(space, folder, owner, owner=owner)
+    assert Record.objects.get(pk=record.pk).freshness == "fresh"

@@ -394,3 +394,51 @@ def test_a_push_webhook_for_the_linked_branch_pulls_the_space(
     assert len(deliver("refs/heads/main")) == 1
     sync_repo(link.pk)  # what the worker does with the queued task
     assert Record.objects.get(space=space).title == "1. A"
+
+
+@pytest.mark.django_db
+def test_a_second_sync_of_the_same_space_waits_its_turn(space, linked):
+    from django.db import connections
+
+    link, _, _ = linked
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [sync._LOCK_BASE + link.pk])
+        outcome = sync.repo_pull(link=link)
+        assert outcome.result == "failed" and "already running" in outcome.message
+        assert not Record.objects.filter(space=space).exists()
+    finally:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [sync._LOCK_BASE + link.pk])
+        other.close()
+    again = sync.repo_pull(link=link)
+    assert again.result == "ok", again.message
+
+
+@pytest.mark.django_db
+def test_admins_set_the_link_over_the_api_and_the_token_is_never_returned(
+    client, space, owner, admin_user, remote
+):
+    bare, _ = remote
+    body = {
+        "remote_url": f"file://{bare}",
+        "branch": "main",
+        "folder": "docs/adr",
+        "username": "oauth2",
+        "credential": "tok-SECRET-123",
+    }
+    client.force_login(owner, backend=MODEL_BACKEND)
+    refused = client.put(f"/api/v1/sync/{space.slug}/", body, content_type="application/json")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+    client.force_login(admin_user, backend=MODEL_BACKEND)
+    saved = client.put(f"/api/v1/sync/{space.slug}/", body, content_type="application/json")
+    assert saved.status_code == 200 and saved.json()["has_credential"] is True
+    assert "tok-SECRET-123" not in saved.content.decode()
+    bad = client.put(
+        f"/api/v1/sync/{space.slug}/",
+        {**body, "folder": "../etc"},
+        content_type="application/json",
+    )
+    assert bad.status_code == 400 and "folder" in bad.json()["error"]["details"]
+    assert RepoLink.objects.get(space=space).folder == "docs/adr"
