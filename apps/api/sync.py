@@ -101,7 +101,7 @@ class SyncRunView(_SpaceMixin, ApiView, APIView):
         elif direction == "push":
             outcome = sync.repo_push(link=link)
         else:
-            outcome = sync.repo_sync(link=link)[-1]
+            outcome = sync.combined(sync.repo_sync(link=link))
         return Response(SyncOutcomeOutput(outcome).data)
 
 

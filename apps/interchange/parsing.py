@@ -632,6 +632,40 @@ def strip_title_heading(body: str, title: str | None = None) -> str:
     return _BLANK_LINES.sub("", body[m.end() :])
 
 
+# Front-matter keys some templates use for links ("superseded_by: 0014-x.md", "supersedes: [3]").
+_FRONT_MATTER_LINKS = {
+    "superseded_by": "Superseded by",
+    "superseded-by": "Superseded by",
+    "supersededby": "Superseded by",
+    "supersedes": "Supersedes",
+    "amended_by": "Amended by",
+    "amended-by": "Amended by",
+    "amends": "Amends",
+}
+
+
+def front_matter_links(front: dict[str, Any]) -> list[FoundLink]:
+    """The links a front matter names: the keys above (a path, a number or an ADR name each, or a
+    list of them), and a status written with a link or number ("superseded by ADR-0057")."""
+    lines = []
+    for name, words in _FRONT_MATTER_LINKS.items():
+        values = front.get(name)
+        values = values if isinstance(values, list) else [values]
+        for value in values[:50]:
+            text = as_text(value)
+            if not text:
+                continue
+            if re.fullmatch(r"[#\s]*\d{1,5}", text):
+                text = f"ADR {text.strip('# ')}"
+            elif "/" in text or text.lower().endswith((".md", ".markdown")):
+                text = f"[{text}]({text})"
+            lines.append(f"{words} {text}")
+    status = as_text(front.get("status"))
+    if status and re.search(r"super[sc]ed|amend|replace", status, re.IGNORECASE):
+        lines.append(status)
+    return find_links("\n".join(lines), first_line=1) if lines else []
+
+
 def parse_adr(path: str, text: str) -> ParsedAdr:
     """Read one decoded markdown file. Raises FrontMatterError for broken front matter.
 
@@ -788,7 +822,9 @@ def parse_adr(path: str, text: str) -> ParsedAdr:
         date_problem=date_problem,
         deciders=(deciders if exported else re.sub(r"\s+", " ", deciders))[:500],
         front_matter=front,
-        links=[] if exported else find_links(full_body, first_line=first_line),
+        links=[]
+        if exported
+        else find_links(full_body, first_line=first_line) + front_matter_links(front),
         exported=exported,
         status_source=status_source if not exported else "front matter",
         status_date=status_date,

@@ -522,6 +522,18 @@ def repo_sync(*, link: RepoLink) -> list[SyncOutcome]:
     return [pulled, repo_push(link=link)]
 
 
+def combined(outcomes: list[SyncOutcome]) -> SyncOutcome:
+    """A pull and a push as one outcome: the worse result, both messages."""
+    order = [RepoLink.Result.OK, RepoLink.Result.WAITING, RepoLink.Result.FAILED]
+    worst = max((o.result for o in outcomes), key=order.index)
+    return SyncOutcome(
+        worst,
+        " ".join(o.message for o in outcomes),
+        outcomes[-1].waiting,
+        outcomes[0].summary,
+    )
+
+
 def repo_link_for(*, space: Space, actor) -> RepoLink | None:
     if not access.can_view(actor, space):
         raise NotFound(f"Space {space.slug!r} not found.")

@@ -363,3 +363,27 @@ def test_a_reimport_dates_records_an_older_import_left_fresh(space, owner, tmp_p
     )
     _import(space, folder, owner, owner=owner)
     assert Record.objects.get(pk=record.pk).freshness == "fresh"
+
+
+@pytest.mark.django_db
+def test_supersede_and_amend_keys_in_front_matter_become_links(space, owner, tmp_path):
+    folder = _write(
+        tmp_path / "adr",
+        {
+            "0001-old.md": "---\nstatus: superseded\nsuperseded_by: 0003-new.md\n---\n# Old\n",
+            "0002-older.md": "---\nstatus: superseded\nsuperseded-by: 3\n---\n# Older\n",
+            "0003-new.md": "---\nstatus: accepted\namends: [4]\n---\n# New\n",
+            "0004-base.md": "---\nstatus: accepted\n---\n# Base\n",
+        },
+    )
+    summary = _import(space, folder, owner)
+    assert summary.links_unresolved == []
+    links = set(
+        Link.objects.filter(source__space=space).values_list("source__key", "type", "target__key")
+    )
+    assert links == {
+        ("DEC-3", "supersedes", "DEC-1"),
+        ("DEC-3", "supersedes", "DEC-2"),
+        ("DEC-3", "amends", "DEC-4"),
+    }
+    assert Record.objects.get(space=space, number=1).status == "superseded"

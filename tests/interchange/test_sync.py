@@ -228,6 +228,13 @@ def test_a_rejected_push_a_gone_remote_and_a_force_push_get_clear_messages(
     hook.unlink()
     assert "DEC-1" in sync.repo_push(link=link).message
 
+    # A branch that is not there.
+    RepoLink.objects.filter(pk=link.pk).update(branch="release")
+    missing = sync.repo_pull(link=link)
+    assert missing.result == "failed"
+    assert missing.message == f"The branch 'release' does not exist in file://{bare}."
+    RepoLink.objects.filter(pk=link.pk).update(branch="main")
+
     # The remote is gone.
     subprocess.run(["/bin/rm", "-rf", str(bare)], check=True)
     gone = sync.repo_pull(link=link)
@@ -303,6 +310,9 @@ def test_the_command_and_the_api_run_and_report_a_sync(client, space, owner, lin
     assert state["has_credential"] is False and "credential" not in state
     ran = client.post(f"/api/v1/sync/{space.slug}/pull/")
     assert ran.status_code == 200 and ran.json()["result"] == "ok"
+    both = client.post(f"/api/v1/sync/{space.slug}/sync/").json()
+    assert both["result"] == "ok" and "Pulled" in both["message"]
+    assert "Nothing to push" in both["message"]
 
 
 def _free_port() -> int:
