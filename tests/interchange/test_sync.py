@@ -452,3 +452,104 @@ def test_admins_set_the_link_over_the_api_and_the_token_is_never_returned(
     )
     assert bad.status_code == 400 and "folder" in bad.json()["error"]["details"]
     assert RepoLink.objects.get(space=space).folder == "docs/adr"
+
+
+class _GitHttp:
+    """`git http-backend` behind a tiny HTTP server that wants a Basic credential, like GitHub
+    or GitLab over HTTPS (real git on both ends; only TLS is left out)."""
+
+    def __init__(self, root, user, token):
+        import base64
+        import http.server
+        import threading
+
+        expected = "Basic " + base64.b64encode(f"{user}:{token}".encode()).decode()
+        seen = self.seen = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _serve(self):
+                seen.append(self.headers.get("Authorization", ""))
+                if self.headers.get("Authorization") != expected:
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="git"')
+                    self.end_headers()
+                    return
+                path, _, query = self.path.partition("?")
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                env = {
+                    "PATH": "/usr/bin:/bin",
+                    "GIT_PROJECT_ROOT": str(root),
+                    "GIT_HTTP_EXPORT_ALL": "1",
+                    "PATH_INFO": path,
+                    "QUERY_STRING": query,
+                    "REQUEST_METHOD": self.command,
+                    "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+                    "CONTENT_LENGTH": str(length),
+                    "REMOTE_USER": user,
+                    "REMOTE_ADDR": "127.0.0.1",
+                }
+                out = subprocess.run(
+                    ["/usr/lib/git-core/git-http-backend"],
+                    input=body,
+                    env=env,
+                    capture_output=True,
+                    check=False,
+                ).stdout
+                head, _, payload = out.partition(b"\r\n\r\n")
+                status = 200
+                headers = []
+                for line in head.decode().split("\r\n"):
+                    name, _, value = line.partition(": ")
+                    if name.lower() == "status":
+                        status = int(value.split()[0])
+                    elif name:
+                        headers.append((name, value))
+                self.send_response(status)
+                for name, value in headers:
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = _serve
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.django_db
+def test_an_https_style_remote_gets_the_stored_token_and_a_wrong_one_is_reported(
+    space, owner, admin_user, remote, caplog
+):
+    bare, _ = remote
+    git(bare, "config", "http.receivepack", "true")
+    server = _GitHttp(bare.parent, "oauth2", "glpat-right-token")
+    try:
+        url = f"http://127.0.0.1:{server.port}/kb.git"
+        link = _link(space, admin_user, url, username="oauth2", credential="glpat-wrong-token")
+        refused = sync.repo_pull(link=link)
+        assert refused.result == "failed" and "could not be read" in refused.message
+        assert "glpat-wrong-token" not in refused.message + caplog.text
+
+        link = _link(space, admin_user, url, username="oauth2", credential="glpat-right-token")
+        assert sync.repo_pull(link=link).result == "ok"
+        record = Record.objects.get(space=space, number=1)
+        record_services.record_update(
+            record=record, actor=owner, expected_version=record.version, changes={"summary": "PG"}
+        )
+        pushed = sync.repo_push(link=link)
+        assert pushed.result == "ok" and "DEC-1" in pushed.message, pushed.message
+        assert "summary: PG" in git(bare, "show", "contextkb/edits:docs/adr/0001-use-postgres.md")
+    finally:
+        server.close()
+    assert server.seen and "glpat-right-token" not in caplog.text
