@@ -129,7 +129,7 @@ class RepoLink(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     last_pulled_commit = models.CharField(max_length=64, blank=True)
-    # {record id: version} of what the folder holds, so a push writes only app edits.
+    # {record id: latest revision number} the folder holds, so a push writes only app changes.
     synced_versions = models.JSONField(default=dict, blank=True)
     last_sync_at = models.DateTimeField(null=True, blank=True)
     last_direction = models.CharField(max_length=10, blank=True)  # "pull" / "push"

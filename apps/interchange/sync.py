@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -33,7 +34,7 @@ from apps.accounts.models import Space, User
 from apps.core.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceError
 from apps.interchange import gitcli, services, sources
 from apps.interchange.models import RepoLink
-from apps.records.models import Link, Record
+from apps.records.models import Link, Record, Revision
 
 log = logging.getLogger(__name__)
 
@@ -344,11 +345,11 @@ def _pull(link: RepoLink) -> SyncOutcome:
     link.waiting = sorted(waiting.values(), key=lambda w: w["path"])
     # What the folder now holds, for the push: the records that are exactly what their file
     # says. A record edited in the app (and not in the file) stays due for a push.
-    pulled = dict(
+    pulled = _revisions(
         Record.objects.filter(
             space=link.space,
             key__in=[e["key"] for e in summary.created + summary.updated + summary.unchanged],
-        ).values_list("pk", "version")
+        )
     )
     for pk in services.in_step_with_files(pulled):
         link.synced_versions[str(pk)] = pulled[pk]
@@ -386,13 +387,44 @@ def _scheme(names: list[str]) -> tuple[str, int]:
     return max(seen, key=lambda k: seen[k])
 
 
-def _author(record: Record) -> str:
-    user = record.updated_by or record.created_by
+def _revisions(records) -> dict[int, int]:
+    """{record id: its latest revision number}. Revisions count every change, links included
+    (a link adds a revision without bumping the record's version)."""
+    return dict(
+        Revision.objects.filter(record__in=records)
+        .values("record_id")
+        .annotate(latest=Max("number"))
+        .values_list("record_id", "latest")
+    )
+
+
+def _person(user: User | None) -> str:
     if user is None:
         return "contextkb <contextkb@localhost>"
     name = (user.get_full_name() or user.username or "contextkb").replace("<", "").replace(">", "")
     email = (user.email or f"{user.username}@users.contextkb").replace("<", "").replace(">", "")
     return f"{name} <{email}>"
+
+
+def _commit_message(record: Record, revisions: list[Revision]) -> tuple[str, str]:
+    """(author, message) of the commit for one record: the author of its latest change, the
+    changes since the last push listed, and everyone else who made one as a co-author."""
+    author = _person(revisions[-1].author if revisions else record.updated_by)
+    lines = [f"{record.key}: {' '.join(record.title.split())[:150]}", ""]
+    for revision in revisions[-20:]:
+        what = revision.message or revision.get_action_display()
+        lines.append(f"- r{revision.number} {' '.join(what.split())[:150]}")
+    lines.append("")
+    lines.append(f"Edited in contextkb (version {record.version}).")
+    others = []
+    for revision in revisions:
+        person = _person(revision.author)
+        if person != author and person not in others and revision.author is not None:
+            others.append(person)
+    if others:
+        lines.append("")
+        lines += [f"Co-authored-by: {person}" for person in others]
+    return author, "\n".join(lines)
 
 
 def _push(link: RepoLink) -> SyncOutcome:
@@ -405,10 +437,11 @@ def _push(link: RepoLink) -> SyncOutcome:
             .select_related("space", "owner_user", "owner_team", "updated_by", "created_by")
             .order_by("kind", "number")
         )
+        latest = _revisions(records)
         changed = [
             r
             for r in records
-            if link.synced_versions.get(str(r.pk)) != r.version
+            if link.synced_versions.get(str(r.pk)) != latest.get(r.pk)
             and r.source_path not in waiting_files
         ]
         if not changed:
@@ -465,12 +498,19 @@ def _push(link: RepoLink) -> SyncOutcome:
                 target.write_text(content, encoding="utf-8")
                 repo_path = posixpath.join(link.folder, path) if link.folder else path
                 gitcli.run(["add", "--", repo_path], cwd=checkout)
+                since = link.synced_versions.get(str(record.pk)) or 0
+                author, message = _commit_message(
+                    record,
+                    list(
+                        Revision.objects.filter(record=record, number__gt=since)
+                        .select_related("author")
+                        .order_by("number")
+                    ),
+                )
                 gitcli.run(
                     [
                         "-c", "user.name=contextkb", "-c", "user.email=contextkb@localhost",
-                        "commit", "--quiet", "--author", _author(record),
-                        "-m", f"{record.key}: {' '.join(record.title.split())[:150]}\n\n"
-                        f"Edited in contextkb (version {record.version}).",
+                        "commit", "--quiet", "--author", author, "-m", message,
                     ],
                     cwd=checkout,
                 )  # fmt: skip
@@ -499,7 +539,7 @@ def _push(link: RepoLink) -> SyncOutcome:
         if not record.source_path:
             Record.objects.filter(pk=record.pk, source_path="").update(source_path=path)
     for record in changed:  # committed, or the folder already held it
-        link.synced_versions[str(record.pk)] = record.version
+        link.synced_versions[str(record.pk)] = latest.get(record.pk)
     message = (
         f"Pushed {len(commits)} commit(s) to {link.push_branch}: "
         + ", ".join(r.key for r, _ in commits)

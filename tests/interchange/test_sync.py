@@ -553,3 +553,30 @@ def test_an_https_style_remote_gets_the_stored_token_and_a_wrong_one_is_reported
     finally:
         server.close()
     assert server.seen and "glpat-right-token" not in caplog.text
+
+
+@pytest.mark.django_db
+def test_a_link_made_in_the_app_is_pushed_with_every_editor_credited(
+    space, owner, teammate, linked
+):
+    link, bare, _ = linked
+    sync.repo_pull(link=link)
+    dec1 = Record.objects.get(space=space, number=1)
+    dec2 = Record.objects.get(space=space, number=2)
+    record_services.record_update(
+        record=dec1, actor=teammate, expected_version=dec1.version, changes={"summary": "PG."}
+    )
+    # A link adds a revision to its source without bumping its version: still a change to push.
+    record_services.record_link(
+        source=Record.objects.get(pk=dec1.pk), target=dec2, type="depends_on", actor=owner
+    )
+    pushed = sync.repo_push(link=link)
+    assert pushed.result == "ok" and "DEC-1" in pushed.message, pushed.message
+    text = git(bare, "show", "contextkb/edits:docs/adr/0001-use-postgres.md")
+    assert "depends_on:\n  - DEC-2" in text or "depends_on: [DEC-2]" in text
+    message = git(bare, "log", "-1", "--format=%an|%B", "contextkb/edits")
+    assert message.startswith(f"{owner.get_full_name() or owner.username}|DEC-1: 1. Use Postgres")
+    assert (
+        f"Co-authored-by: {teammate.get_full_name() or teammate.username} <{teammate.email}>"
+        in message
+    )
