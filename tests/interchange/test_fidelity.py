@@ -387,3 +387,19 @@ def test_supersede_and_amend_keys_in_front_matter_become_links(space, owner, tmp
         ("DEC-3", "amends", "DEC-4"),
     }
     assert Record.objects.get(space=space, number=1).status == "superseded"
+
+
+@pytest.mark.django_db
+def test_the_record_page_shows_what_the_file_said_as_import_metadata(
+    client, space, owner, tmp_path
+):
+    _import(space, _write(tmp_path / "adr", {"001-poll-feeds.md": HYADES_PROPOSED}), owner)
+    client.force_login(owner, backend=MODEL_BACKEND)
+    page = client.get(f"/s/{space.slug}/DEC-1/").content.decode()
+    assert "Imported from" in page and "<code>001-poll-feeds.md</code>" in page
+    assert "“Proposed”" in page and "(status table)" in page
+    assert "2025-01-07" in page and "the review clock starts here" in page
+    unstated = _write(tmp_path / "b", {"0002-x.md": "# 2. X\n\nText.\n"})
+    _import(space, unstated, owner)
+    page = client.get(f"/s/{space.slug}/DEC-2/").content.decode()
+    assert "The file states no status; imported as accepted." in page
