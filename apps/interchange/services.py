@@ -473,8 +473,11 @@ def _origin(doc: _Doc) -> tuple[dt.datetime | None, str]:
     dates = [(d, src) for d, src in ((adr.decided_on, "date"), (adr.status_date, "status")) if d]
     if dates:
         day, source = max(dates, key=lambda pair: pair[0])
-        where = "front matter" if adr.front_matter.get("date") else adr.status_source or "date line"
-        if source == "date" and not adr.front_matter.get("date"):
+        if source == "status":
+            where = adr.status_source or "status line"
+        elif adr.front_matter.get("date") or adr.front_matter.get("decided_on"):
+            where = "front matter"
+        else:
             where = "status table" if adr.status_source == "status table" else "date line"
         # Noon UTC: the same calendar day in every time zone people read it in.
         return dt.datetime.combine(day, dt.time(12), tzinfo=dt.UTC), where
@@ -484,8 +487,9 @@ def _origin(doc: _Doc) -> tuple[dt.datetime | None, str]:
 
 
 def import_facts_for(doc: _Doc) -> dict[str, Any]:
-    """What the file said that has no record field: kept beside the record, shown on the sync
-    and import pages and in the API, never as tags."""
+    """What the file said that has no record field: kept beside the record (ImportBaseline),
+    shown on the record's page, written back on export where MADR has a name for it; never
+    as tags."""
     adr = doc.adr
     origin, origin_source = _origin(doc)
     facts: dict[str, Any] = {

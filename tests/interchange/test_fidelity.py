@@ -149,7 +149,7 @@ def test_emoji_and_dated_superseded_lines_become_supersedes_links(space, owner, 
     assert statuses == {7: "superseded", 8: "superseded", 9: "superseded", 14: "accepted", 19: "accepted"}  # fmt: skip
     facts = ImportBaseline.objects.get(record__number=8).facts
     # The Date line (2017) is older than the day it was superseded: the latest date counts.
-    assert facts["dated"].startswith("2019-12-19")
+    assert facts["dated"].startswith("2019-12-19") and facts["dated_from"] == "status section"
 
 
 def test_supersede_forms_in_the_docs_are_read_as_written():
