@@ -482,6 +482,20 @@ REMINDERS_RETRY_BASE_SECONDS = env_int("REMINDERS_RETRY_BASE_SECONDS", 60, minim
 REMINDERS_SEND_LEASE_SECONDS = env_int(
     "REMINDERS_SEND_LEASE_SECONDS", CELERY_TASK_TIME_LIMIT + 60, minimum=1
 )
+# Repository sync (apps.interchange.sync): seconds a git clone/fetch/push may take, and whether
+# file:// remotes are allowed (off in production: they read the server's own disk; tests use them).
+CONTEXTKB_SYNC_GIT_TIMEOUT = env_int("CONTEXTKB_SYNC_GIT_TIMEOUT", 120, minimum=5)
+CONTEXTKB_SYNC_ALLOW_FILE_REMOTES = env_bool("CONTEXTKB_SYNC_ALLOW_FILE_REMOTES", False)
+# How often every linked space is pulled and pushed (seconds; 0 = only by webhook or command).
+CONTEXTKB_SYNC_INTERVAL = env_int("CONTEXTKB_SYNC_INTERVAL", 900, minimum=0)
+if CONTEXTKB_SYNC_INTERVAL:
+    # Pull every linked repository folder and push app edits back (apps.interchange.tasks).
+    CELERY_BEAT_SCHEDULE["repo-sync"] = {
+        "task": "apps.interchange.tasks.sync_all_repos",
+        "schedule": float(CONTEXTKB_SYNC_INTERVAL),
+        "options": {"expires": max(60, CONTEXTKB_SYNC_INTERVAL // 2)},
+    }
+
 # Shared secret of the GitHub (X-Hub-Signature-256) and GitLab (X-Gitlab-Token) push webhooks.
 # Unset: the webhook endpoints refuse every request.
 DRIFT_WEBHOOK_SECRET = env_secret("DRIFT_WEBHOOK_SECRET") or ""

@@ -24,6 +24,7 @@ from rest_framework.views import APIView
 
 from apps.api.serializers import StrictCharField
 from apps.api.views import ApiView
+from apps.interchange import sync as repo_sync
 from apps.reminders import services
 from apps.reminders.models import DriftReport
 
@@ -125,11 +126,13 @@ class _WebhookView(APIView):
             raise exceptions.ParseError("The webhook body must be a JSON object.")
         return payload
 
-    def _report(self, *, repository, commit, paths, source, compare_url) -> Response:
+    def _report(self, *, repository, commit, paths, source, compare_url, ref="") -> Response:
         if not isinstance(repository, str) or not repository.strip():
             raise exceptions.ValidationError({"repository": ["Missing repository name."]})
         if not isinstance(commit, str):
             raise exceptions.ValidationError({"commit": ["Missing commit id."]})
+        # Spaces synced with this repository's branch pull it (apps.interchange.sync).
+        repo_sync.pull_after_push(repository=repository, ref=_text(ref))
         report, created = services.drift_report(
             repository=repository,
             commit=commit,
@@ -166,6 +169,7 @@ class GitHubPushView(_WebhookView):
             paths=_changed_paths(payload.get("commits")),
             source=DriftReport.Source.GITHUB,
             compare_url=payload.get("compare", ""),
+            ref=payload.get("ref"),
         )
 
 
@@ -197,6 +201,7 @@ class GitLabPushView(_WebhookView):
             paths=_changed_paths(payload.get("commits")),
             source=DriftReport.Source.GITLAB,
             compare_url=compare,
+            ref=payload.get("ref"),
         )
 
 

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from apps.interchange.models import ImportBaseline, ImportJob, SourceId
+from apps.interchange.models import ImportBaseline, ImportJob, RepoLink, SourceId
 
 
 @admin.register(ImportJob)
@@ -39,7 +39,26 @@ class ImportBaselineAdmin(admin.ModelAdmin):
     list_display = ("record", "imported_at")
     search_fields = ("record__key", "record__space__slug")
     list_select_related = ("record",)
-    readonly_fields = ("record", "fields", "imported_at")
+    readonly_fields = ("record", "fields", "facts", "imported_at")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(RepoLink)
+class RepoLinkAdmin(admin.ModelAdmin):
+    """Spaces linked to repository folders (read-only: space admins set them on the sync page,
+    where the credential is entered; it is never shown here either)."""
+
+    list_display = ("space", "remote_url", "branch", "folder", "last_result", "last_sync_at")
+    list_filter = ("last_result",)
+    search_fields = ("space__slug", "remote_url")
+    list_select_related = ("space",)
+    exclude = ("credential_sealed",)
+    readonly_fields = [f.name for f in RepoLink._meta.fields if f.name != "credential_sealed"]
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -34,3 +34,34 @@ class ImportForm(forms.Form):
         if upload.size > limit:
             raise forms.ValidationError(f"The zip is larger than {limit:,} bytes.")
         return upload
+
+
+class RepoLinkForm(forms.Form):
+    remote_url = forms.CharField(
+        label="Repository address",
+        max_length=500,
+        help_text="https://github.com/acme/kb.git, https://gitlab.com/acme/kb.git or "
+        "git@host:acme/kb.git",
+    )
+    branch = forms.CharField(max_length=200, initial="main", label="Branch to pull from")
+    folder = forms.CharField(max_length=300, initial="docs/adr", required=False)
+    push_branch = forms.CharField(
+        max_length=200,
+        initial="contextkb/edits",
+        label="Branch for edits made here",
+        help_text="Edits are committed here, one commit per change, for a pull or merge request.",
+    )
+    username = forms.CharField(
+        max_length=100,
+        required=False,
+        label="User for the token",
+        help_text="x-access-token for GitHub, oauth2 for GitLab.",
+    )
+    credential = forms.CharField(
+        required=False,
+        label="Access token",
+        # Never rendered back: the field is always empty on the page.
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Stored encrypted and never shown again. Leave empty to keep the stored one.",
+    )
+    remove_credential = forms.BooleanField(required=False, label="Remove the stored token")

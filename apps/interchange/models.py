@@ -93,7 +93,55 @@ class ImportBaseline(models.Model):
         "records.Record", on_delete=models.CASCADE, primary_key=True, related_name="+"
     )
     fields = models.JSONField(default=dict)
+    # Import metadata: what the file said that has no record field (its status as written, an
+    # unstated status, where its date came from, MADR 4's consulted and informed).
+    facts = models.JSONField(default=dict, blank=True)
     imported_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
         return f"import baseline of record {self.record_id}"
+
+
+class RepoLink(models.Model):
+    """A space linked to a folder of a git repository: pulled into the space, app edits pushed
+    back as commits on a branch."""
+
+    class Result(models.TextChoices):
+        NEVER = "", "Never synced"
+        OK = "ok", "In sync"
+        WAITING = "waiting", "Files wait for a person"
+        FAILED = "failed", "Failed"
+
+    space = models.OneToOneField(Space, on_delete=models.CASCADE, related_name="repo_link")
+    remote_url = models.CharField(max_length=500)
+    branch = models.CharField(max_length=200, default="main")
+    folder = models.CharField(max_length=300, default="docs/adr", blank=True)
+    # App edits are committed here (never to `branch`), ready for a pull or merge request.
+    push_branch = models.CharField(max_length=200, default="contextkb/edits")
+    # HTTP(S) user for the credential: `x-access-token` (GitHub), `oauth2` (GitLab).
+    username = models.CharField(max_length=100, blank=True)
+    # The access token, encrypted (apps.interchange.sync.seal); never shown back.
+    credential_sealed = models.TextField(blank=True, editable=False)
+    # The user the pull acts as (its records' revisions name them); an editor of the space.
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    last_pulled_commit = models.CharField(max_length=64, blank=True)
+    # {record id: latest revision number} the folder holds, so a push writes only app changes.
+    synced_versions = models.JSONField(default=dict, blank=True)
+    last_sync_at = models.DateTimeField(null=True, blank=True)
+    last_direction = models.CharField(max_length=10, blank=True)  # "pull" / "push"
+    last_result = models.CharField(max_length=10, choices=Result.choices, blank=True)
+    last_message = models.TextField(blank=True)
+    # Files a person must resolve: [{"path", "key", "message"}]; never overwritten by a sync.
+    waiting = models.JSONField(default=list, blank=True)
+    last_summary = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.space_id} <-> {self.remote_url} {self.branch}:{self.folder}"
+
+    @property
+    def has_credential(self) -> bool:
+        return bool(self.credential_sealed)

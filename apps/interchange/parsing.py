@@ -112,10 +112,19 @@ SUPERSEDES, SUPERSEDED_BY, AMENDS, AMENDED_BY, RELATES = (
     "amended_by",
     "relates",
 )
+# What may stand between "superseded" and "by": a colon, "on" and a date ("Superseded:
+# 2019-12-19 by [ADR 14]"), or up to two words ("superseded in part by").
+_STATUS_DATE = r"(?:\s*:)?\s*(?:on\s+)?(?:\(?\d{4}-\d{1,2}-\d{1,2}\)?,?)?"
 _CUES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"super[sc]eded\s+(?:\w+\s+){0,2}by|replaced\s+by"), SUPERSEDED_BY),
+    (
+        re.compile(r"super[sc]eded" + _STATUS_DATE + r"\s+(?:\w+\s+){0,2}by|replaced\s+by"),
+        SUPERSEDED_BY,
+    ),
+    # "⌛️ Superseded [0019](0019-x.md)", "Superseded: [ADR 14](…)": the link right after the word.
+    (re.compile(r"super[sc]eded" + _STATUS_DATE + r"\s*[-:,]?\s*$"), SUPERSEDED_BY),
+    (re.compile(r"amended" + _STATUS_DATE + r"\s*[-:,]?\s*$"), AMENDED_BY),
     (re.compile(r"super[sc]edes|super[sc]eding|replaces"), SUPERSEDES),
-    (re.compile(r"amended\s+by"), AMENDED_BY),
+    (re.compile(r"amended" + _STATUS_DATE + r"\s+by"), AMENDED_BY),
     (re.compile(r"\bamends\b|\bamending\b"), AMENDS),
     (re.compile(r"related\s+to|relates\s+to|see\s+also"), RELATES),
 ]
@@ -135,7 +144,11 @@ _REF_DEF = re.compile(r"^\s{0,3}\[([^\]]+)\]:\s*<?(\S+?)>?(?:\s+[\"'(].*)?\s*$")
 _BARE_URL = re.compile(r"(?<![(\[])\bhttps?://github\.com/[^\s)>\]]+")
 _GITHUB_BLOB = re.compile(r"^https?://github\.com/[^/]+/[^/]+/(?:blob|tree|raw)/[^/]+/(.+)$")
 _TEXT_REF = re.compile(
-    r"(super[sc]eded\s+(?:\w+\s+){0,2}by|super[sc]edes|amended\s+by|\bamends)\s*(?:decision\s*)?:?\s*"
+    r"(super[sc]eded"
+    + _STATUS_DATE
+    + r"\s+(?:\w+\s+){0,2}by|super[sc]edes|amended"
+    + _STATUS_DATE
+    + r"\s+by|\bamends)\s*(?:decision\s*)?:?\s*"
     r"(?:#\s*)?([a-z]{0,4})[\s#_-]?0*(\d{1,5})\b",
     re.IGNORECASE,
 )
@@ -274,7 +287,7 @@ def find_links(body: str, *, first_line: int = 1) -> list[FoundLink]:
         pieces.append(line[position:])
         text_only = "".join(pieces)
         for m in _TEXT_REF.finditer(text_only):
-            word = m.group(1).split()[0].lower()
+            word = re.match(r"[a-z]+", m.group(1).lower()).group(0)
             found.append(
                 FoundLink(
                     relation=_TEXT_REF_RELATION.get(word, RELATES),
@@ -407,6 +420,13 @@ class ParsedAdr:
     front_matter: dict[str, Any] = field(default_factory=dict)
     links: list[FoundLink] = field(default_factory=list)
     exported: bool = False  # written by contextkb's export (links come from front matter)
+    # Where the status was read: "front matter", "status line", "status table", "status section".
+    status_source: str = ""
+    # A date written with the status ("Superseded: 2019-12-19 by …", a status table's Date).
+    status_date: dt.date | None = None
+    title_source: str = ""  # "front matter", "heading", "file name"
+    consulted: str = ""  # MADR 4
+    informed: str = ""  # MADR 4
 
 
 def split_front_matter(text: str) -> tuple[dict[str, Any], str, int]:
@@ -516,6 +536,136 @@ def file_number(path: str) -> int | None:
     return number or None
 
 
+_TABLE_ROW = re.compile(r"^\s*\|(.*)\|\s*$")
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
+_DATE_IN_TEXT = re.compile(r"\b(\d{4}-\d{1,2}-\d{1,2})\b")
+
+
+def _cells(line: str) -> list[str]:
+    m = _TABLE_ROW.match(line)
+    if not m:
+        return []
+    # Split on pipes that are not escaped ("\|") and not inside a link's brackets.
+    return [c.strip() for c in re.split(r"(?<!\\)\|", m.group(1))]
+
+
+def _column(name: str) -> str:
+    """A status table's column or row name as one of status / date / deciders ('' otherwise)."""
+    plain = _plain(name)
+    if plain in ("status", "state", "decision status"):
+        return "status"
+    if plain in ("date", "last updated", "updated", "decided", "decision date", "date decided"):
+        return "date"
+    if plain in (
+        "author", "authors", "author(s)", "deciders", "decision makers", "decision-makers",
+        "owner", "owners", "driver", "drivers",
+    ):  # fmt: skip
+        return "deciders"
+    return ""
+
+
+def status_table(lines: list[str]) -> tuple[dict[str, str], int] | None:
+    """The first table that states a status, read as {status, date, deciders}, and its line.
+
+    Two shapes: a header row naming the columns (DependencyTrack/hyades: ``| Status | Date |
+    Author(s) |`` over ``| Proposed | 2025-01-07 | … |``), or one field per row (``| Status |
+    Accepted |``)."""
+    # Status tables open the file; the bounds keep a hostile file's huge table linear.
+    for i, line in enumerate(lines[:200]):
+        if i + 1 >= len(lines):
+            break
+        header = _cells(line)
+        if not header:
+            continue
+        names = [_column(c) for c in header]
+        # ``| Status | Accepted |`` over a rule is a one-field-per-row table with a header.
+        vertical = len(header) == 2 and names == ["status", ""]
+        if _TABLE_RULE.match(lines[i + 1]) and not vertical:
+            if "status" in names and i + 2 < len(lines):
+                row = _cells(lines[i + 2])
+                found = {
+                    name: row[n] for n, name in enumerate(names) if name and n < len(row) and row[n]
+                }
+                if found.get("status"):
+                    return found, i
+            continue
+        # One field per row; a header row (``| Field | Value |``) and its rule are passed over.
+        found, j = {}, i
+        while j < min(len(lines), i + 40) and (_cells(lines[j]) or _TABLE_RULE.match(lines[j])):
+            cells = _cells(lines[j])
+            if len(cells) >= 2 and _column(cells[0]) and cells[1]:
+                found.setdefault(_column(cells[0]), cells[1])
+            j += 1
+        if found.get("status"):
+            return found, i
+    return None
+
+
+def file_title(path: str) -> str:
+    """A title made from a file name: ``001-drop-kafka-dependency.md`` → "Drop kafka dependency"
+    (the number, or log4brains' date, left out)."""
+    stem = posixpath.splitext(posixpath.basename(path))[0]
+    words = re.sub(r"^(?:\d{8}|(?:[a-z]{1,4}[-_ ]?)?\d{1,5})(?=[-_ ])", "", stem, flags=re.I)
+    words = re.sub(r"[-_]+", " ", words).strip()
+    if not words:
+        return ""
+    return words[0].upper() + words[1:]
+
+
+_LEADING_H1 = re.compile(r"\A(?:[ \t]*(?:\r\n|\r|\n))*#[ \t]++([^\r\n]*)(?:\r\n|\r|\n|\Z)")
+_LEADING_SETEXT = re.compile(
+    r"\A(?:[ \t]*(?:\r\n|\r|\n))*([^\r\n#|>-][^\r\n]*)(?:\r\n|\r|\n)=+[ \t]*(?:\r\n|\r|\n|\Z)"
+)
+_BLANK_LINES = re.compile(r"\A(?:[ \t]*(?:\r\n|\r|\n))+")
+
+
+def strip_title_heading(body: str, title: str | None = None) -> str:
+    """The body without the H1 it opens with (the record's title is shown on its own), and the
+    blank lines after it. With `title`, only an H1 that says exactly that is taken out."""
+    m = _LEADING_H1.match(body) or _LEADING_SETEXT.match(body)
+    if not m:
+        return body
+    if title is not None and re.sub(r"\s+", " ", _heading_text(m.group(1))).strip() != (
+        re.sub(r"\s+", " ", title).strip()
+    ):
+        return body
+    return _BLANK_LINES.sub("", body[m.end() :])
+
+
+# Front-matter keys some templates use for links ("superseded_by: 0014-x.md", "supersedes: [3]").
+_FRONT_MATTER_LINKS = {
+    "superseded_by": "Superseded by",
+    "superseded-by": "Superseded by",
+    "supersededby": "Superseded by",
+    "supersedes": "Supersedes",
+    "amended_by": "Amended by",
+    "amended-by": "Amended by",
+    "amends": "Amends",
+}
+
+
+def front_matter_links(front: dict[str, Any]) -> list[FoundLink]:
+    """The links a front matter names: the keys above (a path, a number or an ADR name each, or a
+    list of them), and a status written with a link or number ("superseded by ADR-0057")."""
+    lines = []
+    for name, words in _FRONT_MATTER_LINKS.items():
+        values = front.get(name)
+        values = values if isinstance(values, list) else [values]
+        for value in values[:50]:
+            text = as_text(value)
+            if not text:
+                continue
+            if re.fullmatch(r"[#\s]*\d{1,5}", text):
+                text = f"ADR {text.strip('# ')}"
+            elif "/" in text or text.lower().endswith((".md", ".markdown")):
+                text = f"[{text}]({text})"
+            lines.append(f"{words} {text}")
+    status = as_text(front.get("status"))
+    if status and re.search(r"super[sc]ed|amend|replace", status, re.IGNORECASE):
+        lines.append(status)
+    return find_links("\n".join(lines), first_line=1) if lines else []
+
+
 def parse_adr(path: str, text: str) -> ParsedAdr:
     """Read one decoded markdown file. Raises FrontMatterError for broken front matter.
 
@@ -542,8 +692,10 @@ def parse_adr(path: str, text: str) -> ParsedAdr:
         and bool(_KEY.match(as_text(front.get("key"))))
     )
 
-    # Title: front matter, then the first H1 (ATX or setext), then the file name.
+    # Title: front matter, then the first H1 (ATX or setext), then the file name (a file with
+    # no H1 usually opens with "## Context": its name says more), then the first heading.
     title = as_text(front.get("title"))
+    title_source = "front matter" if title else ""
     if title and exported:
         # contextkb's own export: the title exactly as it was (tabs, double spaces, newlines).
         title = title[:200]
@@ -551,11 +703,14 @@ def parse_adr(path: str, text: str) -> ParsedAdr:
         for i, line in enumerate(plain_lines):
             m = _H1.match(line)
             if m:
-                title = _heading_text(m.group(1))
+                title, title_source = _heading_text(m.group(1)), "heading"
                 break
             if i + 1 < len(plain_lines) and line.strip() and _SETEXT.match(plain_lines[i + 1]):
-                title = line.strip()
+                title, title_source = line.strip(), "heading"
                 break
+    if not title:
+        title = file_title(path)
+        title_source = "file name" if title else ""
     if not title:
         for line in plain_lines:
             m = _HEADING.match(line)
@@ -584,24 +739,28 @@ def parse_adr(path: str, text: str) -> ParsedAdr:
                 meta[name] = (m.group(2).strip(), i)
 
     fmt = "generic"
-    status_text = ""
+    status_text = status_source = ""
+    table = status_table(plain_lines) if "status" not in front else None
     if "status" in front:
-        status_text = as_text(front["status"])
+        status_text, status_source = as_text(front["status"]), "front matter"
         fmt = "madr"
     elif "status" in meta:
-        status_text = meta["status"][0]
+        status_text, status_source = meta["status"][0], "status line"
         fmt = "log4brains" if re.match(r"^\d{8}-", posixpath.basename(path)) else "madr"
+    elif table:
+        status_text, status_source = table[0]["status"], "status table"
+        fmt = "status-table"
     else:
         section = _section(plain_lines, "status")
         if section:
-            status_text = section[0]
+            status_text, status_source = section[0], "status section"
             fmt = "nygard"
         else:
             for line in plain_lines[:first_section]:
                 if re.search(r"super[sc]eded|deprecated", line, re.IGNORECASE) and not _H1.match(
                     line
                 ):
-                    status_text = line.strip()
+                    status_text, status_source = line.strip(), "status line"
                     break
     if fmt == "generic" and (
         front
@@ -614,18 +773,41 @@ def parse_adr(path: str, text: str) -> ParsedAdr:
     date_value: Any = front.get("date") or front.get("decided_on")
     if date_value in (None, "") and "date" in meta:
         date_value = meta["date"][0]
+    if date_value in (None, "") and table and table[0].get("date"):
+        date_value = table[0]["date"]
     if date_value in (None, ""):
         section = _section(plain_lines, "date")
         date_value = section[0] if section else ""
     decided_on, date_problem = parse_date(date_value)
+    # "Superseded: 2019-12-19 by …", "Accepted on 2021-03-04": the day the status was set.
+    status_date = None
+    in_status = _DATE_IN_TEXT.search(status_text[:500])
+    if in_status:
+        status_date, _ = parse_date(in_status.group(1))
+    if status_date is None and status_source == "status table" and decided_on:
+        status_date = decided_on
 
-    deciders = as_text(front.get("deciders") or front.get("decision-makers"))
+    deciders = as_text(
+        front.get("deciders") or front.get("decision-makers") or front.get("decision_makers")
+    )
     if not deciders and "deciders" in meta:
         deciders = meta["deciders"][0]
+    if not deciders and table and table[0].get("deciders"):
+        # "[@nscuro](https://github.com/nscuro)": the names, not the markdown around them.
+        deciders = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", table[0]["deciders"])
 
     number = None
     key = _KEY.match(as_text(front.get("key")))
     number = int(key.group(2)) if key else file_number(path)
+
+    full_body = body
+    if exported:
+        # contextkb's export writes the title as an H1 above the body; only that one goes.
+        body = strip_title_heading(body, title)
+    elif title_source == "heading" or (
+        title_source == "front matter" and strip_title_heading(body, title) != body
+    ):
+        body = strip_title_heading(body)
 
     return ParsedAdr(
         path=path,
@@ -640,6 +822,13 @@ def parse_adr(path: str, text: str) -> ParsedAdr:
         date_problem=date_problem,
         deciders=(deciders if exported else re.sub(r"\s+", " ", deciders))[:500],
         front_matter=front,
-        links=[] if exported else find_links(body, first_line=first_line),
+        links=[]
+        if exported
+        else find_links(full_body, first_line=first_line) + front_matter_links(front),
         exported=exported,
+        status_source=status_source if not exported else "front matter",
+        status_date=status_date,
+        title_source=title_source,
+        consulted=as_text(front.get("consulted"))[:500],
+        informed=as_text(front.get("informed"))[:500],
     )

@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 from django.conf import settings
 from django.db import DatabaseError, transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -37,6 +38,7 @@ from apps.interchange import parsing, sources
 from apps.interchange.models import ImportBaseline, ImportJob, SourceId
 from apps.interchange.sources import SourceFile, check_zip, read_zip
 from apps.interchange.tasks import run_import_job
+from apps.records import policy
 from apps.records import services as record_services
 from apps.records.models import KIND_PREFIX, Link, Record
 
@@ -57,6 +59,7 @@ class ImportSummary:
     """What an import did, file by file; also what the command, page and API show."""
 
     dry_run: bool = False
+    space_slug: str = ""  # for the records' addresses in as_dict (none in a dry run)
     files_seen: int = 0
     created: list[dict[str, str]] = field(default_factory=list)
     updated: list[dict[str, str]] = field(default_factory=list)
@@ -88,15 +91,27 @@ class ImportSummary:
             "problems": len(self.problems),
         }
 
+    def url(self, key: str) -> str:
+        """The record's page (relative), '' in a dry run, whose keys were never saved."""
+        if self.dry_run or not self.space_slug:
+            return ""
+        return reverse("web:record_detail", args=[self.space_slug, key])
+
+    def _with_urls(self, entries: list[dict[str, str]]) -> list[dict[str, str]]:
+        return [{**e, "url": self.url(e["key"])} for e in entries]
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "dry_run": self.dry_run,
             "counts": self.counts(),
-            "created": self.created,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
+            "created": self._with_urls(self.created),
+            "updated": self._with_urls(self.updated),
+            "unchanged": self._with_urls(self.unchanged),
             "skipped": self.skipped,
-            "links_created": self.links_created,
+            "links_created": [
+                {**e, "source_url": self.url(e["source"]), "target_url": self.url(e["target"])}
+                for e in self.links_created
+            ],
             "links_unresolved": self.links_unresolved,
             "unknown_statuses": self.unknown_statuses,
             "problems": self.problems,
@@ -129,10 +144,8 @@ class ImportSummary:
                 for u in self.links_unresolved
             ]
         if self.unknown_statuses:
-            out.append("Unknown statuses (kept as a tag):")
-            out += [
-                f"  {u['path']}: {u['status']!r} -> tag {u['tag']}" for u in self.unknown_statuses
-            ]
+            out.append("Unknown statuses (imported as draft; the word is kept as import metadata):")
+            out += [f"  {u['path']}: {u['status']!r}" for u in self.unknown_statuses]
         if self.problems:
             out.append("Notes:")
             out += [f"  {p['path']}: {p['message']}" for p in self.problems]
@@ -148,6 +161,8 @@ class _Doc:
     baseline: dict[str, str] | None = None  # what the last import left (digests), if any
     from_file: set[str] = field(default_factory=set)  # fields this import took from the file
     clash: bool = False  # changed in the app and in the file: not written
+    committed_at: dt.datetime | None = None  # the file's last commit, when read from a checkout
+    facts: dict[str, Any] = field(default_factory=dict)  # import metadata (see import_facts)
 
 
 # --- re-imports: three-way, field by field ----------------------------------------------------
@@ -247,12 +262,12 @@ def _remember_baselines(docs: list[_Doc]) -> None:
         for name, old in (doc.baseline or {}).items():
             if name not in doc.from_file:
                 fields[name] = old
-        rows.append(ImportBaseline(record=record, fields=fields, imported_at=now))
+        rows.append(ImportBaseline(record=record, fields=fields, facts=doc.facts, imported_at=now))
     ImportBaseline.objects.bulk_create(
         rows,
         update_conflicts=True,
         unique_fields=["record"],
-        update_fields=["fields", "imported_at"],
+        update_fields=["fields", "facts", "imported_at"],
     )
 
 
@@ -332,7 +347,9 @@ def _fields_for(
         "body": adr.body,
         "decided_on": adr.decided_on,
         "deciders": adr.deciders,
-        "tags": list(adr.status.tags),
+        # Import facts (an unstated or unknown status) are import metadata, never tags: tags
+        # are the team's vocabulary and feed every editor's suggestions.
+        "tags": [],
     }
     if adr.date_problem:
         summary.problem(adr.path, f"{adr.date_problem}; imported without a date")
@@ -394,6 +411,8 @@ def _write_record(
             message=f"Imported from {adr.path}"[:300],
             **fields,
         )
+        if not adr.exported:
+            _start_review_clock(record, doc)
         doc.record, doc.outcome = record, "created"
         summary.created.append({"path": adr.path, "key": record.key})
     else:
@@ -412,6 +431,13 @@ def _write_record(
         if existing.status != Record.Status.SUPERSEDED and status != Record.Status.SUPERSEDED:
             changes["status"] = status
         changes = _merge(doc, existing, changes)
+        if any(t in existing.tags for t in adr.status.tags):
+            # The status-… tags earlier imports wrote for this file's status are import
+            # metadata now; they go whatever else the merge keeps.
+            changes["tags"] = [t for t in existing.tags if t not in adr.status.tags]
+        if not adr.exported and existing.last_verified_at is None:
+            # Imported before its own date was read, and never verified since: its clock too.
+            _start_review_clock(existing, doc)
         if all(getattr(existing, name) == value for name, value in changes.items()):
             # Nothing differs: skip the locked read-and-compare of record_update.
             doc.record, doc.outcome = existing, "unchanged"
@@ -431,6 +457,71 @@ def _write_record(
         doc.outcome = "updated" if record.version != before else "unchanged"
         entry = {"path": adr.path, "key": record.key}
         (summary.updated if doc.outcome == "updated" else summary.unchanged).append(entry)
+
+
+_STATUS_NOTES = {
+    parsing.TAG_UNSTATED: "unstated",
+    parsing.TAG_ON_HOLD: "on hold",
+    parsing.TAG_PLACEHOLDER: "template placeholder",
+}
+
+
+def _origin(doc: _Doc) -> tuple[dt.datetime | None, str]:
+    """When the record's own history says it was last decided, and where that was read: the
+    date in its front matter or Date line, a date beside its status, else its last commit."""
+    adr = doc.adr
+    dates = [(d, src) for d, src in ((adr.decided_on, "date"), (adr.status_date, "status")) if d]
+    if dates:
+        day, source = max(dates, key=lambda pair: pair[0])
+        if source == "status":
+            where = adr.status_source or "status line"
+        elif adr.front_matter.get("date") or adr.front_matter.get("decided_on"):
+            where = "front matter"
+        else:
+            where = "status table" if adr.status_source == "status table" else "date line"
+        # Noon UTC: the same calendar day in every time zone people read it in.
+        return dt.datetime.combine(day, dt.time(12), tzinfo=dt.UTC), where
+    if doc.committed_at is not None:
+        return doc.committed_at, "last commit"
+    return None, ""
+
+
+def import_facts_for(doc: _Doc) -> dict[str, Any]:
+    """What the file said that has no record field: kept beside the record (ImportBaseline),
+    shown on the record's page, written back on export where MADR has a name for it; never
+    as tags."""
+    adr = doc.adr
+    origin, origin_source = _origin(doc)
+    facts: dict[str, Any] = {
+        "format": adr.format,
+        "title_from": adr.title_source,
+        "status_from": adr.status_source,
+        "status_as_written": adr.status_text.strip()[:200],
+        "status_note": next(
+            (_STATUS_NOTES[t] for t in adr.status.tags if t in _STATUS_NOTES),
+            "unrecognised" if adr.status.unknown else "",
+        ),
+        "dated": origin.isoformat() if origin else "",
+        "dated_from": origin_source,
+        "consulted": adr.consulted,
+        "informed": adr.informed,
+    }
+    return {k: v for k, v in facts.items() if v}
+
+
+def _start_review_clock(record: Record, doc: _Doc) -> None:
+    """Start a new record's review clock at its own date, not at the import: an ADR from 2018
+    that nobody has verified here is due for a first verification at once."""
+    origin, _ = _origin(doc)
+    if origin is None or origin >= record.created_at:
+        return
+    record.created_at = origin
+    record.next_review_at = policy.next_review_at(record, now=origin)
+    doc.from_file.add("next_review_at")  # the file's date set it: not an edit made in the app
+    Record.objects.filter(pk=record.pk).update(
+        created_at=record.created_at, next_review_at=record.next_review_at
+    )
+    record_services.refresh_freshness(record)
 
 
 def _remember_id(doc: _Doc, *, space: Space, value: str, renamed_from: str) -> None:
@@ -815,7 +906,7 @@ def import_files(
         raise InvalidInput(f"Unknown kind {kind!r}; use one of {', '.join(Record.Kind.values)}.")
     if owner is not None and not Membership.objects.filter(user=owner, space=space).exists():
         raise InvalidInput(f"{owner.email} is not a member of {space.name}, so cannot own records.")
-    summary = ImportSummary(dry_run=dry_run, files_seen=len(files))
+    summary = ImportSummary(dry_run=dry_run, space_slug=space.slug, files_seen=len(files))
     args = (space, files, actor, kind, owner, overwrite_edits, summary, progress)
     if dry_run:
         with transaction.atomic():
@@ -853,7 +944,9 @@ def _run(space, files, actor, kind, owner, overwrite_edits, summary: ImportSumma
             doc_kind = next((k for k, p in KIND_PREFIX.items() if p == prefix), kind)
             fm_kind = parsing.as_text(adr.front_matter.get("kind"))
             doc_kind = fm_kind if fm_kind in Record.Kind.values else doc_kind
-        docs.append(_Doc(adr=adr, kind=doc_kind))
+        doc = _Doc(adr=adr, kind=doc_kind, committed_at=source.committed_at)
+        doc.facts = import_facts_for(doc)
+        docs.append(doc)
 
     existing_by_path = {
         r.source_path: r for r in Record.objects.filter(space=space).exclude(source_path="")
@@ -930,9 +1023,7 @@ def _run(space, files, actor, kind, owner, overwrite_edits, summary: ImportSumma
         fm_id = ids.get(id(doc), "")
         number = claims.get(id(doc))
         if adr.status.unknown and not adr.exported:
-            summary.unknown_statuses.append(
-                {"path": adr.path, "status": adr.status.unknown, "tag": adr.status.tags[0]}
-            )
+            summary.unknown_statuses.append({"path": adr.path, "status": adr.status.unknown})
         try:
             with transaction.atomic():
                 _write_record(
@@ -995,6 +1086,33 @@ def _run(space, files, actor, kind, owner, overwrite_edits, summary: ImportSumma
     _remember_baselines(imported)
 
 
+def facts_for(record_ids) -> dict[int, dict[str, Any]]:
+    """Import metadata of these records (what their files said that has no record field)."""
+    return dict(
+        ImportBaseline.objects.filter(record_id__in=list(record_ids)).values_list(
+            "record_id", "facts"
+        )
+    )
+
+
+def in_step_with_files(record_ids) -> set[int]:
+    """The records whose every file-decided field is what their file last said (no edit made
+    in the app since the last import)."""
+    baselines = dict(
+        ImportBaseline.objects.filter(record_id__in=list(record_ids)).values_list(
+            "record_id", "fields"
+        )
+    )
+    return {
+        record.pk
+        for record in Record.objects.filter(pk__in=list(baselines))
+        if all(
+            _digest(value) == baselines[record.pk].get(name)
+            for name, value in _tracked(record).items()
+        )
+    }
+
+
 # --- export -----------------------------------------------------------------------------------
 
 
@@ -1006,7 +1124,7 @@ def _owner_value(record: Record) -> str:
     return ""
 
 
-def _safe_relative(path: str) -> bool:
+def safe_relative(path: str) -> bool:
     """A path that stays inside the export folder (and inside the zip's one folder)."""
     parts = path.split("/")
     return (
@@ -1024,7 +1142,7 @@ def export_filename(record: Record) -> str:
     """Where a record is written: its original import path when it has one (so relative links
     in its body keep working), else ``<key>-<slug>.md``."""
     path = record.source_path
-    if path and _safe_relative(path) and posixpath.basename(path).lower() not in _INDEX_NAMES:
+    if path and safe_relative(path) and posixpath.basename(path).lower() not in _INDEX_NAMES:
         return path
     return f"{record.key}-{slugify(record.title)[:60] or 'record'}.md"
 
@@ -1042,9 +1160,14 @@ _Dumper.add_representer(str, _str_presenter)
 
 
 def render_record(
-    record: Record, links: dict[str, list[str]], link_notes: dict[str, str] | None = None
+    record: Record,
+    links: dict[str, list[str]],
+    link_notes: dict[str, str] | None = None,
+    facts: dict[str, Any] | None = None,
 ) -> str:
-    """One record as MADR-style markdown: YAML front matter, then the body unchanged."""
+    """One record as MADR 4 markdown: YAML front matter (MADR 4's names: `decision-makers`,
+    `consulted`, `informed`, plus contextkb's own keys), the title as an H1, then the body."""
+    facts = facts or {}
     fm: dict[str, Any] = {
         "key": record.key,
         "space": record.space.slug,
@@ -1053,6 +1176,8 @@ def render_record(
         "status": record.status,
         "date": record.decided_on,
         "decision-makers": record.deciders or None,
+        "consulted": facts.get("consulted") or None,
+        "informed": facts.get("informed") or None,
         "summary": record.summary or None,
         "owner": _owner_value(record) or None,
         "tags": list(record.tags) or None,
@@ -1071,7 +1196,13 @@ def render_record(
     }
     fm = {k: v for k, v in fm.items() if v is not None}
     header = yaml.dump(fm, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
-    return f"---\n{header}---\n{record.body}"
+    body = record.body
+    if parsing.strip_title_heading(body) == body:
+        # MADR opens with the title as an H1; a body that already opens with one keeps its own.
+        heading = " ".join(record.title.split())
+        # A closing " #" keeps a title that ends in "#" ("Use C#") whole when read back.
+        body = f"# {heading}{' #' if heading.endswith('#') else ''}\n\n{body}"
+    return f"---\n{header}---\n{body}"
 
 
 @dataclass
@@ -1103,6 +1234,7 @@ def export_space(*, space: Space, actor, include_archived: bool = True) -> list[
             links.setdefault(source_id, {}).setdefault(link_type, []).append(target_key)
             if note:
                 notes.setdefault(source_id, {})[f"{link_type} {target_key}"] = note
+    facts = dict(ImportBaseline.objects.filter(record_id__in=ids).values_list("record_id", "facts"))
     files: list[ExportedFile] = []
     used: set[str] = set()
     index = [f"# {space.name}", "", "| key | title | status |", "|---|---|---|"]
@@ -1113,7 +1245,10 @@ def export_space(*, space: Space, actor, include_archived: bool = True) -> list[
         used.add(path.lower())
         files.append(
             ExportedFile(
-                path, render_record(record, links.get(record.pk, {}), notes.get(record.pk))
+                path,
+                render_record(
+                    record, links.get(record.pk, {}), notes.get(record.pk), facts.get(record.pk)
+                ),
             )
         )
         # One table row whatever the title holds (pipes, brackets, newlines).

@@ -7,7 +7,9 @@ are read in memory, so a hostile name can never write outside anywhere.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import logging
 import os
 import posixpath
 import stat
@@ -20,6 +22,7 @@ from django.conf import settings
 from apps.core.errors import InvalidInput
 
 MARKDOWN_SUFFIXES = (".md", ".markdown")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -27,6 +30,7 @@ class SourceFile:
     path: str  # relative, "/"-separated, never absolute, never containing ".."
     data: bytes | None = None
     problem: str = ""  # set when the file is skipped before parsing
+    committed_at: dt.datetime | None = None  # its last commit, when the folder is a checkout
 
 
 def is_markdown(path: str) -> bool:
@@ -105,7 +109,40 @@ def read_folder(root: str | os.PathLike) -> list[SourceFile]:
             files.append(SourceFile(rel, data=data))
     if not_read:
         files.append(_not_read(not_read, max_files))
+    dates = commit_dates(root_path)
+    for source in files:
+        source.committed_at = dates.get(source.path)
     return files
+
+
+def commit_dates(root: Path) -> dict[str, dt.datetime]:
+    """The last commit date of every file under `root`, when it is inside a git checkout (one
+    `git log` for the whole folder; {} when it is not a checkout or git is missing)."""
+    from apps.interchange import gitcli
+
+    try:
+        result = gitcli.run(
+            ["log", "--format=%x00%cI", "--name-only", "--relative", "--", "."],
+            cwd=root,
+            check=False,
+        )
+    except gitcli.GitError as exc:
+        log.info("no commit dates for %s: %s", root, exc.message)
+        return {}
+    if result.returncode != 0:
+        return {}
+    dates: dict[str, dt.datetime] = {}
+    when: dt.datetime | None = None
+    for line in result.stdout.splitlines():
+        if line.startswith("\x00"):
+            try:
+                when = dt.datetime.fromisoformat(line[1:].strip())
+            except ValueError:
+                when = None
+        elif line and when is not None:
+            # Newest commits come first: the first date seen for a path is its last change.
+            dates.setdefault(line, when)
+    return dates
 
 
 def _unsafe_name(name: str) -> str:

@@ -35,3 +35,29 @@ def run_import_job(job_id: int) -> None:
             finished_at=timezone.now(),
         )
         raise
+
+
+@shared_task(acks_late=True, ignore_result=True, soft_time_limit=900, time_limit=960)
+def sync_repo(link_id: int, direction: str = "both") -> None:
+    """Pull (and push) one linked repository folder; quietly nothing when the link is gone."""
+    from apps.interchange import sync
+    from apps.interchange.models import RepoLink
+
+    link = RepoLink.objects.filter(pk=link_id).first()
+    if link is None:
+        return
+    if direction == "pull":
+        sync.repo_pull(link=link)
+    elif direction == "push":
+        sync.repo_push(link=link)
+    else:
+        sync.repo_sync(link=link)
+
+
+@shared_task(ignore_result=True)
+def sync_all_repos() -> None:
+    """The beat entry: one sync task per linked space."""
+    from apps.interchange.models import RepoLink
+
+    for link_id in RepoLink.objects.values_list("pk", flat=True):
+        sync_repo.delay(link_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import zipfile
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -14,9 +15,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 from apps.accounts import access
 from apps.accounts.models import Space
 from apps.core.errors import ServiceError
-from apps.interchange import services
-from apps.interchange.forms import ImportForm
-from apps.interchange.models import ImportJob
+from apps.interchange import services, sync
+from apps.interchange.forms import ImportForm, RepoLinkForm
+from apps.interchange.models import ImportJob, RepoLink
 
 
 def _space(request: HttpRequest, slug: str) -> Space:
@@ -90,3 +91,75 @@ def export_zip(request: HttpRequest, slug: str) -> HttpResponse:
     response = HttpResponse(buffer.getvalue(), content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{space.slug}-records-{stamp}.zip"'
     return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def sync_page(request: HttpRequest, slug: str) -> HttpResponse:
+    """The repository link: its settings (admins), the last sync, its result, and the files
+    waiting for a person; Pull / Push buttons (editors)."""
+    space = _space(request, slug)
+    link = RepoLink.objects.filter(space=space).first()
+    can_admin, can_edit = (
+        access.can_admin(request.user, space),
+        access.can_edit(request.user, space),
+    )
+    initial = (
+        {
+            "remote_url": link.remote_url,
+            "branch": link.branch,
+            "folder": link.folder,
+            "push_branch": link.push_branch,
+            "username": link.username,
+        }
+        if link
+        else None
+    )
+    action = request.POST.get("action", "")
+    form = RepoLinkForm(request.POST if action == "save" else None, initial=initial)
+    status, error = 200, ""
+    if request.method == "POST":
+        try:
+            if action == "save":
+                if form.is_valid():
+                    data = dict(form.cleaned_data)
+                    remove = data.pop("remove_credential")
+                    credential = data.pop("credential") or None
+                    sync.repo_link_save(
+                        space=space,
+                        actor=request.user,
+                        credential="" if remove else credential,
+                        **data,
+                    )
+                    messages.success(request, "Repository settings saved.")
+                    return redirect("interchange:sync", slug=space.slug)
+                status = 400
+            elif action in ("pull", "push", "sync"):
+                link = sync.require_sync_rights(space=space, actor=request.user)
+                runner = {
+                    "pull": lambda: [sync.repo_pull(link=link)],
+                    "push": lambda: [sync.repo_push(link=link)],
+                    "sync": lambda: sync.repo_sync(link=link),
+                }[action]
+                for outcome in runner():
+                    level = messages.error if outcome.result == "failed" else messages.info
+                    level(request, outcome.message)
+                return redirect("interchange:sync", slug=space.slug)
+            else:
+                status = 400
+        except ServiceError as exc:
+            error = exc.message
+            status = 403 if exc.code == "forbidden" else 400
+    return render(
+        request,
+        "interchange/sync.html",
+        {
+            "space": space,
+            "link": RepoLink.objects.filter(space=space).first(),
+            "form": form,
+            "can_admin": can_admin,
+            "can_edit": can_edit,
+            "error": error,
+        },
+        status=status,
+    )

@@ -177,6 +177,17 @@ ENDPOINTS = {
         lambda: {"space": "payments", "file": io.BytesIO(adr_zip()), "dry_run": "true"},
     ),
     "import progress": ("get", "/api/v1/import/{uid}/", "/api/v1/import/{job}/", None),
+    "sync state": ("get", "/api/v1/sync/{slug}/", "/api/v1/sync/payments/", None),
+    "sync settings": (
+        "put",
+        "/api/v1/sync/{slug}/",
+        "/api/v1/sync/payments/",
+        {"remote_url": "http://127.0.0.1:9/kb.git", "branch": "main", "folder": "docs/adr"},
+    ),
+    # The remote cannot be reached: the run answers 200 with a failed outcome.
+    "sync pull": ("post", "/api/v1/sync/{slug}/pull/", "/api/v1/sync/payments/pull/", None),
+    "sync push": ("post", "/api/v1/sync/{slug}/push/", "/api/v1/sync/payments/push/", None),
+    "sync run": ("post", "/api/v1/sync/{slug}/sync/", "/api/v1/sync/payments/sync/", None),
     "schema": ("get", None, "/api/schema/", None),
     "docs": ("get", None, "/api/docs/", None),
 }
@@ -235,6 +246,12 @@ EXPECTED = {
     "drift gitlab": WEBHOOK,
     "import": write(202),
     "import progress": READ,
+    "sync state": READ,
+    # Only space admins link a space to a repository.
+    "sync settings": (401, 404, 403, 403, 200, 403, 403, 404, 401, 401),
+    "sync pull": write(200),
+    "sync push": write(200),
+    "sync run": write(200),
     "schema": PUBLIC,
     "docs": PUBLIC,
 }
@@ -273,8 +290,19 @@ def job(world):
     )
 
 
+@pytest.fixture
+def repo_link(world):
+    from apps.interchange.models import RepoLink
+
+    return RepoLink.objects.create(
+        space=world["space"],
+        remote_url="http://127.0.0.1:9/kb.git",
+        created_by=world["users"]["admin"],
+    )
+
+
 @pytest.mark.parametrize(("endpoint", "caller", "expected"), CASES)
-def test_authorization_matrix(api, world, job, endpoint, caller, expected):
+def test_authorization_matrix(api, world, job, repo_link, endpoint, caller, expected):
     method, _, path, body = ENDPOINTS[endpoint]
     ids = {
         "dec1": world["dec1"].pk,

@@ -46,7 +46,9 @@ def test_upload_watch_download_and_import_the_export_into_an_empty_space(
     assert "6 created, 0 updated, 0 unchanged, 1 skipped" in report
     assert "links: 3 created" in report
     assert "adr/README.md" not in report and "README.md\tindex page, not a decision" in report
-    page.get_by_role("link", name="DEC-10").click()
+    # Keys are links wherever the summary names them (created, and both ends of each link).
+    assert page.get_by_role("link", name="DEC-10").count() == 2
+    page.get_by_role("link", name="DEC-10").first.click()
     assert "10. Terraform directory structure" in page.locator("h1").first.inner_text()
 
     page.goto(f"/s/{space.slug}/import/")

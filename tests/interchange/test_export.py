@@ -158,7 +158,8 @@ def test_exported_files_are_madr_with_front_matter_and_the_body_unchanged(rich_s
     head, body = text[4:].split("\n---\n", 1)
     meta = yaml.safe_load(head)
     record = Record.objects.get(space=rich_space, key="DEC-10")
-    assert body == record.body
+    # MADR: the title as an H1, then the body as it is in the app.
+    assert body == f"# {record.title}\n\n{record.body}"
     assert meta["key"] == "DEC-10" and meta["status"] == "accepted"
     assert meta["owner"] == owner.email
     assert meta["anchors"] == ["terraform/**", "projects/*/main.tf"]

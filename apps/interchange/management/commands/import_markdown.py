@@ -15,12 +15,16 @@ from apps.records.models import Record
 
 EPILOG = """\
 what is read:
-  Each markdown file becomes a record: title, status (accepted, proposed, superseded by ...,
-  emoji and any case; unknown words are kept as a status-... tag), date, deciders, the number in
-  its file name (0012-x.md becomes DEC-12 when that number is free) and the body unchanged.
-  "Superseded by", "Supersedes", "Amended by", "Amends" links (relative, reference-style,
-  GitHub URLs, plain "superseded by ADR-12") become typed links; other links between the
-  files become relates_to. README.md/index.md and ADR templates are skipped.
+  Each markdown file becomes a record: title (front matter, H1, else the file name), status
+  (front matter, Status: line, a status table such as | Status | Date | Author(s) |, or a
+  ## Status section; emoji and any case; the words as written are kept as import metadata,
+  never as tags), date, deciders, the number in its file name (0012-x.md becomes DEC-12 when
+  that number is free) and the body (less the H1 the title came from). "Superseded by",
+  "Superseded [X]", "Superseded: 2019-12-19 by", "Supersedes", "Amended by", "Amends" links
+  (relative, reference-style, GitHub URLs, plain "superseded by ADR-12", front-matter
+  superseded_by:) become typed links; other links between the files become relates_to.
+  README.md/index.md and ADR templates are skipped. A record's review clock starts from its
+  own date (or, in a git checkout, its last commit), so an old unverified ADR is due at once.
 
 re-running:
   Files are matched to records by their path (or a front-matter id, or the key in a
