@@ -54,7 +54,8 @@ _HIGHLIGHT_SQL = """
     SELECT r.id,
            ts_headline('english', translate(r.title, %(marks)s, ''), q.q, %(all)s),
            ts_headline('english', translate(r.summary, %(marks)s, ''), q.q, %(all)s),
-           ts_headline('english', translate(left(r.body, 20000), %(marks)s, ''), q.q, %(fragment)s)
+           ts_headline('english', translate(left(r.body, 20000), %(marks)s, ''), q.q, %(fragment)s),
+           left(r.body, 400)
     FROM records_record r, q
     WHERE r.id = ANY(%(ids)s::bigint[])
 """
@@ -85,6 +86,13 @@ def _marked(text: str, limit: int | None = None) -> SafeString:
 
 
 _SPACES = re.compile(r"\s+")
+# Markdown syntax that means nothing in a one-line excerpt: heading marks, emphasis, code ticks,
+# table pipes.
+_MARKUP = re.compile(r"(?:(?<=\s)|^)#{1,6}(?=\s)|\*\*|__|`|\|")
+
+
+def _plain(text: str) -> str:
+    return _SPACES.sub(" ", _MARKUP.sub(" ", text)).strip()
 
 
 def highlights(*, record_ids: list[int], query: str) -> dict[int, Highlight]:
@@ -105,11 +113,14 @@ def highlights(*, record_ids: list[int], query: str) -> dict[int, Highlight]:
         )
         rows = cursor.fetchall()
     found = {}
-    for pk, title, summary, fragment in rows:
+    for pk, title, summary, fragment, start in rows:
         if _START in summary or _START not in fragment:
             excerpt = _marked(summary, 160)
         else:
-            excerpt = _marked("… " + _SPACES.sub(" ", fragment).strip() + " …")
+            text = _plain(fragment)
+            unmarked = text.replace(_START, "").replace(_STOP, "")
+            opening = "" if _plain(start).startswith(unmarked[:40]) else "… "
+            excerpt = _marked(f"{opening}{text} …")
         found[pk] = Highlight(title=_marked(title), excerpt=excerpt)
     return found
 
