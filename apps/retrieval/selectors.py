@@ -54,11 +54,20 @@ _HIGHLIGHT_SQL = """
     SELECT r.id,
            ts_headline('english', translate(r.title, %(marks)s, ''), q.q, %(all)s),
            ts_headline('english', translate(r.summary, %(marks)s, ''), q.q, %(all)s),
-           ts_headline('english', translate(left(r.body, 20000), %(marks)s, ''), q.q, %(fragment)s),
+           CASE WHEN to_tsvector('english', r.title || ' ' || r.summary) @@ q.q THEN ''
+                ELSE ts_headline(
+                    'english', translate(left(r.body, %(body_chars)s), %(marks)s, ''), q.q,
+                    %(fragment)s
+                )
+           END,
            left(r.body, 400)
     FROM records_record r, q
     WHERE r.id = ANY(%(ids)s::bigint[])
 """
+
+
+# A body's excerpt comes from its first this many characters (marking is ~linear in the text).
+EXCERPT_FROM_CHARS = 8000
 
 
 @dataclass
@@ -109,11 +118,14 @@ def highlights(*, record_ids: list[int], query: str) -> dict[int, Highlight]:
                 "marks": _START + _STOP,
                 "all": _HEADLINE_ALL,
                 "fragment": _HEADLINE_FRAGMENT,
+                "body_chars": EXCERPT_FROM_CHARS,
             },
         )
         rows = cursor.fetchall()
     found = {}
     for pk, title, summary, fragment, start in rows:
+        # The body is excerpted only when neither the title nor the summary shows a match (most
+        # of the time of marking goes to bodies).
         if _START in summary or _START not in fragment:
             excerpt = _marked(summary, 160)
         else:
