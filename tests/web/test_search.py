@@ -97,21 +97,35 @@ def test_the_web_lists_records_in_the_context_apis_order(as_user, owner, space, 
 def test_matched_words_are_marked_in_titles_and_excerpts_and_text_stays_escaped(
     as_user, owner, space
 ):
-    make_record(
+    titled = make_record(
         space=space,
         actor=owner,
         title="<b>Retries</b> of failed payments",
         summary="Nothing about it here.",
+    )
+    in_body = make_record(
+        space=space,
+        actor=owner,
+        title="Card network rules",
+        summary="What the schemes require.",
         body="## Context\nA long story.\n\nThe payment is retried with <script>x</script> backoff.",
     )
 
     body = as_user(owner).get(HOME, {"q": "retry payment"}).content.decode()
 
-    title = re.search(r'class="row-title">(.*?)</a>', body).group(1)
+    rows = dict(
+        re.findall(r'<td class="key"><a [^>]*>([A-Z]{3}-\d+)</a></td>(.*?)</tr>', body, re.S)
+    )
+    title = re.search(r'class="row-title">(.*?)</a>', rows[titled.key]).group(1)
     assert title == "&lt;b&gt;<mark>Retries</mark>&lt;/b&gt; of failed <mark>payments</mark>"
-    # The summary does not match, so the part of the body that does is shown, marked.
-    excerpt = re.search(r'class="row-summary">(.*?)</span>', body, flags=re.S).group(1)
-    assert "<mark>payment</mark> is <mark>retried</mark>" in excerpt
+    # The title shows the match: the summary is shown as written.
+    assert '<span class="row-summary">Nothing about it here.</span>' in rows[titled.key]
+    # Neither title nor summary matches: the part of the body that does is shown, marked, as
+    # plain text (no markdown heading marks).
+    excerpt = re.search(r'class="row-summary">(.*?)</span>', rows[in_body.key], re.S).group(1)
+    assert excerpt.startswith(
+        "Context A long story. The <mark>payment</mark> is <mark>retried</mark>"
+    )
     assert "<script>" not in excerpt and "<script>" not in body.split("<main", 1)[1]
 
 
