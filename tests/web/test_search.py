@@ -161,3 +161,13 @@ def test_the_results_heading_takes_focus_after_a_search(as_user, owner, payments
     nothing = client.get(HOME, {"q": "zebra crossing"}).content.decode()
     assert '<h2 id="results" tabindex="-1" data-focus-on-load>No records match</h2>' in nothing
     assert "data-focus-on-load" not in client.get(HOME).content.decode()
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["how do we", "-", '"', "!!! & | :* <->", "x" * 300, "retry \x00 payments", "DEC-1 OR"],
+)
+def test_odd_searches_get_a_page_not_an_error(as_user, owner, payments, query):
+    response = as_user(owner).get(HOME, {"q": query})
+    assert response.status_code == 200
+    assert 'id="results"' in response.content.decode()
