@@ -205,6 +205,25 @@ def _searched(qs: QuerySet[Record], *, space: Space, filters: RecordFilters):
     return sorted(qs, key=lambda record: order[record.pk])
 
 
+def search_everywhere(*, principal, q: str, kind: str = "") -> list[Record]:
+    """The records a search finds in every space the principal may see, best match first:
+    the same engine and rules as a space's search."""
+    q = (q or "").replace("\x00", "").strip()[:200]
+    if not q:
+        return []
+    space_ids = list(Space.objects.visible_to(principal).values_list("pk", flat=True))
+    hits = retrieval_selectors.record_search(
+        space_ids=space_ids, query=q, kinds=[kind] if kind else None
+    )
+    found = {
+        record.pk: record
+        for record in record_selectors.record_list_visible(principal=principal).filter(
+            pk__in=[hit.record_id for hit in hits]
+        )
+    }
+    return [found[hit.record_id] for hit in hits if hit.record_id in found]
+
+
 DOUBLE_SUBMIT_WINDOW = dt.timedelta(seconds=30)
 
 

@@ -87,3 +87,31 @@ def test_a_search_that_finds_nothing_says_so_with_focus_on_the_message(new_page)
     heading = page.get_by_role("heading", name="No records match")
     assert heading.evaluate("el => el === document.activeElement")
     assert page.console_errors == []
+
+
+@pytest.mark.parametrize("width", [1366, 390])
+def test_searching_every_space_from_the_navigation(new_page, shoot, width):
+    from tests.e2e.test_daily_use import _axe_violations
+
+    call_command("seed_demo")
+    ana = Record.objects.get(title__startswith="Payouts run").owner_user
+    page = new_page(width=width, height=900 if width > 600 else 844)
+    login(page, ana, DEMO_PASSWORD)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Search").click()
+    page.wait_for_url(re.compile(r"/search/$"))
+
+    _search(page, "what happens when a webhook delivery fails")
+
+    assert set(_titles(page)[:2]) == {
+        "Retry failed webhooks with exponential backoff",
+        "Deliver webhooks through a durable outbox table",
+    }
+    heading = page.get_by_role("heading", name=re.compile(r"records? matching"))
+    assert heading.evaluate("el => el === document.activeElement")
+    page.keyboard.press("Tab")  # no sort headers here: the first result is the next stop
+    assert page.evaluate("document.activeElement.closest('tbody tr') !== null")
+    # Nothing spills sideways on a phone, and axe finds nothing to fix.
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert _axe_violations(page) == []
+    if width > 600:
+        shoot(page, "search-all-spaces", full_page=False)

@@ -171,3 +171,54 @@ def test_odd_searches_get_a_page_not_an_error(as_user, owner, payments, query):
     response = as_user(owner).get(HOME, {"q": query})
     assert response.status_code == 200
     assert 'id="results"' in response.content.decode()
+
+
+SEARCH = reverse("web:search")
+
+
+def test_searching_every_space_uses_the_same_engine_and_shows_only_visible_spaces(
+    as_user, owner, space, payments, outsider, other_space
+):
+    from apps.accounts.models import Membership
+    from tests.factories import MembershipFactory, SpaceFactory
+
+    ops = SpaceFactory(name="Operations", slug="ops")
+    MembershipFactory(space=ops, user=owner, role=Membership.Role.EDITOR)
+    there = make_record(
+        space=ops, actor=owner, kind="constraint", title="Retry failed deployments twice"
+    )
+    hidden = make_record(space=other_space, actor=outsider, title="Retry failed payments, secret")
+    client = as_user(owner)
+
+    page = client.get(SEARCH, {"q": "how do we retry failed payments"})
+    body = page.content.decode()
+
+    keys = _keys(page)
+    assert keys[0] == payments["all"].key  # all the words, first
+    assert there.key in keys and payments["one"].key in keys
+    assert "secret" not in body and f"/s/elsewhere/{hidden.key}/" not in body
+    assert f'href="/s/ops/{there.key}/"' in body
+    assert "<mark>Retry</mark> <mark>failed</mark> <mark>payments</mark>" in body
+    assert "data-focus-on-load><strong>" in body
+    # The same order as a search of the space itself, for the records of that space.
+    in_space = _keys(client.get(HOME, {"q": "how do we retry failed payments"}))
+    assert [k for k in keys if k in in_space] == in_space
+    # The navigation links to it; an empty search is just the box.
+    assert f'href="{SEARCH}"' in body
+    empty = client.get(SEARCH).content.decode()
+    assert "No records match" not in empty and 'id="s-q"' in empty
+    nothing = client.get(SEARCH, {"q": "zebras and giraffes"}).content.decode()
+    assert "No records match" in nothing
+
+
+def test_searching_every_space_runs_a_bounded_number_of_queries(
+    as_user, owner, space, django_assert_max_num_queries
+):
+    for n in range(40):
+        make_record(
+            space=space, actor=owner, title=f"Retry rule {n} for payments", owner_user=owner
+        )
+    client = as_user(owner)
+    with django_assert_max_num_queries(10):
+        response = client.get(SEARCH, {"q": "how do we retry failed payments"})
+    assert len(_keys(response)) == 40

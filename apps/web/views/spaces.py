@@ -48,6 +48,24 @@ def space_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+def search(request: HttpRequest) -> HttpResponse:
+    """Search every space the user may see, with the engine a space's search uses."""
+    q = (request.GET.get("q") or "").replace("\x00", "").strip()[:200]
+    kind = request.GET.get("kind") or ""
+    kind = kind if kind in Record.Kind.values else ""
+    records = selectors.search_everywhere(principal=request.user, q=q, kind=kind)
+    page = Paginator(records, PAGE_SIZE).get_page(request.GET.get("page"))
+    marks = retrieval_selectors.highlights(record_ids=[r.pk for r in page.object_list], query=q)
+    for record in page.object_list:
+        record.highlight = marks.get(record.pk)
+    return render(
+        request,
+        "web/search.html",
+        {"q": q, "kind": kind, "kinds": Record.Kind.choices, "page": page},
+    )
+
+
+@login_required
 @require_http_methods(["GET", "POST"])
 def space_create(request: HttpRequest) -> HttpResponse:
     form = SpaceForm(request.POST or None)
