@@ -269,7 +269,7 @@ def space_counts(space: Space) -> dict[str, int]:
         .filter(space=space)
         .values_list("freshness")
         .order_by()
-        .annotate(n=Count("id"))
+        .annotate(n=Count("*"))
     )
     for state, n in rows:
         counts[state] = n
