@@ -11,6 +11,8 @@ token given to `manage.py mcp_stdio --token …`.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import time
 
 import mcp_types
@@ -26,8 +28,9 @@ from apps.core.middleware import DB_ERRORS
 from apps.core.replica import on_replica
 from apps.records import selectors as record_selectors
 from apps.records.models import Record
+from apps.retrieval import bundle as bundle_module
 from apps.retrieval import services as retrieval_services
-from apps.retrieval import usage
+from apps.retrieval import tokens, usage
 from apps.retrieval.bundle import (
     ContextParams,
     context_bundle,
@@ -145,18 +148,51 @@ def _run(fn, ctx: Context | None, operation: str, **kwargs):
     return sync_to_async(call, thread_sensitive=True)(_plain_token(ctx), _tool_name(ctx))
 
 
+LEFT_OUT = "Left out (token budget or superseded): "
+
+
+@functools.cache
+def _left_out_reserve() -> int:
+    """Tokens kept free in the budget for the line naming what was left out (its shortest
+    form)."""
+    return tokens.count_after_newline(f"{LEFT_OUT}9999 records.")
+
+
+def _left_out_line(omitted: list[dict], room: int) -> str:
+    """As many of the left-out keys as fit into `room` tokens, then how many more; "" if even
+    the count does not fit."""
+    keys = [o["key"] for o in omitted]
+    for shown in range(len(keys), -1, -1):
+        rest = len(keys) - shown
+        if shown == 0:
+            line = f"{LEFT_OUT}{rest} record{'s' if rest != 1 else ''}."
+        elif rest:
+            line = f"{LEFT_OUT}{', '.join(keys[:shown])} and {rest} more."
+        else:
+            line = f"{LEFT_OUT}{', '.join(keys)}."
+        if len(line) <= room * bundle_module.MAX_CHARS_PER_TOKEN and (
+            tokens.count_after_newline(line) <= room
+        ):
+            return line
+    return ""
+
+
 def _search(principal, *, query, paths, max_tokens, space, kinds=()):
     data = {"q": query, "paths": list(paths or []), "max_tokens": max_tokens, "kinds": list(kinds)}
     if space:
         data["spaces"] = [space]
     params: ContextParams = parse_params(data)
+    # The text returned never exceeds max_tokens: the records are packed into the budget less
+    # room for the "Left out" line, which then names as many keys as fit.
+    packed = dataclasses.replace(params, max_tokens=params.max_tokens - _left_out_reserve())
     # Read-only: served by the read replica when one is configured (DATABASE_REPLICA_URL).
-    bundle = on_replica(context_bundle, principal=principal, params=params)
+    bundle = on_replica(context_bundle, principal=principal, params=packed)
     text = bundle["markdown"]
     if bundle["omitted"]:
-        text += "Left out (token budget or superseded): " + ", ".join(
-            o["key"] for o in bundle["omitted"]
-        )
+        used = bundle["tokens_used"]  # exact (apps.retrieval.tokens)
+        line = _left_out_line(bundle["omitted"], params.max_tokens - used)
+        if line and (tokens.is_additive() or tokens.count(text + line) <= params.max_tokens):
+            text += line
     return text, bundle
 
 

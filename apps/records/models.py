@@ -158,6 +158,19 @@ class Record(models.Model):
             # Space home filters: freshness and status within a space.
             models.Index(fields=["space", "freshness"], name="record_space_freshness_idx"),
             models.Index(fields=["space", "status"], name="record_space_status_idx"),
+            # The space page's freshness counts and tag list, read from the index alone (a scan
+            # of the table took ~0.5 s a page at 100,000 records; bench/web_search.py).
+            models.Index(
+                fields=["space", "freshness"],
+                condition=Q(archived_at__isnull=True),
+                name="record_active_freshness_idx",
+            ),
+            models.Index(
+                fields=["space"],
+                include=["tags"],
+                condition=Q(archived_at__isnull=True),
+                name="record_active_tags_idx",
+            ),
             # Full-text search.
             GinIndex(fields=["search_vector"], name="record_search_idx"),
             # Tag filters (tags @> ARRAY[...]).

@@ -85,14 +85,21 @@ def parse_params(data) -> ContextParams:
     elif "\x00" in query:
         errors["q"] = ["Contains a NUL character."]
     params = ContextParams(query=query.strip())
-    for name in ("paths", "spaces", "kinds"):
+    for name in ("paths", "spaces", "kinds", "space"):
         raw = data.getlist(name) if hasattr(data, "getlist") else data.get(name)
         if isinstance(raw, list) and len(raw) == 1 and isinstance(raw[0], str):
             raw = raw[0]
         try:
-            setattr(params, name, _as_list(raw, name))
+            values = _as_list(raw, name)
         except InvalidInput as exc:
             errors.update(exc.details)
+            continue
+        if name == "space":
+            # `space` (singular, as agents.md, the gaps endpoint and the MCP tools spell it) is an
+            # alias of `spaces`: never ignored, so a tool that uses it is not searching everything.
+            params.spaces += [v for v in values if v not in params.spaces]
+        else:
+            setattr(params, name, values)
     if len(params.paths) > MAX_PATHS or any(len(p) > 500 for p in params.paths):
         errors["paths"] = [f"At most {MAX_PATHS} paths of at most 500 characters."]
     for name in ("paths", "spaces", "kinds"):
@@ -227,13 +234,6 @@ def owner_of(record: Record) -> dict | None:
     if record.owner_team_id:
         return {"type": "team", "name": record.owner_team.name, "email": None}
     return None
-
-
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n\s*\n")
-
-
-def _sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
 
 
 _MARKER = re.compile(r"<(/?)(record|context)\b", flags=re.IGNORECASE)
@@ -409,17 +409,32 @@ MIN_BLOCK_TOKENS = 17
 MAX_CHARS_PER_TOKEN = 6
 
 
+# Where an excerpt may end: after a sentence, or at the end of a line.
+_CUT = re.compile(r"(?<=[.!?])[ \t]+|[ \t]*\n")
+_FENCE = re.compile(r"^ {0,3}(```|~~~)", flags=re.MULTILINE)
+
+
+def _excerpt_text(body: str, cut: int) -> str:
+    """The body up to `cut`, as written (its newlines kept, so headings, list items and table rows
+    stay on their own lines), marked as cut, with a code fence it leaves open closed."""
+    text = body[:cut].rstrip() + " […]"
+    if len(_FENCE.findall(text)) % 2:
+        text += "\n```"
+    return text
+
+
 def _pack_excerpt(row: dict, room: int) -> tuple[str, str, int] | None:
-    """The longest run of whole leading sentences of the body whose text fits into `room`
-    tokens (the text alone: the block around it is counted by the caller)."""
-    sentences = _sentences(row["body"])
-    if len(sentences) < 2:
+    """The longest leading part of the body, ending after a sentence or a line, whose text fits
+    into `room` tokens (the text alone: the block around it is counted by the caller)."""
+    body = row["body"].strip()
+    cuts = sorted({m.start() for m in _CUT.finditer(body) if body[: m.start()].strip()})
+    if not cuts:
         return None
     best = None
-    lo, hi = 1, len(sentences) - 1
-    while lo <= hi:  # binary search on the number of sentences
+    lo, hi = 0, len(cuts) - 1
+    while lo <= hi:  # binary search on where to cut
         mid = (lo + hi) // 2
-        text = " ".join(sentences[:mid]) + " […]"
+        text = _excerpt_text(body, cuts[mid])
         if len(text) > room * MAX_CHARS_PER_TOKEN:
             hi = mid - 1
             continue

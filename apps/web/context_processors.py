@@ -10,6 +10,7 @@ from apps.accounts.models import Space
 # links to a page that is not there. SPACE_ITEMS take the current space's slug.
 GLOBAL_ITEMS = [
     ("Spaces", "web:space_list"),
+    ("Search", "web:search"),
     ("Review queue", "reminders:review_queue"),
     ("Health", "reminders:health"),
     ("Gaps", "retrieval:gaps"),

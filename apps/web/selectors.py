@@ -4,16 +4,29 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from dataclasses import dataclass, field
 
-from django.contrib.postgres.search import SearchQuery, SearchRank
-from django.db.models import Case, Count, F, Q, QuerySet, Value, When
+from django.contrib.postgres.search import SearchQuery, SearchQueryField, SearchRank
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    F,
+    FloatField,
+    Func,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.utils import timezone
 
 from apps.accounts import access
 from apps.accounts.models import Membership, Space
 from apps.records import selectors as record_selectors
 from apps.records.models import Link, Record
+from apps.retrieval import selectors as retrieval_selectors
 
 SORTS = {
     "key": ("kind", "number"),
@@ -103,8 +116,11 @@ class RecordFilters:
         )
 
 
-def space_records(*, principal, space: Space, filters: RecordFilters, user) -> QuerySet[Record]:
-    """The records of one space the principal may see, filtered and sorted as asked."""
+def space_records(
+    *, principal, space: Space, filters: RecordFilters, user
+) -> QuerySet[Record] | list[Record]:
+    """The records of one space the principal may see, filtered and sorted as asked; with a
+    search, only those it finds (a list, best match first, when no sort is asked for)."""
     qs = record_selectors.record_list_visible(
         principal=principal, include_archived=filters.archived
     ).filter(space=space)
@@ -131,17 +147,81 @@ def space_records(*, principal, space: Space, filters: RecordFilters, user) -> Q
     if filters.anchor:
         qs = qs.anchored_to(filters.anchor)
     if filters.q:
-        # English stems for words; "simple" so keys such as DEC-12 match as typed.
-        query = SearchQuery(filters.q, search_type="websearch", config="english") | SearchQuery(
-            filters.q, search_type="websearch", config="simple"
-        )
-        qs = qs.filter(search_vector=query).annotate(rank=SearchRank(F("search_vector"), query))
-        if not filters.sort:
-            return qs.order_by("-rank", "kind", "number")
-    sort = filters.sort or DEFAULT_SORT
+        return _searched(qs, space=space, filters=filters)
+    return _sorted(qs, filters.sort or DEFAULT_SORT)
+
+
+def _sorted(qs: QuerySet[Record], sort: str) -> QuerySet[Record]:
     if sort.lstrip("-") == "freshness":
         qs = qs.annotate(freshness_rank=FRESHNESS_RANK)
     return qs.order_by(*SORTS[sort])
+
+
+class AnyWordQuery(Func):
+    """Any of the query's words, as the search engine reads them (websearch syntax, english
+    stems)."""
+
+    template = (
+        "replace(websearch_to_tsquery('english', %(expressions)s)::text, ' & ', ' | ')::tsquery"
+    )
+    output_field = SearchQueryField()
+
+
+class AllWordsQuery(Func):
+    template = "websearch_to_tsquery('english', %(expressions)s)"
+    output_field = SearchQueryField()
+
+
+# As in the retrieval engine: a query with quotes or -exclusions means every word.
+_STRICT = re.compile(r'(^|\s)-\S|"')
+
+
+def _searched(qs: QuerySet[Record], *, space: Space, filters: RecordFilters):
+    """The filtered records that the search finds. Active records are ranked by the retrieval
+    engine the context API uses (any of the words, records with all of them first); the archive,
+    which that engine does not search, by full-text rank over any of the words. With no sort
+    asked for, best match first."""
+    if filters.archived:
+        strict = _STRICT.search(filters.q)
+        query = (AllWordsQuery if strict else AnyWordQuery)(Value(filters.q))
+        qs = qs.alias(
+            found=Func(
+                F("search_vector"),
+                query,
+                template="%(expressions)s",
+                arg_joiner=" @@ ",
+                output_field=BooleanField(),
+            ),
+            rank=Func(F("search_vector"), query, function="ts_rank", output_field=FloatField()),
+        ).filter(found=True)
+        return _sorted(qs, filters.sort) if filters.sort else qs.order_by("-rank", "kind", "number")
+    hits = retrieval_selectors.record_search(
+        space_ids=[space.pk], query=filters.q, kinds=[filters.kind] if filters.kind else None
+    )
+    qs = qs.filter(pk__in=[hit.record_id for hit in hits])
+    if filters.sort:
+        return _sorted(qs, filters.sort)
+    order = {hit.record_id: i for i, hit in enumerate(hits)}
+    return sorted(qs, key=lambda record: order[record.pk])
+
+
+def search_everywhere(*, principal, q: str, kind: str = "") -> list[Record]:
+    """The records a search finds in every space the principal may see, best match first:
+    the same engine and rules as a space's search."""
+    q = (q or "").replace("\x00", "").strip()[:200]
+    if not q:
+        return []
+    space_ids = list(Space.objects.visible_to(principal).values_list("pk", flat=True))
+    hits = retrieval_selectors.record_search(
+        space_ids=space_ids, query=q, kinds=[kind] if kind else None
+    )
+    found = {
+        record.pk: record
+        for record in record_selectors.record_list_visible(principal=principal).filter(
+            pk__in=[hit.record_id for hit in hits]
+        )
+    }
+    return [found[hit.record_id] for hit in hits if hit.record_id in found]
 
 
 DOUBLE_SUBMIT_WINDOW = dt.timedelta(seconds=30)
@@ -189,7 +269,7 @@ def space_counts(space: Space) -> dict[str, int]:
         .filter(space=space)
         .values_list("freshness")
         .order_by()
-        .annotate(n=Count("id"))
+        .annotate(n=Count("*"))
     )
     for state, n in rows:
         counts[state] = n

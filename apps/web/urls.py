@@ -27,6 +27,7 @@ R = "s/<slug:slug>/<recordkey:key>/"
 urlpatterns = [
     path("", spaces.space_list, name="space_list"),
     path("spaces/new/", spaces.space_create, name="space_create"),
+    path("search/", spaces.search, name="search"),
     path("me/password/", account.PasswordChangeView.as_view(), name="password_change"),
     path(
         "me/password/done/", account.PasswordChangeDoneView.as_view(), name="password_change_done"

@@ -24,6 +24,11 @@
     }
   });
 
+  // After a search (or a filter, sort or page change), focus goes to the results heading, so the
+  // first result is one Tab away instead of the whole header and filter form.
+  var results = document.querySelector("[data-focus-on-load]");
+  if (results) results.focus();
+
   // Buttons with data-confirm ask first (archive, remove member, save over).
   document.addEventListener("submit", function (event) {
     var button = event.submitter;

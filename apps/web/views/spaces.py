@@ -15,6 +15,7 @@ from apps.accounts import services as account_services
 from apps.accounts.models import Membership, Space, Team, User
 from apps.core.errors import Conflict, InvalidInput
 from apps.records.models import Record
+from apps.retrieval import selectors as retrieval_selectors
 from apps.web import selectors
 from apps.web.forms import MemberForm, RoleForm, SpaceForm
 from apps.web.views.common import service_errors, space_or_404
@@ -47,6 +48,24 @@ def space_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+def search(request: HttpRequest) -> HttpResponse:
+    """Search every space the user may see, with the engine a space's search uses."""
+    q = (request.GET.get("q") or "").replace("\x00", "").strip()[:200]
+    kind = request.GET.get("kind") or ""
+    kind = kind if kind in Record.Kind.values else ""
+    records = selectors.search_everywhere(principal=request.user, q=q, kind=kind)
+    page = Paginator(records, PAGE_SIZE).get_page(request.GET.get("page"))
+    marks = retrieval_selectors.highlights(record_ids=[r.pk for r in page.object_list], query=q)
+    for record in page.object_list:
+        record.highlight = marks.get(record.pk)
+    return render(
+        request,
+        "web/search.html",
+        {"q": q, "kind": kind, "kinds": Record.Kind.choices, "page": page},
+    )
+
+
+@login_required
 @require_http_methods(["GET", "POST"])
 def space_create(request: HttpRequest) -> HttpResponse:
     form = SpaceForm(request.POST or None)
@@ -73,6 +92,13 @@ def space_home(request: HttpRequest, slug: str) -> HttpResponse:
         principal=request.user, space=space, filters=filters, user=request.user
     )
     page = Paginator(records, PAGE_SIZE).get_page(request.GET.get("page"))
+    if filters.q:
+        # The words found, marked in the titles and excerpts of this page.
+        marks = retrieval_selectors.highlights(
+            record_ids=[r.pk for r in page.object_list], query=filters.q
+        )
+        for record in page.object_list:
+            record.highlight = marks.get(record.pk)
     members = User.objects.filter(memberships__space=space).order_by("username")
     owner_options = [("me", "Me"), ("none", "Unowned")]
     owner_options += [(f"u:{m.pk}", m.display_name) for m in members]
@@ -94,8 +120,18 @@ def space_home(request: HttpRequest, slug: str) -> HttpResponse:
             "kinds": Record.Kind.choices,
             "statuses": Record.Status.choices,
             "freshness_states": Record.Freshness.choices,
-            "sort": filters.sort or ("" if filters.q else selectors.DEFAULT_SORT),
-            "sort_options": selectors.SORT_CHOICES,
+            # "" is the default order: best match with a search, else recently updated. The menu
+            # sends "" unless another order was picked, so a search typed into the box is
+            # ranked by relevance even when the page before it was sorted by date.
+            "sort": filters.sort,
+            "sort_options": [
+                ("", "Best match" if filters.q else "Recently updated"),
+                *(
+                    (value, label)
+                    for value, label in selectors.SORT_CHOICES
+                    if filters.q or value != selectors.DEFAULT_SORT
+                ),
+            ],
         },
     )
 
