@@ -19,6 +19,7 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -308,13 +309,32 @@ def main(argv: list[str] | None = None) -> int:
     if not config_path().exists():
         print("not running (no supervisord configuration under var/supervisor/)")
         return 3
+    pid = _supervisorctl("pid").stdout.strip()
     done = _supervisorctl("status" if args.action == "status" else "shutdown")
     out = (done.stdout + done.stderr).strip()
     if "refused connection" in out or "no such file" in out:
         print("not running")
         return 3
+    if "SHUTDOWN_STATE" in out:
+        print("shutting down")
+        return 3
     print(out)
+    if args.action == "stop" and pid.isdigit():
+        # Return when everything has stopped (the worker may be finishing its tasks).
+        while _alive(int(pid)):
+            time.sleep(0.5)
+        print("stopped")
     return done.returncode
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 if __name__ == "__main__":
