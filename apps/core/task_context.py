@@ -95,10 +95,10 @@ def database_identity() -> str:
     return found
 
 
-def local_broker_folders(var_dir: Path) -> dict[str, str]:
-    """kombu filesystem-transport folders for the database this process uses: one set per
-    database (server address and name), so two databases never share a queue by accident."""
-    host, port, name = _settings_key()
+def local_broker_folders(var_dir: Path, database: tuple | None = None) -> dict[str, str]:
+    """kombu filesystem-transport folders for the database this process uses (or `database`:
+    host, port, name): one set per database, so two databases never share a queue by accident."""
+    host, port, name = database or _settings_key()
     digest = hashlib.sha256(f"{host}:{port}/{name}".encode()).hexdigest()[:12]
     base = var_dir / "celery" / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', name)[:40]}-{digest}"
     for sub in ("queue", "processed", "control"):
