@@ -220,7 +220,7 @@ def render_config(progs: list[Program]) -> str:
             # Restart whenever it exits. A process that dies within `startsecs` of starting is
             # retried after 1, 2, 3… seconds (supervisord's back-off), up to `startretries` times.
             "autorestart=true",
-            "startsecs=3",
+            "startsecs=1",
             "startretries=30",
             f"stopsignal={p.stop_signal}",
             f"stopwaitsecs={p.stop_wait}",

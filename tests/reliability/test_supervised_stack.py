@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 import uuid
+import xmlrpc.client
 from pathlib import Path
 
 import httpx
@@ -102,21 +103,28 @@ class Stack:
         return self.log.read_text(errors="replace")[-4000:]
 
     def status(self) -> dict[str, tuple[str, int | None]]:
-        done = subprocess.run(
+        """Each program's state and pid, from supervisord (what `make status` prints)."""
+        from supervisor.xmlrpc import SupervisorTransport
+
+        sock = self.var / "supervisor" / "supervisor.sock"
+        proxy = xmlrpc.client.ServerProxy(
+            "http://127.0.0.1", transport=SupervisorTransport(None, None, f"unix://{sock}")
+        )
+        try:
+            infos = proxy.supervisor.getAllProcessInfo()
+        except (OSError, xmlrpc.client.Fault):
+            return {}
+        return {i["name"]: (i["statename"], i["pid"] or None) for i in infos}
+
+    def make_status(self) -> str:
+        return subprocess.run(
             [sys.executable, "-m", "apps.core.launcher", "status"],
             cwd=ROOT,
             env=self.env(),
             capture_output=True,
             text=True,
             timeout=60,
-        )
-        states = {}
-        for line in done.stdout.splitlines():
-            parts = line.split()
-            if len(parts) >= 2 and parts[0] in ("db", *KILLED):
-                pid = int(parts[3].rstrip(",")) if parts[1] == "RUNNING" else None
-                states[parts[0]] = (parts[1], pid)
-        return states
+        ).stdout
 
     def healthy(self, name: str) -> bool:
         port = self.web_port if name == "web" else self.mcp_port
@@ -319,6 +327,9 @@ def test_serve_refuses_to_start_without_a_secret_key_and_allowed_hosts(stack):
 def test_serve_kill_9_of_each_process_is_repaired_without_losing_an_edit(stack):
     stack.start("serve")
     stack.seed()
+    shown = stack.make_status()  # `make status`
+    for name in ("db", *KILLED):
+        assert f"{name} " in shown and "RUNNING" in shown.split(f"{name} ")[1].splitlines()[0]
     # Production mode: DEBUG off, static files from whitenoise.
     page = httpx.get(stack.url + "/no-such-page/")
     assert page.status_code == 404 and "Traceback" not in page.text
