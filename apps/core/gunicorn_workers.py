@@ -1,6 +1,7 @@
 """gunicorn worker classes for `make serve`: gunicorn's own, plus one thing. A worker dies with
 its master (Linux PR_SET_PDEATHSIG): when the master is killed with SIGKILL, its workers would
-otherwise keep the listening socket, and the supervisor's new master could not bind the port."""
+otherwise keep the listening socket (a graceful stop can wait on open connections), and the
+supervisor's new master could not bind the port. Its requests in flight are lost either way."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def _die_with_parent() -> None:
     if not sys.platform.startswith("linux"):
         return
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class ThreadWorker(_ThreadWorker):

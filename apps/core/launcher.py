@@ -155,6 +155,9 @@ def programs(mode: str) -> list[Program]:
                     str(graceful),
                     "--keep-alive",
                     "75",
+                    # The master imports the app once and forks ready workers: a restart costs
+                    # one import, not one per worker at the same time.
+                    "--preload",
                 ],
                 priority=400,
                 stop_wait=graceful + 5,
@@ -178,6 +181,9 @@ def programs(mode: str) -> list[Program]:
                     str(graceful),
                     "--keep-alive",
                     "75",
+                    # The master imports the app once and forks ready workers: a restart costs
+                    # one import, not one per worker at the same time.
+                    "--preload",
                 ],
                 priority=400,
                 stop_wait=graceful + 5,

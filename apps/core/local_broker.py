@@ -11,13 +11,17 @@ Messages are written exactly as kombu writes them, so both read the same folders
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import deque
 
 from kombu.transport import filesystem
+from kombu.transport.filesystem import LOCK_EX, lock, unlock
 from kombu.transport.virtual import Empty
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import loads
+
+logger = logging.getLogger(__name__)
 
 
 class Channel(filesystem.Channel):
@@ -36,18 +40,35 @@ class Channel(filesystem.Channel):
         os.makedirs(claimed_dir, exist_ok=True)
         while pending:
             name = pending.popleft()
-            claimed = os.path.join(claimed_dir, f"{os.getpid()}-{name}")
+            source = os.path.join(self.data_folder_in, name)
             try:
-                os.rename(os.path.join(self.data_folder_in, name), claimed)
+                if os.path.getsize(source) == 0:
+                    continue  # still being written; the next listing finds it again
+                claimed = os.path.join(claimed_dir, f"{os.getpid()}-{name}")
+                os.rename(source, claimed)
             except FileNotFoundError:
                 continue  # another consumer took it
             with open(claimed, "rb") as f:
+                # The writer holds this lock while it writes (kombu's _put).
+                lock(f, LOCK_EX)
                 payload = f.read()
+                unlock(f)
+            if not payload:
+                os.rename(claimed, source)  # not written yet after all: leave it for later
+                continue
             if self.store_processed:
                 os.rename(claimed, os.path.join(self.processed_folder, name))
             else:
                 os.remove(claimed)
-            return loads(bytes_to_str(payload))
+            try:
+                return loads(bytes_to_str(payload))
+            except ValueError:
+                # A damaged message must not stop the worker: keep it aside and say so.
+                bad = os.path.join(self.processed_folder, "unreadable")
+                os.makedirs(bad, exist_ok=True)
+                with open(os.path.join(bad, name), "wb") as f:
+                    f.write(payload)
+                logger.error("Unreadable message %s moved to %s", name, bad)
         raise Empty()
 
 

@@ -38,6 +38,9 @@ pytestmark = [pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 KILLED = ["worker", "beat", "mcp", "web"]
+# A killed process must serve again within this many seconds (issue 19: 10). Importing the app
+# takes about 2 s of CPU; on a machine loaded far beyond its cores it can take longer.
+RESTART_SECONDS = float(os.environ.get("CONTEXTKB_TEST_RESTART_SECONDS", "10"))
 
 
 class Stack:
@@ -182,6 +185,7 @@ def stack():
         except subprocess.TimeoutExpired:
             stack.process.kill()
     embedded_db.stop(stack.data_dir)
+    shutil.copy(stack.log, Path(tempfile.gettempdir()) / "ckb-stack-last.log")
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -241,7 +245,8 @@ def kill_each_in_turn(stack: Stack) -> None:
                 back = state == "RUNNING" and pid != before[name][1]
                 if back and (name not in ("web", "mcp") or stack.healthy(name)):
                     break
-                assert time.monotonic() - killed_at < 10, f"{name} not back within 10 s"
+                waited = time.monotonic() - killed_at
+                assert waited < RESTART_SECONDS, f"{name} not back within {RESTART_SECONDS} s"
                 time.sleep(0.2)
             # Nobody else was stopped or restarted, the database included.
             after = stack.status()
@@ -408,6 +413,11 @@ def test_ctrl_c_with_tasks_in_flight_then_make_run_completes_each_exactly_once(s
     server = stack.server()
     identity = stack.sql("SELECT system_identifier::text || '/contextkb' FROM pg_control_system()")
     folders = local_broker_folders(stack.var, (server.socket_dir, str(server.port), "contextkb"))
+    # First the usage backlog of the previous test drains (these tasks queue behind it).
+    deadline = time.monotonic() + 240
+    while any(Path(folders["data_folder_in"]).iterdir()):
+        assert time.monotonic() < deadline, "the worker did not catch up with the usage backlog"
+        time.sleep(0.5)
     marker = uuid.uuid4().hex[:8]
     count = 150
     from django.utils import timezone
