@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 import xmlrpc.client
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -248,6 +249,7 @@ def kill_each_in_turn(stack: Stack) -> None:
                 waited = time.monotonic() - killed_at
                 assert waited < RESTART_SECONDS, f"{name} not back within {RESTART_SECONDS} s"
                 time.sleep(0.2)
+            print(f"{name}: serving again {time.monotonic() - killed_at:.1f} s after kill -9")
             # Nobody else was stopped or restarted, the database included.
             after = stack.status()
             assert {n: after[n] for n in after if n != name} == {
@@ -385,6 +387,7 @@ def test_serve_database_stop_gives_fast_503_then_recovers_without_restart(stack)
 
 def test_serve_1000_parallel_requests_keep_connections_bounded_and_embeddings_current(stack):
     statuses, peak = burst_and_watch_connections(stack)
+    print(f"serve: statuses {sorted(Counter(statuses).items())}, peak app connections {peak}")
     assert statuses.count(200) > 0
     assert set(statuses) <= {200, 503, 0}, set(statuses)
     # web 2 processes x 4 threads, MCP, the worker's 2 pool processes, beat: far under the limit.
@@ -400,13 +403,14 @@ def test_serve_1000_parallel_requests_keep_connections_bounded_and_embeddings_cu
             headers={"If-Match": read.headers["ETag"]},
         )
         assert wrote.status_code == 200
-    deadline = time.monotonic() + 5
+    started = time.monotonic()
     while not stack.sql(
         "SELECT 1 FROM retrieval_recordembedding WHERE record_id = %s AND updated_at >= %s",
         (stack.record_id, edited_at),
     ):
-        assert time.monotonic() < deadline, "the edit's embedding did not arrive within 5 s"
+        assert time.monotonic() - started < 5, "the edit's embedding did not arrive within 5 s"
         time.sleep(0.1)
+    print(f"embedding after the load: {time.monotonic() - started:.1f} s")
 
 
 def test_ctrl_c_with_tasks_in_flight_then_make_run_completes_each_exactly_once(stack):
@@ -478,6 +482,7 @@ def test_run_kill_9_of_each_process_is_repaired_without_losing_an_edit(stack):
 
 def test_run_1000_parallel_requests_leave_connections_bounded_and_recover(stack):
     statuses, peak = burst_and_watch_connections(stack)
+    print(f"run: statuses {sorted(Counter(statuses).items())}, peak app connections {peak}")
     assert set(statuses) <= {200, 503, 0}, set(statuses)
     # Never more than the app role's limit: an administrator can always connect.
     limit = stack.sql(
