@@ -1,4 +1,5 @@
-# contextkb: `make run` starts everything, `make test` runs the whole suite.
+# contextkb: `make run` starts everything (development), `make serve` runs it for real on one
+# host, `make status` shows each process, `make test` runs the whole suite.
 # Only Python >= 3.12 is needed on the machine; everything else is installed into .venv/.
 
 SHELL := /bin/bash
@@ -10,7 +11,7 @@ PORT ?= 8000
 PYTHON ?= $(shell for c in python3.13 python3.12 python3 $$(ls -d $$HOME/.pyenv/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV); do \
 	if $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then echo $$c; break; fi; done)
 
-.PHONY: install run test lint format migrate seed db-start db-stop clean help browser
+.PHONY: install run serve status stop test lint format migrate seed db-start db-stop clean help browser
 .DEFAULT_GOAL := help
 
 help:  ## Show the targets
@@ -32,12 +33,21 @@ migrate: install  ## Apply database migrations (starts the embedded database if 
 seed: migrate  ## Create the demo space and users
 	$(PY) manage.py seed_demo
 
-run: seed  ## Start web, Celery worker and beat (and the embedded database); Ctrl-C stops all
+run: seed  ## Development: web (runserver), MCP, Celery worker and beat, embedded database, supervised; Ctrl-C stops all
 	@echo ""
 	@echo "  contextkb is starting at http://localhost:$(PORT)/  (log in as demo / contextkb-demo)"
-	@echo "  Admin: http://localhost:$(PORT)/admin/   Ctrl-C stops everything."
+	@echo "  Admin: http://localhost:$(PORT)/admin/   make status: each process.   Ctrl-C stops everything."
 	@echo ""
-	PATH="$(CURDIR)/$(BIN):$$PATH" WEB_PORT=$(PORT) CONTEXTKB_SITE_URL=$${CONTEXTKB_SITE_URL:-http://localhost:$(PORT)} DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(BIN)/honcho -f Procfile start
+	WEB_PORT=$(PORT) CONTEXTKB_SITE_URL=$${CONTEXTKB_SITE_URL:-http://localhost:$(PORT)} $(PY) -m apps.core.launcher run
+
+serve: install  ## Production on one host: gunicorn, MCP on uvicorn workers, worker, beat, supervised (needs DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS)
+	WEB_PORT=$(PORT) $(PY) -m apps.core.launcher serve
+
+status: install  ## Show the state of each process started by `make run` / `make serve`
+	@$(PY) -m apps.core.launcher status
+
+stop: install  ## Stop what `make run` / `make serve` started (gracefully), from another terminal
+	@$(PY) -m apps.core.launcher stop
 
 lint: install  ## ruff check + format check + migrations check
 	$(BIN)/ruff check .

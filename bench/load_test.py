@@ -1,11 +1,12 @@
-"""Mixed load against gunicorn: 50 users browsing, editing and fetching context for 5 minutes.
+"""Mixed load against `make serve`: 50 users browsing, editing and fetching context for 5 minutes.
 
     .venv/bin/python bench/load_test.py [--users 50] [--duration 300] [--workers 4] [--threads 4]
 
 Self-contained and harmless to your data: it starts a private embedded PostgreSQL in a temporary
 folder, migrates it, seeds one space (20 people, 300 records) and embeds the records, collects
-static files, starts gunicorn (WSGI, gthread) on a free local port and a Celery worker (it embeds
-edited records and writes the context usage log, as in production), runs the load with asyncio +
+static files, starts `make serve` (its launcher: gunicorn, MCP, a Celery worker that embeds
+edited records and writes the context usage log, and beat, under supervisord) on free local
+ports, runs the load with asyncio +
 httpx, and prints per action: requests, errors, p50/p95/p99 latency, and overall throughput
 (plus a progress line every 15 s). Everything is stopped and deleted at the end. Only 127.0.0.1
 is contacted. Exit status 1 when any request failed.
@@ -32,6 +33,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -354,7 +356,7 @@ def main() -> int:
 
     root = Path(tempfile.mkdtemp(prefix="ckb-load-"))
     data_dir, var_dir = root / "pgdata", root / "var"
-    server = worker = None
+    server = None
     try:
         url = embedded_db.ensure_running(data_dir).url()
         env = env_for(url, var_dir)
@@ -365,23 +367,26 @@ def main() -> int:
         seed = json.loads(next(x for x in out.splitlines() if x.startswith("SEED="))[5:])
         # Vectors for every record, as the worker computes them in production.
         manage(env, "reindex_embeddings")
-        worker_log = (var_dir / "worker.log").open("w")
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "contextkb", "worker", "--concurrency=1",
-             "--without-gossip", "--without-mingle", "--loglevel=WARNING"],
-            cwd=ROOT, env=env, stdout=worker_log, stderr=worker_log,
-        )  # fmt: skip
         port = free_port()
-        log = (var_dir / "gunicorn.log").open("w")
+        log = (var_dir / "serve.log").open("w")
+        # `make serve` (its launcher): gunicorn, MCP, a Celery worker and beat under supervisord,
+        # DEBUG off, static files from whitenoise; DATABASE_URL is the private database.
         server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "contextkb.wsgi:application",
-             "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers),
-             "--threads", str(args.threads), "--timeout", "60",
-             # Longer than any client's idle gap, so a reused connection is never closed under
-             # it (behind a load balancer: longer than the balancer's idle timeout).
-             "--keep-alive", "30"],
-            cwd=ROOT, env=env, stdout=log, stderr=log,
-        )  # fmt: skip
+            [sys.executable, "-m", "apps.core.launcher", "serve"],
+            cwd=ROOT,
+            env={
+                **env,
+                "WEB_PORT": str(port),
+                "MCP_PORT": str(free_port()),
+                "WEB_WORKERS": str(args.workers),
+                "WEB_THREADS": str(args.threads),
+                "CELERY_WORKER_CONCURRENCY": "1",
+                "DJANGO_SECRET_KEY": "load-test-" + "k" * 50,
+                "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            },
+            stdout=log,
+            stderr=log,
+        )
         base = f"http://127.0.0.1:{port}"
         for _ in range(120):
             try:
@@ -404,14 +409,13 @@ def main() -> int:
         stats, seconds = asyncio.run(run_load(base, seed, args.users, args.duration))
         report(stats, seconds)
         if any(stats.errors.values()):
-            print("\ngunicorn log (tail):\n" + (var_dir / "gunicorn.log").read_text()[-3000:])
+            print("\nserver log (tail):\n" + (var_dir / "serve.log").read_text()[-3000:])
             return 1
         return 0
     finally:
-        for process in (server, worker):
-            if process is not None:
-                process.terminate()
-                process.wait(timeout=30)
+        if server is not None:
+            server.send_signal(signal.SIGINT)  # Ctrl-C: supervisord stops everything
+            server.wait(timeout=120)
         embedded_db.stop(data_dir)
         shutil.rmtree(root, ignore_errors=True)
 

@@ -143,19 +143,17 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG
 
 # --- Celery -----------------------------------------------------------------------------------
-# No broker configured: kombu's filesystem transport under var/celery (no server needed).
+# No broker configured: kombu's filesystem transport under var/celery/<database>-<hash>/ (no
+# server needed). The folder is derived from the database each process uses (contextkb/celery.py,
+# apps.core.task_context.local_broker_folders), so processes pointed at different databases never
+# share a queue. kombu sleeps `polling_interval` whenever it finds no message it may take (also
+# while the worker's prefetch slots are full), so it is short: 1 s (kombu's default) capped the
+# worker at about 2 tasks/s.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL == "filesystem://":
-    _celery_dir = VAR_DIR / "celery"
-    for _sub in ("queue", "processed", "control"):
-        (_celery_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_celery_dir / "queue"),
-        "data_folder_out": str(_celery_dir / "queue"),
-        "processed_folder": str(_celery_dir / "processed"),
-        # Broadcast (remote control) messages; kombu puts them in ./control otherwise.
-        "control_folder": str(_celery_dir / "control"),
         "store_processed": False,
+        "polling_interval": env_float("CELERY_BROKER_POLLING_INTERVAL", 0.01),
     }
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_SERIALIZER = "json"
@@ -164,7 +162,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300, minimum=1)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240, minimum=1)
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER", 1, minimum=1)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Each entry says what it does and expires so a backlog never piles up.
@@ -442,6 +440,7 @@ if CELERY_BROKER_URL == "filesystem://":
 
 # --- reminders (staleness sweep, digest emails, drift) ---------------------------------------
 from celery.schedules import crontab  # noqa: E402
+from kombu import Queue  # noqa: E402
 
 INSTALLED_APPS += ["apps.reminders"]
 # Integration tests point a real Celery worker at the pytest database with this; leave unset.
@@ -449,6 +448,15 @@ if env_str("CONTEXTKB_DATABASE_NAME"):
     DATABASES["default"]["NAME"] = env_str("CONTEXTKB_DATABASE_NAME")
 # The queue tasks are sent to and workers read (tests use a private one on the shared broker).
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE") or "celery"
+# Usage-log entries (one per context request) go to a queue of their own, "<default>.usage", which
+# every worker started without -Q also reads; the worker takes from both queues in turn, so a
+# burst of context requests never queues ahead of the embeddings of an edit.
+# (Each queue its own routing key: kombu would otherwise bind both to the default one.)
+CELERY_TASK_QUEUES = [
+    Queue(name, routing_key=name)
+    for name in (CELERY_TASK_DEFAULT_QUEUE, f"{CELERY_TASK_DEFAULT_QUEUE}.usage")
+]
+CELERY_TASK_ROUTES = ["apps.core.task_context.route_task"]
 # Outgoing mail through Django 6.1's MAILERS. SMTP_HOST unset: emails are printed to the console.
 _SMTP_HOST = env_str("SMTP_HOST")
 MAILERS = {

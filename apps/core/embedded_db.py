@@ -28,6 +28,12 @@ DEFAULT_DATA_DIR = (
 )
 DATABASE_NAME = "contextkb"
 SUPERUSER = "postgres"
+# The application connects as this role: it owns the database (and may create test databases)
+# but is not a superuser, and may hold at most max_connections - ADMIN_HEADROOM connections. So
+# an app that leaks connections is refused before the server is full, and an administrator can
+# still connect as SUPERUSER (PostgreSQL also reserves superuser_reserved_connections for it).
+APP_ROLE = "contextkb"
+ADMIN_HEADROOM = 10
 
 
 @dataclass(frozen=True)
@@ -37,10 +43,17 @@ class EmbeddedServer:
     socket_dir: str
     port: int
     database: str = DATABASE_NAME
-    user: str = SUPERUSER
+    user: str = APP_ROLE
 
-    def url(self, database: str | None = None) -> str:
-        return f"postgresql://{self.user}@/{database or self.database}?host={self.socket_dir}&port={self.port}"
+    def url(self, database: str | None = None, *, user: str | None = None) -> str:
+        return (
+            f"postgresql://{user or self.user}@/{database or self.database}"
+            f"?host={self.socket_dir}&port={self.port}"
+        )
+
+    def admin_url(self, database: str | None = None) -> str:
+        """The superuser's address (administration, replication); never the app's."""
+        return self.url(database, user=SUPERUSER)
 
 
 def _library():
@@ -69,24 +82,109 @@ def ensure_running(data_dir: Path = DEFAULT_DATA_DIR) -> EmbeddedServer:
 
 
 def _ensure_database(server: EmbeddedServer) -> None:
+    """The app role, its database, and pgvector in both (and in template1, so databases the role
+    creates, such as the test database, have it too: the extension needs a superuser)."""
     import psycopg
     from psycopg import errors, sql
 
-    with psycopg.connect(
-        host=server.socket_dir,
-        port=server.port,
-        user=server.user,
-        dbname="postgres",
-        autocommit=True,
-    ) as conn:
-        exists = conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [server.database]
+    def admin(dbname: str):
+        return psycopg.connect(
+            host=server.socket_dir, port=server.port, user=SUPERUSER, dbname=dbname, autocommit=True
+        )
+
+    with admin("postgres") as conn:
+        max_connections = int(conn.execute("SHOW max_connections").fetchone()[0])
+        limit = max(5, max_connections - ADMIN_HEADROOM)
+        role = conn.execute(
+            "SELECT rolconnlimit FROM pg_roles WHERE rolname = %s", [server.user]
         ).fetchone()
-        if exists:
-            return
-        # Two processes may get here at once: the loser sees DuplicateDatabase, which is fine.
-        with contextlib.suppress(errors.DuplicateDatabase, errors.UniqueViolation):
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(server.database)))
+        if role is None:
+            # Two processes may get here at once: the loser sees DuplicateObject, which is fine.
+            with contextlib.suppress(errors.DuplicateObject, errors.UniqueViolation):
+                conn.execute(
+                    sql.SQL(
+                        "CREATE ROLE {} LOGIN NOSUPERUSER CREATEDB NOCREATEROLE CONNECTION LIMIT {}"
+                    ).format(sql.Identifier(server.user), sql.Literal(limit))
+                )
+        elif role[0] != limit:
+            conn.execute(
+                sql.SQL("ALTER ROLE {} CONNECTION LIMIT {}").format(
+                    sql.Identifier(server.user), sql.Literal(limit)
+                )
+            )
+        databases = dict(
+            conn.execute(
+                "SELECT datname, pg_get_userbyid(datdba) FROM pg_database "
+                "WHERE datname NOT IN ('postgres', 'template0')"
+            ).fetchall()
+        )
+        if server.database not in databases:
+            with contextlib.suppress(errors.DuplicateDatabase, errors.UniqueViolation):
+                conn.execute(
+                    sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                        sql.Identifier(server.database), sql.Identifier(server.user)
+                    )
+                )
+            databases[server.database] = server.user
+    for name, owner in databases.items():
+        if owner != server.user and name != "template1":
+            # A data folder from before the app role existed (everything owned by the superuser).
+            _hand_over(admin(name), name, server.user)
+        elif name in ("template1", server.database):
+            with admin(name) as conn:
+                _create_vector(conn)
+
+
+def _create_vector(conn) -> None:
+    from psycopg import errors
+
+    # Concurrent starters may race to create it; the loser's error means it exists.
+    with contextlib.suppress(errors.UniqueViolation, errors.DuplicateObject):
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+
+
+def _hand_over(conn, database: str, role: str) -> None:
+    """Give `role` the database and everything the superuser created in its public schema."""
+    from psycopg import sql
+
+    with conn:
+        _create_vector(conn)
+        ident = sql.Identifier(role)
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(database), ident)
+        )
+        conn.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(ident))
+        # Tables (with the sequences they own) first; then free sequences, views, functions.
+        relations = conn.execute(
+            """
+            SELECT c.relkind, c.relname FROM pg_class c
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+              AND pg_get_userbyid(c.relowner) <> %s
+              AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid
+                              AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i', 'e'))
+            ORDER BY c.relkind <> 'r', c.relkind <> 'p'
+            """,
+            [role],
+        ).fetchall()
+        kinds = {"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW", "S": "SEQUENCE"}
+        for kind, name in relations:
+            conn.execute(
+                sql.SQL("ALTER {} public.{} OWNER TO {}").format(
+                    sql.SQL(kinds[kind]), sql.Identifier(name), ident
+                )
+            )
+        functions = conn.execute(
+            """
+            SELECT p.oid::regprocedure::text FROM pg_proc p
+            JOIN pg_namespace n ON n.oid = p.pronamespace
+            WHERE n.nspname = 'public' AND pg_get_userbyid(p.proowner) <> %s
+              AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')
+            """,
+            [role],
+        ).fetchall()
+        for (signature,) in functions:
+            conn.execute(sql.SQL("ALTER FUNCTION {} OWNER TO {}").format(sql.SQL(signature), ident))
 
 
 def _postmaster(data_dir: Path):

@@ -54,11 +54,14 @@ def ensure_vector_index(dimensions: int) -> None:
 
 
 def records_needing_embedding(model_key: str):
-    """Active records with no vector under `model_key`, or without current token counts (none,
-    or counted by another tokenizer or an older counting scheme)."""
+    """Active records with no vector under `model_key`, a vector older than their last edit, or
+    without current token counts (none, or counted by another tokenizer or an older scheme)."""
     return Record.objects.active().filter(
         Q(embedding__isnull=True)
         | ~Q(embedding__model_key=model_key)
+        # Edited since its vector was computed (or last found current): the embedding task of
+        # that edit was lost (a worker killed with it, a broker outage) or is still queued.
+        | Q(embedding__updated_at__lt=F("updated_at"))
         | Q(embedding__token_counts__isnull=True)
         | ~Q(embedding__token_counts__contains={"method": bundle.counts_stamp()})
     )
@@ -86,14 +89,17 @@ def embed_records(*, record_ids: Iterable[int], force: bool = False) -> int:
     for record, counts in zip(records, bundle.text_token_counts(records), strict=True):
         text = embedding_text(record)
         digest = _hash(text)
-        old_hash, old_model, old_counts = existing.get(record.pk, (None, None, None))
+        old_hash, old_model, _old_counts = existing.get(record.pk, (None, None, None))
         if not force and old_hash == digest and old_model == provider.model_key:
-            if old_counts != counts:  # the vector is current; only the token counts are not
-                counts_only.append(RecordEmbedding(record=record, token_counts=counts))
+            # The vector is current (an edit that left the embedded text alone): say so, so the
+            # sweep does not pick it again, and refresh the token counts if they changed.
+            counts_only.append(
+                RecordEmbedding(record=record, token_counts=counts, updated_at=timezone.now())
+            )
             continue
         todo.append((record, text, digest, counts))
     if counts_only:
-        RecordEmbedding.objects.bulk_update(counts_only, ["token_counts"])
+        RecordEmbedding.objects.bulk_update(counts_only, ["token_counts", "updated_at"])
     if not todo:
         return 0
     vectors = provider.embed([text for _, text, _, _ in todo])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import tempfile
 from pathlib import Path
 
 import psycopg
@@ -38,9 +39,9 @@ class Command(BaseCommand):
             raise CommandError(f"{source} is a folder; give the backup file inside it.")
         if not source.is_file():
             raise CommandError(f"{source} does not exist.")
-        tables = self._tables_in_backup(source)
+        tables, listing = self._tables_in_backup(source)
         uri, env = database_target(database_url)
-        existing = self._table_count(uri, env)
+        existing, has_vector = self._table_count(uri, env)
         if existing and not force:
             raise CommandError(
                 f"The target database already has {existing} tables; nothing was changed. "
@@ -58,14 +59,29 @@ class Command(BaseCommand):
         ]
         if force:
             cmd += ["--clean", "--if-exists"]
-        cmd.append(str(source))
-        code, problems = run_with_progress(
-            cmd,
-            env=env,
-            total=tables,
-            step=re.compile(r"processing data for table"),
-            desc="restore",
-        )
+        with tempfile.NamedTemporaryFile("w", suffix=".list") as toc:
+            if has_vector:
+                # The app's role is not a superuser: it cannot create, drop or comment on the
+                # extension, which the target already has; restore everything else.
+                toc.write(
+                    "".join(
+                        line
+                        for line in listing.splitlines(keepends=True)
+                        if not re.search(
+                            r"\b(EXTENSION - vector|COMMENT - EXTENSION vector)\b", line
+                        )
+                    )
+                )
+                toc.flush()
+                cmd += ["--use-list", toc.name]
+            cmd.append(str(source))
+            code, problems = run_with_progress(
+                cmd,
+                env=env,
+                total=tables,
+                step=re.compile(r"processing data for table"),
+                desc="restore",
+            )
         if code != 0:
             raise CommandError(
                 "pg_restore failed; nothing was changed (one transaction): " + problems
@@ -76,7 +92,7 @@ class Command(BaseCommand):
         )
 
     @staticmethod
-    def _tables_in_backup(source: Path) -> int:
+    def _tables_in_backup(source: Path) -> tuple[int, str]:
         """Read the backup's table of contents before touching the database: a file that is not
         a pg_dump archive, or not one of contextkb's, is refused with a clear message."""
         # An argument list (no shell) of our own binary and the given path.
@@ -97,15 +113,17 @@ class Command(BaseCommand):
                 f"{source} is a PostgreSQL dump, but not of a contextkb database (it has no "
                 "records table); nothing was changed."
             )
-        return len(re.findall(r"\bTABLE DATA public ", listing.stdout))
+        return len(re.findall(r"\bTABLE DATA public ", listing.stdout)), listing.stdout
 
     @staticmethod
-    def _table_count(uri: str, env: dict[str, str]) -> int:
+    def _table_count(uri: str, env: dict[str, str]) -> tuple[int, bool]:
+        """How many tables the target has, and whether pgvector is installed there."""
         try:
             with psycopg.connect(uri, password=env.get("PGPASSWORD"), connect_timeout=10) as conn:
                 row = conn.execute(
-                    "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+                    "SELECT (SELECT count(*) FROM pg_tables WHERE schemaname = 'public'), "
+                    "EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'vector')"
                 ).fetchone()
         except psycopg.Error as exc:
             raise CommandError(f"Cannot connect to the target database: {exc}") from None
-        return int(row[0]) if row else 0
+        return (int(row[0]), bool(row[1])) if row else (0, False)
