@@ -3,7 +3,8 @@ working directory). Command-line options (`--workers`, `--threads`, `--bind`…)
 
 The worker is gunicorn's threaded worker whose own error answers (an overlong URL or header,
 which gunicorn refuses before Django sees the request) use the API's JSON error shape instead
-of an HTML page: apps/core/gunicorn_worker.py.
+of an HTML page (apps/core/gunicorn_worker.py), and that dies with its master
+(apps/core/gunicorn_workers.py), so a restarted master can bind the port.
 """
 
-worker_class = "apps.core.gunicorn_worker.JsonErrorWorker"
+worker_class = "apps.core.gunicorn_workers.ThreadWorker"

@@ -11,7 +11,7 @@ import signal
 import sys
 import warnings
 
-from gunicorn.workers.gthread import ThreadWorker as _ThreadWorker
+from apps.core.gunicorn_worker import JsonErrorWorker as _ThreadWorker
 
 with warnings.catch_warnings():
     # uvicorn points at the separate uvicorn-worker package; its own class still works.
@@ -29,7 +29,7 @@ def _die_with_parent() -> None:
 
 
 class ThreadWorker(_ThreadWorker):
-    """gunicorn's gthread worker (WSGI: the web UI and the REST API)."""
+    """gunicorn's gthread worker with JSON error answers (WSGI: the web UI and the REST API)."""
 
     def init_process(self) -> None:
         _die_with_parent()
