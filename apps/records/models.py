@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
@@ -21,7 +23,53 @@ KIND_PREFIX = {
 }
 
 
+class LiveFreshness(models.Expression):
+    """`policy.freshness_sql` as an ORM expression over the query's records table; it follows
+    the table's alias when the query becomes a subquery (`__in`, `Exists`)."""
+
+    output_field = models.CharField()
+
+    def __init__(self, now, alias: str = "records_record"):
+        super().__init__()
+        self.now = now
+        self.alias = alias
+
+    def relabeled_clone(self, change_map):
+        clone = copy.copy(self)
+        clone.alias = change_map.get(self.alias, self.alias)
+        return clone
+
+    def as_sql(self, compiler, connection):
+        from apps.records.policy import freshness_sql
+
+        alias = compiler.quote_name_unless_alias(self.alias)
+        return freshness_sql(alias, now=self.now)
+
+    def get_group_by_cols(self):
+        return [self]
+
+
+class _LiveFreshnessIterable(models.query.ModelIterable):
+    """Model instances whose `freshness` is the derived state of the query's `now`, not the
+    sweep's cached column (see `RecordQuerySet.with_freshness`)."""
+
+    def __iter__(self):
+        for obj in super().__iter__():
+            obj.freshness = obj.live_freshness
+            yield obj
+
+
 class RecordQuerySet(models.QuerySet):
+    def with_freshness(self, now=None) -> RecordQuerySet:
+        """Annotate `live_freshness`, derived from the record's dates, status and open reasons
+        at `now` (apps.records.policy.freshness_sql), and show it as each record's `freshness`.
+
+        Filter and count on `live_freshness`: the stored `freshness` column is only the sweep's
+        cache and may lag behind the clock."""
+        qs = self.annotate(live_freshness=LiveFreshness(now or timezone.now()))
+        qs._iterable_class = _LiveFreshnessIterable
+        return qs
+
     def visible_to(self, principal) -> RecordQuerySet:
         """The single authorization point for reading records (users and API tokens)."""
         from apps.accounts.access import space_ids_visible_to

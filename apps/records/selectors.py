@@ -12,7 +12,11 @@ from apps.records.models import Link, Record, Revision, SuspectReason
 
 def record_list_visible(*, principal, include_archived: bool = False) -> QuerySet[Record]:
     """Records the principal may see, with what list views show, in a constant number of queries."""
-    qs = Record.objects.visible_to(principal).select_related("space", "owner_user", "owner_team")
+    qs = (
+        Record.objects.visible_to(principal)
+        .select_related("space", "owner_user", "owner_team")
+        .with_freshness()
+    )
     if not include_archived:
         qs = qs.active()
     return qs

@@ -278,15 +278,10 @@ def _refresh_search(record: Record) -> None:
 
 
 def refresh_freshness(record: Record, *, now: dt.datetime | None = None) -> str:
-    """Recompute and store the derived freshness of one record."""
+    """Recompute and store (cache) the derived freshness of one record."""
     now = now or timezone.now()
     has_reasons = SuspectReason.objects.filter(record=record, resolved_at__isnull=True).exists()
-    state = policy.freshness_for(
-        next_review_at=record.next_review_at,
-        has_open_reasons=has_reasons,
-        now=now,
-        due_window_days=record.space.due_window_days,
-    )
+    state = policy.record_freshness(record, now=now, has_open_reasons=has_reasons)
     if state != record.freshness:
         record.freshness = state
         Record.objects.filter(pk=record.pk).update(freshness=state)

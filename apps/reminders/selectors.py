@@ -110,13 +110,13 @@ def _open_reasons_prefetch() -> Prefetch:
     )
 
 
-def _listable() -> QuerySet[Record]:
-    """Active records somebody still relies on."""
-    return Record.objects.active().exclude(status__in=RETIRED)
+def _listable(now: dt.datetime | None = None) -> QuerySet[Record]:
+    """Active records somebody still relies on, with their freshness derived at `now`."""
+    return Record.objects.active().exclude(status__in=RETIRED).with_freshness(now)
 
 
-def _attention_qs() -> QuerySet[Record]:
-    return _listable().filter(freshness__in=NEEDS_REVIEW)
+def _attention_qs(now: dt.datetime | None = None) -> QuerySet[Record]:
+    return _listable(now).filter(live_freshness__in=NEEDS_REVIEW)
 
 
 def _sql_priority(now: dt.datetime) -> RawSQL:
@@ -207,7 +207,7 @@ def digest_items(
     are a member of, grouped by space, most urgent first."""
     now = now or timezone.now()
     member_of = Membership.objects.filter(user=user).values("space_id")
-    records = _attention_qs().filter(_owned_by(user), space_id__in=member_of)
+    records = _attention_qs(now).filter(_owned_by(user), space_id__in=member_of)
     return _ranked(records, now=now, limit=limit)
 
 
@@ -222,7 +222,7 @@ def _escalation_qs(now: dt.datetime) -> QuerySet[Record]:
         record=OuterRef("pk"), resolved_at__isnull=True, created_at__lte=OuterRef("escalate_at")
     )
     return (
-        _attention_qs()
+        _attention_qs(now)
         .annotate(escalate_at=cutoff)
         .filter(
             Q(owner_user__isnull=True, owner_team__isnull=True)
@@ -242,13 +242,13 @@ def escalation_items(
     return _ranked(_escalation_qs(now).filter(space_id__in=admin_of), now=now, limit=limit)
 
 
-def users_with_digest_items(*, frequency: str) -> list[int]:
+def users_with_digest_items(*, frequency: str, now: dt.datetime | None = None) -> list[int]:
     """Ids of active users with that digest frequency who own (themselves or through a team)
     something needing review in a space they are a member of.
 
     Set-based: the distinct (owner, space) pairs of the records needing review (a hash
     aggregate over one scan, at most users x spaces rows), then memberships and users."""
-    attention = _attention_qs().order_by()
+    attention = _attention_qs(now).order_by()
     pairs = set(
         attention.filter(owner_user__isnull=False)
         .values_list("owner_user_id", "space_id")
@@ -314,7 +314,7 @@ def review_queue(*, user: User, now: dt.datetime | None = None) -> dict:
     )
     orphans: list[SpaceGroup] = []
     if admin_of:
-        unowned = _listable().filter(
+        unowned = _listable(now).filter(
             space_id__in=admin_of, owner_user__isnull=True, owner_team__isnull=True
         )
         orphans = _ranked(unowned, now=now, limit=QUEUE_LIMIT)
@@ -350,8 +350,8 @@ def _trend(space_ids, *, today: dt.date) -> list[dict]:
 def _by_owner(attention: QuerySet[Record]) -> list[dict]:
     """Stale and suspect records per owning user and per owning team, most first."""
     counts = {
-        "stale": Count("id", filter=Q(freshness=Record.Freshness.STALE)),
-        "suspect": Count("id", filter=Q(freshness=Record.Freshness.SUSPECT)),
+        "stale": Count("id", filter=Q(live_freshness=Record.Freshness.STALE)),
+        "suspect": Count("id", filter=Q(live_freshness=Record.Freshness.SUSPECT)),
         "total": Count("id"),
     }
     rows = []
@@ -390,10 +390,10 @@ def health(*, spaces: QuerySet[Space], now: dt.datetime | None = None, coverage:
     whatever the number of records)."""
     now = now or timezone.now()
     space_ids = list(spaces.values_list("id", flat=True))
-    records = Record.objects.active().filter(space_id__in=space_ids)
+    records = Record.objects.active().filter(space_id__in=space_ids).with_freshness(now)
     counts = {
-        row["freshness"]: row["n"]
-        for row in records.order_by().values("freshness").annotate(n=Count("id"))
+        row["live_freshness"]: row["n"]
+        for row in records.order_by().values("live_freshness").annotate(n=Count("id"))
     }
     total = sum(counts.values())
     shares = []
@@ -408,7 +408,9 @@ def health(*, spaces: QuerySet[Space], now: dt.datetime | None = None, coverage:
                 "share": 100 * n / total if total else 0,
             }
         )
-    attention = records.filter(freshness__in=(Record.Freshness.STALE, Record.Freshness.SUSPECT))
+    attention = records.filter(
+        live_freshness__in=(Record.Freshness.STALE, Record.Freshness.SUSPECT)
+    ).exclude(status__in=RETIRED)
     unowned = (
         records.filter(owner_user__isnull=True, owner_team__isnull=True)
         .exclude(status__in=RETIRED)

@@ -47,7 +47,7 @@ SORT_CHOICES = [
 ]
 FRESHNESS_RANK = Case(
     *(
-        When(freshness=state, then=Value(rank))
+        When(live_freshness=state, then=Value(rank))
         for rank, state in enumerate(
             [
                 Record.Freshness.FRESH,
@@ -115,9 +115,9 @@ def space_records(*, principal, space: Space, filters: RecordFilters, user) -> Q
     if filters.status:
         qs = qs.filter(status=filters.status)
     if filters.freshness == ATTENTION:
-        qs = qs.filter(freshness__in=[Record.Freshness.STALE, Record.Freshness.SUSPECT])
+        qs = qs.filter(live_freshness__in=[Record.Freshness.STALE, Record.Freshness.SUSPECT])
     elif filters.freshness:
-        qs = qs.filter(freshness=filters.freshness)
+        qs = qs.filter(live_freshness=filters.freshness)
     if filters.tag:
         qs = qs.filter(tags__contains=[filters.tag])
     if filters.owner == "me":
@@ -187,7 +187,8 @@ def space_counts(space: Space) -> dict[str, int]:
     rows = (
         Record.objects.active()
         .filter(space=space)
-        .values_list("freshness")
+        .with_freshness()
+        .values_list("live_freshness")
         .order_by()
         .annotate(n=Count("id"))
     )
