@@ -125,7 +125,7 @@ def freshness_sql(
         WHEN {alias}.next_review_at <= {now_p} + make_interval(days => (
             SELECT fs.due_window_days FROM accounts_space fs WHERE fs.id = {alias}.space_id))
             THEN 'due'
-        ELSE 'fresh' END)"""
+        ELSE 'fresh' END)"""  # noqa: S608 - the alias is ours, values are parameters
     if named:
         return sql, {"fresh_now": now, "fresh_today": today}
     return sql, [today, now, now]

@@ -19,7 +19,7 @@ from apps.accounts.models import Membership, Space, User
 from apps.core.errors import Forbidden, InvalidInput, NotFound
 from apps.records import evidence, policy
 from apps.records import services as record_services
-from apps.records.models import Record, SuspectReason, Verification
+from apps.records.models import Record, Verification
 from apps.reminders.models import Delivery, DriftReport, HealthSnapshot, UsedLink
 
 log = logging.getLogger(__name__)
