@@ -52,12 +52,24 @@ def dependents_of(record: Record):
     )
 
 
-def linked_record_changed(record: Record, *, why: str, now: dt.datetime) -> int:
-    """Mark every dependent of `record` suspect; returns how many records got a new reason."""
+def diff_path(record: Record, *, number: int) -> str:
+    """The record's history page showing what revision `number` changed."""
+    return f"{record_path(record).rstrip('/')}/history/?a={number - 1}&b={number}"
+
+
+def linked_record_changed(
+    record: Record, *, why: str, now: dt.datetime, revision_number: int | None = None
+) -> int:
+    """Mark every dependent of `record` suspect; returns how many records got a new reason.
+
+    With `revision_number` (an edit), the reason links to that revision's diff, so whoever
+    checks the dependent sees what changed rather than just the record as it is now."""
     dependents = list(dependents_of(record).values_list("pk", flat=True))
     if not dependents:
         return 0
     url = record_path(record)
+    if revision_number is not None and revision_number > 1:
+        url = diff_path(record, number=revision_number)
     reasons = [
         SuspectReason(
             record_id=pk,

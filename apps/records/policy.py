@@ -131,6 +131,31 @@ def freshness_sql(
     return sql, [today, now, now]
 
 
+def valid_until_note(verification) -> str:
+    """What verifying did to a passed valid-until date, for the confirmation message."""
+    old = getattr(verification, "previous_valid_until", None)
+    change = getattr(verification, "valid_until_change", "")
+    if change == "cleared":
+        return (
+            f" Its valid-until date ({old:%d %b %Y}) had passed, so it was cleared; "
+            "edit the record to set a new one."
+        )
+    if change == "extended":
+        return f" It is now valid until {verification.record.valid_until:%d %b %Y}."
+    return ""
+
+
+def due_window_text(days: list[int]) -> str:
+    """The one wording of "due" for a set of spaces' due windows: "its review date is within
+    14 days" (one window), or "… within its space's due window (7 to 14 days)"."""
+    days = sorted(set(days))
+    if not days:
+        return "its review date is within its space's due window"
+    if len(days) == 1:
+        return f"its review date is within {days[0]} day{'s' if days[0] != 1 else ''}"
+    return f"its review date is within its space's due window ({days[0]} to {days[-1]} days)"
+
+
 # Labels for the policy form on the space health page, in display order.
 POLICY_LABELS: dict[str, str] = {
     "decision.one_way.high": "One-way decisions, high impact",

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from django.db import connection
 from django.db.models import (
+    Case,
     Count,
     DateTimeField,
     Exists,
@@ -19,6 +20,7 @@ from django.db.models import (
     QuerySet,
     Sum,
     Value,
+    When,
 )
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
@@ -159,8 +161,22 @@ def _items(records, *, now: dt.datetime) -> list[Item]:
                 else 0,
             )
         )
-    items.sort(key=lambda i: (-i.score, i.record.next_review_at, i.record.key))
+    items.sort(key=sort_key)
     return items
+
+
+# Urgency ranks the state first (suspect and stale records before ones merely coming due), then
+# usage x impact x days within a state.
+STATE_RANK = {Record.Freshness.SUSPECT: 0, Record.Freshness.STALE: 1, Record.Freshness.DUE: 2}
+
+
+def sort_key(item: Item) -> tuple:
+    return (
+        STATE_RANK.get(item.state, 3),
+        -item.score,
+        item.record.next_review_at,
+        item.record.key,
+    )
 
 
 def _ranked(qs: QuerySet[Record], *, now: dt.datetime, limit: int) -> list[SpaceGroup]:
@@ -175,16 +191,20 @@ def _ranked(qs: QuerySet[Record], *, now: dt.datetime, limit: int) -> list[Space
         _open_reasons_prefetch()
     )
     if sum(totals.values()) > RANK_CANDIDATES:
-        records = records.annotate(priority=_sql_priority(now)).order_by("-priority", "pk")[
-            :RANK_CANDIDATES
-        ]
+        state_rank = Case(
+            *(When(live_freshness=state, then=Value(rank)) for state, rank in STATE_RANK.items()),
+            default=Value(3),
+        )
+        records = records.annotate(state_rank=state_rank, priority=_sql_priority(now)).order_by(
+            "state_rank", "-priority", "pk"
+        )[:RANK_CANDIDATES]
     items = _items(records, now=now)[:limit]
     groups: dict[int, SpaceGroup] = {}
     for item in items:
         space = item.record.space
         groups.setdefault(space.pk, SpaceGroup(space, [], total=totals.get(space.pk, 0)))
         groups[space.pk].items.append(item)
-    return sorted(groups.values(), key=lambda g: (-g.items[0].score, g.space.name))
+    return sorted(groups.values(), key=lambda g: (sort_key(g.items[0]), g.space.name))
 
 
 def total_of(groups: list[SpaceGroup]) -> int:

@@ -334,12 +334,19 @@ def use_link(*, nonce: str, action: str, record_id: int | None, user: User | Non
 
 
 @transaction.atomic
-def link_still_true(*, record: Record, user: User, nonce: str) -> Verification | None:
-    """ "Still true" from an email: verify as `user`. None when the link was used before."""
+def link_still_true(
+    *, record: Record, user: User, nonce: str, valid_until=None
+) -> Verification | None:
+    """ "Still true" from an email: verify as `user`. None when the link was used before.
+    `valid_until`: the new date when the record's valid-until date has passed (see
+    `record_verify`); a refused verification leaves the link unused."""
     if not use_link(nonce=nonce, action="verify", record_id=record.pk, user=user):
         return None
     return record_services.record_verify(
-        record=record, actor=user, note="Still true (from the reminder email)"
+        record=record,
+        actor=user,
+        note="Still true (from the reminder email)",
+        valid_until=valid_until,
     )
 
 

@@ -20,6 +20,7 @@ from apps.core.markdown import render_markdown
 from apps.records import selectors as record_selectors
 from apps.records import services
 from apps.records.models import Link, Record, Verification
+from apps.records.policy import valid_until_note
 from apps.retrieval.selectors import record_usage
 from apps.retrieval.services import gap_answer
 from apps.web.forms import BODY_TEMPLATES, INVERSE_PREFIX, LinkForm, RecordForm
@@ -420,14 +421,22 @@ def record_verify(request: HttpRequest, slug: str, key: str) -> HttpResponse:
     outcome = request.POST.get("outcome", Verification.Outcome.STILL_TRUE)
     note = request.POST.get("note", "").replace("\x00", "")[:500]
     try:
-        services.record_verify(record=record, actor=request.user, outcome=outcome, note=note)
+        verification = services.record_verify(
+            record=record,
+            actor=request.user,
+            outcome=outcome,
+            note=note,
+            valid_until=request.POST.get("valid_until") or None,
+        )
     except InvalidInput as exc:
         messages.error(request, exc.message)
         return redirect(_record_url(record))
     if outcome == Verification.Outcome.NEEDS_UPDATE:
         messages.info(request, f"Noted that {record.key} needs an update. Edit it below.")
         return redirect("web:record_edit", slug=record.space.slug, key=record.key)
-    messages.success(request, f"Verified: {record.key} is still true.")
+    messages.success(
+        request, f"Verified: {record.key} is still true.{valid_until_note(verification)}"
+    )
     return redirect(_record_url(record))
 
 
