@@ -398,3 +398,23 @@ class SuspectReason(models.Model):
 
     def __str__(self) -> str:
         return f"{self.record.key}: {self.message}"
+
+
+class CreateSubmission(models.Model):
+    """One sent "create" form (by the token it carried) and the record it created, so that the
+    same form sent twice (a double-click, a browser resending the POST) creates one record."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    token = models.CharField(max_length=64)
+    # A hash of what the form held: the same token with other content is not a double-submit.
+    fingerprint = models.CharField(max_length=64)
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "token"], name="create_submission_unique_token")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.token} → {self.record_id}"

@@ -26,6 +26,7 @@ from apps.records import anchors as anchors_mod
 from apps.records import evidence, policy
 from apps.records.models import (
     KIND_PREFIX,
+    CreateSubmission,
     Link,
     Record,
     RecordKeyCounter,
@@ -348,8 +349,12 @@ def record_create(
     message: str = "",
     now: dt.datetime | None = None,
     allow_secrets: bool = False,
+    submission: tuple[str, str] | None = None,
 ) -> Record:
     """Create a record with the next free key of its kind (or `number`, when it is free).
+
+    `submission`: (token, fingerprint) of the web form that sent it, remembered so that the
+    same form sent again finds this record (see apps.web.selectors.submitted_twice).
 
     Text that looks like a credential is refused (apps.core.secret_scan) unless a space admin
     passes `allow_secrets=True`, which is audited."""
@@ -425,6 +430,10 @@ def record_create(
     _write_revision(
         record, action=Revision.Action.CREATE, actor=actor, message=message or "Created"
     )
+    if submission and submission[0] and user is not None:
+        CreateSubmission.objects.create(
+            user=user, token=submission[0][:64], fingerprint=submission[1][:64], record=record
+        )
     return record
 
 

@@ -294,6 +294,29 @@ def users_with_digest_items(*, frequency: str, now: dt.datetime | None = None) -
     )
 
 
+# Deliveries that reached (or will reach) the inbox: empty and given-up rows sent nothing.
+_COUNTS_AS_SENT = ("pending", "sending", "sent", "failed")
+
+
+def without_recent_digest(*, user_ids: list[int], since: dt.datetime) -> list[int]:
+    """`user_ids` minus those who got (or are about to get) a digest since `since`, whatever
+    its frequency then: switching daily to weekly right after today's daily, or a week rolling
+    over the day after a weekly one, must not send another one now (one query)."""
+    if not user_ids:
+        return []
+    from apps.reminders.models import Delivery
+
+    recent = set(
+        Delivery.objects.filter(
+            user_id__in=user_ids,
+            kind=Delivery.Kind.DIGEST,
+            status__in=_COUNTS_AS_SENT,
+            created_at__gte=since,
+        ).values_list("user_id", flat=True)
+    )
+    return [pk for pk in user_ids if pk not in recent]
+
+
 def admins_with_escalations(*, now: dt.datetime | None = None) -> list[int]:
     """Active space admins (with digests not off) of spaces that have something to escalate
     (one query)."""
