@@ -539,7 +539,13 @@ def record_update(
     refresh_freshness(current, now=now)
     revision = _write_revision(current, action=action, actor=actor, message=message)
     if material:
-        evidence.linked_record_changed(current, why=why, now=now, revision_number=revision.number)
+        evidence.linked_record_changed(
+            current,
+            why=why,
+            now=now,
+            # "was edited": the reason links to what changed (a status change speaks for itself).
+            revision_number=revision.number if why == "was edited" else None,
+        )
     return current
 
 
