@@ -68,6 +68,7 @@ def mixed_states(space, owner):
         record=base, actor=owner, expected_version=base.version, changes={"body": "Changed"}
     )
     services.record_verify(record=base, actor=owner)
+    reminders.sweep(full=True)  # as the nightly sweep would have: every cached state is current
     return due, stale, suspect
 
 
@@ -88,7 +89,7 @@ def test_digest_lists_suspect_and_stale_before_a_record_merely_due(
 def test_a_was_edited_reason_links_to_the_diff_in_both_parts(
     space, owner, mixed_states, smtp_inbox
 ):
-    _due, _stale, suspect = mixed_states
+    _due, _stale, _suspect = mixed_states
     _send_planned()
     text, html = smtp_inbox.parts(smtp_inbox.messages[0])
     diff = "http://testserver/s/payments/DEC-1/history/?a=1&amp;b=2"
@@ -107,6 +108,7 @@ def test_text_and_html_parts_say_the_same_with_correct_plurals(space, owner, smt
         now=timezone.now() - dt.timedelta(days=61),
     )
     _fetched(record, 1)
+    reminders.sweep(full=True)
     _send_planned()
     text, html = smtp_inbox.parts(smtp_inbox.messages[0])
     for part in (text, html):
