@@ -116,19 +116,23 @@ def freshness_sql(
     now = now or timezone.now()
     today = timezone.localdate(now)
     now_p, today_p = ("%(fresh_now)s", "%(fresh_today)s") if named else ("%s", "%s")
+    # Cheap tests first: the open reasons are one hashed set per query (not a probe per row),
+    # and the space's own due window is looked up only for records within the widest one.
     sql = f"""(CASE
         WHEN {alias}.status = 'superseded' THEN 'stale'
-        WHEN EXISTS (SELECT 1 FROM records_suspectreason fr
-                     WHERE fr.record_id = {alias}.id AND fr.resolved_at IS NULL) THEN 'suspect'
+        WHEN {alias}.id IN (SELECT fr.record_id FROM records_suspectreason fr
+                            WHERE fr.resolved_at IS NULL) THEN 'suspect'
         WHEN {alias}.valid_until < {today_p}::date THEN 'suspect'
         WHEN {alias}.next_review_at <= {now_p} THEN 'stale'
+        WHEN {alias}.next_review_at > {now_p} + make_interval(days => (
+            SELECT coalesce(max(fw.due_window_days), 0) FROM accounts_space fw)) THEN 'fresh'
         WHEN {alias}.next_review_at <= {now_p} + make_interval(days => (
             SELECT fs.due_window_days FROM accounts_space fs WHERE fs.id = {alias}.space_id))
             THEN 'due'
         ELSE 'fresh' END)"""  # noqa: S608 - the alias is ours, values are parameters
     if named:
         return sql, {"fresh_now": now, "fresh_today": today}
-    return sql, [today, now, now]
+    return sql, [today, now, now, now]
 
 
 def valid_until_note(verification) -> str:
