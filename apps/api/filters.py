@@ -29,7 +29,9 @@ class RecordFilter(django_filters.FilterSet):
     space = django_filters.CharFilter(field_name="space__slug", help_text="Space slug.")
     kind = django_filters.MultipleChoiceFilter(choices=Record.Kind.choices)
     status = django_filters.MultipleChoiceFilter(choices=Record.Status.choices)
-    freshness = django_filters.MultipleChoiceFilter(choices=Record.Freshness.choices)
+    freshness = django_filters.MultipleChoiceFilter(
+        field_name="live_freshness", choices=Record.Freshness.choices
+    )
     owner = django_filters.CharFilter(
         method="filter_owner", max_length=150, help_text="Owner's username or team slug."
     )

@@ -147,6 +147,12 @@ class VerifyInput(StrictInput):
     outcome = _choice(Verification.Outcome.choices, required=False)
     note = StrictCharField(max_length=500, allow_blank=True, required=False)
     commit = StrictCharField(max_length=64, allow_blank=True, required=False)
+    valid_until = serializers.DateField(
+        required=False,
+        allow_null=True,
+        help_text="When the record's valid-until date has passed: the new date (after today). "
+        "Left out, the passed date is cleared; either way a revision records who decided.",
+    )
 
 
 class SupersedeInput(StrictInput):

@@ -52,11 +52,23 @@ def dependents_of(record: Record):
     )
 
 
+def diff_path(record: Record, *, number: int) -> str:
+    """The record's history page showing what revision `number` changed."""
+    return f"{record_path(record).rstrip('/')}/history/?a={number - 1}&b={number}"
+
+
 def linked_record_changed(
-    record: Record, *, why: str, now: dt.datetime, by: Record | None = None
+    record: Record,
+    *,
+    why: str,
+    now: dt.datetime,
+    by: Record | None = None,
+    revision_number: int | None = None,
 ) -> int:
     """Mark every dependent of `record` suspect; returns how many records got a new reason.
     `by` is the successor when `record` was superseded (`why` then reads "was superseded").
+    With `revision_number` (an edit), the reason links to that revision's diff, so whoever
+    checks the dependent sees what changed rather than just the record as it is now.
 
     The dependent may live in another space than `record` (or `by`): besides the message, each
     reason keeps references (cause_record, details "subject", "why", "by") from which
@@ -65,6 +77,8 @@ def linked_record_changed(
     if not dependents:
         return 0
     url = record_path(record)
+    if revision_number is not None and revision_number > 1:
+        url = diff_path(record, number=revision_number)
     subject = f"{record.key} {record.title!r}"
     details = {
         "key": record.key,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
@@ -21,7 +23,53 @@ KIND_PREFIX = {
 }
 
 
+class LiveFreshness(models.Expression):
+    """`policy.freshness_sql` as an ORM expression over the query's records table; it follows
+    the table's alias when the query becomes a subquery (`__in`, `Exists`)."""
+
+    output_field = models.CharField()
+
+    def __init__(self, now, alias: str = "records_record"):
+        super().__init__()
+        self.now = now
+        self.alias = alias
+
+    def relabeled_clone(self, change_map):
+        clone = copy.copy(self)
+        clone.alias = change_map.get(self.alias, self.alias)
+        return clone
+
+    def as_sql(self, compiler, connection):
+        from apps.records.policy import freshness_sql
+
+        alias = compiler.quote_name_unless_alias(self.alias)
+        return freshness_sql(alias, now=self.now)
+
+    def get_group_by_cols(self):
+        return [self]
+
+
+class _LiveFreshnessIterable(models.query.ModelIterable):
+    """Model instances whose `freshness` is the derived state of the query's `now`, not the
+    sweep's cached column (see `RecordQuerySet.with_freshness`)."""
+
+    def __iter__(self):
+        for obj in super().__iter__():
+            obj.freshness = obj.live_freshness
+            yield obj
+
+
 class RecordQuerySet(models.QuerySet):
+    def with_freshness(self, now=None) -> RecordQuerySet:
+        """Annotate `live_freshness`, derived from the record's dates, status and open reasons
+        at `now` (apps.records.policy.freshness_sql), and show it as each record's `freshness`.
+
+        Filter and count on `live_freshness`: the stored `freshness` column is only the sweep's
+        cache and may lag behind the clock."""
+        qs = self.annotate(live_freshness=LiveFreshness(now or timezone.now()))
+        qs._iterable_class = _LiveFreshnessIterable
+        return qs
+
     def visible_to(self, principal) -> RecordQuerySet:
         """The single authorization point for reading records (users and API tokens)."""
         from apps.accounts.access import space_ids_visible_to
@@ -371,3 +419,23 @@ class SuspectReason(models.Model):
 
     def __str__(self) -> str:
         return f"{self.record.key}: {self.message}"
+
+
+class CreateSubmission(models.Model):
+    """One sent "create" form (by the token it carried) and the record it created, so that the
+    same form sent twice (a double-click, a browser resending the POST) creates one record."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    token = models.CharField(max_length=64)
+    # A hash of what the form held: the same token with other content is not a double-submit.
+    fingerprint = models.CharField(max_length=64)
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "token"], name="create_submission_unique_token")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.token} → {self.record_id}"

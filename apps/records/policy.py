@@ -6,7 +6,9 @@ with the same keys. Decisions are keyed by reversibility and impact.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+
+from django.utils import timezone
 
 DEFAULT_INTERVALS: dict[str, int] = {
     "decision.one_way.high": 60,
@@ -49,16 +51,113 @@ def next_review_at(record, *, now: datetime) -> datetime:
 
 
 def freshness_for(
-    *, next_review_at: datetime, has_open_reasons: bool, now: datetime, due_window_days: int
+    *,
+    next_review_at: datetime,
+    has_open_reasons: bool,
+    now: datetime,
+    due_window_days: int,
+    status: str = "",
+    valid_until: date | None = None,
 ) -> str:
-    """suspect beats stale beats due beats fresh."""
-    if has_open_reasons:
+    """The one derivation of a record's freshness from its stored facts (`freshness_sql` is its
+    SQL twin; a parity test keeps them equal). It needs no sweep: dates are compared with `now`.
+
+    Superseded records no longer hold: stale. Then open reasons or a passed valid-until date:
+    suspect. Then a passed review date: stale; a review date within the space's due window: due.
+    Otherwise fresh. Writing a record starts its review clock like a verification does, so a
+    record nobody has verified yet is fresh only within its first interval."""
+    if status == SUPERSEDED:
+        return "stale"
+    if has_open_reasons or valid_until_passed(valid_until, now=now):
         return "suspect"
     if next_review_at <= now:
         return "stale"
     if next_review_at <= now + timedelta(days=due_window_days):
         return "due"
     return "fresh"
+
+
+SUPERSEDED = "superseded"
+
+
+def valid_until_passed(valid_until: date | None, *, now: datetime) -> bool:
+    """A valid-until date holds through that day; it has passed from the next day on (the same
+    rule as the sweep's evidence, `evidence.valid_until_passed`)."""
+    return valid_until is not None and valid_until < timezone.localdate(now)
+
+
+def record_freshness(record, *, now: datetime, has_open_reasons: bool | None = None) -> str:
+    """`freshness_for` for a Record instance. Open reasons come from the argument, a prefetched
+    `open_reasons` list, a `has_open_reasons` annotation, or one query."""
+    if has_open_reasons is None:
+        if hasattr(record, "open_reasons"):
+            has_open_reasons = bool(record.open_reasons)
+        elif hasattr(record, "has_open_reasons"):
+            has_open_reasons = bool(record.has_open_reasons)
+        else:
+            has_open_reasons = record.suspect_reasons.filter(resolved_at__isnull=True).exists()
+    return freshness_for(
+        next_review_at=record.next_review_at,
+        has_open_reasons=has_open_reasons,
+        now=now,
+        due_window_days=record.space.due_window_days,
+        status=record.status,
+        valid_until=record.valid_until,
+    )
+
+
+def freshness_sql(
+    alias: str = "r", *, now: datetime | None = None, named: bool = False
+) -> tuple[str, list | dict]:
+    """The SQL twin of `freshness_for` over a records table aliased `alias`: (sql, params).
+
+    The params are `now` and its local date; with `named=True` they are `%(fresh_now)s` and
+    `%(fresh_today)s` (a dict to merge into the caller's), else positional (a list)."""
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    now_p, today_p = ("%(fresh_now)s", "%(fresh_today)s") if named else ("%s", "%s")
+    # Cheap tests first: the open reasons are one hashed set per query (not a probe per row),
+    # and the space's own due window is looked up only for records within the widest one.
+    sql = f"""(CASE
+        WHEN {alias}.status = 'superseded' THEN 'stale'
+        WHEN {alias}.id IN (SELECT fr.record_id FROM records_suspectreason fr
+                            WHERE fr.resolved_at IS NULL) THEN 'suspect'
+        WHEN {alias}.valid_until < {today_p}::date THEN 'suspect'
+        WHEN {alias}.next_review_at <= {now_p} THEN 'stale'
+        WHEN {alias}.next_review_at > {now_p} + make_interval(days => (
+            SELECT coalesce(max(fw.due_window_days), 0) FROM accounts_space fw)) THEN 'fresh'
+        WHEN {alias}.next_review_at <= {now_p} + make_interval(days => (
+            SELECT fs.due_window_days FROM accounts_space fs WHERE fs.id = {alias}.space_id))
+            THEN 'due'
+        ELSE 'fresh' END)"""  # noqa: S608 - the alias is ours, values are parameters
+    if named:
+        return sql, {"fresh_now": now, "fresh_today": today}
+    return sql, [today, now, now, now]
+
+
+def valid_until_note(verification) -> str:
+    """What verifying did to a passed valid-until date, for the confirmation message."""
+    old = getattr(verification, "previous_valid_until", None)
+    change = getattr(verification, "valid_until_change", "")
+    if change == "cleared":
+        return (
+            f" Its valid-until date ({old:%d %b %Y}) had passed, so it was cleared; "
+            "edit the record to set a new one."
+        )
+    if change == "extended":
+        return f" It is now valid until {verification.record.valid_until:%d %b %Y}."
+    return ""
+
+
+def due_window_text(days: list[int]) -> str:
+    """The one wording of "due" for a set of spaces' due windows: "its review date is within
+    14 days" (one window), or "… within its space's due window (7 to 14 days)"."""
+    days = sorted(set(days))
+    if not days:
+        return "its review date is within its space's due window"
+    if len(days) == 1:
+        return f"its review date is within {days[0]} day{'s' if days[0] != 1 else ''}"
+    return f"its review date is within its space's due window ({days[0]} to {days[-1]} days)"
 
 
 # Labels for the policy form on the space health page, in display order.

@@ -106,7 +106,11 @@ def related_or_hidden(record: Record | None, visible: set[int]) -> Record | Hidd
 
 def record_list_visible(*, principal, include_archived: bool = False) -> QuerySet[Record]:
     """Records the principal may see, with what list views show, in a constant number of queries."""
-    qs = Record.objects.visible_to(principal).select_related("space", "owner_user", "owner_team")
+    qs = (
+        Record.objects.visible_to(principal)
+        .select_related("space", "owner_user", "owner_team")
+        .with_freshness()
+    )
     if not include_archived:
         qs = qs.active()
     return qs

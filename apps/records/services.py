@@ -27,6 +27,7 @@ from apps.records import anchors as anchors_mod
 from apps.records import evidence, policy
 from apps.records.models import (
     KIND_PREFIX,
+    CreateSubmission,
     Link,
     Record,
     RecordKeyCounter,
@@ -110,8 +111,14 @@ def _clean_list(values: Iterable[str] | None, *, field: str, limit: int, max_len
     return cleaned
 
 
-def _normalise(fields: dict[str, Any], *, space: Space) -> dict[str, Any]:
-    """Type- and range-check editable fields; raises InvalidInput naming each bad field."""
+def _normalise(
+    fields: dict[str, Any], *, space: Space, current_owner_id: int | None = None
+) -> dict[str, Any]:
+    """Type- and range-check editable fields; raises InvalidInput naming each bad field.
+
+    A deactivated user cannot become an owner (they would get no reminders, and the next sweep
+    would orphan the record again); one who already owns the record may stay while other fields
+    are edited."""
     out = dict(fields)
     errors: dict[str, list[str]] = {}
     for name in ("title", "summary", "body", "deciders"):
@@ -171,6 +178,8 @@ def _normalise(fields: dict[str, Any], *, space: Space) -> dict[str, Any]:
         owner = out["owner_user"]
         if not isinstance(owner, User):
             errors["owner_user"] = ["Unknown user."]
+        elif not owner.is_active and owner.pk != current_owner_id:
+            errors["owner_user"] = [f"{owner} is deactivated and cannot own records."]
         elif not Membership.objects.filter(user=owner, space=space).exists():
             errors["owner_user"] = [f"{owner} is not a member of {space.name}."]
     if out.get("owner_team") is not None and not isinstance(out["owner_team"], Team):
@@ -296,15 +305,10 @@ def _refresh_search(record: Record) -> None:
 
 
 def refresh_freshness(record: Record, *, now: dt.datetime | None = None) -> str:
-    """Recompute and store the derived freshness of one record."""
+    """Recompute and store (cache) the derived freshness of one record."""
     now = now or timezone.now()
     has_reasons = SuspectReason.objects.filter(record=record, resolved_at__isnull=True).exists()
-    state = policy.freshness_for(
-        next_review_at=record.next_review_at,
-        has_open_reasons=has_reasons,
-        now=now,
-        due_window_days=record.space.due_window_days,
-    )
+    state = policy.record_freshness(record, now=now, has_open_reasons=has_reasons)
     if state != record.freshness:
         record.freshness = state
         Record.objects.filter(pk=record.pk).update(freshness=state)
@@ -363,8 +367,12 @@ def record_create(
     message: str = "",
     now: dt.datetime | None = None,
     allow_secrets: bool = False,
+    submission: tuple[str, str] | None = None,
 ) -> Record:
     """Create a record with the next free key of its kind (or `number`, when it is free).
+
+    `submission`: (token, fingerprint) of the web form that sent it, remembered so that the
+    same form sent again finds this record (see apps.web.selectors.submitted_twice).
 
     Text that looks like a credential is refused (apps.core.secret_scan) unless a space admin
     passes `allow_secrets=True`, which is audited."""
@@ -440,6 +448,10 @@ def record_create(
     _write_revision(
         record, action=Revision.Action.CREATE, actor=actor, message=message or "Created"
     )
+    if submission and submission[0] and user is not None:
+        CreateSubmission.objects.create(
+            user=user, token=submission[0][:64], fingerprint=submission[1][:64], record=record
+        )
     return record
 
 
@@ -492,7 +504,7 @@ def record_update(
         changes = {**changes, "reversibility": ""}
     if "impact" in changes and changes["impact"] is None:
         changes = {**changes, "impact": ""}
-    fields = _normalise(changes, space=current.space)
+    fields = _normalise(changes, space=current.space, current_owner_id=current.owner_user_id)
     secret_scan.check_record_fields(
         fields={k: v for k, v in fields.items() if getattr(current, k) != v},
         actor=actor,
@@ -543,9 +555,15 @@ def record_update(
     _refresh_search(current)
     schedule_embedding(current.pk)
     refresh_freshness(current, now=now)
-    _write_revision(current, action=action, actor=actor, message=message)
+    revision = _write_revision(current, action=action, actor=actor, message=message)
     if material:
-        evidence.linked_record_changed(current, why=why, now=now)
+        evidence.linked_record_changed(
+            current,
+            why=why,
+            now=now,
+            # "was edited": the reason links to what changed (a status change speaks for itself).
+            revision_number=revision.number if why == "was edited" else None,
+        )
     return current
 
 
@@ -850,10 +868,17 @@ def record_verify(
     outcome: str = Verification.Outcome.STILL_TRUE,
     note: str = "",
     commit: str = "",
+    valid_until: dt.date | str | None = None,
     now: dt.datetime | None = None,
 ) -> Verification:
     """Record that the record still holds (resets its review clock and clears suspect reasons),
-    or that it needs an update (logged; the record stays as it is)."""
+    or that it needs an update (logged; the record stays as it is).
+
+    "Still true" on a record whose valid-until date has passed decides that date too, or the
+    sweep would flag it again within the hour: `valid_until` (a later date) replaces it, else
+    it is cleared. Either way a revision by the verifier records the change, and the
+    verification's `valid_until_change` attribute says which ("extended" or "cleared") for the
+    confirmation page."""
     _require_view(actor, record)
     current = _locked(record)
     if outcome not in Verification.Outcome.values:
@@ -869,6 +894,12 @@ def record_verify(
     if not isinstance(note, str) or not isinstance(commit, str):
         raise InvalidInput("Note and commit must be text.")
     now = now or timezone.now()
+    change = ""
+    previous_valid_until = current.valid_until
+    if outcome == Verification.Outcome.STILL_TRUE and policy.valid_until_passed(
+        current.valid_until, now=now
+    ):
+        change = _renew_valid_until(current, actor=actor, valid_until=valid_until, now=now)
     verification = _add_verification(
         current, actor=actor, outcome=outcome, note=note, now=now, commit=commit
     )
@@ -880,7 +911,32 @@ def record_verify(
         )
         _resolve_reasons(current, now=now)
         refresh_freshness(current, now=now)
+    verification.valid_until_change = change
+    verification.previous_valid_until = previous_valid_until if change else None
     return verification
+
+
+def _renew_valid_until(current: Record, *, actor, valid_until, now: dt.datetime) -> str:
+    """Replace a passed valid-until date with a later one, or clear it; returns "extended" or
+    "cleared". The change is a revision by the verifier, so the history says who decided."""
+    old = current.valid_until
+    new = _normalise({"valid_until": valid_until}, space=current.space)["valid_until"]
+    if new is not None and new <= timezone.localdate(now):
+        raise InvalidInput(
+            f"The new valid-until date must be after today; {old:%Y-%m-%d} has already passed.",
+            details={"valid_until": ["Pick a later date, or leave it empty to clear it."]},
+        )
+    current.valid_until = new
+    current.version += 1
+    current.updated_at = now
+    current.updated_by = _actor_user(actor)
+    current.save(update_fields=["valid_until", "version", "updated_at", "updated_by"])
+    if new is None:
+        message = f"Verified as still true; its passed valid-until date ({old:%Y-%m-%d}) cleared"
+    else:
+        message = f"Verified as still true; valid until {new:%Y-%m-%d} (was {old:%Y-%m-%d})"
+    _write_revision(current, action=Revision.Action.UPDATE, actor=actor, message=message)
+    return "cleared" if new is None else "extended"
 
 
 def with_open_reason_flag(qs):

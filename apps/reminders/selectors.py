@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from django.db import connection
 from django.db.models import (
+    Case,
     Count,
     DateTimeField,
     Exists,
@@ -19,6 +20,7 @@ from django.db.models import (
     QuerySet,
     Sum,
     Value,
+    When,
 )
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
@@ -111,13 +113,13 @@ def _open_reasons_prefetch() -> Prefetch:
     )
 
 
-def _listable() -> QuerySet[Record]:
-    """Active records somebody still relies on."""
-    return Record.objects.active().exclude(status__in=RETIRED)
+def _listable(now: dt.datetime | None = None) -> QuerySet[Record]:
+    """Active records somebody still relies on, with their freshness derived at `now`."""
+    return Record.objects.active().exclude(status__in=RETIRED).with_freshness(now)
 
 
-def _attention_qs() -> QuerySet[Record]:
-    return _listable().filter(freshness__in=NEEDS_REVIEW)
+def _attention_qs(now: dt.datetime | None = None) -> QuerySet[Record]:
+    return _listable(now).filter(live_freshness__in=NEEDS_REVIEW)
 
 
 def _sql_priority(now: dt.datetime) -> RawSQL:
@@ -160,8 +162,22 @@ def _items(records, *, now: dt.datetime) -> list[Item]:
                 else 0,
             )
         )
-    items.sort(key=lambda i: (-i.score, i.record.next_review_at, i.record.key))
+    items.sort(key=sort_key)
     return items
+
+
+# Urgency ranks the state first (suspect and stale records before ones merely coming due), then
+# usage x impact x days within a state.
+STATE_RANK = {Record.Freshness.SUSPECT: 0, Record.Freshness.STALE: 1, Record.Freshness.DUE: 2}
+
+
+def sort_key(item: Item) -> tuple:
+    return (
+        STATE_RANK.get(item.state, 3),
+        -item.score,
+        item.record.next_review_at,
+        item.record.key,
+    )
 
 
 def _ranked(
@@ -179,9 +195,13 @@ def _ranked(
         _open_reasons_prefetch()
     )
     if sum(totals.values()) > RANK_CANDIDATES:
-        records = records.annotate(priority=_sql_priority(now)).order_by("-priority", "pk")[
-            :RANK_CANDIDATES
-        ]
+        state_rank = Case(
+            *(When(live_freshness=state, then=Value(rank)) for state, rank in STATE_RANK.items()),
+            default=Value(3),
+        )
+        records = records.annotate(state_rank=state_rank, priority=_sql_priority(now)).order_by(
+            "state_rank", "-priority", "pk"
+        )[:RANK_CANDIDATES]
     items = _items(records, now=now)[:limit]
     present_reasons(viewer, [reason for item in items for reason in item.reasons])
     groups: dict[int, SpaceGroup] = {}
@@ -189,7 +209,7 @@ def _ranked(
         space = item.record.space
         groups.setdefault(space.pk, SpaceGroup(space, [], total=totals.get(space.pk, 0)))
         groups[space.pk].items.append(item)
-    return sorted(groups.values(), key=lambda g: (-g.items[0].score, g.space.name))
+    return sorted(groups.values(), key=lambda g: (sort_key(g.items[0]), g.space.name))
 
 
 def total_of(groups: list[SpaceGroup]) -> int:
@@ -212,7 +232,7 @@ def digest_items(
     are a member of, grouped by space, most urgent first."""
     now = now or timezone.now()
     member_of = Membership.objects.filter(user=user).values("space_id")
-    records = _attention_qs().filter(_owned_by(user), space_id__in=member_of)
+    records = _attention_qs(now).filter(_owned_by(user), space_id__in=member_of)
     return _ranked(records, now=now, limit=limit, viewer=user)
 
 
@@ -227,7 +247,7 @@ def _escalation_qs(now: dt.datetime) -> QuerySet[Record]:
         record=OuterRef("pk"), resolved_at__isnull=True, created_at__lte=OuterRef("escalate_at")
     )
     return (
-        _attention_qs()
+        _attention_qs(now)
         .annotate(escalate_at=cutoff)
         .filter(
             Q(owner_user__isnull=True, owner_team__isnull=True)
@@ -249,13 +269,13 @@ def escalation_items(
     )
 
 
-def users_with_digest_items(*, frequency: str) -> list[int]:
+def users_with_digest_items(*, frequency: str, now: dt.datetime | None = None) -> list[int]:
     """Ids of active users with that digest frequency who own (themselves or through a team)
     something needing review in a space they are a member of.
 
     Set-based: the distinct (owner, space) pairs of the records needing review (a hash
     aggregate over one scan, at most users x spaces rows), then memberships and users."""
-    attention = _attention_qs().order_by()
+    attention = _attention_qs(now).order_by()
     pairs = set(
         attention.filter(owner_user__isnull=False)
         .values_list("owner_user_id", "space_id")
@@ -279,6 +299,29 @@ def users_with_digest_items(*, frequency: str) -> list[int]:
             "id", flat=True
         )
     )
+
+
+# Deliveries that reached (or will reach) the inbox: empty and given-up rows sent nothing.
+_COUNTS_AS_SENT = ("pending", "sending", "sent", "failed")
+
+
+def without_recent_digest(*, user_ids: list[int], since: dt.datetime) -> list[int]:
+    """`user_ids` minus those who got (or are about to get) a digest since `since`, whatever
+    its frequency then: switching daily to weekly right after today's daily, or a week rolling
+    over the day after a weekly one, must not send another one now (one query)."""
+    if not user_ids:
+        return []
+    from apps.reminders.models import Delivery
+
+    recent = set(
+        Delivery.objects.filter(
+            user_id__in=user_ids,
+            kind=Delivery.Kind.DIGEST,
+            status__in=_COUNTS_AS_SENT,
+            created_at__gte=since,
+        ).values_list("user_id", flat=True)
+    )
+    return [pk for pk in user_ids if pk not in recent]
 
 
 def admins_with_escalations(*, now: dt.datetime | None = None) -> list[int]:
@@ -321,7 +364,7 @@ def review_queue(*, user: User, now: dt.datetime | None = None) -> dict:
     )
     orphans: list[SpaceGroup] = []
     if admin_of:
-        unowned = _listable().filter(
+        unowned = _listable(now).filter(
             space_id__in=admin_of, owner_user__isnull=True, owner_team__isnull=True
         )
         orphans = _ranked(unowned, now=now, limit=QUEUE_LIMIT, viewer=user)
@@ -357,8 +400,8 @@ def _trend(space_ids, *, today: dt.date) -> list[dict]:
 def _by_owner(attention: QuerySet[Record]) -> list[dict]:
     """Stale and suspect records per owning user and per owning team, most first."""
     counts = {
-        "stale": Count("id", filter=Q(freshness=Record.Freshness.STALE)),
-        "suspect": Count("id", filter=Q(freshness=Record.Freshness.SUSPECT)),
+        "stale": Count("id", filter=Q(live_freshness=Record.Freshness.STALE)),
+        "suspect": Count("id", filter=Q(live_freshness=Record.Freshness.SUSPECT)),
         "total": Count("id"),
     }
     rows = []
@@ -397,10 +440,10 @@ def health(*, spaces: QuerySet[Space], now: dt.datetime | None = None, coverage:
     whatever the number of records)."""
     now = now or timezone.now()
     space_ids = list(spaces.values_list("id", flat=True))
-    records = Record.objects.active().filter(space_id__in=space_ids)
+    records = Record.objects.active().filter(space_id__in=space_ids).with_freshness(now)
     counts = {
-        row["freshness"]: row["n"]
-        for row in records.order_by().values("freshness").annotate(n=Count("id"))
+        row["live_freshness"]: row["n"]
+        for row in records.order_by().values("live_freshness").annotate(n=Count("id"))
     }
     total = sum(counts.values())
     shares = []
@@ -415,7 +458,9 @@ def health(*, spaces: QuerySet[Space], now: dt.datetime | None = None, coverage:
                 "share": 100 * n / total if total else 0,
             }
         )
-    attention = records.filter(freshness__in=(Record.Freshness.STALE, Record.Freshness.SUSPECT))
+    attention = records.filter(
+        live_freshness__in=(Record.Freshness.STALE, Record.Freshness.SUSPECT)
+    ).exclude(status__in=RETIRED)
     unowned = (
         records.filter(owner_user__isnull=True, owner_team__isnull=True)
         .exclude(status__in=RETIRED)

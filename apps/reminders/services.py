@@ -19,7 +19,7 @@ from apps.accounts.models import Membership, Space, User
 from apps.core.errors import Forbidden, InvalidInput, NotFound
 from apps.records import evidence, policy
 from apps.records import services as record_services
-from apps.records.models import Record, SuspectReason, Verification
+from apps.records.models import Record, Verification
 from apps.reminders.models import Delivery, DriftReport, HealthSnapshot, UsedLink
 
 log = logging.getLogger(__name__)
@@ -77,31 +77,30 @@ def _changed_states(*, now: dt.datetime, space_id: int | None = None, window_onl
     due window] (an index range scan); otherwise every record (one sequential scan with hash
     joins against spaces and open reasons)."""
     record_table = Record._meta.db_table
-    space_table = Space._meta.db_table
-    reason_table = SuspectReason._meta.db_table
+    state_sql, params = policy.freshness_sql("r", now=now)
     filters = ""
-    params: dict = {"now": now, "space": space_id}
     if space_id is not None:
-        filters += " AND r.space_id = %(space)s"
+        filters += " AND r.space_id = %s"
+        params.append(space_id)
     if window_only:
         widest = Space.objects.aggregate(m=Max("due_window_days"))["m"] or 0
-        filters += " AND r.next_review_at > %(low)s AND r.next_review_at <= %(high)s"
-        params["low"] = now - SWEEP_LOOKBACK
-        params["high"] = now + dt.timedelta(days=widest)
+        # The review date crossing `now` or the start of the due window, or the valid-until
+        # date passing (records with one are few, and indexed).
+        filters += (
+            " AND ((r.next_review_at > %s AND r.next_review_at <= %s)"
+            " OR (r.valid_until IS NOT NULL AND r.valid_until >= %s))"
+        )
+        params += [
+            now - SWEEP_LOOKBACK,
+            now + dt.timedelta(days=widest),
+            timezone.localdate(now) - SWEEP_LOOKBACK,
+        ]
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             SELECT id, old, state FROM (
-                SELECT r.id, r.freshness AS old,
-                    CASE WHEN o.record_id IS NOT NULL THEN 'suspect'
-                         WHEN r.next_review_at <= %(now)s THEN 'stale'
-                         WHEN r.next_review_at <= %(now)s
-                              + make_interval(days => s.due_window_days) THEN 'due'
-                         ELSE 'fresh' END AS state
+                SELECT r.id, r.freshness AS old, {state_sql} AS state
                 FROM {record_table} r
-                JOIN {space_table} s ON s.id = r.space_id
-                LEFT JOIN (SELECT DISTINCT record_id FROM {reason_table}
-                           WHERE resolved_at IS NULL) o ON o.record_id = r.id
                 WHERE r.archived_at IS NULL {filters}
             ) x
             WHERE x.state <> x.old
@@ -335,12 +334,19 @@ def use_link(*, nonce: str, action: str, record_id: int | None, user: User | Non
 
 
 @transaction.atomic
-def link_still_true(*, record: Record, user: User, nonce: str) -> Verification | None:
-    """ "Still true" from an email: verify as `user`. None when the link was used before."""
+def link_still_true(
+    *, record: Record, user: User, nonce: str, valid_until=None
+) -> Verification | None:
+    """ "Still true" from an email: verify as `user`. None when the link was used before.
+    `valid_until`: the new date when the record's valid-until date has passed (see
+    `record_verify`); a refused verification leaves the link unused."""
     if not use_link(nonce=nonce, action="verify", record_id=record.pk, user=user):
         return None
     return record_services.record_verify(
-        record=record, actor=user, note="Still true (from the reminder email)"
+        record=record,
+        actor=user,
+        note="Still true (from the reminder email)",
+        valid_until=valid_until,
     )
 
 

@@ -53,11 +53,15 @@ def plan_digests() -> int:
     if keys["daily"] is None:
         return 0
     planned = 0
-    for frequency, period in (
-        (User.DigestFrequency.DAILY, keys["daily"]),
-        (User.DigestFrequency.WEEKLY, keys["weekly"]),
+    # At most one digest a local day for daily users and one in any seven days for weekly
+    # users, counting the digests of either frequency (so changing it never adds one).
+    start_of_today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    for frequency, period, since in (
+        (User.DigestFrequency.DAILY, keys["daily"], start_of_today),
+        (User.DigestFrequency.WEEKLY, keys["weekly"], start_of_today - dt.timedelta(days=6)),
     ):
-        ids = selectors.users_with_digest_items(frequency=frequency)
+        ids = selectors.users_with_digest_items(frequency=frequency, now=now)
+        ids = selectors.without_recent_digest(user_ids=ids, since=since)
         planned += len(
             services.delivery_plan(user_ids=ids, kind=Delivery.Kind.DIGEST, period=period)
         )

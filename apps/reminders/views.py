@@ -18,6 +18,12 @@ from apps.core.errors import Forbidden, InvalidInput, VersionConflict
 from apps.records import services as record_services
 from apps.records.evidence import record_path
 from apps.records.models import Record, SuspectReason
+from apps.records.policy import (
+    due_window_text,
+    record_freshness,
+    valid_until_note,
+    valid_until_passed,
+)
 from apps.records.selectors import present_reasons
 from apps.reminders import charts, selectors, services, tokens
 from apps.reminders.forms import AssignOwnerForm, DigestSettingsForm, PolicyForm
@@ -29,6 +35,7 @@ def _health_context(request, spaces, *, coverage: bool) -> dict:
     data = selectors.health(spaces=spaces, now=now, coverage=coverage)
     data["chart"] = charts.trend_chart(data["trend"], today=timezone.localdate(now))
     data["share_bar"] = charts.share_bar(data["shares"])
+    data["due_text"] = due_window_text(list(spaces.values_list("due_window_days", flat=True)))
     return data
 
 
@@ -101,7 +108,7 @@ def review_verify(request, pk: int):
     """ "Still true" from the review queue (signed in)."""
     record = _queue_record(request, pk)
     try:
-        record_services.record_verify(record=record, actor=request.user)
+        verification = record_services.record_verify(record=record, actor=request.user)
     except (Forbidden, InvalidInput) as exc:
         return render(
             request,
@@ -112,7 +119,8 @@ def review_verify(request, pk: int):
     record.refresh_from_db()
     messages.success(
         request,
-        f"{record.key} is verified; its next review is on {record.next_review_at:%d %b %Y}.",
+        f"{record.key} is verified; its next review is on {record.next_review_at:%d %b %Y}."
+        f"{valid_until_note(verification)}",
     )
     return redirect("reminders:review_queue")
 
@@ -199,12 +207,17 @@ LINK_PROBLEMS = {
         "This record is no longer here",
         "It was archived or you no longer have access to it.",
     ),
+    "not_yours": (
+        "This record is no longer yours",
+        "You handed it back, or someone gave it another owner, so this link can no longer "
+        "change it. Nothing was changed.",
+    ),
 }
 
 
 def _problem(request, reason: str):
     heading, text = LINK_PROBLEMS[reason]
-    status = {"expired": 410, "used": 410, "invalid": 400, "gone": 404}[reason]
+    status = {"expired": 410, "used": 410, "invalid": 400, "gone": 404, "not_yours": 403}[reason]
     return render(
         request,
         "reminders/link_problem.html",
@@ -233,13 +246,20 @@ def _resolve(request, token: str, action: str):
     )
     if record is None:
         return None, None, None, _problem(request, "gone")
+    # Said at once (not after a Yes button): after "Not mine" or a new owner, the record's other
+    # links can no longer act for this user.
+    if action == "verify" and not record_services.can_verify(user, record):
+        return None, None, None, _problem(request, "not_yours")
+    if action == "not_mine" and record.owner_user_id != user.pk:
+        return None, None, None, _problem(request, "not_yours")
     return payload, record, user, None
 
 
-def _confirm(request, record: Record, user: User, action: str):
+def _confirm(request, record: Record, user: User, action: str, error: str = "", status=200):
     reasons = SuspectReason.objects.filter(record=record, resolved_at__isnull=True).order_by(
         "created_at"
     )
+    record.freshness = record_freshness(record, now=timezone.now(), has_open_reasons=bool(reasons))
     return render(
         request,
         "reminders/confirm.html",
@@ -249,7 +269,11 @@ def _confirm(request, record: Record, user: User, action: str):
             "record_url": record_path(record),
             "reasons": present_reasons(user, reasons),
             "link_user": user,
+            "valid_until_passed": valid_until_passed(record.valid_until, now=timezone.now()),
+            "error": error,
+            "new_valid_until": request.POST.get("valid_until", ""),
         },
+        status=status,
     )
 
 
@@ -263,8 +287,23 @@ def still_true(request, token: str):
         # A GET never changes anything: mail scanners prefetch links.
         return _confirm(request, record, user, "still_true")
     try:
-        verification = services.link_still_true(record=record, user=user, nonce=payload.nonce)
-    except (Forbidden, InvalidInput) as exc:
+        verification = services.link_still_true(
+            record=record,
+            user=user,
+            nonce=payload.nonce,
+            valid_until=request.POST.get("valid_until") or None,
+        )
+    except InvalidInput as exc:
+        if "valid_until" in (exc.details or {}):
+            # A bad new valid-until date: ask again (the link was not used up).
+            return _confirm(request, record, user, "still_true", error=str(exc), status=400)
+        return render(
+            request,
+            "reminders/message.html",
+            {"heading": "Not verified", "text": str(exc)},
+            status=403,
+        )
+    except Forbidden as exc:
         return render(
             request,
             "reminders/message.html",
@@ -277,7 +316,13 @@ def still_true(request, token: str):
     return render(
         request,
         "reminders/done.html",
-        {"record": record, "action": "still_true", "record_url": record_path(record)},
+        {
+            "record": record,
+            "action": "still_true",
+            "record_url": record_path(record),
+            "valid_until_change": verification.valid_until_change,
+            "previous_valid_until": verification.previous_valid_until,
+        },
     )
 
 

@@ -45,6 +45,7 @@ def agents_md(*, principal, space_slug: str, paths: list[str]) -> tuple[str, lis
         .active()
         .filter(space=space, status__in=ACTIVE_STATUSES)
         .select_related("space", "owner_user", "owner_team")
+        .with_freshness()
         .prefetch_related(
             Prefetch(
                 "suspect_reasons",

@@ -24,6 +24,7 @@ from apps.accounts import access
 from apps.accounts.models import Space
 from apps.core.errors import InvalidInput
 from apps.core.text import reveal_invisible
+from apps.records import policy
 from apps.records import selectors as record_selectors
 from apps.records.models import Record
 from apps.retrieval import search, tokens
@@ -201,13 +202,18 @@ def _date(value) -> str | None:
 
 
 def _reasons(row, open_reasons, now: dt.datetime) -> list[str]:
-    """Why a record may no longer hold (`row` has freshness, next_review_at, valid_until)."""
+    """Why a record may no longer hold (`row` has freshness, status, next_review_at,
+    valid_until and last_verified_at), worded to match its freshness."""
     reasons = list(open_reasons or [])
-    if row["freshness"] == Record.Freshness.STALE:
+    if row.get("status") == Record.Status.SUPERSEDED:
+        reasons.append("It is superseded.")
+    elif row["freshness"] == Record.Freshness.STALE:
         reasons.append(f"Its review was due on {row['next_review_at']:%Y-%m-%d}.")
     elif row["freshness"] == Record.Freshness.DUE:
+        if "last_verified_at" in row and row["last_verified_at"] is None:
+            reasons.append("It has never been verified.")
         reasons.append(f"Its review is due on {row['next_review_at']:%Y-%m-%d}.")
-    if row["valid_until"] and row["valid_until"] < now.date():
+    if policy.valid_until_passed(row["valid_until"], now=now):
         reasons.append(f"It was valid until {row['valid_until']:%Y-%m-%d}.")
     return reasons
 
@@ -221,8 +227,10 @@ def freshness_reasons(record: Record, now: dt.datetime) -> list[str]:
         reasons = [r.text for r in getattr(record, "open_reasons", [])]
     row = {
         "freshness": record.freshness,
+        "status": record.status,
         "next_review_at": record.next_review_at,
         "valid_until": record.valid_until,
+        "last_verified_at": record.last_verified_at,
     }
     return _reasons(row, reasons, now)
 
@@ -522,12 +530,19 @@ _ROWS_SQL = """
 """
 
 
-def _rows(record_ids: set[int], space_ids: list[int]) -> dict[int, dict]:
+def _rows(
+    record_ids: set[int], space_ids: list[int], now: dt.datetime | None = None
+) -> dict[int, dict]:
     """{id: row} of the active records among `record_ids` in `space_ids`, the spaces the
-    principal may see (resolved by `resolve_spaces`): this is the access check."""
+    principal may see (resolved by `resolve_spaces`): this is the access check. Freshness is
+    derived at `now` (policy.freshness_sql), not read from the sweep's cache."""
     if not record_ids:
         return {}
-    rows = search.fetch_dicts(_ROWS_SQL, {"ids": list(record_ids), "space_ids": space_ids})
+    fresh_sql, fresh_params = policy.freshness_sql("r", now=now, named=True)
+    rows = search.fetch_dicts(
+        _ROWS_SQL.replace("r.freshness,", f"{fresh_sql} AS freshness,", 1),
+        {"ids": list(record_ids), "space_ids": space_ids, **fresh_params},
+    )
     for row in rows:
         counts = row["stored_token_counts"]
         if isinstance(counts, str):
@@ -594,7 +609,7 @@ def context_bundle(*, principal, params: ContextParams, mode: str = "hybrid") ->
     hits = result.hits
     superseded = [h.record_id for h in hits if h.status == Record.Status.SUPERSEDED]
     successor_of = _successors(superseded)
-    rows = _rows({h.record_id for h in hits} | set(successor_of.values()), list(spaces))
+    rows = _rows({h.record_id for h in hits} | set(successor_of.values()), list(spaces), now)
     _present_reasons(principal, rows)
 
     ordered: list[tuple[dict, search.Hit, str]] = []

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import psycopg
 from django.db import connection
 
+from apps.records import policy
 from apps.records.anchors import normalise_path
 from apps.records.models import Record
 from apps.retrieval import providers
@@ -340,8 +341,12 @@ def hybrid_search(
     if kinds:
         filters.append("r.kind = ANY(%(kinds)s)")
         params["kinds"] = list(kinds)
+    # Freshness derived now (policy.freshness_sql), not the sweep's cached column. Superseded
+    # records stay candidates: the bundle replaces them with their successor.
+    fresh_sql, fresh_params = policy.freshness_sql("r", named=True)
+    params.update(fresh_params)
     if not include_stale:
-        filters.append("r.freshness NOT IN ('stale', 'suspect')")
+        filters.append(f"(r.status = 'superseded' OR {fresh_sql} NOT IN ('stale', 'suspect'))")
     where = " AND ".join(filters)
 
     parts: list[str] = []
@@ -420,7 +425,7 @@ def hybrid_search(
     sql = f"""
         WITH {", ".join(parts)},
         ids AS (SELECT id FROM fts UNION SELECT id FROM vec UNION SELECT id FROM anch)
-        SELECT r.id, r.kind, r.status, r.freshness, fts.rnk, vec.rnk, vec.sim,
+        SELECT r.id, r.kind, r.status, {fresh_sql}, fts.rnk, vec.rnk, vec.sim,
                (anch.id IS NOT NULL), coalesce(fts.all_words, false)
         FROM ids
         JOIN records_record r ON r.id = ids.id
@@ -451,7 +456,9 @@ def hybrid_search(
         if hit.anchored:
             # A path match counts like a first place in a list of its own.
             raw += 1.0 / (RRF_K + 1)
-        raw *= FRESHNESS_FACTOR.get(freshness, 1.0)
+        if status != Record.Status.SUPERSEDED:
+            # A superseded record stands in for its successor, whose freshness counts instead.
+            raw *= FRESHNESS_FACTOR.get(freshness, 1.0)
         hit.raw = raw
         # Shown as 0..1, where 1.0 = first in both the full-text and the vector list.
         hit.score = round(min(1.0, raw / ((FTS_WEIGHT + VEC_WEIGHT) / (RRF_K + 1))), 4)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 
 from django import forms
 
@@ -143,8 +144,14 @@ class RecordForm(forms.Form):
         ),
     )
 
+    # Which "create" form this is: the same form sent twice creates one record (a new token is
+    # handed out with every fresh form; see apps.web.selectors.submitted_twice).
+    submission = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
+
     def __init__(self, *args, space: Space, kind: str, record: Record | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        if record is None and not self.is_bound and not self.initial.get("submission"):
+            self.initial["submission"] = secrets.token_urlsafe(16)
         self.space = space
         self.kind = kind
         self.record = record
@@ -166,6 +173,7 @@ class RecordForm(forms.Form):
                 self.fields["title"].widget.attrs["autofocus"] = True
         else:
             self.fields["version"].required = True
+            del self.fields["submission"]
 
     def clean(self):
         data = super().clean()

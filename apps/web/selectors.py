@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import datetime as dt
+import hashlib
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -20,12 +21,11 @@ from django.db.models import (
     Value,
     When,
 )
-from django.utils import timezone
 
 from apps.accounts import access
 from apps.accounts.models import Membership, Space
 from apps.records import selectors as record_selectors
-from apps.records.models import Link, Record
+from apps.records.models import CreateSubmission, Link, Record
 from apps.retrieval import selectors as retrieval_selectors
 
 SORTS = {
@@ -60,7 +60,7 @@ SORT_CHOICES = [
 ]
 FRESHNESS_RANK = Case(
     *(
-        When(freshness=state, then=Value(rank))
+        When(live_freshness=state, then=Value(rank))
         for rank, state in enumerate(
             [
                 Record.Freshness.FRESH,
@@ -131,9 +131,9 @@ def space_records(
     if filters.status:
         qs = qs.filter(status=filters.status)
     if filters.freshness == ATTENTION:
-        qs = qs.filter(freshness__in=[Record.Freshness.STALE, Record.Freshness.SUSPECT])
+        qs = qs.filter(live_freshness__in=[Record.Freshness.STALE, Record.Freshness.SUSPECT])
     elif filters.freshness:
-        qs = qs.filter(freshness=filters.freshness)
+        qs = qs.filter(live_freshness=filters.freshness)
     if filters.tag:
         qs = qs.filter(tags__contains=[filters.tag])
     if filters.owner == "me":
@@ -224,27 +224,25 @@ def search_everywhere(*, principal, q: str, kind: str = "") -> list[Record]:
     return [found[hit.record_id] for hit in hits if hit.record_id in found]
 
 
-DOUBLE_SUBMIT_WINDOW = dt.timedelta(seconds=30)
+def form_fingerprint(kind: str, fields: dict) -> str:
+    """A hash of what a create form held, to tell a resent form from a changed one."""
+    text = json.dumps({"kind": kind, **fields}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
-def submitted_twice(*, space: Space, actor, kind: str, title: str) -> Record | None:
-    """The record this user created a moment ago from the same form, if any (a double-click or a
-    browser re-sending the POST). Call it inside the transaction that creates the record: it locks
-    the user's membership row, so a second request waits until the first has committed and then
-    finds its record instead of creating a copy."""
+def submitted_twice(*, space: Space, actor, token: str) -> CreateSubmission | None:
+    """What the create form carrying `token` created before, if anything (a double-click, a
+    browser resending the POST, or Back and Create again). The caller compares fingerprints:
+    only the same content is a double-submit. Call it inside the transaction that creates the
+    record: it locks the user's membership row, so a second request waits until the first has
+    committed and then finds its record instead of creating a copy."""
     user = access.user_of(actor)
-    if user is None:
+    if user is None or not token:
         return None
     list(Membership.objects.select_for_update().filter(space=space, user=user).values("pk"))
     return (
-        Record.objects.filter(
-            space=space,
-            kind=kind,
-            title=title.strip(),
-            created_by=user,
-            created_at__gte=timezone.now() - DOUBLE_SUBMIT_WINDOW,
-        )
-        .order_by("-created_at")
+        CreateSubmission.objects.select_related("record__space")
+        .filter(user=user, token=token, record__space=space)
         .first()
     )
 
@@ -267,7 +265,8 @@ def space_counts(space: Space) -> dict[str, int]:
     rows = (
         Record.objects.active()
         .filter(space=space)
-        .values_list("freshness")
+        .with_freshness()
+        .values_list("live_freshness")
         .order_by()
         .annotate(n=Count("*"))
     )

@@ -394,14 +394,15 @@ def test_ranking_past_the_sql_prefilter_still_puts_the_most_urgent_first(space, 
     )  # suspect today: weight 3 x (1 + 0) = 3
     reminders.drift_report(repository="r", commit="c1", changed_paths=["a/b"], source="api")
     reminders.sweep(full=True)
-    expected = [high.key, low.key, mid.key, fresh_suspect.key]
+    # State first (the suspect one, however new), then impact x days among the stale ones.
+    expected = [fresh_suspect.key, high.key, low.key, mid.key]
 
     [exact] = selectors.digest_items(user=owner, now=now)
     assert [i.record.key for i in exact.items] == expected
-    assert [i.score for i in exact.items] == [213, 181, 122, 3]
+    assert [i.score for i in exact.items] == [3, 213, 181, 122]
 
     # With more records than the prefilter keeps, SQL picks the candidates by the same
-    # impact x days score: the top two are the same two.
+    # state, then impact x days score: the top two are the same two.
     monkeypatch.setattr(selectors, "RANK_CANDIDATES", 2)
     [group] = selectors.digest_items(user=owner, now=now)
     assert [i.record.key for i in group.items] == expected[:2]

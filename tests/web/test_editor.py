@@ -79,16 +79,49 @@ def test_switching_kind_keeps_a_body_the_user_wrote(as_user, owner, space):
     assert not Record.objects.exists()
 
 
+def _token(client, url) -> str:
+    """The submission token of a freshly opened create form, as the browser would send it."""
+    return client.get(url).context["form"]["submission"].value()
+
+
 def test_a_create_sent_twice_makes_one_record(as_user, owner, space):
     client = as_user(owner)
-    first = client.post(_url("record_create", slug="payments"), _new())
-    second = client.post(_url("record_create", slug="payments"), _new())
+    url = _url("record_create", slug="payments")
+    token = _token(client, url)
+    first = client.post(url, _new(submission=token))
+    second = client.post(url, _new(submission=token))
     assert first.status_code == second.status_code == 302
     assert first["Location"] == second["Location"] == "/s/payments/DEC-1/"
     assert Record.objects.filter(space=space).count() == 1
-    # A different title is a different record, even straight away.
-    client.post(_url("record_create", slug="payments"), _new(title="Use Kafka for audit logs"))
+    # Another form (a new token) with the same title is another record, even straight away.
+    client.post(url, _new(submission=_token(client, url)))
     assert Record.objects.filter(space=space).count() == 2
+
+
+def test_back_change_and_create_again_keeps_the_new_text(as_user, owner, space):
+    """Back to the sent form, change the body, add an anchor, Create again within seconds: the
+    new text is not dropped. The form comes back with it and says what happened; Create once
+    more saves it as a new record."""
+    client = as_user(owner)
+    url = _url("record_create", slug="payments")
+    token = _token(client, url)
+    data = _new(kind="guardrail", title="Agents never touch prod", body="First text")
+    assert client.post(url, {**data, "submission": token}).status_code == 302
+    changed = {**data, "body": "Second text", "anchors": "deploy/**", "submission": token}
+    response = client.post(url, changed)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "This form already created GRD-1" in page and "is not saved yet" in page
+    form = response.context["form"]
+    assert form["body"].value() == "Second text" and form["anchors"].value() == "deploy/**"
+    assert Record.objects.filter(space=space).count() == 1
+    assert Record.objects.get(key="GRD-1").body == "First text"
+    fresh_token = form["submission"].value()
+    assert fresh_token and fresh_token != token
+    again = client.post(url, {**changed, "submission": fresh_token})
+    assert again.status_code == 302 and again["Location"] == "/s/payments/GRD-2/"
+    second = Record.objects.get(key="GRD-2")
+    assert (second.body, second.anchors) == ("Second text", ["deploy/**"])
 
 
 @pytest.mark.django_db(transaction=True)
@@ -103,7 +136,11 @@ def test_a_create_sent_twice_at_the_same_moment_makes_one_record(owner, space):
         client.force_login(owner, backend="django.contrib.auth.backends.ModelBackend")
         barrier.wait()
         try:
-            statuses.append(client.post(_url("record_create", slug="payments"), _new()).status_code)
+            statuses.append(
+                client.post(
+                    _url("record_create", slug="payments"), _new(submission="same-form")
+                ).status_code
+            )
         finally:
             connection.close()
 
@@ -119,7 +156,13 @@ def test_a_create_sent_twice_at_the_same_moment_makes_one_record(owner, space):
 def test_a_supersede_sent_twice_makes_one_successor(as_user, owner, space):
     old = make_record(space=space, actor=owner, title="Retry webhooks", status="accepted")
     client = as_user(owner)
-    data = {"title": "Webhooks through an outbox", "status": "proposed", "body": "x"}
+    token = client.get(_url("record_supersede", old)).context["form"]["submission"].value()
+    data = {
+        "title": "Webhooks through an outbox",
+        "status": "proposed",
+        "body": "x",
+        "submission": token,
+    }
     first = client.post(_url("record_supersede", old), data)
     second = client.post(_url("record_supersede", old), data)
     assert first["Location"] == second["Location"] == "/s/payments/DEC-2/"

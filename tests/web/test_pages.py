@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from apps.records import services
 from apps.records.models import Record
@@ -160,8 +163,10 @@ def test_space_home_filters_search_and_sorts(as_user, owner, teammate, space, de
     assert keys("?owner=none") == ["INT-1"]
     assert keys("?sort=-title") == ["DEC-1", "CON-1", "INT-1"]
     assert keys("?freshness=stale") == []
-    Record.objects.filter(pk=constraint.pk).update(freshness="suspect")
-    Record.objects.filter(pk=decision.pk).update(freshness="stale")
+    # Freshness is derived from the facts (here: a passed valid-until date and a passed review
+    # date), whether or not the sweep has run since.
+    Record.objects.filter(pk=constraint.pk).update(valid_until=dt.date(2000, 1, 1))
+    Record.objects.filter(pk=decision.pk).update(next_review_at=timezone.now() - dt.timedelta(1))
     assert keys("?freshness=attention&sort=key") == ["CON-1", "DEC-1"]
     # Nonsense in the query string is ignored, not an error.
     assert client.get(home + "?kind=opinion&sort=drop+table&page=abc").status_code == 200
@@ -379,15 +384,16 @@ def test_fresh_record_has_no_freshness_warning(as_user, owner, decision):
 
 
 def test_sorting_by_freshness_puts_the_worst_first(as_user, owner, space):
+    now = timezone.now()
     states = {
-        "Fresh one": "fresh",
-        "Due one": "due",
-        "Stale one": "stale",
-        "Suspect one": "suspect",
+        "Fresh one": {},
+        "Due one": {"next_review_at": now + dt.timedelta(days=3)},
+        "Stale one": {"next_review_at": now - dt.timedelta(days=3)},
+        "Suspect one": {"valid_until": dt.date(2000, 1, 1)},
     }
-    for title, state in states.items():
+    for title, facts in states.items():
         record = make_record(space=space, actor=owner, title=title)
-        Record.objects.filter(pk=record.pk).update(freshness=state)
+        Record.objects.filter(pk=record.pk).update(**facts)
     client = as_user(owner)
     body = client.get(_url("space_home", slug="payments") + "?sort=freshness").content.decode()
     table = body[body.index("<tbody>") :]

@@ -427,7 +427,7 @@ def test_save_over_from_the_conflict_page_keeps_multiline_text(as_user, owner, d
         record=decision, actor=owner, expected_version=1, changes={"summary": "Theirs"}
     )
     page = client.post(_url("record_edit", decision), mine).content.decode()
-    form_html = page[page.index("Save my edit over") - 4000 : page.index("Save my edit over")]
+    form_html = page[page.index('id="merge-form"') : page.index("Save the merged version")]
     # Browsers drop the one newline that follows <textarea>, as the template expects.
     fields = {
         name: unescape(value.removeprefix("\n"))
@@ -444,7 +444,74 @@ def test_save_over_from_the_conflict_page_keeps_multiline_text(as_user, owner, d
     decision.refresh_from_db()
     assert decision.body == "Line one\nLine two\n\n- item"
     assert decision.anchors == ["a/**", "b/**"]
+    assert decision.summary == "Theirs"  # their change to a field this edit never touched
     assert decision.version == 3
+
+
+def _merge_form(page: str) -> dict:
+    """The fields the conflict page's merge form sends, as a browser would send them."""
+    import re
+    from html import unescape
+
+    form_html = page[page.index('id="merge-form"') : page.index("Save the merged version")]
+    fields = {
+        name: unescape(value.removeprefix("\n"))
+        for name, value in re.findall(
+            r'<textarea name="([a-z_]+)" hidden aria-hidden="true">(.*?)</textarea>',
+            form_html,
+            re.S,
+        )
+    }
+    fields["merge"] = "1"
+    fields["version"] = re.search(r'name="version" value="(\d+)"', form_html).group(1)
+    return fields
+
+
+def test_conflict_merge_keeps_their_fields_and_asks_only_where_both_changed(
+    as_user, owner, teammate, decision
+):
+    """They change Deciders and the title; I change the body and the title, from version 1.
+    Saving the merge keeps their Deciders, takes my body, and asks about the title only."""
+    client = as_user(owner)
+    mine = _form(decision, title="My title", body="My body")
+    services.record_update(
+        record=decision,
+        actor=teammate,
+        expected_version=1,
+        changes={"deciders": "Ana, Bo", "title": "Their title"},
+    )
+    response = client.post(_url("record_edit", decision), mine)
+    assert response.status_code == 409
+    who = {row["name"]: row["who"] for row in response.context["rows"]}
+    assert who == {"title": "both", "deciders": "theirs", "body": "mine"}
+    page = response.content.decode()
+    assert "Only they changed it: theirs is kept" in page
+    assert "You both changed it: choose" in page
+    fields = _merge_form(page)
+    assert fields["deciders"] == "Ana, Bo" and fields["body"] == "My body"
+    decision.refresh_from_db()
+    assert decision.version == 2  # nothing saved by the conflict page itself
+
+    response = client.post(_url("record_edit", decision), {**fields, "pick__title": "mine"})
+    assert response.status_code == 302
+    decision.refresh_from_db()
+    assert (decision.title, decision.body, decision.deciders) == ("My title", "My body", "Ana, Bo")
+    assert decision.version == 3
+
+
+def test_conflict_merge_can_keep_their_side_of_a_field_both_changed(
+    as_user, owner, teammate, decision
+):
+    client = as_user(owner)
+    mine = _form(decision, title="My title", summary="My summary")
+    services.record_update(
+        record=decision, actor=teammate, expected_version=1, changes={"title": "Their title"}
+    )
+    page = client.post(_url("record_edit", decision), mine).content.decode()
+    fields = _merge_form(page)
+    client.post(_url("record_edit", decision), {**fields, "pick__title": "theirs"})
+    decision.refresh_from_db()
+    assert (decision.title, decision.summary) == ("Their title", "My summary")
 
 
 def test_hostile_posts_change_nothing_and_never_error(as_user, owner, decision):

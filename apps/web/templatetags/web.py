@@ -9,10 +9,10 @@ from django.utils.html import format_html
 register = template.Library()
 
 FRESHNESS_HELP = {
-    "fresh": "Verified recently; next review is not due yet.",
+    "fresh": "Verified or written within its review interval; next review is not due yet.",
     "due": "Its review date is coming up.",
-    "stale": "Past its review date: check it still holds.",
-    "suspect": "Evidence says it may be wrong; see the reasons.",
+    "stale": "Past its review date, or superseded: check it still holds.",
+    "suspect": "Evidence says it may be wrong, or its valid-until date passed; see the reasons.",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import secrets
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -15,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from apps.accounts.models import Team, User
 from apps.core import secret_scan
 from apps.core.errors import InvalidInput, VersionConflict
 from apps.core.markdown import render_markdown
@@ -22,10 +24,11 @@ from apps.core.text import reveal_invisible
 from apps.records import selectors as record_selectors
 from apps.records import services
 from apps.records.models import Link, Record, Verification
+from apps.records.policy import valid_until_note, valid_until_passed
 from apps.retrieval.selectors import record_usage
 from apps.retrieval.services import gap_answer
 from apps.web.forms import BODY_TEMPLATES, INVERSE_PREFIX, LinkForm, RecordForm
-from apps.web.selectors import link_candidates, space_tags, submitted_twice
+from apps.web.selectors import form_fingerprint, link_candidates, space_tags, submitted_twice
 from apps.web.views.common import (
     login_required_partial,
     record_or_404,
@@ -80,6 +83,9 @@ def record_detail(request: HttpRequest, slug: str, key: str) -> HttpResponse:
             "verifications": verifications,
             "more_verifications": more_verifications,
             "review_overdue": record.next_review_at <= timezone.now(),
+            # Derived like the badge, so it shows before the sweep has raised its reason.
+            "valid_until_unflagged": valid_until_passed(record.valid_until, now=timezone.now())
+            and not any(r.cause == "valid_until" for r in record.open_reasons),
             "revisions": revisions,
             "revision_count": record.revisions.count(),
             "usage": record_usage(record_ids=[record.pk])[record.pk],
@@ -159,32 +165,59 @@ def record_create(request: HttpRequest, slug: str) -> HttpResponse:
     form = RecordForm(request.POST or None, space=space, kind=kind, initial=initial)
     if request.method == "POST" and form.is_valid():
         fields = form.service_fields()
+        token = form.cleaned_data.get("submission") or ""
+        fingerprint = form_fingerprint(kind, fields)
         try:
             with transaction.atomic():
-                # A double-click on "Create" sends the form twice: the second finds the first.
-                duplicate = submitted_twice(
-                    space=space, actor=request.user, kind=kind, title=fields["title"]
-                )
-                record = duplicate or services.record_create(
-                    space=space,
-                    kind=kind,
-                    actor=request.user,
-                    message=form.cleaned_data.get("message") or "",
-                    allow_secrets=_allow_secrets(request),
-                    **fields,
-                )
+                previous = submitted_twice(space=space, actor=request.user, token=token)
+                record = None
+                if previous is None:
+                    record = services.record_create(
+                        space=space,
+                        kind=kind,
+                        actor=request.user,
+                        message=form.cleaned_data.get("message") or "",
+                        allow_secrets=_allow_secrets(request),
+                        submission=(token, fingerprint),
+                        **fields,
+                    )
         except InvalidInput as exc:
             _service_refused(form, exc)
         else:
-            if duplicate is None:
+            if previous is not None and previous.fingerprint == fingerprint:
+                # The same form with the same content sent again (a double-click, a resent
+                # POST): the first request's record is the answer.
+                return redirect(_record_url(previous.record))
+            if previous is not None:
+                # The same form sent again with other content (Back, change, Create): nothing
+                # is dropped and nothing is guessed; the text comes back with a fresh token.
+                form = _sent_before(request, form, previous.record, space=space, kind=kind)
+            else:
                 messages.success(request, f"{record.key} created.")
                 _warn_about_anchors(request, form)
                 if from_gap:
                     gap_answer(gap_id=from_gap, record=record, actor=request.user)
-            return redirect(_record_url(record))
+                return redirect(_record_url(record))
     return _render_form(
         request, space=space, form=form, kind=kind, mode="create", from_gap=from_gap
     )
+
+
+def _sent_before(request: HttpRequest, form, created: Record, *, space, kind: str) -> RecordForm:
+    """The form as sent, with a new submission token and a message saying this form already
+    created `created` and that its new text is not saved yet."""
+    data = request.POST.copy()
+    data["submission"] = secrets.token_urlsafe(16)
+    again = RecordForm(data, space=space, kind=kind, initial=form.initial)
+    again.is_valid()
+    again.add_error(
+        None,
+        f"This form already created {created.key} ({created.title}). What you changed since "
+        f"is not saved yet: press Create again to save it as a new "
+        f"{Record.Kind(kind).label.lower()}, or open {created.key} and edit it there.",
+    )
+    again.sent_before = created
+    return again
 
 
 def _allow_secrets(request: HttpRequest) -> bool:
@@ -244,8 +277,11 @@ def record_edit(request: HttpRequest, slug: str, key: str) -> HttpResponse:
     space = record.space
     if not space.can_edit:
         raise PermissionDenied(f"You need to be an editor of {space.name} to edit records.")
+    data = request.POST or None
+    if data is not None and "merge" in data:
+        data = _resolve_merge(data)
     form = RecordForm(
-        request.POST or None,
+        data,
         space=space,
         kind=record.kind,
         record=record,
@@ -291,46 +327,73 @@ CONFLICT_FIELDS = [
 
 
 def _conflict(request: HttpRequest, record: Record, form: RecordForm) -> HttpResponse:
-    """Someone saved first: show theirs and yours side by side, with a diff. Nothing is saved."""
+    """Someone saved first. Merge field by field against the version this edit started from:
+    yours where only you changed a field, theirs where only they did, and a question where you
+    both changed it differently. Nothing is saved until the merge is confirmed."""
     current = Record.objects.select_related("owner_user", "owner_team", "updated_by").get(
         pk=record.pk
     )
-    theirs = RecordForm.initial_for(current)
-    # Compare what would be stored, so "a,b" against "a, b" is not reported as a difference.
-    mine = form.service_fields()
-    mine["tags"] = ", ".join(mine["tags"])
-    mine["anchors"] = "\n".join(mine["anchors"])
+    your_version = form.cleaned_data.get("version")
+    base_revision = (
+        current.revisions.filter(version=your_version).order_by("-number").first()
+        if your_version
+        else None
+    )
+    names = [(n, label) for n, label in CONFLICT_FIELDS if n in form.fields]
+    base = _values_from_snapshot(base_revision.snapshot) if base_revision else None
+    theirs = _values_from_record(current)
+    mine = _values_from_form(form)
     saved_revision = _revision_number(current)
-    rows = []
-    for name, label in CONFLICT_FIELDS:
-        if name not in form.fields:
+    rows, merged = [], {}
+    for name, label in names:
+        t, m = theirs[name], mine[name]
+        b = base[name] if base is not None else None
+        if t == m:
+            merged[name] = t
             continue
-        if name == "owner":
-            a, b = current.owner_label, _owner_label(form.cleaned_data.get("owner"))
+        if b == m:
+            who = "theirs"  # only they changed it: keep theirs
+            merged[name] = t
+        elif b == t:
+            who = "mine"  # only you changed it: yours
+            merged[name] = m
         else:
-            a, b = _text(theirs.get(name)), _text(mine.get(name))
-        if a == b:
-            continue
+            who = "both"  # you both changed it, differently: ask
+        a_text, b_text = (
+            (_owner_text(t), _owner_text(m)) if name == "owner" else (_text(t), _text(m))
+        )
         diff = list(
             difflib.unified_diff(
-                a.splitlines(),
-                b.splitlines(),
+                a_text.splitlines(),
+                b_text.splitlines(),
                 f"r{saved_revision} (saved)",
                 "your edit",
                 lineterm="",
             )
         )
-        rows.append({"name": name, "label": label, "theirs": a, "mine": b, "diff": diff})
+        rows.append(
+            {
+                "name": name,
+                "label": label,
+                "who": who,
+                "theirs": a_text,
+                "mine": b_text,
+                "theirs_value": t,
+                "mine_value": m,
+                "diff": diff,
+            }
+        )
     if not rows:
         # What is saved is exactly what this form holds: the same form sent twice, or two people
         # making the same change. Nothing to resolve.
         messages.success(request, f"{record.key} saved.")
         return redirect(_record_url(current))
+    merged_initial = {**merged, "message": form.cleaned_data.get("message") or ""}
     rebase = RecordForm(
         space=record.space,
         kind=record.kind,
         record=current,
-        initial={**dict(request.POST.items()), "version": current.version},
+        initial={**merged_initial, "version": current.version},
     )
     return render(
         request,
@@ -339,9 +402,11 @@ def _conflict(request: HttpRequest, record: Record, form: RecordForm) -> HttpRes
             "record": current,
             "space": record.space,
             "rows": rows,
-            "your_version": form.cleaned_data.get("version"),
+            "asked": [row for row in rows if row["who"] == "both"],
+            "merged": merged_initial,
+            "your_version": your_version,
             # Named by revision number, as the history and the record page name them.
-            "your_revision": _revision_number(current, version=form.cleaned_data.get("version")),
+            "your_revision": _revision_number(current, version=your_version),
             "saved_revision": saved_revision,
             "rebase_form": rebase,
         },
@@ -355,6 +420,67 @@ def _revision_number(record: Record, *, version: int | None = None) -> int | Non
     if version is not None:
         revisions = revisions.filter(version=version)
     return revisions.values_list("number", flat=True).first()
+
+
+def _values_from_snapshot(snap: dict) -> dict[str, str]:
+    owner = ""
+    if snap.get("owner_user"):
+        owner = f"u:{snap['owner_user']}"
+    elif snap.get("owner_team"):
+        owner = f"t:{snap['owner_team']}"
+    return {
+        "title": snap.get("title") or "",
+        "summary": snap.get("summary") or "",
+        "status": snap.get("status") or "",
+        "owner": owner,
+        "tags": ", ".join(snap.get("tags") or []),
+        "anchors": "\n".join(snap.get("anchors") or []),
+        "reversibility": snap.get("reversibility") or "",
+        "impact": snap.get("impact") or "",
+        "decided_on": snap.get("decided_on") or "",
+        "deciders": snap.get("deciders") or "",
+        "valid_until": snap.get("valid_until") or "",
+        "body": (snap.get("body") or "").replace("\r\n", "\n"),
+    }
+
+
+def _values_from_record(record: Record) -> dict[str, str]:
+    return _values_from_snapshot(services.snapshot(record))
+
+
+def _values_from_form(form: RecordForm) -> dict[str, str]:
+    """What the form would store, in the same shape as a snapshot's values ("a,b" and "a, b"
+    are the same tags)."""
+    fields = form.service_fields()
+    owner = form.cleaned_data.get("owner")
+    snap = {
+        **fields,
+        "owner_user": owner.pk if isinstance(owner, User) else None,
+        "owner_team": owner.pk if isinstance(owner, Team) else None,
+        "decided_on": fields.get("decided_on").isoformat() if fields.get("decided_on") else "",
+        "valid_until": fields["valid_until"].isoformat() if fields.get("valid_until") else "",
+    }
+    if "status" not in fields:
+        snap["status"] = form.record.status if form.record else ""
+    return _values_from_snapshot(snap)
+
+
+def _owner_text(value: str) -> str:
+    prefix, _, pk = value.partition(":")
+    model = {"u": User, "t": Team}.get(prefix)
+    owner = model.objects.filter(pk=pk).first() if model and pk.isdigit() else None
+    return _owner_label(owner)
+
+
+def _resolve_merge(data):
+    """The conflict page's merge form as an ordinary edit: each field both people changed takes
+    the side picked for it ("mine" or "theirs"; theirs when none was picked)."""
+    data = data.copy()
+    for key in [k for k in data if k.startswith("pick__")]:
+        name = key.removeprefix("pick__")
+        side = data.get(key) if data.get(key) in ("mine", "theirs") else "theirs"
+        data[name] = data.get(f"{side}__{name}", "")
+    return data
 
 
 def _text(value) -> str:
@@ -377,6 +503,10 @@ def markdown_preview(request: HttpRequest) -> HttpResponse:
     # Bidirectional controls and invisible characters show as <U+XXXX> while editing.
     html = render_markdown(reveal_invisible(body)) if body.strip() else ""
     return render(request, "web/partials/preview.html", {"html": html, "secrets": secrets})
+
+
+class _Resubmitted(Exception):
+    """The supersede form was sent again with other content: show it again, create nothing."""
 
 
 @login_required
@@ -405,23 +535,22 @@ def record_supersede(request: HttpRequest, slug: str, key: str) -> HttpResponse:
         fields = form.service_fields()
         try:
             with transaction.atomic():
-                # Sent twice (double-click): the first request's successor is the answer.
-                new = submitted_twice(
-                    space=space, actor=request.user, kind=old.kind, title=fields["title"]
-                )
-                if (
-                    new is not None
-                    and Link.objects.filter(
-                        source=new, target=old, type=Link.Type.SUPERSEDES
-                    ).exists()
-                ):
-                    return redirect(_record_url(new))
+                token = form.cleaned_data.get("submission") or ""
+                fingerprint = form_fingerprint(old.kind, {**fields, "copy": sorted(copy)})
+                previous = submitted_twice(space=space, actor=request.user, token=token)
+                if previous is not None and previous.fingerprint == fingerprint:
+                    # Sent twice (double-click): the first request's successor is the answer.
+                    return redirect(_record_url(previous.record))
+                if previous is not None:
+                    form = _sent_before(request, form, previous.record, space=space, kind=old.kind)
+                    raise _Resubmitted
                 new = services.record_create(
                     space=space,
                     kind=old.kind,
                     actor=request.user,
                     message=form.cleaned_data.get("message") or f"Supersedes {old.key}",
                     allow_secrets=_allow_secrets(request),
+                    submission=(token, fingerprint),
                     **fields,
                 )
                 services.record_supersede(old=old, new=new, actor=request.user)
@@ -436,6 +565,8 @@ def record_supersede(request: HttpRequest, slug: str, key: str) -> HttpResponse:
                         )
         except InvalidInput as exc:
             _service_refused(form, exc)
+        except _Resubmitted:
+            pass
         else:
             messages.success(request, f"{new.key} now supersedes {old.key}.")
             _warn_about_anchors(request, form)
@@ -462,14 +593,22 @@ def record_verify(request: HttpRequest, slug: str, key: str) -> HttpResponse:
     outcome = request.POST.get("outcome", Verification.Outcome.STILL_TRUE)
     note = request.POST.get("note", "").replace("\x00", "")[:500]
     try:
-        services.record_verify(record=record, actor=request.user, outcome=outcome, note=note)
+        verification = services.record_verify(
+            record=record,
+            actor=request.user,
+            outcome=outcome,
+            note=note,
+            valid_until=request.POST.get("valid_until") or None,
+        )
     except InvalidInput as exc:
         messages.error(request, exc.message)
         return redirect(_record_url(record))
     if outcome == Verification.Outcome.NEEDS_UPDATE:
         messages.info(request, f"Noted that {record.key} needs an update. Edit it below.")
         return redirect("web:record_edit", slug=record.space.slug, key=record.key)
-    messages.success(request, f"Verified: {record.key} is still true.")
+    messages.success(
+        request, f"Verified: {record.key} is still true.{valid_until_note(verification)}"
+    )
     return redirect(_record_url(record))
 
 

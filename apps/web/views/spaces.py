@@ -29,21 +29,24 @@ MAX_PEOPLE = 500
 def space_list(request: HttpRequest) -> HttpResponse:
     spaces = (
         Space.objects.visible_to(request.user)
-        .annotate(
-            n_records=Count("records", filter=Q(records__archived_at__isnull=True)),
-            n_attention=Count(
-                "records",
-                filter=Q(
-                    records__archived_at__isnull=True,
-                    records__freshness__in=[Record.Freshness.STALE, Record.Freshness.SUSPECT],
-                ),
-            ),
-        )
+        .annotate(n_records=Count("records", filter=Q(records__archived_at__isnull=True)))
         .order_by("name")
+    )
+    # Stale or suspect as derived now (not the sweep's cache), per space, in one grouped query.
+    attention = dict(
+        Record.objects.active()
+        .filter(space__in=Space.objects.visible_to(request.user).values("pk"))
+        .with_freshness()
+        .filter(live_freshness__in=[Record.Freshness.STALE, Record.Freshness.SUSPECT])
+        .order_by()
+        .values("space_id")
+        .annotate(n=Count("id"))
+        .values_list("space_id", "n")
     )
     roles = dict(Membership.objects.filter(user=request.user).values_list("space_id", "role"))
     for space in spaces:
         space.my_role = roles.get(space.pk, "admin" if request.user.is_superuser else "")
+        space.n_attention = attention.get(space.pk, 0)
     return render(request, "web/space_list.html", {"spaces": spaces})
 
 
