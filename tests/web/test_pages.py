@@ -598,4 +598,4 @@ def test_revisions_are_numbered_one_way_on_every_record_page(as_user, owner, dec
     assert conflict.status_code == 409
     text = _text(conflict)
     assert "You started from r1; it is now at r3" in text
-    assert "Save my edit over r3" in text and not re.search(r"(?i)version \d", text)
+    assert "Start again from r3" in text and not re.search(r"(?i)version \d", text)
