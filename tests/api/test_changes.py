@@ -1,5 +1,6 @@
 """POST /api/v1/changes/assess/: the records governing a change and its review level."""
 
+import asyncio
 import datetime as dt
 
 import pytest
@@ -9,6 +10,7 @@ from apps.accounts.models import ApiToken
 from apps.records.models import Record
 from tests.api.conftest import bearer
 from tests.factories import make_record, make_token
+from tests.mcp_server.test_mcp import _http_client, _text, live_mcp  # noqa: F401 (a fixture)
 
 URL = "/api/v1/changes/assess/"
 
@@ -160,3 +162,34 @@ def test_constant_queries_whatever_the_number_of_records(
     with django_assert_max_num_queries(12):
         body = _assess(api, plain, {"paths": ["services/billing/a.py"]}).json()
     assert len(body["records"]) == 11
+
+
+def test_assess_change_is_an_mcp_tool(live_mcp, space, owner, outsider):  # noqa: F811
+    guard = make_record(
+        space=space,
+        actor=owner,
+        kind="guardrail",
+        title="Never log card numbers",
+        anchors=["services/billing/**"],
+        status="accepted",
+        owner_user=owner,
+    )
+    _, plain = make_token(owner)
+    _, outsider_plain = make_token(outsider)
+
+    async def call(token):
+        async with _http_client(live_mcp, token) as client:
+            names = {t.name for t in (await client.list_tools()).tools}
+            assert "assess_change" in names
+            return _text(
+                await client.call_tool(
+                    "assess_change", {"paths": ["services/billing/api.py", "README.md"]}
+                )
+            )
+
+    text = asyncio.run(call(plain))
+    assert "**Review level: deep**" in text
+    assert f"touches guardrail {guard.key}" in text
+    assert "No record covers: README.md" in text
+    hidden = asyncio.run(call(outsider_plain))
+    assert "**Review level: light**" in hidden and guard.key not in hidden
