@@ -190,6 +190,12 @@ def test_check_unanchored_only_is_light(live_server, kb, repo):
     assert done.returncode == 0, done.stderr
     assert "review level **light**" in done.stdout and "- `docs/guide.md`" in done.stdout
 
+    same = run_cli(
+        "check", "--base", "docs", "--head", "docs", url=live_server.url, token=kb["read"], cwd=repo
+    )
+    assert same.returncode == 0, same.stderr
+    assert "review level **light**" in same.stdout and "no path changed" in same.stdout
+
 
 def test_check_bad_input_gives_one_line_and_the_documented_code(live_server, kb, repo, tmp_path):
     def one_line(done, code, text):
@@ -198,7 +204,9 @@ def test_check_bad_input_gives_one_line_and_the_documented_code(live_server, kb,
         assert last.startswith("contextkb: error:") and text in last
         assert done.stdout == ""
 
-    args = ("check", "--base", "main", "--head", "HEAD")
+    git(repo, "checkout", "-q", "-b", "feature")
+    commit_files(repo, {"services/billing/api.py": "x = 5\n"}, "billing")
+    args = ("check", "--base", "main", "--head", "feature")
     one_line(run_cli(*args, url=live_server.url, cwd=repo), 3, "CONTEXTKB_TOKEN")
     one_line(run_cli(*args, token=kb["read"], cwd=repo), 3, "CONTEXTKB_URL")
     one_line(run_cli(*args, url="http://127.0.0.1:9", token="x", cwd=repo), 4, "cannot reach")

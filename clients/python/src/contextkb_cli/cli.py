@@ -263,17 +263,30 @@ def cmd_check(args, server_factory) -> int:
     server = server_factory()
     _progress(f"Comparing {args.base}...{args.head} with git…", args.quiet)
     files = changed_files(args.base, args.head, args.repo)
-    _progress(f"Assessing {len(files)} changed path(s) at {server.url}…", args.quiet)
-    result = server.json(
-        "POST",
-        "/api/v1/changes/assess/",
-        json={
-            "changes": files,
-            "title": args.title or "",
-            "description": args.description or "",
-            "spaces": args.space or [],
-        },
-    )
+    if not files and not (args.title or "").strip() and not (args.description or "").strip():
+        # Nothing changed (e.g. base == head): nothing to ask the server.
+        result = {
+            "level": "light",
+            "reasons": [f"no path changed between {args.base} and {args.head}"],
+            "records": [],
+            "verify_first": [],
+            "ask": [],
+            "paths": [],
+            "unanchored_paths": [],
+            "lines_changed": 0,
+        }
+    else:
+        _progress(f"Assessing {len(files)} changed path(s) at {server.url}…", args.quiet)
+        result = server.json(
+            "POST",
+            "/api/v1/changes/assess/",
+            json={
+                "changes": files,
+                "title": args.title or "",
+                "description": args.description or "",
+                "spaces": args.space or [],
+            },
+        )
     if args.json:
         print(json.dumps(result, indent=2))
     else:
