@@ -4,7 +4,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from apps.api import context, drift, views
+from apps.api import changes, context, drift, views
 
 app_name = "api"
 
@@ -18,6 +18,7 @@ urlpatterns = [
     # --- other areas: one line each (a module in apps/api/, e.g. context.py) -------------------
     path("v1/context/", include(context.urlpatterns)),
     path("v1/drift/", include(drift.urlpatterns)),
+    path("v1/changes/", include(changes.urlpatterns)),
     path("v1/import/", include("apps.api.imports")),
     path("v1/sync/", include("apps.api.sync")),
     # --- end of other areas ----------------------------------------------------------------------

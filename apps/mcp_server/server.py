@@ -1,6 +1,6 @@
 """contextkb as an MCP server (official `mcp` SDK, v2 `MCPServer`).
 
-Tools: search_context, get_record, guardrails_for_paths, report_gap; resources
+Tools: search_context, get_record, guardrails_for_paths, report_gap, assess_change; resources
 contextkb://SPACE/KEY. The tools are thin: they authenticate, call the same selectors and
 services as the REST API, and render markdown with provenance markers.
 
@@ -328,6 +328,44 @@ async def report_gap(
 ) -> str:
     """Tell the team what you needed to know and could not find (query), optionally why (note)."""
     return await _run(_report, ctx, "report_gap", query=query, note=note, space=space)
+
+
+def _assess(principal, *, paths, title, description, space):
+    from apps.records import assess
+
+    _check_text("space", space, 60)
+    result = on_replica(
+        assess.assess_change,
+        principal=principal,
+        paths=paths or [],
+        spaces=[space] if space else [],
+        title=title or "",
+        description=description or "",
+    )
+    return assess.assessment_markdown(result), None
+
+
+@mcp.tool()
+async def assess_change(
+    paths: list[str],
+    title: str = "",
+    description: str = "",
+    space: str | None = None,
+    ctx: Context | None = None,
+) -> str:
+    """How deeply to review a change, and which records govern it: give the changed file paths
+    (and optionally the pull request's title and description). Returns the review level (deep,
+    normal or light) with reasons, and the guardrails, constraints, decisions and intent that
+    apply, each with owner, status, freshness, impact and reversibility."""
+    return await _run(
+        _assess,
+        ctx,
+        "assess_change",
+        paths=paths,
+        title=title,
+        description=description,
+        space=space,
+    )
 
 
 def _list_records(principal, *, cursor: str | None):

@@ -168,6 +168,12 @@ ENDPOINTS = {
         {"query": "how do refunds work", "space": "payments"},
     ),
     "drift": ("post", "/api/v1/drift/", "/api/v1/drift/", DRIFT),
+    "changes assess": (
+        "post",
+        "/api/v1/changes/assess/",
+        "/api/v1/changes/assess/",
+        {"paths": ["db/schema.sql"], "title": "Change the schema"},
+    ),
     "drift github": ("post", "/api/v1/drift/github/", "/api/v1/drift/github/", DRIFT),
     "drift gitlab": ("post", "/api/v1/drift/gitlab/", "/api/v1/drift/gitlab/", DRIFT),
     "import": (
@@ -243,6 +249,8 @@ EXPECTED = {
     # Reporting drift marks records: callers with edit rights somewhere (only there).
     "drift": (401, 201, 403, 201, 201, 403, 201, 201, 401, 401),
     "drift github": WEBHOOK,
+    # Assessing a change is a read, even as a POST; it considers the spaces the caller can see.
+    "changes assess": LIST,
     "drift gitlab": WEBHOOK,
     "import": write(202),
     "import progress": READ,

@@ -1,0 +1,3 @@
+from contextkb_cli.cli import main
+
+raise SystemExit(main())
