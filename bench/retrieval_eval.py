@@ -44,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-reference", action="store_true", help="skip the bm25s reference")
     parser.add_argument("--grid", action="store_true", help="try other BM25 parameters")
+    parser.add_argument(
+        "--fusion-grid",
+        action="store_true",
+        help="hybrid with reciprocal-rank fusion at several vector weights",
+    )
     return parser
 
 
@@ -56,7 +61,7 @@ from django.db import connection  # noqa: E402
 
 from apps.accounts.models import Membership, Space, User  # noqa: E402
 from apps.records.models import Record  # noqa: E402
-from apps.retrieval import evaluation, lexical  # noqa: E402
+from apps.retrieval import evaluation, lexical, search  # noqa: E402
 
 CORPUS = Path(settings.BASE_DIR).parent / "shared" / "corpora" / "adr"
 ADR_SLUG = "adr-eval"
@@ -145,7 +150,9 @@ def main(args: argparse.Namespace) -> None:
     if args.haystack:
         import random
 
-        hay, _token = context_load.load(args.haystack, random.Random(42))
+        hay = Space.objects.filter(slug=context_load.SLUG).first()
+        if hay is None or Record.objects.filter(space=hay).count() < args.haystack:
+            hay, _token = context_load.load(args.haystack, random.Random(42))
         count = Record.objects.filter(space=hay).count()
         if count != args.haystack:
             print(f"note: the haystack space holds {count} records, not {args.haystack}")
@@ -161,6 +168,14 @@ def main(args: argparse.Namespace) -> None:
     if not args.no_reference:
         ref = reference(space_ids, ids, questions)
         print(f"  bm25s     MRR@10 {ref.mrr:.3f}  R@10 {ref.recall_at_10:.3f}")
+    if args.fusion_grid:
+        settings.CONTEXTKB_DENSE_FUSION = "rrf"
+        for weight in (0.25, 0.5, 1.0):
+            search.VEC_WEIGHT = weight
+            s = evaluation.evaluate(
+                space_ids=space_ids, ids=ids, questions=questions, mode="hybrid"
+            )
+            print(f"  rrf, vector weight {weight}: MRR@10 {s.mrr:.3f} R@10 {s.recall_at_10:.3f}")
     if args.grid:
         if args.haystack:
             sys.exit("--grid rebuilds the ADR space's postings only: run it without a haystack")

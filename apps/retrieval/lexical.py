@@ -27,13 +27,18 @@ import re
 
 from django.db import connection, transaction
 
-# BM25 parameters (Robertson's; tuned on the tuning questions, docs/benchmarks.md).
-K1 = 1.2
-B = 0.75
+# BM25 parameters, chosen on the tuning questions (docs/benchmarks.md: b 0.9 beat 0.75 and 0.5
+# at every k1; k1 1.5 and 2.0 were within one question of each other).
+K1 = 1.5
+B = 0.9
 # How many body occurrences one occurrence in the key or title (A) and in the summary or tags (B)
-# counts for (a simple BM25F; tuned on the tuning questions).
+# counts for (a simple BM25F; on the tuning questions 3/1.5 and 1/1 were within one question).
 WEIGHT_A = 3.0
 WEIGHT_B = 1.5
+# The stored impacts are the term-frequency part at these parameters (changing K1 and B above
+# needs no rebuild: the bound on unread postings allows for the difference, see `_bound_sql`).
+IMPACT_K1 = 1.2
+IMPACT_B = 0.75
 # The record length at which the stored impacts are computed; the bound on unread postings
 # holds for any actual average length (see `_bound_sql`).
 REF_LEN = 200.0
@@ -47,7 +52,8 @@ CONFIG = "english"
 
 
 def _impact(tf: str, dl: str) -> str:
-    return f"({tf}::float8 / ({tf} + {K1 * (1 - B)!r} + {K1 * B / REF_LEN!r} * {dl}))"
+    c0, d0 = IMPACT_K1 * (1 - IMPACT_B), IMPACT_K1 * IMPACT_B / REF_LEN
+    return f"({tf}::float8 / ({tf} + {c0!r} + {d0!r} * {dl}))"
 
 
 # A lexeme's weighted frequency from its tsvector entry (alias t; positions carry the weights).
@@ -156,12 +162,17 @@ def rebuild(space_ids: list[int] | None = None) -> None:
         )
 
 
-_EXCLUSION = re.compile(r'(^|\s)-("[^"]*"?|\S+)')
+_EXCLUSION = re.compile(r'(?:^|(?<=\s))-("[^"]*"?|[^\s"]+)')
 
 
 def positive_terms(query: str) -> str:
-    """The query without its -exclusions: the words that score."""
+    """The query without its -exclusions: the words that score (quoted or not)."""
     return _EXCLUSION.sub(" ", query)
+
+
+def excluded_terms(query: str) -> list[str]:
+    """The -word and -"some phrase" parts of a query: records matching one are left out."""
+    return [m.strip('"') for m in _EXCLUSION.findall(query) if m.strip('"').strip()]
 
 
 def _term_score(tf: str, dl: str) -> str:
@@ -169,24 +180,33 @@ def _term_score(tf: str, dl: str) -> str:
 
 
 def _bound_sql() -> str:
-    """Per lexeme, the most an unread posting can add: impact w at REF_LEN means
-    (1/w - 1) = (k1(1-b) + k1·b·len/REF_LEN)/tf, and at the actual average length A that ratio is
-    at least min(1, REF_LEN/A) times it; the term's share is then at most 1/(1 + that)."""
+    """Per lexeme, the most an unread posting can add. A stored impact w means
+    1/w - 1 = c0/tf + d0·len/tf (c0 = k1'(1-b'), d0 = k1'·b'/REF_LEN at the IMPACT_ parameters);
+    at the query's k1, b and average length A the same ratio is c/tf + (k1·b/A)·len/tf, which is
+    at least (1/w - 1)·min(c/c0, (k1·b/A)/d0) (two non-negative terms, each scaled by at least
+    that factor). The term's share tf/(tf + c + …) is then at most 1/(1 + that)."""
+    c0, d0 = IMPACT_K1 * (1 - IMPACT_B), IMPACT_K1 * IMPACT_B / REF_LEN
+    c, d = K1 * (1 - B), K1 * B
     return (
         f"CASE WHEN e.w > 0 THEN t.idf * {K1 + 1!r} / "
-        f"(1 + (1 / e.w - 1) * least(1.0, {REF_LEN!r} / d.avgdl)) ELSE 0 END"
+        f"(1 + (1 / e.w - 1) * least({c / c0!r}, {d / d0!r} / d.avgdl)) ELSE 0 END"
     )
 
 
-def bm25_parts(*, where: str, filtered: bool, phrase: bool, k: int) -> list[str]:
-    """CTEs ending in `fts (id, rnk, all_words, bm25, coverage)`: the exact BM25 top `k` of the records
-    in %(space_ids)s for the words of %(q_terms)s (coverage: the share of those words the record
-    has). `where` filters records (alias r); it is
-    only joined when `filtered` (kinds or freshness asked for) or `phrase` (quotes or
-    exclusions: the record must also match websearch_to_tsquery(%(q)s))."""
+def bm25_parts(*, where: str, filtered: bool, excluding: bool, k: int) -> list[str]:
+    """CTEs ending in `fts (id, rnk, all_words, bm25, coverage)`: the exact BM25 top `k` of the
+    records in %(space_ids)s for the words of %(q_terms)s (coverage: the share of those words
+    the record has). Quoted words score like the others (in task-style questions quotes mostly
+    quote). `excluding`: records matching one of %(excluded)s, the query's -exclusions, are left
+    out. `where` (records, alias r) is only joined when `filtered` or `excluding`."""
     k = int(k)
-    extra = f"AND r.search_vector @@ websearch_to_tsquery('{CONFIG}', %(q)s)" if phrase else ""
-    join = filtered or phrase
+    extra = (
+        "AND NOT r.search_vector @@ ANY(ARRAY("
+        f"SELECT phraseto_tsquery('{CONFIG}', x) FROM unnest(%(excluded)s::text[]) AS x))"
+        if excluding
+        else ""
+    )
+    join = filtered or excluding
 
     def keep(source: str) -> str:
         if not join:
@@ -262,9 +282,10 @@ def bm25_parts(*, where: str, filtered: bool, phrase: bool, k: int) -> list[str]
             GROUP BY c.record_id
         )""",
         f"bm_f1 AS ({keep('bm_s1')})",
+        # Strictly above the bound: an unread record cannot even tie the k-th (ties go by id).
         f"""bm_ok AS (
             SELECT NOT (SELECT small FROM bm_small) AND coalesce((SELECT score FROM bm_f1 ORDER BY score DESC OFFSET {k - 1} LIMIT 1),
-                            0) >= (SELECT bound FROM bm_edge) AS ok
+                            0) > (SELECT bound FROM bm_edge) AS ok
         )""",
         # Only when the bound does not hold: every posting of the query's lexemes.
         f"""bm_s2 AS (

@@ -124,9 +124,6 @@ def _embed_query(text: str) -> tuple[str, tuple[float, ...], str] | None:
     return model_key, vector, literal
 
 
-_NEGATION = re.compile(r'(^|\s)-\S|"')
-
-
 # Filtered HNSW scans: without iterative scans, the index hands back its ef_search nearest
 # vectors of *all* spaces (and of dead rows), and the space/kind/archived filters applied after
 # it can leave the list short or empty, e.g. for a small space beside a big one. pgvector 0.8
@@ -254,11 +251,12 @@ def hybrid_search(
     if query and mode in ("hybrid", "fulltext"):
         params["q"] = query
         params["q_terms"] = lexical.positive_terms(query)
+        params["excluded"] = lexical.excluded_terms(query)
         parts.extend(
             lexical.bm25_parts(
                 where=where,
                 filtered=bool(kinds) or not include_stale,
-                phrase=bool(_NEGATION.search(query)),
+                excluding=bool(params["excluded"]),
                 k=FTS_LIMIT,
             )
         )

@@ -209,3 +209,39 @@ def test_bad_input_gets_the_usual_json_error(api, params, field):
 
     assert response.status_code == 400
     assert field in response.json()["error"]["details"]
+
+
+@pytest.mark.parametrize("top_postings", [5, 40, 400])
+def test_early_termination_returns_the_exact_top_k(space, owner, monkeypatch, top_postings):
+    _distractors(space, owner, 400, ["payments", "retry"])
+    make_record(space=space, actor=owner, title="Retry payments", body="Retry payments daily.")
+
+    def ranked(query):
+        # Equal scores summed in another order may differ in the last bit: compare rounded.
+        hits = search.hybrid_search(space_ids=[space.pk], query=query, mode="fulltext", limit=50)
+        return sorted((-round(h.bm25, 9), h.record_id) for h in hits.hits)
+
+    queries = ["retry failed payments", "payments ticket", "sprint review budget owner"]
+    monkeypatch.setattr(search, "LEXICAL_FLOOR", 0.0)
+    monkeypatch.setattr(lexical, "EXHAUSTIVE_MAX", 10**9)  # every posting scored
+    exhaustive = {q: ranked(q) for q in queries}
+    monkeypatch.setattr(lexical, "EXHAUSTIVE_MAX", 0)
+    monkeypatch.setattr(lexical, "TOP_POSTINGS", top_postings)
+
+    for query in queries:
+        assert ranked(query) == exhaustive[query], query
+
+
+def test_quoted_words_score_and_exclusions_leave_records_out(space, owner):
+    kafka = make_record(space=space, actor=owner, title="Billing events go through Kafka")
+    rabbit = make_record(space=space, actor=owner, title="Billing events go through RabbitMQ")
+
+    quoted = search.hybrid_search(
+        space_ids=[space.pk], query='can I name it "billing kafka queue"?', mode="fulltext"
+    ).hits
+    excluded = search.hybrid_search(
+        space_ids=[space.pk], query="billing events -kafka", mode="fulltext"
+    ).hits
+
+    assert [h.record_id for h in quoted][:1] == [kafka.pk]
+    assert [h.record_id for h in excluded] == [rabbit.pk]
