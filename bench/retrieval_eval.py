@@ -45,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-reference", action="store_true", help="skip the bm25s reference")
     parser.add_argument("--grid", action="store_true", help="try other BM25 parameters")
     parser.add_argument(
+        "--k1-b",
+        default="",
+        help="query-time BM25 parameters to try, e.g. '1.5,0.75;1.2,0.5' (no rebuild needed)",
+    )
+    parser.add_argument(
         "--fusion-grid",
         action="store_true",
         help="hybrid with reciprocal-rank fusion at several vector weights",
@@ -168,6 +173,10 @@ def main(args: argparse.Namespace) -> None:
     if not args.no_reference:
         ref = reference(space_ids, ids, questions)
         print(f"  bm25s     MRR@10 {ref.mrr:.3f}  R@10 {ref.recall_at_10:.3f}")
+    for pair in [p for p in args.k1_b.split(";") if p]:
+        lexical.K1, lexical.B = (float(x) for x in pair.split(","))
+        s = evaluation.evaluate(space_ids=space_ids, ids=ids, questions=questions, mode="fulltext")
+        print(f"  k1={lexical.K1} b={lexical.B}: MRR@10 {s.mrr:.3f} R@10 {s.recall_at_10:.3f}")
     if args.fusion_grid:
         settings.CONTEXTKB_DENSE_FUSION = "rrf"
         for weight in (0.25, 0.5, 1.0):
