@@ -81,9 +81,10 @@ from django.utils import timezone  # noqa: E402
 from apps.accounts.models import ApiToken, Membership, Space, User  # noqa: E402
 from apps.records import anchors  # noqa: E402
 from apps.records.models import Record  # noqa: E402
-from apps.retrieval import providers  # noqa: E402
+from apps.retrieval import lexical, providers  # noqa: E402
 from apps.retrieval.bundle import counts_stamp, text_token_counts  # noqa: E402
 from apps.retrieval.models import RecordEmbedding  # noqa: E402
+from apps.retrieval.models import SpaceTextStats as RecordStats  # noqa: E402
 from apps.retrieval.services import embedding_text, ensure_vector_index  # noqa: E402
 
 CORPUS = Path(settings.BASE_DIR).parent / "shared" / "corpora" / "adr"
@@ -183,6 +184,12 @@ def load(n: int, rng: random.Random) -> tuple[Space, str]:
                WHERE space_id = %s AND search_vector IS NULL""",
             [space.pk],
         )
+    # The BM25 postings and statistics (apps.retrieval.lexical), set-based like the vectors.
+    if RecordStats.objects.filter(space=space).values_list("docs", flat=True).first() != n:
+        print("  BM25 postings…", flush=True)
+        t0 = time.perf_counter()
+        lexical.rebuild([space.pk])
+        print(f"  BM25 postings built in {time.perf_counter() - t0:.0f}s", flush=True)
     provider = providers.get_provider()
     todo = list(
         Record.objects.filter(space=space)
@@ -240,6 +247,8 @@ def load(n: int, rng: random.Random) -> tuple[Space, str]:
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE records_record")
         cursor.execute("VACUUM ANALYZE retrieval_recordembedding")
+        cursor.execute("VACUUM ANALYZE retrieval_termposting")
+        cursor.execute("VACUUM ANALYZE retrieval_spaceterm")
     token = ApiToken.generate()
     ApiToken.objects.create(
         user=user, name="bench", token_hash=ApiToken.hash(token), prefix=token[:12], scope="read"

@@ -35,6 +35,7 @@ from apps.records.models import (
     SuspectReason,
     Verification,
 )
+from apps.retrieval import lexical
 from apps.retrieval.services import schedule_embedding
 
 # Fields a person edits; a revision snapshots all of them (plus a few derived ones).
@@ -302,6 +303,8 @@ def _refresh_search(record: Record) -> None:
             + SearchVector("body", weight="C", config="english")
         )
     )
+    # The BM25 postings and statistics, in the same transaction (found at once).
+    lexical.index_record(record.pk)
 
 
 def refresh_freshness(record: Record, *, now: dt.datetime | None = None) -> str:
@@ -601,6 +604,7 @@ def record_archive(*, record: Record, actor, now: dt.datetime | None = None) -> 
     current.updated_at = now
     current.updated_by = _actor_user(actor)
     current.save()
+    lexical.index_record(current.pk)  # archived records leave the BM25 statistics
     _write_revision(current, action=Revision.Action.ARCHIVE, actor=actor, message="Archived")
     evidence.linked_record_changed(current, why="was archived", now=now)
     return current
@@ -619,6 +623,7 @@ def record_unarchive(*, record: Record, actor, now: dt.datetime | None = None) -
     current.updated_at = now
     current.updated_by = _actor_user(actor)
     current.save()
+    lexical.index_record(current.pk)
     _write_revision(current, action=Revision.Action.UNARCHIVE, actor=actor, message="Unarchived")
     return current
 

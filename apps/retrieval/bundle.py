@@ -609,7 +609,10 @@ def context_bundle(*, principal, params: ContextParams, mode: str = "hybrid") ->
     hits = result.hits
     superseded = [h.record_id for h in hits if h.status == Record.Status.SUPERSEDED]
     successor_of = _successors(superseded)
-    rows = _rows({h.record_id for h in hits} | set(successor_of.values()), list(spaces), now)
+    weak = result.below_floor
+    rows = _rows(
+        {h.record_id for h in [*hits, *weak]} | set(successor_of.values()), list(spaces), now
+    )
     _present_reasons(principal, rows)
 
     ordered: list[tuple[dict, search.Hit, str]] = []
@@ -686,6 +689,12 @@ def context_bundle(*, principal, params: ContextParams, mode: str = "hybrid") ->
         blocks.append(render_block(item, text, head))
         used += cost
 
+    # The weakest matches, left out by the relevance floor (apps.retrieval.search).
+    omitted.extend(
+        _omission(rows[h.record_id], "below the relevance floor", h.score)
+        for h in weak
+        if h.record_id in rows
+    )
     markdown = header + "".join(blocks)
     if not tokens.is_additive():
         # A tokenizer whose tokens can span lines: block counts are only estimates, so the

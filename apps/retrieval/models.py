@@ -155,3 +155,63 @@ class Gap(models.Model):
 
     def __str__(self) -> str:
         return f"{self.space_id}: {self.query[:60]} ×{self.count}"
+
+
+class SpaceTextStats(models.Model):
+    """How many active records a space has and their total length in lexeme occurrences (the N
+    and average document length of BM25), kept by apps.retrieval.lexical with each write."""
+
+    space = models.OneToOneField(
+        Space, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    docs = models.BigIntegerField(default=0)
+    total_len = models.FloatField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.space_id}: {self.docs} records"
+
+
+class SpaceTerm(models.Model):
+    """In how many active records of a space a lexeme occurs (document frequency, for IDF)."""
+
+    pk = models.CompositePrimaryKey("space_id", "lexeme")
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="+", db_index=False)
+    lexeme = models.TextField()
+    df = models.IntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.space_id}: {self.lexeme} ({self.df})"
+
+
+class TermPosting(models.Model):
+    """One lexeme of one active record: its term frequency, the record's length, and its impact
+    (the BM25 term-frequency part at a reference length, which orders a lexeme's postings so a
+    query can stop early; apps.retrieval.lexical)."""
+
+    # The primary key also serves "this record's postings" (rewrite on edit, scoring candidates).
+    pk = models.CompositePrimaryKey("record_id", "lexeme")
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="+", db_index=False)
+    lexeme = models.TextField()
+    # Denormalised from the record: postings are read per space without touching records.
+    space_id = models.BigIntegerField()
+    # Occurrences, those in the key and title (weight A) and summary and tags (B) counted
+    # several times (apps.retrieval.lexical.WEIGHT_A/WEIGHT_B); the length sums them likewise.
+    tf = models.FloatField()
+    doc_len = models.FloatField()
+    impact = models.FloatField()
+
+    class Meta:
+        indexes = [
+            # BM25 search: a lexeme's postings in a space, best impact first (the top of the
+            # list for early termination; the whole range, index-only, for exhaustive scoring).
+            models.Index(
+                "space_id",
+                "lexeme",
+                models.F("impact").desc(),
+                name="posting_space_lexeme_idx",
+                include=["record_id", "tf", "doc_len"],
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.record_id}: {self.lexeme} ×{self.tf}"

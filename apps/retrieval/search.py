@@ -10,19 +10,21 @@ import functools
 import logging
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psycopg
+from django.conf import settings
 from django.db import connection
 
 from apps.records import policy
 from apps.records.anchors import normalise_path
 from apps.records.models import Record
-from apps.retrieval import providers
+from apps.retrieval import lexical, providers
 
 logger = logging.getLogger(__name__)
 
 RRF_K = 60
+# Ranked full-text (BM25) candidates fused with the vector list.
 FTS_LIMIT = 50
 # pgvector's HNSW scan returns at most hnsw.ef_search (default 40) rows.
 VEC_LIMIT = 40
@@ -30,21 +32,27 @@ ANCHOR_LIMIT = 100
 # Up to this many records in the spaces searched, vector similarity is computed exactly for each
 # of them (a few ms); above it the HNSW index answers approximately.
 EXACT_VECTOR_MAX = 2000
-FRESHNESS_FACTOR = {
-    Record.Freshness.FRESH: 1.0,
-    Record.Freshness.DUE: 0.97,
-    Record.Freshness.SUSPECT: 0.85,
-    Record.Freshness.STALE: 0.8,
+# Freshness only breaks near-ties: records whose relevance is within FRESHNESS_TIE (relative) of
+# each other fall into one band; inside a band, records with every word of the query come
+# first, then the fresher ones. Across bands relevance alone decides, so a stale record with
+# all the query's words is never put below a fresh one lacking some because of its freshness.
+FRESHNESS_TIE = 0.02
+FRESHNESS_ORDER = {
+    Record.Freshness.FRESH: 0,
+    Record.Freshness.DUE: 1,
+    Record.Freshness.SUSPECT: 2,
+    Record.Freshness.STALE: 3,
 }
+# Relevance floor: a full-text match scoring under LEXICAL_FLOOR times the best BM25 score, or a
+# vector-only match less similar than VECTOR_FLOOR, is left out (listed as omitted), unless it
+# is anchored to the paths asked for.
+LEXICAL_FLOOR = 0.2
+# Cosine similarity; measured with wordllama: a paraphrase 0.36, unrelated text 0.0-0.15.
+VECTOR_FLOOR = 0.25
+OMITTED_MAX = 10
 # Kinds that are always included when anchored to the paths being worked on, in this order.
 PINNED_KINDS = (Record.Kind.GUARDRAIL, Record.Kind.CONSTRAINT)
 MODES = ("hybrid", "fulltext", "vector")
-# How the full-text list is ordered (normalisation flags of ts_rank, see PostgreSQL docs).
-# ts_rank, not ts_rank_cd: as good on the ADR corpus and ~1.7 ms faster a request at 100,000
-# records (cover density walks every position of every query word; docs/benchmarks.md).
-FTS_RANK = "ts_rank(p.sv, tq.q_any, {norm})"
-# Rank divided by the number of distinct words in the record: long ADRs do not win by size.
-FTS_NORMALIZATION = 8
 # Weights of the two lists in the fusion (measured on the ADR corpus, docs/benchmarks.md).
 FTS_WEIGHT = 1.0
 VEC_WEIGHT = 1.0
@@ -62,6 +70,9 @@ class Hit:
     anchored: bool = False
     score: float = 0.0
     raw: float = 0.0
+    # The record's BM25 score for the query, and whether it has every word of it.
+    bm25: float | None = None
+    all_words: bool = False
 
     @property
     def pinned(self) -> bool:
@@ -72,10 +83,12 @@ class Hit:
 class SearchResult:
     hits: list[Hit]
     # The strongest evidence that anything relevant was found (0..1), used to detect gaps: the
-    # best cosine similarity; 1.0 for a path match or a record with every word of the query
-    # (without vectors, for any full-text hit).
+    # best cosine similarity, the largest share of the query's words one record has, 1.0 for a
+    # path match.
     best_match: float
     used_vectors: bool
+    # Matches under the relevance floor, strongest first (at most OMITTED_MAX).
+    below_floor: list[Hit] = field(default_factory=list)
 
 
 QUERY_TIMEOUT = 2.0  # seconds a remote provider may take to embed a query
@@ -110,116 +123,6 @@ def _embed_query(text: str) -> tuple[str, tuple[float, ...], str] | None:
         _provider_down_until = time.monotonic() + PROVIDER_BACKOFF
         return None
     return model_key, vector, literal
-
-
-_NEGATION = re.compile(r'(^|\s)-\S|"')
-# The full-text list scores a pool of matches taken from the GIN index in tiers, each capped so a
-# request reads a bounded number of tsvectors whatever the size of the space: records with all
-# the query's words, then (only while fewer than FTS_TIER_BELOW were found) records missing one
-# word, then records with any word. A space smaller than the caps is scored whole, so its ranking
-# does not depend on the table's physical order.
-FTS_ALL_CAP = 200
-FTS_MOST_CAP = 200
-FTS_ANY_CAP = 500
-FTS_TIER_BELOW = 25
-# Score = ts_rank against the any-word query times (share of the query's words present)^COORD_POWER:
-# a record with every word beats one that repeats a single word (measured on the ADR corpus,
-# docs/benchmarks.md).
-COORD_POWER = 2
-# Up to this many words, matched words are counted inline (faster than a subquery per record).
-FTS_INLINE_TERMS = 24
-_WORD_RUN = re.compile(r"[^\W_]+")
-
-
-def _fts_parts(where: str, relax: bool, query: str) -> list[str]:
-    """CTEs ending in `fts (id, rnk)`: the ranked full-text list for %(q)s. Without `relax` (the
-    query uses quotes or -exclusions) only records with all the words are scored."""
-    q_all = "websearch_to_tsquery('english', %(q)s)"
-    q_any = f"replace({q_all}::text, ' & ', ' | ')::tsquery" if relax else q_all
-    # Each part of the query in parentheses, so a websearch `or` inside one part keeps its sense.
-    parts = [
-        f"""fts_terms AS (
-            SELECT array_agg('(' || t || ')') AS t
-            FROM unnest(string_to_array({q_all}::text, ' & ')) AS t
-        )""",
-        f"""tq AS (
-            SELECT {q_all} AS q_all, {q_any} AS q_any,
-                CASE WHEN cardinality(t) >= 3 THEN (
-                    SELECT string_agg(
-                        '(' || array_to_string(t[:i - 1] || t[i + 1:], ' & ') || ')', ' | ')
-                    FROM generate_subscripts(t, 1) AS i
-                )::tsquery END AS q_most,
-                (SELECT array_agg(x::tsquery) FROM unnest(t) AS x) AS each_term,
-                greatest(coalesce(cardinality(t), 0), 1) AS n
-            FROM fts_terms
-        )""",
-    ]
-    few = "(SELECT count(*) FROM {}) < " + str(int(FTS_TIER_BELOW))
-    tiers = [("pool_all", "tq.q_all", FTS_ALL_CAP, "")]
-    if relax:
-        tiers.append(("pool_most", "tq.q_most", FTS_MOST_CAP, "AND " + few.format("pool_all")))
-        tiers.append(
-            (
-                "pool_any",
-                "tq.q_any",
-                FTS_ANY_CAP,
-                f"AND {few.format('pool_all')} AND {few.format('pool_most')}",
-            )
-        )
-    for name, tsquery, cap, gate in tiers:
-        # Each pool carries the tsvector it matched, so scoring does not fetch the rows again.
-        parts.append(
-            f"""{name} AS (
-                SELECT r.id, r.search_vector AS sv FROM records_record r, tq
-                WHERE {where} AND r.search_vector @@ {tsquery} {gate}
-                LIMIT {int(cap)}
-            )"""
-        )
-    # A record found by several tiers keeps its first (lowest) one: `DISTINCT ON` below.
-    pool = " UNION ALL ".join(
-        f"SELECT id, sv, {tier} AS tier FROM {name}" for tier, (name, *_) in enumerate(tiers)
-    )
-    rank = FTS_RANK.format(norm=int(FTS_NORMALIZATION))
-    if relax:
-        # How many of the query's words each record has: one @@ per word, inline, when the
-        # query has at most `slots` words (a slot past the last word is NULL and adds 0).
-        words = len(_WORD_RUN.findall(query))
-        # Rounded up to a few sizes, so there are few statement shapes to prepare.
-        slots = next((n for n in (4, 8, 16) if words <= n), FTS_INLINE_TERMS)
-        inline = " + ".join(
-            f"coalesce((p.sv @@ tq.each_term[{i}])::int, 0)" for i in range(1, slots + 1)
-        )
-        # Records of the first tier have every word: nothing to count (most of a request's
-        # scoring time when many records have all the words).
-        matched = (
-            f"CASE WHEN p.tier = 0 THEN tq.n WHEN tq.n <= {slots} THEN {inline} "
-            "ELSE (SELECT count(*) FROM unnest(tq.each_term) AS term WHERE p.sv @@ term) END"
-        )
-    else:
-        matched = "tq.n"  # every record in the pool has all the words
-    # `all_words`: the record has every word of the query (evidence that something relevant
-    # was found, for gap detection). OFFSET 0 keeps `matched` computed once per record.
-    parts.append(
-        f"""fts AS (
-            SELECT s.id, row_number() OVER (ORDER BY s.score DESC, s.id) AS rnk, s.all_words
-            FROM (
-                SELECT p.id, p.matched >= tq.n AS all_words,
-                       {rank} * power(p.matched / tq.n, {int(COORD_POWER)}) AS score
-                FROM (
-                    SELECT p.id, p.sv, ({matched})::float AS matched
-                    FROM (
-                        SELECT DISTINCT ON (id) id, sv, tier FROM ({pool}) AS u ORDER BY id, tier
-                    ) AS p
-                    CROSS JOIN tq
-                    OFFSET 0
-                ) AS p
-                CROSS JOIN tq
-            ) AS s
-            ORDER BY s.score DESC, s.id
-            LIMIT {FTS_LIMIT}
-        )"""
-    )
-    return parts
 
 
 # Filtered HNSW scans: without iterative scans, the index hands back its ef_search nearest
@@ -352,11 +255,20 @@ def hybrid_search(
     parts: list[str] = []
     if query and mode in ("hybrid", "fulltext"):
         params["q"] = query
-        parts.extend(_fts_parts(where, relax=not _NEGATION.search(query), query=query))
+        params["q_terms"] = lexical.positive_terms(query)
+        params["excluded"] = lexical.excluded_terms(query)
+        parts.extend(
+            lexical.bm25_parts(
+                where=where,
+                filtered=bool(kinds) or not include_stale,
+                excluding=bool(params["excluded"]),
+                k=FTS_LIMIT,
+            )
+        )
     else:
         parts.append(
-            "fts AS (SELECT NULL::bigint AS id, NULL::bigint AS rnk, NULL::bool AS all_words"
-            " WHERE false)"
+            "fts AS (SELECT NULL::bigint AS id, NULL::bigint AS rnk, NULL::bool AS all_words,"
+            " NULL::float8 AS bm25, NULL::float8 AS coverage WHERE false)"
         )
 
     embedded = _embed_query(query) if query and mode in ("hybrid", "vector") else None
@@ -367,6 +279,9 @@ def hybrid_search(
         params["vec"] = literal
         dist = f"(e.vector::vector({dims:d}) <=> %(vec)s::vector({dims:d}))"
         embedded_where = f"e.dimensions = {dims:d} AND e.model_key = %(model_key)s AND {where}"
+        if mode == "hybrid" and settings.CONTEXTKB_DENSE_FUSION == "fallback":
+            # Vectors only when the BM25 list is empty (a one-time filter: not run otherwise).
+            embedded_where += " AND NOT EXISTS (SELECT 1 FROM fts)"
         # Exact nearest neighbours for a small set of records (every distance computed: the
         # same answer whatever the index holds), the HNSW index above that. "+ 0" keeps the
         # planner off the index in the exact branch; the dimension is inlined (an int) so the
@@ -426,7 +341,8 @@ def hybrid_search(
         WITH {", ".join(parts)},
         ids AS (SELECT id FROM fts UNION SELECT id FROM vec UNION SELECT id FROM anch)
         SELECT r.id, r.kind, r.status, {fresh_sql}, fts.rnk, vec.rnk, vec.sim,
-               (anch.id IS NOT NULL), coalesce(fts.all_words, false)
+               (anch.id IS NOT NULL), coalesce(fts.all_words, false), fts.bm25,
+               fts.coverage
         FROM ids
         JOIN records_record r ON r.id = ids.id
         LEFT JOIN fts ON fts.id = r.id
@@ -434,10 +350,34 @@ def hybrid_search(
         LEFT JOIN anch ON anch.id = r.id
     """
     rows = _fetch_prepared(sql, params)
+    return _rank(rows, embedded=bool(embedded), limit=limit)
 
-    hits = []
+
+def _near_tie_order(hits: list[Hit]) -> list[Hit]:
+    """`hits` by relevance; inside a run of scores within FRESHNESS_TIE of the run's best, records
+    with every word of the query first, then the fresher ones."""
+    hits = sorted(hits, key=lambda h: (-h.raw, h.record_id))
+    out: list[Hit] = []
+    run: list[Hit] = []
+    for hit in [*hits, None]:
+        if run and (hit is None or hit.raw < run[0].raw * (1 - FRESHNESS_TIE)):
+            run.sort(key=lambda h: (not h.all_words, FRESHNESS_ORDER.get(h.freshness, 0), -h.raw))
+            out.extend(run)
+            run = []
+        if hit is not None:
+            run.append(hit)
+    return out
+
+
+def _rank(rows, *, embedded: bool, limit: int) -> SearchResult:
+    """Scores (BM25 relative to the best match, or reciprocal-rank fusion when both lists are
+    there), the relevance floor, pinning and the freshness tie-break."""
+    hits: list[Hit] = []
     best = 0.0
-    for rid, kind, status, freshness, fts_rank, vec_rank, sim, anchored, all_words in rows:
+    for row in rows:
+        rid, kind, status, freshness, fts_rank, vec_rank, sim, anchored, all_words, bm25, cover = (
+            row
+        )
         hit = Hit(
             record_id=rid,
             kind=kind,
@@ -447,25 +387,49 @@ def hybrid_search(
             vec_rank=vec_rank,
             similarity=float(sim) if sim is not None else None,
             anchored=bool(anchored),
+            bm25=float(bm25) if bm25 is not None else None,
+            all_words=bool(all_words),
         )
-        raw = 0.0
-        if fts_rank:
-            raw += FTS_WEIGHT / (RRF_K + fts_rank)
-        if vec_rank:
-            raw += VEC_WEIGHT / (RRF_K + vec_rank)
-        if hit.anchored:
-            # A path match counts like a first place in a list of its own.
-            raw += 1.0 / (RRF_K + 1)
-        if status != Record.Status.SUPERSEDED:
-            # A superseded record stands in for its successor, whose freshness counts instead.
-            raw *= FRESHNESS_FACTOR.get(freshness, 1.0)
-        hit.raw = raw
-        # Shown as 0..1, where 1.0 = first in both the full-text and the vector list.
-        hit.score = round(min(1.0, raw / ((FTS_WEIGHT + VEC_WEIGHT) / (RRF_K + 1))), 4)
         hits.append(hit)
-        if hit.anchored or (fts_rank and (all_words or not embedded)):
-            best = 1.0  # a path match, or a record with every word of the query
+        if hit.anchored:
+            best = 1.0  # a path match
+        elif fts_rank:
+            best = max(best, float(cover or 0))  # the share of the query's words it has
         if hit.similarity is not None:
             best = max(best, hit.similarity)
-    hits.sort(key=lambda h: (not h.pinned, -h.raw, h.record_id))
-    return SearchResult(hits=hits[:limit], best_match=round(best, 4), used_vectors=bool(embedded))
+
+    best_bm25 = max((h.bm25 for h in hits if h.bm25 is not None), default=0.0)
+    fused = any(h.vec_rank for h in hits) and any(h.fts_rank for h in hits)
+    for hit in hits:
+        if fused:
+            # Both lists: reciprocal-rank fusion; 1.0 = first in both.
+            raw = FTS_WEIGHT / (RRF_K + hit.fts_rank) if hit.fts_rank else 0.0
+            raw += VEC_WEIGHT / (RRF_K + hit.vec_rank) if hit.vec_rank else 0.0
+            raw /= (FTS_WEIGHT + VEC_WEIGHT) / (RRF_K + 1)
+        elif hit.bm25 is not None and best_bm25 > 0:
+            raw = hit.bm25 / best_bm25  # BM25 relative to the best match
+        else:
+            raw = max(hit.similarity or 0.0, 0.0)  # vectors only
+        if hit.anchored:
+            raw += 1.0  # a path match counts like a best match of its own
+        hit.raw = raw
+        hit.score = round(min(1.0, raw), 4)
+
+    def relevant(hit: Hit) -> bool:
+        if hit.anchored:
+            return True
+        if hit.bm25 is not None and hit.bm25 >= LEXICAL_FLOOR * best_bm25:
+            return True
+        return hit.similarity is not None and hit.similarity >= VECTOR_FLOOR
+
+    kept = [h for h in hits if relevant(h)]
+    dropped = sorted((h for h in hits if not relevant(h)), key=lambda h: (-h.raw, h.record_id))
+    kept = [h for h in _near_tie_order(kept) if h.pinned] + [
+        h for h in _near_tie_order(kept) if not h.pinned
+    ]
+    return SearchResult(
+        hits=kept[:limit],
+        best_match=round(best, 4),
+        used_vectors=embedded,
+        below_floor=dropped[:OMITTED_MAX],
+    )

@@ -9,13 +9,14 @@ from tests.factories import MembershipFactory, SpaceFactory
 QUESTIONS = Path(__file__).with_name("adr_questions.tsv")
 
 # (recall@10, MRR) floors a little under the figures measured on 2026-12-06 with 65 questions
-# (ts_rank, normalisation 8: full-text 0.923/0.762, vector 0.908/0.747, hybrid 0.923/0.801;
-# docs/benchmarks.md). The corpus is smaller than the full-text caps, so the ranking does not
-# depend on the table's physical order.
+# (BM25 in PostgreSQL, k1 1.5, b 0.75: full-text 0.908/0.733, vector 0.892/0.743, hybrid
+# 0.908/0.733: the vector list only fills in when no record shares a word with the question;
+# docs/benchmarks.md). These title paraphrases are where wordllama is strongest; on the
+# task-style questions (bench/questions) fusing it lowered MRR@10.
 FLOORS = {
-    "fulltext": (0.89, 0.73),
+    "fulltext": (0.88, 0.72),
     "vector": (0.87, 0.71),
-    "hybrid": (0.89, 0.77),
+    "hybrid": (0.88, 0.72),
 }
 
 
