@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from apps.records.models import (
+    CreateSubmission,
     Link,
     Record,
     RecordKeyCounter,
@@ -76,3 +77,10 @@ class RecordKeyCounterAdmin(ReadOnlyAdmin):
 
     list_display = ("space", "kind", "last_number")
     list_filter = ("kind",)
+
+
+@admin.register(CreateSubmission)
+class CreateSubmissionAdmin(ReadOnlyAdmin):
+    """Which sent "create" form made which record (a resent form lands on that record)."""
+
+    list_display = ("record", "user", "created_at")

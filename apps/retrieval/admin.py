@@ -3,7 +3,13 @@
 from django.contrib import admin
 
 from apps.records.admin import ReadOnlyAdmin
-from apps.retrieval.models import ContextRequest, ContextResult, Gap, RecordEmbedding
+from apps.retrieval.models import (
+    ContextRequest,
+    ContextResult,
+    Gap,
+    RecordEmbedding,
+    SpaceTextStats,
+)
 
 
 @admin.register(RecordEmbedding)
@@ -50,3 +56,12 @@ class GapAdmin(admin.ModelAdmin):
     search_fields = ("query", "normalized")
     exclude = ("vector",)
     readonly_fields = ("count", "first_seen", "last_seen", "examples", "notes", "model_key")
+
+
+@admin.register(SpaceTextStats)
+class SpaceTextStatsAdmin(ReadOnlyAdmin):
+    """Per space: how many records the BM25 statistics count and their total length. (The
+    per-word tables, SpaceTerm and TermPosting, have composite primary keys, which Django's
+    admin cannot show; they are derived from the records and rebuilt by reindexing.)"""
+
+    list_display = ("space", "docs", "total_len")

@@ -205,12 +205,13 @@ def test_write_link_supersede_conflict_restore_verify(new_page, shoot, space, ow
 
     page.goto("/s/payments/")
     shoot(page, "space-home", full_page=False)
-    # The decision implementing the changed intent says why it may be wrong, with a link to it.
+    # The decision implementing the changed intent says why it may be wrong, with a link to what
+    # changed in it (the edit's diff in the intent's history).
     page.goto("/s/payments/DEC-1/")
     reasons = page.locator("section.reasons")
     assert "Why this may be wrong" in reasons.inner_text()
     reasons.get_by_role("link").first.click()
-    page.wait_for_url(re.compile(r"/s/payments/INT-1/$"))
+    page.wait_for_url(re.compile(r"/s/payments/INT-1/history/\?a=\d+&b=\d+$"))
     page.goto("/s/payments/DEC-1/")
     shoot(page, "record-suspect", full_page=False)
 
