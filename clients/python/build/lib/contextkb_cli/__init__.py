@@ -1,3 +1,0 @@
-"""The contextkb command-line client (see cli.py)."""
-
-__version__ = "0.1.0"

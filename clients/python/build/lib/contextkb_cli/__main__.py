@@ -1,3 +1,0 @@
-from contextkb_cli.cli import main
-
-raise SystemExit(main())
