@@ -29,19 +29,14 @@ def record_search(
     """The records a person's search finds, best first: the context API's own ranking
     (`search.hybrid_search`: any of the words, records with all of them first). A record found
     only by meaning is listed when it is as similar as a context request needs to not count as
-    a gap; weaker nearest neighbours are not results a person can make sense of. Records under
-    the lexical relevance floor come last."""
+    a gap; weaker nearest neighbours are not results a person can make sense of."""
     result = search.hybrid_search(
         space_ids=space_ids, query=query, kinds=kinds or None, limit=SEARCH_LIMIT
     )
     floor = settings.CONTEXTKB_GAP_THRESHOLD
-    kept = [
+    return [
         hit for hit in result.hits if hit.fts_rank is not None or (hit.similarity or 0.0) >= floor
     ]
-    # Records with only a few of the words fall under the context API's relevance floor (a tool
-    # gets them as `omitted`); a person browsing still sees them, after the better matches.
-    weak = [hit for hit in result.below_floor if hit.fts_rank is not None]
-    return (kept + weak)[:SEARCH_LIMIT]
 
 
 # ts_headline marks matches with these (private-use characters, removed from the text first), so

@@ -174,6 +174,7 @@ class AllWordsQuery(Func):
 
 # As in the retrieval engine: a query with quotes or -exclusions means every word.
 _STRICT = re.compile(r'(^|\s)-\S|"')
+_KEY = re.compile(r"[A-Za-z]{2,10}-\d+")
 
 
 def _searched(qs: QuerySet[Record], *, space: Space, filters: RecordFilters):
@@ -195,6 +196,12 @@ def _searched(qs: QuerySet[Record], *, space: Space, filters: RecordFilters):
             rank=Func(F("search_vector"), query, function="ts_rank", output_field=FloatField()),
         ).filter(found=True)
         return _sorted(qs, filters.sort) if filters.sort else qs.order_by("-rank", "kind", "number")
+    # A record's key (DEC-12) is a way to go to that record, not words to rank: its "12" would
+    # match every record numbered 12 in another kind.
+    if _KEY.fullmatch(filters.q.strip()):
+        by_key = qs.filter(key__iexact=filters.q.strip())
+        if by_key.exists():
+            return by_key
     hits = retrieval_selectors.record_search(
         space_ids=[space.pk], query=filters.q, kinds=[filters.kind] if filters.kind else None
     )
