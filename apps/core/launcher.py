@@ -133,60 +133,53 @@ def programs(mode: str) -> list[Program]:
         ]
     else:
         graceful = _env_int("WEB_GRACEFUL_TIMEOUT", 20)
-        progs += [
-            Program(
-                "web",
+
+        def gunicorn(name: str, app: str, bind: str, worker: str, options: list[str]) -> Program:
+            return Program(
+                name,
                 [
                     py,
                     "-m",
                     "gunicorn",
-                    "contextkb.wsgi:application",
+                    app,
                     "--bind",
-                    f"{host}:{web_port}",
+                    bind,
                     "--worker-class",
-                    "apps.core.gunicorn_workers.ThreadWorker",
+                    f"apps.core.gunicorn_workers.{worker}",
+                    *options,
+                    "--timeout",
+                    "60",
+                    "--graceful-timeout",
+                    str(graceful),
+                    "--keep-alive",
+                    "75",
+                    # The master imports the app once and forks ready workers: a restart costs
+                    # one import, not one per worker at the same time.
+                    "--preload",
+                ],
+                priority=400,
+                stop_wait=graceful + 5,
+            )
+
+        progs += [
+            gunicorn(
+                "web",
+                "contextkb.wsgi:application",
+                f"{host}:{web_port}",
+                "ThreadWorker",
+                [
                     "--workers",
                     str(_env_int("WEB_WORKERS", 2)),
                     "--threads",
                     str(_env_int("WEB_THREADS", 4)),
-                    "--timeout",
-                    "60",
-                    "--graceful-timeout",
-                    str(graceful),
-                    "--keep-alive",
-                    "75",
-                    # The master imports the app once and forks ready workers: a restart costs
-                    # one import, not one per worker at the same time.
-                    "--preload",
                 ],
-                priority=400,
-                stop_wait=graceful + 5,
             ),
-            Program(
+            gunicorn(
                 "mcp",
-                [
-                    py,
-                    "-m",
-                    "gunicorn",
-                    "contextkb.asgi:application",
-                    "--bind",
-                    f"127.0.0.1:{mcp_port}",
-                    "--worker-class",
-                    "apps.core.gunicorn_workers.UvicornWorker",
-                    "--workers",
-                    str(_env_int("MCP_WORKERS", 2)),
-                    "--timeout",
-                    "60",
-                    "--graceful-timeout",
-                    str(graceful),
-                    "--keep-alive",
-                    "75",
-                    # The master imports the app once and forks ready workers: a restart costs
-                    # one import, not one per worker at the same time.
-                    "--preload",
-                ],
-                priority=400,
-                stop_wait=graceful + 5,
+                "contextkb.asgi:application",
+                f"127.0.0.1:{mcp_port}",
+                "UvicornWorker",
+                ["--workers", str(_env_int("MCP_WORKERS", 2))],
             ),
         ]
     return progs
