@@ -13,8 +13,8 @@ log = logging.getLogger(__name__)
 # the job runs again rather than hanging in "running".
 @shared_task(acks_late=True, ignore_result=True, soft_time_limit=600, time_limit=660)
 def run_import_job(job_id: int) -> None:
+    from apps.interchange.jobs import import_job_run
     from apps.interchange.models import ImportJob
-    from apps.interchange.services import import_job_run
 
     job = (
         ImportJob.objects.select_related("space", "token__user", "created_by")

@@ -7,7 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from apps.core.errors import Forbidden
-from apps.interchange import services, sources
+from apps.interchange import merge, services, sources
 from apps.records.models import Link, Record
 
 
@@ -407,7 +407,7 @@ def test_an_edit_saved_while_the_import_runs_is_not_overwritten(
     _import(space, adr_folder, owner)
     path = adr_folder / "govuk-aws/0017-terraform-data-structure.md"
     path.write_text(path.read_text() + "\nA late addition.\n")
-    real_merge = services._merge
+    real_merge = merge.merge_changes
 
     def save_in_the_browser(record):
         _edit(record, teammate, summary="Saved by a teammate meanwhile")
@@ -422,7 +422,7 @@ def test_an_edit_saved_while_the_import_runs_is_not_overwritten(
             thread.join()
         return real_merge(doc, existing, changes)
 
-    monkeypatch.setattr(services, "_merge", merge_while_someone_saves)
+    monkeypatch.setattr(merge, "merge_changes", merge_while_someone_saves)
     summary = _import(space, adr_folder, owner)
 
     dec17 = Record.objects.get(space=space, key="DEC-17")
