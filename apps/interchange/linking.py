@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from apps.core.errors import ServiceError
-from apps.interchange import parsing
+from apps.interchange import adr_links, parsing
 from apps.interchange.reading import ImportDoc, as_list, wanted_status
 from apps.interchange.summary import ImportSummary
 from apps.records import services as record_services
@@ -72,12 +72,12 @@ class _Collector:
         # The repositories the imported folder lives in, as far as its own GitHub links show:
         # those that lead to another imported file.
         self.home_repos = {
-            parsing.github_repo(link.url)
+            adr_links.github_repo(link.url)
             for doc in docs
-            for link in doc.adr.links[: parsing.MAX_LINKS_PER_FILE]
+            for link in doc.adr.links[: adr_links.MAX_LINKS_PER_FILE]
             if link.number is None
-            and parsing.github_repo(link.url)
-            and parsing.resolve_url(link.url, source=doc.adr.path, paths=self.paths)
+            and adr_links.github_repo(link.url)
+            and adr_links.resolve_url(link.url, source=doc.adr.path, paths=self.paths)
             not in (None, doc.adr.path)
         }
 
@@ -106,7 +106,7 @@ class _Collector:
             }
         )
 
-    def _unresolved_link(self, doc: ImportDoc, link: parsing.FoundLink, note: str = "") -> None:
+    def _unresolved_link(self, doc: ImportDoc, link: adr_links.FoundLink, note: str = "") -> None:
         self._unresolved(doc, link.line_no, link.relation.replace("_", " "), link.url, note)
 
     def _want(
@@ -128,7 +128,7 @@ class _Collector:
                 pair, WantedLink(source, target, Link.Type.RELATES_TO, False, where, inferred=True)
             )
             return
-        if relation in (parsing.SUPERSEDED_BY, parsing.AMENDED_BY):
+        if relation in (adr_links.SUPERSEDED_BY, adr_links.AMENDED_BY):
             source, target = target, source
         key = (source.record.pk, target.record.pk, link_type)
         if key in self.typed:
@@ -160,13 +160,13 @@ class _Collector:
 
     def _from_markdown(self, doc: ImportDoc) -> None:
         adr = doc.adr
-        if len(adr.links) > parsing.MAX_LINKS_PER_FILE:
+        if len(adr.links) > adr_links.MAX_LINKS_PER_FILE:
             self.summary.problem(
                 adr.path,
-                f"more than {parsing.MAX_LINKS_PER_FILE} links; only the first "
-                f"{parsing.MAX_LINKS_PER_FILE} were followed",
+                f"more than {adr_links.MAX_LINKS_PER_FILE} links; only the first "
+                f"{adr_links.MAX_LINKS_PER_FILE} were followed",
             )
-        for link in adr.links[: parsing.MAX_LINKS_PER_FILE]:
+        for link in adr.links[: adr_links.MAX_LINKS_PER_FILE]:
             if link.number is not None:
                 target = self._by_number(doc, link)
             else:
@@ -174,7 +174,7 @@ class _Collector:
             if target is not None and target is not doc:
                 self._want(doc, target, link.relation, link.partial, f"{adr.path}:{link.line_no}")
 
-    def _by_number(self, doc: ImportDoc, link: parsing.FoundLink) -> ImportDoc | None:
+    def _by_number(self, doc: ImportDoc, link: adr_links.FoundLink) -> ImportDoc | None:
         """A link written as a number ("ADR 12"): the one file of the same folder with it."""
         adr = doc.adr
         candidates = number_candidates(self.docs_by_dir, adr.path, link.number, link.prefix)
@@ -197,12 +197,12 @@ class _Collector:
         self._unresolved_link(doc, link, f"ambiguous: {names}")
         return None
 
-    def _by_url(self, doc: ImportDoc, link: parsing.FoundLink) -> ImportDoc | None:
+    def _by_url(self, doc: ImportDoc, link: adr_links.FoundLink) -> ImportDoc | None:
         """A markdown link to a file: the imported file it leads to. A link that looks like an
         ADR but leads nowhere is reported (and, when typed and numbered, matched by number)."""
         adr = doc.adr
-        real = parsing.resolve_url(link.url, source=adr.path, paths=self.paths)
-        repo = parsing.github_repo(link.url)
+        real = adr_links.resolve_url(link.url, source=adr.path, paths=self.paths)
+        repo = adr_links.github_repo(link.url)
         if real == adr.path and repo and repo not in self.home_repos:
             # This file's own path, in a repository no other link of the import points into:
             # most likely another repository (a private twin, a fork).
@@ -214,7 +214,7 @@ class _Collector:
         if not self._worth_reporting(doc, link):
             return None
         target, note = None, ""
-        if link.relation != parsing.RELATES and link.fallback_number is not None:
+        if link.relation != adr_links.RELATES and link.fallback_number is not None:
             candidates = [
                 c
                 for c in number_candidates(
@@ -228,7 +228,7 @@ class _Collector:
         self._unresolved_link(doc, link, note)
         return target
 
-    def _worth_reporting(self, doc: ImportDoc, link: parsing.FoundLink) -> bool:
+    def _worth_reporting(self, doc: ImportDoc, link: adr_links.FoundLink) -> bool:
         """Whether a link that resolves to no imported file is meant as an ADR link: typed, or
         into a folder of ADRs, or named like one (not a skipped file, not a plain web link)."""
         resolved = relative_target(link.url, doc.adr.path)
@@ -238,16 +238,16 @@ class _Collector:
         adr_like = parsing.file_number(
             link.url.split("#")[0].rstrip("/").rsplit("/", 1)[-1]
         ) is not None and bool(_ADR_PATH.search(link.url))
-        typed = link.relation != parsing.RELATES
-        return parsing.looks_like_adr_link(link.url) and (typed or in_adr_dir or adr_like)
+        typed = link.relation != adr_links.RELATES
+        return adr_links.looks_like_adr_link(link.url) and (typed or in_adr_dir or adr_like)
 
 
 def _link_type(relation: str, *, exact: bool) -> str | None:
     """The link type a relation asks for (read from the target's side for "superseded by" and
     "amended by"), or None for a plain mention, which becomes one relates_to per pair."""
-    if relation in (parsing.SUPERSEDED_BY, parsing.SUPERSEDES, Link.Type.SUPERSEDES):
+    if relation in (adr_links.SUPERSEDED_BY, adr_links.SUPERSEDES, Link.Type.SUPERSEDES):
         return Link.Type.SUPERSEDES
-    if relation in (parsing.AMENDED_BY, parsing.AMENDS, Link.Type.AMENDS):
+    if relation in (adr_links.AMENDED_BY, adr_links.AMENDS, Link.Type.AMENDS):
         return Link.Type.AMENDS
     if relation in Link.Type.values and (exact or relation != Link.Type.RELATES_TO):
         # Exported front matter says exactly which links exist, relates_to included.
@@ -259,8 +259,8 @@ def links_to(doc: ImportDoc, target: ImportDoc, paths: dict[str, str]) -> bool:
     """Whether `doc` has a markdown link to `target`'s file."""
     return any(
         link.number is None
-        and parsing.resolve_url(link.url, source=doc.adr.path, paths=paths) == target.adr.path
-        for link in doc.adr.links[: parsing.MAX_LINKS_PER_FILE]
+        and adr_links.resolve_url(link.url, source=doc.adr.path, paths=paths) == target.adr.path
+        for link in doc.adr.links[: adr_links.MAX_LINKS_PER_FILE]
     )
 
 

@@ -14,350 +14,17 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import yaml
 
-# --- status words -----------------------------------------------------------------------------
-
-# Record.Status values, spelled out so this module stays free of Django imports.
-ACCEPTED, PROPOSED, DRAFT = "accepted", "proposed", "draft"
-REJECTED, DEPRECATED, SUPERSEDED = "rejected", "deprecated", "superseded"
-
-# Statuses Record.Status has no word for, kept as a tag next to the closest status.
-TAG_ON_HOLD = "status-on-hold"
-TAG_PLACEHOLDER = "status-placeholder"
-TAG_UNSTATED = "status-unstated"
-
-# (pattern, status, extra tag). The earliest match in the text wins, so "Superseded by X. This was
-# never implemented" is superseded and "Accepted / Amended by 17" is accepted.
-_STATUS_WORDS: list[tuple[re.Pattern[str], str, str]] = [
-    (
-        re.compile(r"\b(?:partly |partially |in part )?super[sc]eded\b|\breplaced by\b"),
-        SUPERSEDED,
-        "",
-    ),
-    (re.compile(r"\bdeprecated\b|\bobsolete\b|\bretired\b"), DEPRECATED, ""),
-    (re.compile(r"\brejected\b|\bdeclined\b|\babandoned\b|\bwithdrawn\b"), REJECTED, ""),
-    (re.compile(r"\bon[- ]hold\b|\bpostponed\b|\bparked\b|\bdeferred\b"), PROPOSED, TAG_ON_HOLD),
-    (re.compile(r"\bdraft\b|\bincomplete\b|\bwip\b|\bwork in progress\b"), DRAFT, ""),
-    (
-        re.compile(
-            r"\bproposed\b|\bproposal\b|\bpending\b|\b(?:in|under) review\b|\breview\b|\brfc\b"
-            r"|\bopen\b|\bdiscussion\b"
-        ),
-        PROPOSED,
-        "",
-    ),
-    (
-        re.compile(
-            r"\baccepted\b|\bapproved\b|\bimplemented\b|\badopted\b|\bagreed\b|\bdecided\b"
-            r"|\bdone\b|\bactive\b|\bcomplete[d]?\b|\bin effect\b"
-        ),
-        ACCEPTED,
-        "",
-    ),
-]
-# Template text left in place: "Accepted or Rejected", "{Deprecated|Proposed|Accepted}".
-_PLACEHOLDER = re.compile(r"\{[^{}|]*+\|[^{}]*+\}|^\s*\w+\s+or\s+\w+\s*$|\[[^\[\]|]*+\|[^\[\]]*+\]")
-
-
-@dataclass
-class StatusReading:
-    status: str  # a Record.Status value
-    tags: list[str] = field(default_factory=list)
-    unknown: str = ""  # the text as written, when no word was recognised
-    partial: bool = False  # "Partly superseded"
-
-
-def _plain(text: str) -> str:
-    """Markdown, HTML and emoji stripped, lower case, one line."""
-    text = re.sub(r"<!--.*?(?:-->|$)", " ", text, flags=re.S)  # template hints: <!-- optional -->
-    text = re.sub(r"</?[a-zA-Z][^<>]{0,300}>", " ", text)
-    text = re.sub(r"!\[[^\]]*\]\([^)]*\)", " ", text)
-    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)
-    text = re.sub(r"\[([^\]]*)\]\[[^\]]*\]", r"\1", text)
-    text = re.sub(r"[*_`~>#]", " ", text)
-    text = "".join(ch if ch.isascii() else " " for ch in text)
-    return re.sub(r"\s+", " ", text).strip().lower()
-
-
-def normalise_status(text: str | None) -> StatusReading:
-    """Map a status as written to a Record.Status value (plus tags for words it has no value for)."""
-    # A status is a few words; the cap also keeps the regexes below linear on hostile input.
-    plain = _plain((text or "")[:500])
-    if not plain:
-        return StatusReading(ACCEPTED, [TAG_UNSTATED])
-    if _PLACEHOLDER.search(plain):
-        return StatusReading(DRAFT, [TAG_PLACEHOLDER])
-    best: tuple[int, str, str, re.Match[str]] | None = None
-    for pattern, status, tag in _STATUS_WORDS:
-        match = pattern.search(plain)
-        if match and (best is None or match.start() < best[0]):
-            best = (match.start(), status, tag, match)
-    if best is None:
-        slug = re.sub(r"[^a-z0-9]+", "-", plain)[:40].strip("-") or "unknown"
-        return StatusReading(DRAFT, [f"status-{slug}"], unknown=(text or "").strip()[:200])
-    _, status, tag, match = best
-    partial = status == SUPERSEDED and bool(re.match(r"(partly|partially|in part)", match.group(0)))
-    return StatusReading(status, [tag] if tag else [], partial=partial)
-
-
-# --- links ------------------------------------------------------------------------------------
-
-SUPERSEDES, SUPERSEDED_BY, AMENDS, AMENDED_BY, RELATES = (
-    "supersedes",
-    "superseded_by",
-    "amends",
-    "amended_by",
-    "relates",
+from apps.interchange.adr_links import FoundLink, find_links, strip_code
+from apps.interchange.adr_status import (
+    ACCEPTED,
+    StatusReading,
+    normalise_status,
+    plain_words,
+    status_table,
 )
-# What may stand between "superseded" and "by": a colon, "on" and a date ("Superseded:
-# 2019-12-19 by [ADR 14]"), or up to two words ("superseded in part by").
-_STATUS_DATE = r"(?:\s*:)?\s*(?:on\s+)?(?:\(?\d{4}-\d{1,2}-\d{1,2}\)?,?)?"
-_CUES: list[tuple[re.Pattern[str], str]] = [
-    (
-        re.compile(r"super[sc]eded" + _STATUS_DATE + r"\s+(?:\w+\s+){0,2}by|replaced\s+by"),
-        SUPERSEDED_BY,
-    ),
-    # "⌛️ Superseded [0019](0019-x.md)", "Superseded: [ADR 14](…)": the link right after the word.
-    (re.compile(r"super[sc]eded" + _STATUS_DATE + r"\s*[-:,]?\s*$"), SUPERSEDED_BY),
-    (re.compile(r"amended" + _STATUS_DATE + r"\s*[-:,]?\s*$"), AMENDED_BY),
-    (re.compile(r"super[sc]edes|super[sc]eding|replaces"), SUPERSEDES),
-    (re.compile(r"amended" + _STATUS_DATE + r"\s+by"), AMENDED_BY),
-    (re.compile(r"\bamends\b|\bamending\b"), AMENDS),
-    (re.compile(r"related\s+to|relates\s+to|see\s+also"), RELATES),
-]
-_PARTIAL = re.compile(r"\b(?:partly|partially|in part|some aspects|parts of)\b")
-_TRAILING_SUPERSEDES = re.compile(
-    r"^[)\]\s,]*which\s+(?:this\s+(?:decision|adr|record)\s+)?super[sc]edes"
-)
-_JOINER = re.compile(r"^[\s).]*(?:,|and|&|,\s*and|or)\s*$")
-_INLINE = re.compile(
-    r"(?<!!)\[((?:[^\[\]]++|\[[^\[\]]*+\])*+)\]\(\s*<?([^)\s>]{1,1000}+)>?(?:\s+\"[^\"]{0,300}\")?\s*\)"
-)
-_REFERENCE = re.compile(r"(?<!!)\[([^\[\]]+)\]\[([^\[\]]*)\]")
-# A shortcut reference link, `[ADR 20]` with `[ADR 20]: 0020-x.md` elsewhere in the file.
-_SHORTCUT = re.compile(r"(?<![!\]\\])\[([^\[\]]{1,300})\](?![(\[:])")
-_REF_DEF = re.compile(r"^\s{0,3}\[([^\]]+)\]:\s*<?(\S+?)>?(?:\s+[\"'(].*)?\s*$")
-# Bare GitHub URLs and autolinks (`<https://github.com/…>`); not the target of an inline link.
-_BARE_URL = re.compile(r"(?<![(\[])\bhttps?://github\.com/[^\s)>\]]+")
-_GITHUB_BLOB = re.compile(r"^https?://github\.com/[^/]+/[^/]+/(?:blob|tree|raw)/[^/]+/(.+)$")
-_TEXT_REF = re.compile(
-    r"(super[sc]eded"
-    + _STATUS_DATE
-    + r"\s+(?:\w+\s+){0,2}by|super[sc]edes|amended"
-    + _STATUS_DATE
-    + r"\s+by|\bamends)\s*(?:decision\s*)?:?\s*"
-    r"(?:#\s*)?([a-z]{0,4})[\s#_-]?0*(\d{1,5})\b",
-    re.IGNORECASE,
-)
-_TEXT_REF_RELATION = {
-    "superseded": SUPERSEDED_BY,
-    "superceded": SUPERSEDED_BY,
-    "supersedes": SUPERSEDES,
-    "supercedes": SUPERSEDES,
-    "amended": AMENDED_BY,
-    "amends": AMENDS,
-}
-
-
-@dataclass
-class FoundLink:
-    """One link (or plain-text reference) from this file towards another ADR."""
-
-    relation: str
-    url: str  # as written; for text references, the reference ("ADR025")
-    line_no: int
-    line: str
-    partial: bool = False
-    number: int | None = None  # text references: the ADR number named
-    prefix: str = ""  # text references: letters before the number ("ADR", "DR")
-    fallback_number: int | None = None  # a link whose text names a number ("AD045: …")
-    fallback_prefix: str = ""
-
-
-def _label(text: str) -> str:
-    """A reference label as CommonMark matches it: case and runs of spaces do not count."""
-    return " ".join(text.split()).lower()
-
-
-def _cue(text: str) -> str | None:
-    """The relation named last in `text` (the words right before a link)."""
-    best: tuple[int, str] | None = None
-    for pattern, relation in _CUES:
-        for match in pattern.finditer(text):
-            if best is None or match.end() > best[0]:
-                best = (match.end(), relation)
-    return best[1] if best else None
-
-
-def _strip_code(lines: list[str]) -> list[str]:
-    """Blank out fenced code blocks (examples in ADRs about ADRs are not metadata)."""
-    out, fence = [], ""
-    for line in lines:
-        stripped = line.lstrip()
-        if fence:
-            if stripped.startswith(fence):
-                fence = ""
-            out.append("")
-            continue
-        if stripped.startswith("```") or stripped.startswith("~~~"):
-            fence = stripped[:3]
-            out.append("")
-            continue
-        out.append(line)
-    return out
-
-
-MAX_LINKS_PER_FILE = 1000
-
-
-def find_links(body: str, *, first_line: int = 1) -> list[FoundLink]:
-    """Every markdown link and plain-text status reference, with the relation its words name
-    (at most MAX_LINKS_PER_FILE + 1: more than that is reported, not followed)."""
-    raw_lines = body.splitlines()
-    lines = _strip_code(raw_lines)
-    ref_defs: dict[str, str] = {}
-    for line in lines:
-        m = _REF_DEF.match(line)
-        if m:
-            ref_defs[_label(m.group(1))] = m.group(2)
-    found: list[FoundLink] = []
-    for index, line in enumerate(lines):
-        if len(found) > MAX_LINKS_PER_FILE:
-            break
-        if not line.strip() or _REF_DEF.match(line):
-            continue
-        line_no = index + first_line
-        spans: list[tuple[int, int, str, str]] = []  # start, end, text, url
-        # Which characters are inside a link already (linear, whatever the number of links).
-        covered = bytearray(len(line) + 1)
-        for m in _INLINE.finditer(line):
-            spans.append((m.start(), m.end(), m.group(1), m.group(2)))
-            covered[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
-        for m in _REFERENCE.finditer(line):
-            ref = _label(m.group(2) or m.group(1))
-            if ref in ref_defs and not covered[m.start()]:
-                spans.append((m.start(), m.end(), m.group(1), ref_defs[ref]))
-                covered[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
-        if ref_defs:
-            for m in _SHORTCUT.finditer(line):
-                ref = _label(m.group(1))
-                if ref in ref_defs and not covered[m.start()]:
-                    spans.append((m.start(), m.end(), m.group(1), ref_defs[ref]))
-                    covered[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
-        for m in _BARE_URL.finditer(line):
-            if not covered[m.start()]:
-                spans.append((m.start(), m.end(), m.group(0), m.group(0).rstrip(".,;")))
-        spans.sort()
-        previous_end, previous_relation = 0, None
-        lower = line.lower()
-        # "in part supersedes [A] and [B]": a partial cue anywhere before a link on its line.
-        partial_at = next((m.start() for m in _PARTIAL.finditer(lower)), len(lower) + 1)
-        shown = raw_lines[index].strip()[:300]
-        line_links: list[FoundLink] = []
-        for start, end, text, url in spans:
-            before = lower[previous_end:start]
-            relation = _cue(before)
-            if relation is None and previous_relation and _JOINER.match(before):
-                relation = previous_relation
-            if relation is None and _TRAILING_SUPERSEDES.match(lower[end : end + 80]):
-                relation = SUPERSEDES
-            relation = relation or RELATES
-            number = re.search(r"\b([a-z]{0,4})[\s#_-]?0*(\d{1,5})\b", text, re.IGNORECASE)
-            link = FoundLink(
-                relation=relation,
-                url=url,
-                line_no=line_no,
-                line=shown,
-                partial=partial_at < start,
-                fallback_number=int(number.group(2)) if number else None,
-                fallback_prefix=(number.group(1) or "").lower() if number else "",
-            )
-            line_links.append(link)
-            previous_end, previous_relation = end, (relation if relation != RELATES else None)
-        found.extend(line_links)
-        # Plain-text references ("Superseded by ADR025") outside any link.
-        pieces, position = [], 0
-        for start, end, _, _ in spans:
-            if start >= position:
-                pieces += [line[position:start], " \x00 "]
-                position = end
-        pieces.append(line[position:])
-        text_only = "".join(pieces)
-        for m in _TEXT_REF.finditer(text_only):
-            word = re.match(r"[a-z]+", m.group(1).lower()).group(0)
-            found.append(
-                FoundLink(
-                    relation=_TEXT_REF_RELATION.get(word, RELATES),
-                    url=text_only[m.start(2) : m.end(3)].strip(),
-                    line_no=line_no,
-                    line=shown,
-                    partial=partial_at < m.start(),
-                    number=int(m.group(3)),
-                    prefix=m.group(2).lower(),
-                )
-            )
-    return found
-
-
-def resolve_url(url: str, *, source: str, paths: dict[str, str]) -> str | None:
-    """The imported file a link points to, or None.
-
-    `source` is the linking file's path inside the import; `paths` maps lower-cased import paths
-    to their real spelling. Relative links resolve against the source's folder; GitHub URLs
-    resolve when their in-repository path ends with an imported file's path (or vice versa).
-    """
-    url = url.strip()
-    blob = _GITHUB_BLOB.match(url)
-    if blob:
-        wanted = unquote(urlsplit(url).path)
-        wanted = _GITHUB_BLOB.match("https://github.com" + wanted)
-        in_repo = (wanted.group(1) if wanted else blob.group(1)).strip("/").lower()
-        # With or without ".md", as relative links (a URL cut short at "….").
-        options = [in_repo] if in_repo.endswith(".md") else [in_repo, in_repo.rstrip(".") + ".md"]
-        for option in options:
-            matches = [
-                real
-                for low, real in paths.items()
-                if option == low or option.endswith("/" + low) or low.endswith("/" + option)
-            ]
-            if matches:
-                return matches[0] if len(matches) == 1 else None
-        return None
-    parts = urlsplit(url)
-    if parts.scheme or parts.netloc or not parts.path:
-        return None
-    target = unquote(parts.path)
-    if target.startswith("/"):
-        candidate = posixpath.normpath(target.lstrip("/"))
-    else:
-        candidate = posixpath.normpath(posixpath.join(posixpath.dirname(source), target))
-    for option in (candidate, candidate + ".md"):
-        real = paths.get(option.lower())
-        if real:
-            return real
-    return None
-
-
-def github_repo(url: str) -> str:
-    """`owner/repo` of a GitHub file URL, lower-cased ('' for any other URL)."""
-    if not _GITHUB_BLOB.match(url.strip()):
-        return ""
-    return "/".join(urlsplit(url.strip()).path.strip("/").split("/")[:2]).lower()
-
-
-def looks_like_adr_link(url: str) -> bool:
-    """A link worth reporting when it does not resolve: a relative .md file or a GitHub blob."""
-    parts = urlsplit(url)
-    if _GITHUB_BLOB.match(url):
-        return parts.path.lower().endswith(".md")
-    if parts.scheme or parts.netloc or not parts.path:
-        return False
-    name = posixpath.basename(parts.path.lower())
-    return name.endswith(".md") or "." not in name
-
 
 # --- the whole file ---------------------------------------------------------------------------
 
@@ -481,7 +148,7 @@ def _section(lines: list[str], name: str) -> tuple[str, int] | None:
     """
     for i, line in enumerate(lines):
         m = _HEADING.match(line)
-        if not (m and _plain(_heading_text(m.group(2))[:200]) == name):
+        if not (m and plain_words(_heading_text(m.group(2))[:200]) == name):
             continue
         paragraphs: list[tuple[bool, list[str], int]] = []
         current: list[str] = []
@@ -536,69 +203,7 @@ def file_number(path: str) -> int | None:
     return number or None
 
 
-_TABLE_ROW = re.compile(r"^\s*\|(.*)\|\s*$")
-_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
 _DATE_IN_TEXT = re.compile(r"\b(\d{4}-\d{1,2}-\d{1,2})\b")
-
-
-def _cells(line: str) -> list[str]:
-    m = _TABLE_ROW.match(line)
-    if not m:
-        return []
-    # Split on pipes that are not escaped ("\|") and not inside a link's brackets.
-    return [c.strip() for c in re.split(r"(?<!\\)\|", m.group(1))]
-
-
-def _column(name: str) -> str:
-    """A status table's column or row name as one of status / date / deciders ('' otherwise)."""
-    plain = _plain(name)
-    if plain in ("status", "state", "decision status"):
-        return "status"
-    if plain in ("date", "last updated", "updated", "decided", "decision date", "date decided"):
-        return "date"
-    if plain in (
-        "author", "authors", "author(s)", "deciders", "decision makers", "decision-makers",
-        "owner", "owners", "driver", "drivers",
-    ):  # fmt: skip
-        return "deciders"
-    return ""
-
-
-def status_table(lines: list[str]) -> tuple[dict[str, str], int] | None:
-    """The first table that states a status, read as {status, date, deciders}, and its line.
-
-    Two shapes: a header row naming the columns (DependencyTrack/hyades: ``| Status | Date |
-    Author(s) |`` over ``| Proposed | 2025-01-07 | … |``), or one field per row (``| Status |
-    Accepted |``)."""
-    # Status tables open the file; the bounds keep a hostile file's huge table linear.
-    for i, line in enumerate(lines[:200]):
-        if i + 1 >= len(lines):
-            break
-        header = _cells(line)
-        if not header:
-            continue
-        names = [_column(c) for c in header]
-        # ``| Status | Accepted |`` over a rule is a one-field-per-row table with a header.
-        vertical = len(header) == 2 and names == ["status", ""]
-        if _TABLE_RULE.match(lines[i + 1]) and not vertical:
-            if "status" in names and i + 2 < len(lines):
-                row = _cells(lines[i + 2])
-                found = {
-                    name: row[n] for n, name in enumerate(names) if name and n < len(row) and row[n]
-                }
-                if found.get("status"):
-                    return found, i
-            continue
-        # One field per row; a header row (``| Field | Value |``) and its rule are passed over.
-        found, j = {}, i
-        while j < min(len(lines), i + 40) and (_cells(lines[j]) or _TABLE_RULE.match(lines[j])):
-            cells = _cells(lines[j])
-            if len(cells) >= 2 and _column(cells[0]) and cells[1]:
-                found.setdefault(_column(cells[0]), cells[1])
-            j += 1
-        if found.get("status"):
-            return found, i
-    return None
 
 
 def file_title(path: str) -> str:
@@ -672,8 +277,49 @@ def parse_adr(path: str, text: str) -> ParsedAdr:
     Lines are read with their endings normalised, but the body is kept exactly as written
     (CRLF included): "the original markdown body" means byte for byte.
     """
-    raw = text
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    front, body, first_line = _front_and_body(text)
+    plain_lines = strip_code(body.splitlines())
+    exported = (
+        "key" in front
+        and isinstance(front.get("links"), dict | type(None))
+        and bool(_KEY.match(as_text(front.get("key"))))
+    )
+    title, title_source = _title(front, plain_lines, path, exported=exported)
+    meta, first_section = _meta_lines(plain_lines)
+    table = status_table(plain_lines) if "status" not in front else None
+    status_text, status_source, fmt = _status(front, meta, table, plain_lines, path, first_section)
+    date_value = _date_value(front, meta, table, plain_lines)
+    decided_on, date_problem = parse_date(date_value)
+    deciders = _deciders(front, meta, table)
+    key = _KEY.match(as_text(front.get("key")))
+    return ParsedAdr(
+        path=path,
+        title=title,
+        body=_body_without_title(body, title, title_source, exported=exported),
+        format="contextkb" if exported else fmt,
+        status=normalise_status(status_text) if not exported else StatusReading(ACCEPTED),
+        status_text=status_text,
+        number=int(key.group(2)) if key else file_number(path),
+        date_text=as_text(date_value) if not isinstance(date_value, dt.date) else "",
+        decided_on=decided_on,
+        date_problem=date_problem,
+        deciders=(deciders if exported else re.sub(r"\s+", " ", deciders))[:500],
+        front_matter=front,
+        links=[]
+        if exported
+        else find_links(body, first_line=first_line) + front_matter_links(front),
+        exported=exported,
+        status_source=status_source if not exported else "front matter",
+        status_date=_status_date(status_text, status_source, decided_on),
+        title_source=title_source,
+        consulted=as_text(front.get("consulted"))[:500],
+        informed=as_text(front.get("informed"))[:500],
+    )
+
+
+def _front_and_body(raw: str) -> tuple[dict[str, Any], str, int]:
+    """(front matter, the body exactly as written, the body's first line number)."""
+    text = raw.replace("\r\n", "\n").replace("\r", "\n")
     front, body, first_line = split_front_matter(text)
     if raw != text:
         head = len(text) - len(body)
@@ -684,46 +330,50 @@ def parse_adr(path: str, text: str) -> ParsedAdr:
         else:
             breaks = list(_LINE_BREAK.finditer(raw, 0))
             body = raw[breaks[first_line - 2].end() :] if first_line > 1 else raw
-    lines = body.splitlines()
-    plain_lines = _strip_code(lines)
-    exported = (
-        "key" in front
-        and isinstance(front.get("links"), dict | type(None))
-        and bool(_KEY.match(as_text(front.get("key"))))
-    )
+    return front, body, first_line
 
-    # Title: front matter, then the first H1 (ATX or setext), then the file name (a file with
-    # no H1 usually opens with "## Context": its name says more), then the first heading.
+
+def _title(
+    front: dict[str, Any], plain_lines: list[str], path: str, *, exported: bool
+) -> tuple[str, str]:
+    """(title, where it was read). Front matter, then the first H1 (ATX or setext), then the
+    file name (a file with no H1 usually opens with "## Context": its name says more), then
+    the first heading."""
     title = as_text(front.get("title"))
-    title_source = "front matter" if title else ""
     if title and exported:
         # contextkb's own export: the title exactly as it was (tabs, double spaces, newlines).
-        title = title[:200]
-    elif not title:
-        for i, line in enumerate(plain_lines):
-            m = _H1.match(line)
-            if m:
-                title, title_source = _heading_text(m.group(1)), "heading"
-                break
-            if i + 1 < len(plain_lines) and line.strip() and _SETEXT.match(plain_lines[i + 1]):
-                title, title_source = line.strip(), "heading"
-                break
+        return title[:200], "front matter"
+    source = "front matter" if title else ""
+    if not title:
+        title, source = _first_h1(plain_lines), "heading"
     if not title:
         title = file_title(path)
-        title_source = "file name" if title else ""
+        source = "file name" if title else ""
     if not title:
-        for line in plain_lines:
-            m = _HEADING.match(line)
-            if m:
-                title = _heading_text(m.group(2))
-                break
+        title = next(
+            (_heading_text(m.group(2)) for ln in plain_lines if (m := _HEADING.match(ln))), ""
+        )
     if not title:
         stem = posixpath.splitext(posixpath.basename(path))[0]
         title = re.sub(r"[-_]+", " ", stem).strip() or stem
-    if not exported:
-        title = re.sub(r"\s+", " ", title).strip()[:200]
+    if exported:
+        return title, source
+    return re.sub(r"\s+", " ", title).strip()[:200], source
 
-    # Metadata lines ("- Status: accepted", "Date: 2020-01-01", "**Date:** …").
+
+def _first_h1(plain_lines: list[str]) -> str:
+    for i, line in enumerate(plain_lines):
+        m = _H1.match(line)
+        if m:
+            return _heading_text(m.group(1))
+        if i + 1 < len(plain_lines) and line.strip() and _SETEXT.match(plain_lines[i + 1]):
+            return line.strip()
+    return ""
+
+
+def _meta_lines(plain_lines: list[str]) -> tuple[dict[str, tuple[str, int]], int]:
+    """Metadata lines ("- Status: accepted", "Date: 2020-01-01", "**Date:** …") by name, with
+    their line index; and the index of the first section ("## …")."""
     meta: dict[str, tuple[str, int]] = {}
     first_section = next(
         (i for i, line in enumerate(plain_lines) if line.startswith("## ")), len(plain_lines)
@@ -737,56 +387,57 @@ def parse_adr(path: str, text: str) -> ParsedAdr:
             # bullets/plain lines that start the line (MADR 2 puts them under the title).
             if name not in meta and (i < first_section or name != "status"):
                 meta[name] = (m.group(2).strip(), i)
+    return meta, first_section
 
-    fmt = "generic"
-    status_text = status_source = ""
-    table = status_table(plain_lines) if "status" not in front else None
+
+def _status(front, meta, table, plain_lines: list[str], path: str, first_section: int):
+    """(status as written, where it was read, the file's format)."""
     if "status" in front:
-        status_text, status_source = as_text(front["status"]), "front matter"
-        fmt = "madr"
-    elif "status" in meta:
-        status_text, status_source = meta["status"][0], "status line"
-        fmt = "log4brains" if re.match(r"^\d{8}-", posixpath.basename(path)) else "madr"
-    elif table:
-        status_text, status_source = table[0]["status"], "status table"
-        fmt = "status-table"
-    else:
-        section = _section(plain_lines, "status")
-        if section:
-            status_text, status_source = section[0], "status section"
-            fmt = "nygard"
-        else:
-            for line in plain_lines[:first_section]:
-                if re.search(r"super[sc]eded|deprecated", line, re.IGNORECASE) and not _H1.match(
-                    line
-                ):
-                    status_text, status_source = line.strip(), "status line"
-                    break
-    if fmt == "generic" and (
-        front
-        or any("decision outcome" in ln[:200].lower() for ln in plain_lines if ln.startswith("#"))
-    ):
-        fmt = "madr"
-    if exported:
-        fmt = "contextkb"
+        return as_text(front["status"]), "front matter", "madr"
+    if "status" in meta:
+        log4brains = re.match(r"^\d{8}-", posixpath.basename(path))
+        return meta["status"][0], "status line", "log4brains" if log4brains else "madr"
+    if table:
+        return table[0]["status"], "status table", "status-table"
+    section = _section(plain_lines, "status")
+    if section:
+        return section[0], "status section", "nygard"
+    status_text = status_source = ""
+    for line in plain_lines[:first_section]:
+        if re.search(r"super[sc]eded|deprecated", line, re.IGNORECASE) and not _H1.match(line):
+            status_text, status_source = line.strip(), "status line"
+            break
+    madr = front or any(
+        "decision outcome" in ln[:200].lower() for ln in plain_lines if ln.startswith("#")
+    )
+    return status_text, status_source, "madr" if madr else "generic"
 
-    date_value: Any = front.get("date") or front.get("decided_on")
-    if date_value in (None, "") and "date" in meta:
-        date_value = meta["date"][0]
-    if date_value in (None, "") and table and table[0].get("date"):
-        date_value = table[0]["date"]
-    if date_value in (None, ""):
+
+def _date_value(front, meta, table, plain_lines: list[str]) -> Any:
+    """The decision date as written: front matter, a Date line, a status table, a Date section."""
+    value: Any = front.get("date") or front.get("decided_on")
+    if value in (None, "") and "date" in meta:
+        value = meta["date"][0]
+    if value in (None, "") and table and table[0].get("date"):
+        value = table[0]["date"]
+    if value in (None, ""):
         section = _section(plain_lines, "date")
-        date_value = section[0] if section else ""
-    decided_on, date_problem = parse_date(date_value)
-    # "Superseded: 2019-12-19 by …", "Accepted on 2021-03-04": the day the status was set.
-    status_date = None
+        value = section[0] if section else ""
+    return value
+
+
+def _status_date(status_text: str, status_source: str, decided_on: dt.date | None):
+    """The day the status was set: "Superseded: 2019-12-19 by …", "Accepted on 2021-03-04", or
+    a status table's date."""
     in_status = _DATE_IN_TEXT.search(status_text[:500])
     if in_status:
-        status_date, _ = parse_date(in_status.group(1))
-    if status_date is None and status_source == "status table" and decided_on:
-        status_date = decided_on
+        day, _ = parse_date(in_status.group(1))
+        if day is not None:
+            return day
+    return decided_on if status_source == "status table" and decided_on else None
 
+
+def _deciders(front, meta, table) -> str:
     deciders = as_text(
         front.get("deciders") or front.get("decision-makers") or front.get("decision_makers")
     )
@@ -795,40 +446,16 @@ def parse_adr(path: str, text: str) -> ParsedAdr:
     if not deciders and table and table[0].get("deciders"):
         # "[@nscuro](https://github.com/nscuro)": the names, not the markdown around them.
         deciders = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", table[0]["deciders"])
+    return deciders
 
-    number = None
-    key = _KEY.match(as_text(front.get("key")))
-    number = int(key.group(2)) if key else file_number(path)
 
-    full_body = body
+def _body_without_title(body: str, title: str, title_source: str, *, exported: bool) -> str:
+    """The body without the H1 that repeats the title (the record shows its title on its own)."""
     if exported:
         # contextkb's export writes the title as an H1 above the body; only that one goes.
-        body = strip_title_heading(body, title)
-    elif title_source == "heading" or (
+        return strip_title_heading(body, title)
+    if title_source == "heading" or (
         title_source == "front matter" and strip_title_heading(body, title) != body
     ):
-        body = strip_title_heading(body)
-
-    return ParsedAdr(
-        path=path,
-        title=title,
-        body=body,
-        format=fmt,
-        status=normalise_status(status_text) if not exported else StatusReading(ACCEPTED),
-        status_text=status_text,
-        number=number,
-        date_text=as_text(date_value) if not isinstance(date_value, dt.date) else "",
-        decided_on=decided_on,
-        date_problem=date_problem,
-        deciders=(deciders if exported else re.sub(r"\s+", " ", deciders))[:500],
-        front_matter=front,
-        links=[]
-        if exported
-        else find_links(full_body, first_line=first_line) + front_matter_links(front),
-        exported=exported,
-        status_source=status_source if not exported else "front matter",
-        status_date=status_date,
-        title_source=title_source,
-        consulted=as_text(front.get("consulted"))[:500],
-        informed=as_text(front.get("informed"))[:500],
-    )
+        return strip_title_heading(body)
+    return body

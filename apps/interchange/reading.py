@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from apps.accounts.models import Membership, Space, Team, User
-from apps.interchange import parsing
+from apps.interchange import adr_status, parsing
 from apps.interchange.sources import SourceFile
 from apps.interchange.summary import ImportSummary
 from apps.records.models import KIND_PREFIX, Record
@@ -101,9 +101,9 @@ def as_list(value: Any) -> list[str]:
 
 
 _STATUS_NOTES = {
-    parsing.TAG_UNSTATED: "unstated",
-    parsing.TAG_ON_HOLD: "on hold",
-    parsing.TAG_PLACEHOLDER: "template placeholder",
+    adr_status.TAG_UNSTATED: "unstated",
+    adr_status.TAG_ON_HOLD: "on hold",
+    adr_status.TAG_PLACEHOLDER: "template placeholder",
 }
 
 

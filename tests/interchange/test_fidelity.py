@@ -10,7 +10,7 @@ import pytest
 import time_machine
 import yaml
 
-from apps.interchange import parsing, services, sources
+from apps.interchange import adr_links, services, sources
 from apps.interchange.models import ImportBaseline
 from apps.records.models import Link, Record
 from apps.reminders import selectors as reminders
@@ -154,21 +154,21 @@ def test_emoji_and_dated_superseded_lines_become_supersedes_links(space, owner, 
 
 def test_supersede_forms_in_the_docs_are_read_as_written():
     forms = {
-        "⌛️ Superseded [0019](0019-x.md)": parsing.SUPERSEDED_BY,
-        "Superseded: 2019-12-19 by [ADR 14](0014-x.md)": parsing.SUPERSEDED_BY,
-        "Superseded on 2019-12-19 by [ADR 14](0014-x.md)": parsing.SUPERSEDED_BY,
-        "Superseded by [ADR 14](0014-x.md)": parsing.SUPERSEDED_BY,
-        "Replaced by [ADR 14](0014-x.md)": parsing.SUPERSEDED_BY,
-        "Supersedes [ADR 14](0014-x.md)": parsing.SUPERSEDES,
-        "Amended by [ADR 14](0014-x.md)": parsing.AMENDED_BY,
-        "Amended: 2021-01-02 by [ADR 14](0014-x.md)": parsing.AMENDED_BY,
-        "Amends [ADR 14](0014-x.md)": parsing.AMENDS,
-        "See also [ADR 14](0014-x.md)": parsing.RELATES,
+        "⌛️ Superseded [0019](0019-x.md)": adr_links.SUPERSEDED_BY,
+        "Superseded: 2019-12-19 by [ADR 14](0014-x.md)": adr_links.SUPERSEDED_BY,
+        "Superseded on 2019-12-19 by [ADR 14](0014-x.md)": adr_links.SUPERSEDED_BY,
+        "Superseded by [ADR 14](0014-x.md)": adr_links.SUPERSEDED_BY,
+        "Replaced by [ADR 14](0014-x.md)": adr_links.SUPERSEDED_BY,
+        "Supersedes [ADR 14](0014-x.md)": adr_links.SUPERSEDES,
+        "Amended by [ADR 14](0014-x.md)": adr_links.AMENDED_BY,
+        "Amended: 2021-01-02 by [ADR 14](0014-x.md)": adr_links.AMENDED_BY,
+        "Amends [ADR 14](0014-x.md)": adr_links.AMENDS,
+        "See also [ADR 14](0014-x.md)": adr_links.RELATES,
     }
     for line, relation in forms.items():
-        assert [link.relation for link in parsing.find_links(line)] == [relation], line
-    text = parsing.find_links("Superseded: 2019-12-19 by ADR 14")
-    assert [(t.relation, t.number) for t in text] == [(parsing.SUPERSEDED_BY, 14)]
+        assert [link.relation for link in adr_links.find_links(line)] == [relation], line
+    text = adr_links.find_links("Superseded: 2019-12-19 by ADR 14")
+    assert [(t.relation, t.number) for t in text] == [(adr_links.SUPERSEDED_BY, 14)]
 
 
 @pytest.mark.django_db

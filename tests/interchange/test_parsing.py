@@ -2,7 +2,7 @@
 
 import pytest
 
-from apps.interchange import parsing
+from apps.interchange import adr_links, adr_status, parsing
 
 
 @pytest.mark.parametrize(
@@ -36,16 +36,16 @@ from apps.interchange import parsing
     ],
 )
 def test_status_words_map_to_record_statuses(written, status, tags):
-    reading = parsing.normalise_status(written)
+    reading = adr_status.normalise_status(written)
     assert (reading.status, reading.tags) == (status, tags)
 
 
 def test_partly_superseded_is_superseded_in_part():
-    assert parsing.normalise_status("Partly superseded").partial is True
+    assert adr_status.normalise_status("Partly superseded").partial is True
 
 
 def _links(body):
-    return [(link.relation, link.url, link.line_no) for link in parsing.find_links(body)]
+    return [(link.relation, link.url, link.line_no) for link in adr_links.find_links(body)]
 
 
 def test_reference_style_links_and_bare_github_urls_are_found():
@@ -87,7 +87,7 @@ def test_trailing_and_plain_text_relations_are_read():
         "Amended by [17. Data](0017-data.md)\n"
         "```\nSuperseded by [not a link](in-code.md)\n```\n"
     )
-    found = parsing.find_links(body)
+    found = adr_links.find_links(body)
     assert [(f.relation, f.url) for f in found] == [
         ("supersedes", "0045-x.md"),
         ("superseded_by", "ADR025"),
@@ -103,21 +103,25 @@ def test_links_resolve_relative_case_insensitive_extensionless_and_github_urls()
     }
     source = "docs/adr/0001-a.md"
     assert (
-        parsing.resolve_url("0002-b.md#context", source=source, paths=paths)
+        adr_links.resolve_url("0002-b.md#context", source=source, paths=paths)
         == paths["docs/adr/0002-b.md"]
     )
-    assert parsing.resolve_url("./adr-004-c", source=source, paths=paths) == "docs/adr/ADR-004-c.md"
     assert (
-        parsing.resolve_url("../../packages/x/docs/adr/0001-a.md", source=source, paths=paths)
+        adr_links.resolve_url("./adr-004-c", source=source, paths=paths) == "docs/adr/ADR-004-c.md"
+    )
+    assert (
+        adr_links.resolve_url("../../packages/x/docs/adr/0001-a.md", source=source, paths=paths)
         == "packages/x/docs/adr/0001-a.md"
     )
     url = "https://github.com/acme/kb/blob/main/docs/adr/0002-b.md"
-    assert parsing.resolve_url(url, source=source, paths=paths) == "docs/adr/0002-b.md"
+    assert adr_links.resolve_url(url, source=source, paths=paths) == "docs/adr/0002-b.md"
     # A GitHub URL cut short before ".md" (as written in manage.get.gov's ADR 31).
     cut = "https://github.com/acme/kb/blob/main/docs/adr/0002-b."
-    assert parsing.resolve_url(cut, source=source, paths=paths) == "docs/adr/0002-b.md"
-    assert parsing.resolve_url("https://example.com/0002-b.md", source=source, paths=paths) is None
-    assert parsing.resolve_url("0009-missing.md", source=source, paths=paths) is None
+    assert adr_links.resolve_url(cut, source=source, paths=paths) == "docs/adr/0002-b.md"
+    assert (
+        adr_links.resolve_url("https://example.com/0002-b.md", source=source, paths=paths) is None
+    )
+    assert adr_links.resolve_url("0009-missing.md", source=source, paths=paths) is None
 
 
 def test_front_matter_errors_name_the_line():
