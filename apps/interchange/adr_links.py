@@ -133,76 +133,110 @@ def find_links(body: str, *, first_line: int = 1) -> list[FoundLink]:
             break
         if not line.strip() or _REF_DEF.match(line):
             continue
-        line_no = index + first_line
-        spans: list[tuple[int, int, str, str]] = []  # start, end, text, url
-        # Which characters are inside a link already (linear, whatever the number of links).
-        covered = bytearray(len(line) + 1)
-        for m in _INLINE.finditer(line):
-            spans.append((m.start(), m.end(), m.group(1), m.group(2)))
-            covered[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
-        for m in _REFERENCE.finditer(line):
-            ref = _label(m.group(2) or m.group(1))
-            if ref in ref_defs and not covered[m.start()]:
-                spans.append((m.start(), m.end(), m.group(1), ref_defs[ref]))
-                covered[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
-        if ref_defs:
-            for m in _SHORTCUT.finditer(line):
-                ref = _label(m.group(1))
-                if ref in ref_defs and not covered[m.start()]:
-                    spans.append((m.start(), m.end(), m.group(1), ref_defs[ref]))
-                    covered[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
-        for m in _BARE_URL.finditer(line):
-            if not covered[m.start()]:
-                spans.append((m.start(), m.end(), m.group(0), m.group(0).rstrip(".,;")))
-        spans.sort()
-        previous_end, previous_relation = 0, None
-        lower = line.lower()
-        # "in part supersedes [A] and [B]": a partial cue anywhere before a link on its line.
-        partial_at = next((m.start() for m in _PARTIAL.finditer(lower)), len(lower) + 1)
-        shown = raw_lines[index].strip()[:300]
-        line_links: list[FoundLink] = []
-        for start, end, text, url in spans:
-            before = lower[previous_end:start]
-            relation = _cue(before)
-            if relation is None and previous_relation and _JOINER.match(before):
-                relation = previous_relation
-            if relation is None and _TRAILING_SUPERSEDES.match(lower[end : end + 80]):
-                relation = SUPERSEDES
-            relation = relation or RELATES
-            number = re.search(r"\b([a-z]{0,4})[\s#_-]?0*(\d{1,5})\b", text, re.IGNORECASE)
-            link = FoundLink(
+        where = _Line(line, index + first_line, raw_lines[index].strip()[:300])
+        spans = _link_spans(line, ref_defs)
+        found += _links_on_line(where, spans)
+        found += _text_references(where, spans)
+    return found
+
+
+@dataclass
+class _Line:
+    text: str
+    line_no: int
+    shown: str  # the line as written (for the import report)
+
+    @property
+    def partial_at(self) -> int:
+        """ "in part supersedes [A] and [B]": a partial cue anywhere before a link on its line."""
+        lower = self.text.lower()
+        return next((m.start() for m in _PARTIAL.finditer(lower)), len(lower) + 1)
+
+
+def _link_spans(line: str, ref_defs: dict[str, str]) -> list[tuple[int, int, str, str]]:
+    """(start, end, text, url) of each link on the line, in order: inline, reference, shortcut
+    reference and bare GitHub URLs, none inside another."""
+    spans: list[tuple[int, int, str, str]] = []
+    # Which characters are inside a link already (linear, whatever the number of links).
+    covered = bytearray(len(line) + 1)
+
+    def add(m: re.Match[str], text: str, url: str) -> None:
+        spans.append((m.start(), m.end(), text, url))
+        covered[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
+
+    for m in _INLINE.finditer(line):
+        add(m, m.group(1), m.group(2))
+    for m in _REFERENCE.finditer(line):
+        ref = _label(m.group(2) or m.group(1))
+        if ref in ref_defs and not covered[m.start()]:
+            add(m, m.group(1), ref_defs[ref])
+    for m in _SHORTCUT.finditer(line) if ref_defs else ():
+        ref = _label(m.group(1))
+        if ref in ref_defs and not covered[m.start()]:
+            add(m, m.group(1), ref_defs[ref])
+    for m in _BARE_URL.finditer(line):
+        if not covered[m.start()]:
+            spans.append((m.start(), m.end(), m.group(0), m.group(0).rstrip(".,;")))
+    spans.sort()
+    return spans
+
+
+def _links_on_line(where: _Line, spans: list[tuple[int, int, str, str]]) -> list[FoundLink]:
+    """The line's links, each with the relation named by the words before it (or carried over
+    a joiner: "supersedes [A] and [B]"), or by a trailing "is superseded"."""
+    lower = where.text.lower()
+    partial_at = where.partial_at
+    previous_end, previous_relation = 0, None
+    links: list[FoundLink] = []
+    for start, end, text, url in spans:
+        before = lower[previous_end:start]
+        relation = _cue(before)
+        if relation is None and previous_relation and _JOINER.match(before):
+            relation = previous_relation
+        if relation is None and _TRAILING_SUPERSEDES.match(lower[end : end + 80]):
+            relation = SUPERSEDES
+        relation = relation or RELATES
+        number = re.search(r"\b([a-z]{0,4})[\s#_-]?0*(\d{1,5})\b", text, re.IGNORECASE)
+        links.append(
+            FoundLink(
                 relation=relation,
                 url=url,
-                line_no=line_no,
-                line=shown,
+                line_no=where.line_no,
+                line=where.shown,
                 partial=partial_at < start,
                 fallback_number=int(number.group(2)) if number else None,
                 fallback_prefix=(number.group(1) or "").lower() if number else "",
             )
-            line_links.append(link)
-            previous_end, previous_relation = end, (relation if relation != RELATES else None)
-        found.extend(line_links)
-        # Plain-text references ("Superseded by ADR025") outside any link.
-        pieces, position = [], 0
-        for start, end, _, _ in spans:
-            if start >= position:
-                pieces += [line[position:start], " \x00 "]
-                position = end
-        pieces.append(line[position:])
-        text_only = "".join(pieces)
-        for m in _TEXT_REF.finditer(text_only):
-            word = re.match(r"[a-z]+", m.group(1).lower()).group(0)
-            found.append(
-                FoundLink(
-                    relation=_TEXT_REF_RELATION.get(word, RELATES),
-                    url=text_only[m.start(2) : m.end(3)].strip(),
-                    line_no=line_no,
-                    line=shown,
-                    partial=partial_at < m.start(),
-                    number=int(m.group(3)),
-                    prefix=m.group(2).lower(),
-                )
+        )
+        previous_end, previous_relation = end, (relation if relation != RELATES else None)
+    return links
+
+
+def _text_references(where: _Line, spans: list[tuple[int, int, str, str]]) -> list[FoundLink]:
+    """Plain-text references ("Superseded by ADR025") outside any link."""
+    line = where.text
+    pieces, position = [], 0
+    for start, end, _, _ in spans:
+        if start >= position:
+            pieces += [line[position:start], " \x00 "]
+            position = end
+    pieces.append(line[position:])
+    text_only = "".join(pieces)
+    partial_at = where.partial_at
+    found = []
+    for m in _TEXT_REF.finditer(text_only):
+        word = re.match(r"[a-z]+", m.group(1).lower()).group(0)
+        found.append(
+            FoundLink(
+                relation=_TEXT_REF_RELATION.get(word, RELATES),
+                url=text_only[m.start(2) : m.end(3)].strip(),
+                line_no=where.line_no,
+                line=where.shown,
+                partial=partial_at < m.start(),
+                number=int(m.group(3)),
+                prefix=m.group(2).lower(),
             )
+        )
     return found
 
 

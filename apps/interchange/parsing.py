@@ -150,26 +150,7 @@ def _section(lines: list[str], name: str) -> tuple[str, int] | None:
         m = _HEADING.match(line)
         if not (m and plain_words(_heading_text(m.group(2))[:200]) == name):
             continue
-        paragraphs: list[tuple[bool, list[str], int]] = []
-        current: list[str] = []
-        quoted, start = False, i
-        for j in range(i + 1, len(lines)):
-            if _HEADING.match(lines[j]):
-                break
-            text = lines[j].strip()
-            is_quote = text.startswith(">")
-            content = text.lstrip(">").strip()
-            if not content or (current and is_quote != quoted):
-                if current:
-                    paragraphs.append((quoted, current, start))
-                    current = []
-                if not content:
-                    continue
-            if not current:
-                quoted, start = is_quote, j
-            current.append(content)
-        if current:
-            paragraphs.append((quoted, current, start))
+        paragraphs = _paragraphs(lines, i + 1)
         for quoted, para, start in paragraphs:
             if not quoted:
                 return " ".join(para), start
@@ -177,6 +158,32 @@ def _section(lines: list[str], name: str) -> tuple[str, int] | None:
             return paragraphs[0][1][0], paragraphs[0][2]
         return "", i
     return None
+
+
+def _paragraphs(lines: list[str], first: int) -> list[tuple[bool, list[str], int]]:
+    """(quoted, lines, first line index) of each paragraph from `first` to the next heading; a
+    block quote and plain text next to each other are two paragraphs."""
+    paragraphs: list[tuple[bool, list[str], int]] = []
+    current: list[str] = []
+    quoted, start = False, first
+    for j in range(first, len(lines)):
+        if _HEADING.match(lines[j]):
+            break
+        text = lines[j].strip()
+        is_quote = text.startswith(">")
+        content = text.lstrip(">").strip()
+        if not content or (current and is_quote != quoted):
+            if current:
+                paragraphs.append((quoted, current, start))
+                current = []
+            if not content:
+                continue
+        if not current:
+            quoted, start = is_quote, j
+        current.append(content)
+    if current:
+        paragraphs.append((quoted, current, start))
+    return paragraphs
 
 
 _SCALARS = (str, int, float, dt.date)

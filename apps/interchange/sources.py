@@ -59,20 +59,53 @@ def _not_read(count: int, max_files: int) -> SourceFile:
     )
 
 
+class _Budget:
+    """The count and size limits of one import, applied file by file."""
+
+    def __init__(self) -> None:
+        self.max_file, self.max_total, self.max_files = _limits()
+        self.total = self.not_read = 0
+
+    def full(self, files: list[SourceFile]) -> bool:
+        """Whether the file count is reached (then the file is only counted, for one line)."""
+        if len(files) < self.max_files:
+            return False
+        self.not_read += 1
+        return True
+
+    def problem(self, size: int) -> str:
+        """Why a file of `size` bytes (as declared) is not read, or ''."""
+        if size > self.max_file:
+            return f"larger than {self.max_file:,} bytes"
+        if self.total + size > self.max_total:
+            return f"import larger than {self.max_total:,} bytes"
+        return ""
+
+    def take(self, path: str, data: bytes) -> SourceFile:
+        """The file as read (read one byte past the limit: a size that lied is caught here)."""
+        if len(data) > self.max_file:
+            return SourceFile(path, problem=f"larger than {self.max_file:,} bytes")
+        self.total += len(data)
+        return SourceFile(path, data=data)
+
+    def finish(self, files: list[SourceFile]) -> list[SourceFile]:
+        if self.not_read:
+            files.append(_not_read(self.not_read, self.max_files))
+        return files
+
+
 def read_folder(root: str | os.PathLike) -> list[SourceFile]:
     """Every markdown file under `root` (symlinks are reported, never followed)."""
     root_path = Path(root)
     if not root_path.is_dir():
         raise InvalidInput(f"{root} is not a folder.")
-    max_file, max_total, max_files = _limits()
+    budget = _Budget()
     files: list[SourceFile] = []
-    total = not_read = 0
     for dirpath, dirnames, filenames in os.walk(root_path, followlinks=False):
         rel_dir = Path(dirpath).relative_to(root_path).as_posix()
         rel_dir = "" if rel_dir == "." else rel_dir
         for name in sorted(dirnames):
-            full = Path(dirpath) / name
-            if full.is_symlink():
+            if (Path(dirpath) / name).is_symlink():
                 files.append(
                     SourceFile(posixpath.join(rel_dir, name), problem="symbolic link, not followed")
                 )
@@ -80,39 +113,34 @@ def read_folder(root: str | os.PathLike) -> list[SourceFile]:
             d for d in dirnames if not d.startswith(".") and not (Path(dirpath) / d).is_symlink()
         )
         for name in sorted(filenames):
-            rel = posixpath.join(rel_dir, name)
-            full = Path(dirpath) / name
-            st = full.lstat()
-            if stat.S_ISLNK(st.st_mode):
-                files.append(SourceFile(rel, problem="symbolic link, not followed"))
-                continue
-            if not is_markdown(name):
-                continue
-            if not stat.S_ISREG(st.st_mode):
-                files.append(SourceFile(rel, problem="not a regular file"))
-                continue
-            if len(files) >= max_files:
-                not_read += 1
-                continue
-            if st.st_size > max_file:
-                files.append(SourceFile(rel, problem=f"larger than {max_file:,} bytes"))
-                continue
-            if total + st.st_size > max_total:
-                files.append(SourceFile(rel, problem=f"import larger than {max_total:,} bytes"))
-                continue
-            with open(full, "rb") as handle:
-                data = handle.read(max_file + 1)
-            if len(data) > max_file:
-                files.append(SourceFile(rel, problem=f"larger than {max_file:,} bytes"))
-                continue
-            total += len(data)
-            files.append(SourceFile(rel, data=data))
-    if not_read:
-        files.append(_not_read(not_read, max_files))
+            source = _folder_file(
+                Path(dirpath) / name, posixpath.join(rel_dir, name), budget, files
+            )
+            if source is not None:
+                files.append(source)
+    budget.finish(files)
     dates = commit_dates(root_path)
     for source in files:
         source.committed_at = dates.get(source.path)
     return files
+
+
+def _folder_file(full: Path, rel: str, budget: _Budget, files: list[SourceFile]):
+    """One file of a folder as read (or with why not), or None when it is not for import."""
+    st = full.lstat()
+    if stat.S_ISLNK(st.st_mode):
+        return SourceFile(rel, problem="symbolic link, not followed")
+    if not is_markdown(rel):
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return SourceFile(rel, problem="not a regular file")
+    if budget.full(files):
+        return None
+    problem = budget.problem(st.st_size)
+    if problem:
+        return SourceFile(rel, problem=problem)
+    with open(full, "rb") as handle:
+        return budget.take(rel, handle.read(budget.max_file + 1))
 
 
 def commit_dates(root: Path) -> dict[str, dt.datetime]:
@@ -204,7 +232,6 @@ def check_zip(data: bytes) -> None:
 
 def read_zip(data: bytes | io.BufferedIOBase) -> list[SourceFile]:
     """Every markdown member of a zip, read in memory with size limits."""
-    max_file, max_total, max_files = _limits()
     buffer = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
     declared = _declared_entries(buffer)
     if declared is not None and declared > max_zip_entries():
@@ -217,51 +244,40 @@ def read_zip(data: bytes | io.BufferedIOBase) -> list[SourceFile]:
         # The end record understated it: the central directory says more.
         archive.close()
         raise _too_many(len(archive.infolist()))
+    budget = _Budget()
     files: list[SourceFile] = []
-    total = not_read = 0
     with archive:
         for info in archive.infolist():
-            name = info.filename
-            if info.is_dir():
-                continue
-            problem = _unsafe_name(name)
-            clean = posixpath.normpath(name.replace("\\", "/")).lstrip("/")
-            if problem:
-                files.append(SourceFile(name, problem=problem))
-                continue
-            if stat.S_ISLNK(info.external_attr >> 16):
-                files.append(SourceFile(clean, problem="symbolic link, not followed"))
-                continue
-            if not is_markdown(clean) or any(p.startswith(".") for p in clean.split("/")[:-1]):
-                continue
-            if clean.startswith("__MACOSX/"):
-                continue
-            if len(files) >= max_files:
-                not_read += 1
-                continue
-            if info.file_size > max_file:
-                files.append(SourceFile(clean, problem=f"larger than {max_file:,} bytes"))
-                continue
-            if total + info.file_size > max_total:
-                files.append(SourceFile(clean, problem=f"import larger than {max_total:,} bytes"))
-                continue
-            try:
-                with archive.open(info) as member:
-                    # Read one byte past the limit: a member whose header lies about its size
-                    # (a zip bomb) is caught here, not after filling memory.
-                    content = member.read(max_file + 1)
-            except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
-                files.append(SourceFile(clean, problem=f"cannot be unpacked ({exc})"))
-                continue
-            if len(content) > max_file:
-                files.append(SourceFile(clean, problem=f"larger than {max_file:,} bytes"))
-                continue
-            total += len(content)
-            files.append(SourceFile(clean, data=content))
-    files = _strip_common_root(files)
-    if not_read:
-        files.append(_not_read(not_read, max_files))
-    return files
+            if not info.is_dir():
+                source = _zip_member(archive, info, budget, files)
+                if source is not None:
+                    files.append(source)
+    return budget.finish(_strip_common_root(files))
+
+
+def _zip_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: _Budget, files):
+    """One member as read (or with why not), or None when it is not for import."""
+    name = info.filename
+    problem = _unsafe_name(name)
+    if problem:
+        return SourceFile(name, problem=problem)
+    clean = posixpath.normpath(name.replace("\\", "/")).lstrip("/")
+    if stat.S_ISLNK(info.external_attr >> 16):
+        return SourceFile(clean, problem="symbolic link, not followed")
+    if not is_markdown(clean) or any(p.startswith(".") for p in clean.split("/")[:-1]):
+        return None
+    if clean.startswith("__MACOSX/") or budget.full(files):
+        return None
+    problem = budget.problem(info.file_size)
+    if problem:
+        return SourceFile(clean, problem=problem)
+    try:
+        with archive.open(info) as member:
+            # One byte past the limit: a member whose header lies about its size (a zip bomb)
+            # is caught here, not after filling memory.
+            return budget.take(clean, member.read(budget.max_file + 1))
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
+        return SourceFile(clean, problem=f"cannot be unpacked ({exc})")
 
 
 def _strip_common_root(files: list[SourceFile]) -> list[SourceFile]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -107,36 +108,9 @@ class Command(BaseCommand):
             if owner_user is None:
                 raise CommandError(f"No user with the email {owner!r}.")
         actor = self._actor(as_user, owner_user)
-        source = Path(path)
-        try:
-            if source.is_file() and source.suffix.lower() == ".zip":
-                files = sources.read_zip(source.read_bytes())
-            elif source.is_dir():
-                files = sources.read_folder(source)
-            else:
-                raise CommandError(f"{path} is neither a folder nor a .zip file.")
-        except ServiceError as exc:
-            raise CommandError(exc.message) from None
-
+        files = self._read(path)
         bars: dict[str, tqdm] = {}
-
-        def progress(phase: str, done: int, total: int) -> None:
-            if no_progress:
-                return
-            bar = bars.get(phase)
-            if bar is None:
-                # One phase at a time: finish the previous bar before starting the next.
-                for previous in bars.values():
-                    previous.close()
-                bar = bars[phase] = tqdm(
-                    total=total,
-                    desc=phase,
-                    unit="file" if phase == "records" else "link",
-                    file=self.stderr._out,
-                    leave=True,
-                )
-            bar.update(done - bar.n)
-
+        progress = None if no_progress else partial(self._progress, bars)
         try:
             summary = services.import_files(
                 space=target,
@@ -155,6 +129,32 @@ class Command(BaseCommand):
                 bar.close()
         for line in summary.lines(verbose=options["verbosity"] >= 2):
             self.stdout.write(line)
+
+    def _read(self, path: str) -> list[sources.SourceFile]:
+        source = Path(path)
+        try:
+            if source.is_file() and source.suffix.lower() == ".zip":
+                return sources.read_zip(source.read_bytes())
+            if source.is_dir():
+                return sources.read_folder(source)
+        except ServiceError as exc:
+            raise CommandError(exc.message) from None
+        raise CommandError(f"{path} is neither a folder nor a .zip file.")
+
+    def _progress(self, bars: dict[str, tqdm], phase: str, done: int, total: int) -> None:
+        bar = bars.get(phase)
+        if bar is None:
+            # One phase at a time: finish the previous bar before starting the next.
+            for previous in bars.values():
+                previous.close()
+            bar = bars[phase] = tqdm(
+                total=total,
+                desc=phase,
+                unit="file" if phase == "records" else "link",
+                file=self.stderr._out,
+                leave=True,
+            )
+        bar.update(done - bar.n)
 
     def _actor(self, as_user: str | None, owner: User | None) -> User:
         if as_user:
