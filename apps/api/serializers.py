@@ -3,13 +3,13 @@ serializers (ModelSerializers)."""
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.accounts.models import ApiToken, Membership, Space, User
+from apps.core.links import absolute_url
 from apps.records.models import Link, Record, Revision, Verification
 
 # --- input -----------------------------------------------------------------------------------
@@ -205,8 +205,7 @@ class _RecordUrlMixin(serializers.Serializer):
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_url(self, obj: Record) -> str:
-        path = reverse("web:record_detail", kwargs={"slug": obj.space.slug, "key": obj.key})
-        return f"{settings.SITE_URL}{path}"
+        return absolute_url(obj.get_absolute_url())
 
 
 class RecordBriefSerializer(_RecordUrlMixin, serializers.ModelSerializer):

@@ -21,22 +21,11 @@ import datetime as dt
 
 from django.db import connection
 from django.db.models import F, Q
-from django.urls import NoReverseMatch, reverse
 
 from apps.records.models import Link, Record, SuspectReason
 
 LEANS_ON = (Link.Type.DEPENDS_ON, Link.Type.IMPLEMENTS)
 MAX_PATHS_IN_REASON = 20
-
-
-def record_path(record: Record) -> str:
-    """Where a record is shown in the web UI (a site-relative URL)."""
-    for name in ("web:record_detail", "web:record"):
-        try:
-            return reverse(name, kwargs={"slug": record.space.slug, "key": record.key})
-        except NoReverseMatch:
-            continue
-    return f"/s/{record.space.slug}/{record.key}/"
 
 
 def dependents_of(record: Record):
@@ -50,11 +39,6 @@ def dependents_of(record: Record):
         .exclude(pk=record.pk)
         .distinct()
     )
-
-
-def diff_path(record: Record, *, number: int) -> str:
-    """The record's history page showing what revision `number` changed."""
-    return f"{record_path(record).rstrip('/')}/history/?a={number - 1}&b={number}"
 
 
 def linked_record_changed(
@@ -76,9 +60,9 @@ def linked_record_changed(
     dependents = list(dependents_of(record).values_list("pk", flat=True))
     if not dependents:
         return 0
-    url = record_path(record)
+    url = record.get_absolute_url()
     if revision_number is not None and revision_number > 1:
-        url = diff_path(record, number=revision_number)
+        url = record.get_diff_url(number=revision_number)
     subject = f"{record.key} {record.title!r}"
     details = {
         "key": record.key,

@@ -11,6 +11,7 @@ from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.expressions import RawSQL
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.accounts.models import Space, Team
@@ -236,6 +237,19 @@ class Record(models.Model):
     def __str__(self) -> str:
         return f"{self.key} {self.title}"
 
+    def get_absolute_url(self) -> str:
+        """The record's page in the web UI (site-relative; `core.links.absolute_url` makes it
+        absolute for emails, the API and AI tools)."""
+        return reverse("web:record_detail", kwargs={"slug": self.space.slug, "key": self.key})
+
+    def get_edit_url(self) -> str:
+        return reverse("web:record_edit", kwargs={"slug": self.space.slug, "key": self.key})
+
+    def get_diff_url(self, *, number: int) -> str:
+        """The record's history page showing what revision `number` changed."""
+        path = reverse("web:record_history", kwargs={"slug": self.space.slug, "key": self.key})
+        return f"{path}?a={number - 1}&b={number}"
+
     @property
     def is_archived(self) -> bool:
         return self.archived_at is not None
@@ -330,7 +344,7 @@ class Revision(models.Model):
     number = models.PositiveIntegerField()
     version = models.PositiveIntegerField()
     action = models.CharField(max_length=12, choices=Action.choices)
-    # Every content field of the record at this version (see services.SNAPSHOT_FIELDS).
+    # Every content field of the record at this version (see services.snapshot).
     snapshot = models.JSONField()
     message = models.CharField(max_length=300, blank=True)
     # The other record the message names by key (a link's other end, a successor): readers who

@@ -14,8 +14,7 @@ from typing import Any
 from django.contrib.postgres.search import SearchVector
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Value
 from django.utils import timezone
 
 from apps.accounts import access
@@ -942,13 +941,3 @@ def _renew_valid_until(current: Record, *, actor, valid_until, now: dt.datetime)
         message = f"Verified as still true; valid until {new:%Y-%m-%d} (was {old:%Y-%m-%d})"
     _write_revision(current, action=Revision.Action.UPDATE, actor=actor, message=message)
     return "cleared" if new is None else "extended"
-
-
-def with_open_reason_flag(qs):
-    """Annotate `has_open_reasons` (used by lists that show freshness reasons)."""
-    return qs.annotate(
-        has_open_reasons=Coalesce(
-            Exists(SuspectReason.objects.filter(record=OuterRef("pk"), resolved_at__isnull=True)),
-            False,
-        )
-    )

@@ -10,27 +10,13 @@ from collections import Counter
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.accounts.models import User
-from apps.records.evidence import record_path
+from apps.core.links import absolute_url
 from apps.reminders import tokens
 from apps.reminders.selectors import SpaceGroup, total_of
-
-
-def absolute(path: str) -> str:
-    return settings.SITE_URL + path
-
-
-def editor_url(record) -> str:
-    """The record's edit page (served by the web app); falls back to the record page + /edit/."""
-    for name in ("web:record_edit", "web:record_update"):
-        try:
-            return absolute(reverse(name, kwargs={"slug": record.space.slug, "key": record.key}))
-        except NoReverseMatch:
-            continue
-    return absolute(record_path(record).rstrip("/") + "/edit/")
 
 
 def _attach_links(groups: list[SpaceGroup], *, user: User) -> None:
@@ -42,14 +28,14 @@ def _attach_links(groups: list[SpaceGroup], *, user: User) -> None:
                 action="not_mine", record_id=record.pk, user_id=user.pk
             )
             item.links = {
-                "view": absolute(record_path(record)),
-                "still_true": absolute(reverse("reminders:still_true", args=[verify])),
-                "update": editor_url(record),
-                "not_mine": absolute(reverse("reminders:not_mine", args=[not_mine])),
+                "view": absolute_url(record.get_absolute_url()),
+                "still_true": absolute_url(reverse("reminders:still_true", args=[verify])),
+                "update": absolute_url(record.get_edit_url()),
+                "not_mine": absolute_url(reverse("reminders:not_mine", args=[not_mine])),
             }
             for reason in item.reasons:
                 url = reason.url  # worded for this recipient by the selectors
-                reason.absolute_url = absolute(url) if url.startswith("/") else url
+                reason.absolute_url = absolute_url(url) if url.startswith("/") else url
 
 
 def _summary(groups: list[SpaceGroup]) -> dict:
@@ -111,7 +97,7 @@ def _send(
 
 
 def _unsubscribe_headers(user: User) -> tuple[str, dict]:
-    url = absolute(
+    url = absolute_url(
         reverse("reminders:unsubscribe", args=[tokens.make_unsubscribe_token(user_id=user.pk)])
     )
     return url, {
@@ -133,8 +119,8 @@ def digest(*, user: User, groups: list[SpaceGroup], period: str, message_id: str
             "groups": groups,
             "period": period,
             "unsubscribe_url": unsubscribe_url,
-            "settings_url": absolute(reverse("reminders:settings")),
-            "queue_url": absolute(reverse("reminders:review_queue")),
+            "settings_url": absolute_url(reverse("reminders:settings")),
+            "queue_url": absolute_url(reverse("reminders:review_queue")),
         },
         message_id=message_id,
         headers=headers,
@@ -144,15 +130,15 @@ def digest(*, user: User, groups: list[SpaceGroup], period: str, message_id: str
 def escalation(*, user: User, groups: list[SpaceGroup], period: str, message_id: str) -> str:
     """The weekly list, for space admins, of records stale too long and records without owner."""
     for group in groups:
-        group.health_url = absolute(reverse("reminders:space_health", args=[group.space.slug]))
+        group.health_url = absolute_url(reverse("reminders:space_health", args=[group.space.slug]))
         for item in group.items:
             item.links = {
-                "view": absolute(record_path(item.record)),
-                "update": editor_url(item.record),
+                "view": absolute_url(item.record.get_absolute_url()),
+                "update": absolute_url(item.record.get_edit_url()),
             }
             for reason in item.reasons:
                 url = reason.url  # worded for this recipient by the selectors
-                reason.absolute_url = absolute(url) if url.startswith("/") else url
+                reason.absolute_url = absolute_url(url) if url.startswith("/") else url
     unsubscribe_url, headers = _unsubscribe_headers(user)
     orphaned = sum(1 for g in groups for item in g.items if item.orphaned)
     return _send(
@@ -164,9 +150,9 @@ def escalation(*, user: User, groups: list[SpaceGroup], period: str, message_id:
             "groups": groups,
             "period": period,
             "unsubscribe_url": unsubscribe_url,
-            "settings_url": absolute(reverse("reminders:settings")),
-            "health_url": absolute(reverse("reminders:health")),
-            "orphans_url": absolute(reverse("reminders:review_queue")) + "#orphans",
+            "settings_url": absolute_url(reverse("reminders:settings")),
+            "health_url": absolute_url(reverse("reminders:health")),
+            "orphans_url": absolute_url(reverse("reminders:review_queue")) + "#orphans",
         },
         message_id=message_id,
         headers=headers,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-import secrets
 from email.utils import parseaddr
 
 from django.conf import settings
@@ -312,14 +311,6 @@ def _drift_widen(
     return report, True
 
 
-# --- membership ---------------------------------------------------------------------------------
-
-
-def owner_left_space(*, user: User, space: Space, now: dt.datetime | None = None) -> int:
-    """Called when a member leaves a space: their records there go to the space admins."""
-    return evidence.orphan_owned_by(user=user, space=space, now=now or timezone.now())
-
-
 # --- one-click actions ------------------------------------------------------------------------
 
 
@@ -533,7 +524,3 @@ def snapshot_health(*, day: dt.date | None = None) -> int:
             [day],
         )
         return cursor.rowcount
-
-
-def new_nonce() -> str:
-    return secrets.token_urlsafe(16)

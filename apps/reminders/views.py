@@ -16,7 +16,6 @@ from apps.accounts import access
 from apps.accounts.models import Space, User
 from apps.core.errors import Forbidden, InvalidInput, VersionConflict
 from apps.records import services as record_services
-from apps.records.evidence import record_path
 from apps.records.models import Record, SuspectReason
 from apps.records.policy import (
     due_window_text,
@@ -266,7 +265,7 @@ def _confirm(request, record: Record, user: User, action: str, error: str = "", 
         {
             "record": record,
             "action": action,
-            "record_url": record_path(record),
+            "record_url": record.get_absolute_url(),
             "reasons": present_reasons(user, reasons),
             "link_user": user,
             "valid_until_passed": valid_until_passed(record.valid_until, now=timezone.now()),
@@ -319,7 +318,7 @@ def still_true(request, token: str):
         {
             "record": record,
             "action": "still_true",
-            "record_url": record_path(record),
+            "record_url": record.get_absolute_url(),
             "valid_until_change": verification.valid_until_change,
             "previous_valid_until": verification.previous_valid_until,
         },
@@ -344,7 +343,7 @@ def not_mine(request, token: str):
             "record": record,
             "action": "not_mine",
             "changed": result,
-            "record_url": record_path(record),
+            "record_url": record.get_absolute_url(),
         },
     )
 

@@ -1,18 +1,16 @@
 from django import template
 
-from apps.records.evidence import record_path
-
 register = template.Library()
 
 
 @register.filter
 def record_url(record) -> str:
-    return record_path(record)
+    return record.get_absolute_url()
 
 
 @register.filter
 def record_edit_url(record) -> str:
-    return record_path(record).rstrip("/") + "/edit/"
+    return record.get_edit_url()
 
 
 # Inline styles for emails (mail clients ignore stylesheets); the web UI uses static CSS.

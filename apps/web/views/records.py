@@ -12,7 +12,6 @@ from django.db import transaction
 from django.db.models import prefetch_related_objects
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -39,10 +38,6 @@ from apps.web.views.common import (
 MAX_PREVIEW_CHARS = services.MAX_BODY_CHARS
 MAX_VERIFICATIONS = 10
 MAX_TAG_SUGGESTIONS = 24
-
-
-def _record_url(record: Record) -> str:
-    return reverse("web:record_detail", kwargs={"slug": record.space.slug, "key": record.key})
 
 
 @login_required
@@ -187,7 +182,7 @@ def record_create(request: HttpRequest, slug: str) -> HttpResponse:
             if previous is not None and previous.fingerprint == fingerprint:
                 # The same form with the same content sent again (a double-click, a resent
                 # POST): the first request's record is the answer.
-                return redirect(_record_url(previous.record))
+                return redirect(previous.record.get_absolute_url())
             if previous is not None:
                 # The same form sent again with other content (Back, change, Create): nothing
                 # is dropped and nothing is guessed; the text comes back with a fresh token.
@@ -197,7 +192,7 @@ def record_create(request: HttpRequest, slug: str) -> HttpResponse:
                 _warn_about_anchors(request, form)
                 if from_gap:
                     gap_answer(gap_id=from_gap, record=record, actor=request.user)
-                return redirect(_record_url(record))
+                return redirect(record.get_absolute_url())
     return _render_form(
         request, space=space, form=form, kind=kind, mode="create", from_gap=from_gap
     )
@@ -304,7 +299,7 @@ def record_edit(request: HttpRequest, slug: str, key: str) -> HttpResponse:
         else:
             messages.success(request, f"{record.key} saved.")
             _warn_about_anchors(request, form)
-            return redirect(_record_url(record))
+            return redirect(record.get_absolute_url())
     return _render_form(
         request, space=space, form=form, kind=record.kind, mode="edit", record=record
     )
@@ -387,7 +382,7 @@ def _conflict(request: HttpRequest, record: Record, form: RecordForm) -> HttpRes
         # What is saved is exactly what this form holds: the same form sent twice, or two people
         # making the same change. Nothing to resolve.
         messages.success(request, f"{record.key} saved.")
-        return redirect(_record_url(current))
+        return redirect(current.get_absolute_url())
     merged_initial = {**merged, "message": form.cleaned_data.get("message") or ""}
     rebase = RecordForm(
         space=record.space,
@@ -540,7 +535,7 @@ def record_supersede(request: HttpRequest, slug: str, key: str) -> HttpResponse:
                 previous = submitted_twice(space=space, actor=request.user, token=token)
                 if previous is not None and previous.fingerprint == fingerprint:
                     # Sent twice (double-click): the first request's successor is the answer.
-                    return redirect(_record_url(previous.record))
+                    return redirect(previous.record.get_absolute_url())
                 if previous is not None:
                     form = _sent_before(request, form, previous.record, space=space, kind=old.kind)
                     raise _Resubmitted
@@ -570,7 +565,7 @@ def record_supersede(request: HttpRequest, slug: str, key: str) -> HttpResponse:
         else:
             messages.success(request, f"{new.key} now supersedes {old.key}.")
             _warn_about_anchors(request, form)
-            return redirect(_record_url(new))
+            return redirect(new.get_absolute_url())
     return _render_form(
         request,
         space=space,
@@ -602,14 +597,14 @@ def record_verify(request: HttpRequest, slug: str, key: str) -> HttpResponse:
         )
     except InvalidInput as exc:
         messages.error(request, exc.message)
-        return redirect(_record_url(record))
+        return redirect(record.get_absolute_url())
     if outcome == Verification.Outcome.NEEDS_UPDATE:
         messages.info(request, f"Noted that {record.key} needs an update. Edit it below.")
         return redirect("web:record_edit", slug=record.space.slug, key=record.key)
     messages.success(
         request, f"Verified: {record.key} is still true.{valid_until_note(verification)}"
     )
-    return redirect(_record_url(record))
+    return redirect(record.get_absolute_url())
 
 
 @login_required
@@ -623,7 +618,7 @@ def record_archive(request: HttpRequest, slug: str, key: str) -> HttpResponse:
     else:
         services.record_archive(record=record, actor=request.user)
         messages.success(request, f"{record.key} archived. Its history is kept.")
-    return redirect(_record_url(record))
+    return redirect(record.get_absolute_url())
 
 
 @login_required
@@ -632,7 +627,7 @@ def record_archive(request: HttpRequest, slug: str, key: str) -> HttpResponse:
 def link_add(request: HttpRequest, slug: str, key: str) -> HttpResponse:
     record = record_or_404(request, slug, key)
     form = LinkForm(request.POST)
-    back = _record_url(record) + "#links"
+    back = record.get_absolute_url() + "#links"
     if not form.is_valid():
         field, errors = next(iter(form.errors.items()))
         label = {"type": "Link type", "note": "Note", "q": "Record", "target": "Record"}
@@ -697,11 +692,11 @@ def link_remove(request: HttpRequest, slug: str, key: str, link_id: int) -> Http
     )
     if link is None:
         messages.error(request, "That link no longer exists.")
-        return redirect(_record_url(record) + "#links")
+        return redirect(record.get_absolute_url() + "#links")
     label = f"{link.source.key} {link.get_type_display()} {link.target.key}"
     services.record_unlink(link=link, actor=request.user)
     messages.success(request, f"Removed: {label}.")
-    return redirect(_record_url(record) + "#links")
+    return redirect(record.get_absolute_url() + "#links")
 
 
 @login_required_partial
