@@ -129,6 +129,15 @@ def _patterns_matching(
         return dict(cursor.fetchall())
 
 
+def anchored_records(paths: list[str]):
+    """The active records `code_changed` would mark for these (normalised) paths: the same
+    matcher, for a dry run that must agree with the real one."""
+    hits = _patterns_matching(paths) if paths else {}
+    if not hits:
+        return Record.objects.none()
+    return Record.objects.active().filter(anchor_patterns__overlap=list(hits))
+
+
 def covered_paths(paths: list[str], *, changed_since: dt.datetime | None = None) -> set[str]:
     """The paths at least one active record is anchored to now; with `changed_since`, only
     records created or edited since then are looked at (the cheap check for paths that were

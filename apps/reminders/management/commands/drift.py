@@ -6,7 +6,9 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.core.errors import InvalidInput
-from apps.records.models import Record, SuspectReason
+from apps.records import evidence
+from apps.records.anchors import normalise_path
+from apps.records.models import SuspectReason
 from apps.reminders import services
 from apps.reminders.models import DriftReport
 
@@ -134,9 +136,9 @@ class Command(BaseCommand):
         if DriftReport.objects.filter(repository=repo, commit=commit).exists():
             self.stdout.write("This commit was already reported: a real run would change nothing.")
             return
+        paths = [p for p in (normalise_path(c) for c in changed) if p]
         records = list(
-            Record.objects.active()
-            .anchored_to(changed)
+            evidence.anchored_records(paths)
             .select_related("space")
             .order_by("space__slug", "kind", "number")
         )
