@@ -453,7 +453,7 @@ def test_revision_page_links_to_neighbours_and_compares_with_the_newest(as_user,
 
 def test_graph_edges_bend_around_records_in_their_way(owner, space):
     """A — B — C in a row, plus a link A → C: the A → C edge must not run through B."""
-    from apps.web.selectors import NODE_H, NODE_W, _bezier, neighbourhood
+    from apps.web.graph import NODE_H, NODE_W, _bezier, neighbourhood
 
     a = make_record(space=space, actor=owner, title="A")
     b = make_record(space=space, actor=owner, title="B")
@@ -526,7 +526,7 @@ def test_record_page_query_count_does_not_grow_with_suspect_reasons(
 
 
 def test_graph_boxes_never_overlap_in_a_crowded_neighbourhood(owner, space):
-    from apps.web.selectors import NODE_H, NODE_W, neighbourhood
+    from apps.web.graph import NODE_H, NODE_W, neighbourhood
 
     hub = make_record(space=space, actor=owner, title="Hub")
     first = [make_record(space=space, actor=owner, title=f"Near {n}") for n in range(12)]

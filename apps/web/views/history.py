@@ -15,7 +15,7 @@ from apps.core.errors import InvalidInput, VersionConflict
 from apps.records import selectors as record_selectors
 from apps.records import services
 from apps.records.models import Link, Record, Revision
-from apps.web import selectors
+from apps.web.graph import neighbourhood
 from apps.web.views.common import record_or_404, service_errors
 
 FIELD_LABELS = {
@@ -215,7 +215,7 @@ def revision_restore(request: HttpRequest, slug: str, key: str, number: int) -> 
 @service_errors
 def record_graph(request: HttpRequest, slug: str, key: str) -> HttpResponse:
     record = record_or_404(request, slug, key)
-    graph = selectors.neighbourhood(principal=request.user, record=record)
+    graph = neighbourhood(principal=request.user, record=record)
     return render(
         request,
         "web/record_graph.html",
