@@ -80,6 +80,25 @@ def visible_space_rows(principal) -> list[tuple[int, str, str]]:
         return cursor.fetchall()
 
 
+def roles_by_space(principal) -> dict[int, str]:
+    """{space id: effective role} for every space the principal has a role in, as `role_in`
+    decides each (a read-only token is a viewer; a signed-in superuser is an admin of every
+    space). Two queries, whatever the number of spaces."""
+    user = _acting_user(principal)
+    if user is None:
+        return {}
+    if user.is_superuser and not isinstance(principal, ApiToken):
+        return dict.fromkeys(Space.objects.values_list("id", flat=True), Membership.Role.ADMIN)
+    roles = dict(
+        Membership.objects.filter(
+            user=user, space__in=Space.objects.visible_to(principal)
+        ).values_list("space_id", "role")
+    )
+    if isinstance(principal, ApiToken) and not principal.can_write:
+        return dict.fromkeys(roles, Membership.Role.VIEWER)
+    return roles
+
+
 def role_in(principal, space: Space) -> str | None:
     """The principal's effective role in a space, or None when it cannot see the space."""
     user = _acting_user(principal)

@@ -19,6 +19,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts import access
 from apps.accounts import services as account_services
 from apps.accounts.models import ApiToken, Membership, Space, Team, User
 from apps.api import serializers as s
@@ -618,20 +619,10 @@ class MeView(ApiView, APIView):
     def get(self, request):
         principal = self.principal
         token = principal if isinstance(principal, ApiToken) else None
-        memberships = (
-            Membership.objects.filter(
-                user=request.user, space__in=Space.objects.visible_to(principal)
-            )
-            .select_related("space")
-            .order_by("space__slug")
-        )
-        read_only = token is not None and not token.can_write
-        pairs = [(m, Membership.Role.VIEWER if read_only else m.role) for m in memberships]
-        if request.user.is_superuser and token is None:
-            member_of = {m.space_id for m in memberships}
-            pairs += [
-                (Membership(space=sp, role=Membership.Role.ADMIN), Membership.Role.ADMIN)
-                for sp in Space.objects.exclude(id__in=member_of).order_by("slug")
-            ]
+        roles = access.roles_by_space(principal)
+        pairs = [
+            (Membership(space=space, role=roles[space.id]), roles[space.id])
+            for space in Space.objects.filter(id__in=roles).order_by("slug")
+        ]
         context = {"token": token, "memberships": pairs}
         return Response(s.MeSerializer(request.user, context=context).data)

@@ -134,3 +134,36 @@ def test_the_context_endpoints_space_query_agrees_with_the_orm_rule_for_every_pr
         )
         fast = [slug for _pk, slug, _name in access.visible_space_rows(principal)]
         assert fast == orm == expected.get(name, []), name
+
+
+def test_the_roles_listed_for_a_principal_are_the_roles_role_in_decides(
+    space, owner, viewer, outsider, other_space
+):
+    """One rule for roles: what /api/v1/me lists (access.roles_by_space) is, space by space,
+    what every door enforces (access.role_in)."""
+    from django.contrib.auth import get_user_model
+
+    MembershipFactory(space=other_space, user=owner, role=Membership.Role.VIEWER)
+    root = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+    MembershipFactory(space=space, user=root, role=Membership.Role.VIEWER)
+    read, _ = make_token(owner, scope=ApiToken.Scope.READ)
+    write_one, _ = make_token(owner, scope=ApiToken.Scope.READ_WRITE, spaces=[space])
+    root_token, _ = make_token(root, scope=ApiToken.Scope.READ_WRITE)
+    expected = {
+        # Checked by hand: the owner edits `space` and views `other_space`; a read token is a
+        # viewer everywhere; a token for one space has no role elsewhere; a signed-in
+        # superuser is an admin of every space, but its token only has its memberships.
+        owner: {space.pk: "editor", other_space.pk: "viewer"},
+        read: {space.pk: "viewer", other_space.pk: "viewer"},
+        write_one: {space.pk: "editor"},
+        viewer: {space.pk: "viewer"},
+        root: {space.pk: "admin", other_space.pk: "admin"},
+        root_token: {space.pk: "viewer"},
+    }
+    for principal, roles in expected.items():
+        assert access.roles_by_space(principal) == roles, principal
+        for candidate in (space, other_space):
+            assert access.role_in(principal, candidate) == roles.get(candidate.pk), (
+                principal,
+                candidate,
+            )
