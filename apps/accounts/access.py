@@ -138,3 +138,22 @@ def visible_record_ids(principal, record_ids) -> set[int]:
     if not ids:
         return set()
     return set(Record.objects.visible_to(principal).filter(pk__in=ids).values_list("pk", flat=True))
+
+
+def can_verify(actor, record) -> bool:
+    """Whether `actor` may verify `record` ("still true"): its owner (or a member of the owning
+    team) who can still see the space, or a space admin; never a read-only token."""
+    user = user_of(actor)
+    if user is None or not can_view(actor, record.space):
+        return False
+    if not getattr(actor, "can_write", True):
+        return False  # a read-only token changes nothing, verifications included
+    if can_admin(actor, record.space):
+        return True
+    if not can_edit(actor, record.space) and record.owner_user_id != user.pk:
+        return False
+    if record.owner_user_id == user.pk:
+        return True
+    return (
+        record.owner_team_id is not None and record.owner_team.members.filter(pk=user.pk).exists()
+    )

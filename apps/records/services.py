@@ -846,24 +846,6 @@ def _add_verification(
     )
 
 
-def can_verify(actor, record: Record) -> bool:
-    """Owners (or members of the owning team) and space admins may verify."""
-    user = _actor_user(actor)
-    if user is None or not access.can_view(actor, record.space):
-        return False
-    if not getattr(actor, "can_write", True):
-        return False  # a read-only token changes nothing, verifications included
-    if access.can_admin(actor, record.space):
-        return True
-    if not access.can_edit(actor, record.space) and record.owner_user_id != user.pk:
-        return False
-    if record.owner_user_id == user.pk:
-        return True
-    return (
-        record.owner_team_id is not None and record.owner_team.members.filter(pk=user.pk).exists()
-    )
-
-
 @transaction.atomic
 def record_verify(
     *,
@@ -887,7 +869,7 @@ def record_verify(
     current = _locked(record)
     if outcome not in Verification.Outcome.values:
         raise InvalidInput(f"Unknown outcome {outcome!r}.", details={"outcome": ["Invalid."]})
-    if not can_verify(actor, current):
+    if not access.can_verify(actor, current):
         raise Forbidden("Only the record's owner or a space admin can verify it.")
     if current.archived_at is not None:
         raise InvalidInput("An archived record cannot be verified; unarchive it first.")

@@ -247,7 +247,7 @@ def _resolve(request, token: str, action: str):
         return None, None, None, _problem(request, "gone")
     # Said at once (not after a Yes button): after "Not mine" or a new owner, the record's other
     # links can no longer act for this user.
-    if action == "verify" and not record_services.can_verify(user, record):
+    if action == "verify" and not access.can_verify(user, record):
         return None, None, None, _problem(request, "not_yours")
     if action == "not_mine" and record.owner_user_id != user.pk:
         return None, None, None, _problem(request, "not_yours")

@@ -15,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from apps.accounts import access
 from apps.accounts.models import Team, User
 from apps.core import secret_scan
 from apps.core.errors import InvalidInput, VersionConflict
@@ -84,7 +85,7 @@ def record_detail(request: HttpRequest, slug: str, key: str) -> HttpResponse:
             "revisions": revisions,
             "revision_count": record.revisions.count(),
             "usage": record_usage(record_ids=[record.pk])[record.pk],
-            "can_verify": services.can_verify(request.user, record),
+            "can_verify": access.can_verify(request.user, record),
             "link_form": LinkForm(initial={"type": Link.Type.DEPENDS_ON}),
         },
     )
