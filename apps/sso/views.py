@@ -5,6 +5,7 @@ the ID token's signature and (b) answer a broken provider configuration with a c
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
 import requests
 from allauth.account.internal.decorators import login_not_required
@@ -13,6 +14,7 @@ from allauth.socialaccount.models import SocialApp
 from allauth.socialaccount.providers.oauth2.client import OAuth2Error
 from allauth.socialaccount.providers.oauth2.views import OAuth2CallbackView, OAuth2LoginView
 from allauth.socialaccount.providers.openid_connect.views import OpenIDConnectOAuth2Adapter
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.http import Http404
 from django.urls import reverse
@@ -96,3 +98,24 @@ class LoginView(auth_views.LoginView):
         )
         context["local_login"] = local_login_policy() if app else "all"
         return context
+
+    def dispatch(self, request, *args, **kwargs):
+        response = super().dispatch(request, *args, **kwargs)
+        if sso_app() is not None:
+            _allow_form_action_to_issuer(response)
+        return response
+
+
+def _allow_form_action_to_issuer(response) -> None:
+    """The SSO button posts here, and we redirect to the provider: browsers apply the page's CSP
+    form-action to that redirect too, so the issuer's origin joins 'self' on the sign-in page."""
+    parts = urlsplit(settings.SSO_ISSUER_URL)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    for attr, base in (
+        ("_csp_config", settings.SECURE_CSP),
+        ("_csp_ro_config", settings.SECURE_CSP_REPORT_ONLY),
+    ):
+        if base:
+            policy = dict(getattr(response, attr, None) or base)
+            policy["form-action"] = [*policy.get("form-action", []), origin]
+            setattr(response, attr, policy)
