@@ -9,6 +9,8 @@ from allauth.socialaccount.models import SocialAccount
 from django.core.management import call_command
 
 from apps.accounts.models import Membership, User
+from apps.audit.lockout import lock_for
+from apps.audit.models import AuditEvent
 from apps.sso.models import GroupRoleMapping
 from tests.factories import MembershipFactory, SpaceFactory, UserFactory
 from tests.sso.conftest import idp_credentials, sign_in_through_idp, sso_start
@@ -90,6 +92,8 @@ def test_refusing_consent_at_the_provider_signs_nobody_in(sso, spaces, new_page)
     sign_in_through_idp(page, "bob", consent=False)
     assert "did not let you in" in failure_text(page)
     assert not User.objects.filter(email="bob@example.com").exists()
+    # A refused SSO sign-in is not a password failure: the lockout does not count it.
+    assert not AuditEvent.objects.filter(kind=AuditEvent.Kind.LOGIN_FAILED).exists()
     assert_signed_out(page)
 
 
@@ -188,3 +192,18 @@ def test_an_email_that_belongs_to_a_local_account_is_not_linked_silently(sso, sp
     page.get_by_role("heading", name="Spaces").wait_for()
     assert User.objects.count() == 1
     assert roles(local) == {"platform": "editor", "docs": "admin"}
+
+
+def test_a_password_lockout_does_not_keep_anyone_out_of_sso(sso, spaces, new_page, client):
+    page = new_page()
+    sign_in_through_idp(page, "bob")
+    page.get_by_role("heading", name="Spaces").wait_for()
+    for _ in range(6):  # someone guesses bob's (local) password from his address
+        client.post("/accounts/login/", {"username": "bob", "password": "guess"})
+    assert lock_for(username="bob", ip="127.0.0.1") is not None
+    page.locator(".usermenu summary").click()
+    page.get_by_role("button", name="Log out").click()
+
+    sign_in_through_idp(page, "bob")
+    page.get_by_role("heading", name="Spaces").wait_for()
+    assert page.locator(".usermenu").count() == 1
