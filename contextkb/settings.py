@@ -552,7 +552,7 @@ MIDDLEWARE.insert(
 SSO_ISSUER_URL = env_str("SSO_ISSUER_URL").rstrip("/")
 SSO_CLIENT_ID = env_str("SSO_CLIENT_ID")
 SSO_CLIENT_SECRET = env_secret("SSO_CLIENT_SECRET") or ""
-SSO_SCOPES = env_str("SSO_SCOPES", "openid profile email groups").replace(",", " ").split()
+SSO_SCOPES = env_str("SSO_SCOPES", "openid profile email").replace(",", " ").split()
 # The claim holding the user's groups (a list of strings).
 SSO_GROUPS_CLAIM = env_str("SSO_GROUPS_CLAIM", "groups")
 # Groups → space roles, on top of the mappings in the admin: "group=space-slug:role;…".
