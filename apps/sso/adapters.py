@@ -75,6 +75,20 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
     def pre_social_login(self, request, sociallogin):
         user_model = get_user_model()
         claims = claims_of(sociallogin)
+        email = (claims.get("email") or "").strip()
+        domains = settings.SSO_ALLOWED_DOMAINS
+        if domains and email.rpartition("@")[2].lower() not in domains:
+            _refuse(
+                request,
+                errors.Failure(
+                    "domain",
+                    f"Accounts from {email.rpartition('@')[2] or 'this provider'} cannot sign "
+                    "in here. You are not signed in.",
+                    "The email domain is not in SSO_ALLOWED_DOMAINS.",
+                    status=403,
+                ),
+                detail=email,
+            )
         if sociallogin.is_existing:
             if not sociallogin.user.is_active:
                 _refuse(
@@ -87,7 +101,6 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
                     detail=sociallogin.user.username,
                 )
             return
-        email = (claims.get("email") or "").strip()
         if not email:
             _refuse(
                 request,

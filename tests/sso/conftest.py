@@ -129,6 +129,7 @@ def sso(idp, settings, transactional_db):
     settings.SSO_SCOPES = ["openid", "profile", "email", "groups"]
     settings.SSO_LOCAL_LOGIN = "admins"
     settings.SSO_GROUP_ROLES = [("engineering", "platform", "editor")]
+    settings.SSO_ALLOWED_DOMAINS = []
     idp.set(groups=DEFAULT_GROUPS, fault=None)
     yield idp
     idp.set(groups=DEFAULT_GROUPS, fault=None)

@@ -127,6 +127,14 @@ def test_an_id_token_that_does_not_verify_is_refused(sso, spaces, new_page, faul
     assert_signed_out(page)
 
 
+def test_an_email_domain_outside_the_allowed_ones_is_refused(sso, settings, spaces, new_page):
+    settings.SSO_ALLOWED_DOMAINS = ["corp.example"]
+    page = new_page()
+    sign_in_through_idp(page, "bob")
+    assert "Accounts from example.com cannot sign in here" in failure_text(page)
+    assert not User.objects.exists()
+
+
 def test_a_wrong_client_secret_is_reported_to_the_admin(sso, settings, spaces, new_page):
     settings.SSO_CLIENT_SECRET = "not-the-secret"
     page = new_page()
