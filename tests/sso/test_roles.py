@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from apps.accounts.models import Membership
+from apps.sso.adapters import unique_username
 from apps.sso.models import GroupRoleMapping, RoleGrant
 from apps.sso.services import groups_from_claims, sso_roles_apply
 from tests.factories import MembershipFactory, SpaceFactory, UserFactory
@@ -79,3 +80,10 @@ def test_groups_claim_may_be_a_list_or_one_string(settings):
     assert groups_from_claims({"roles": "a"}) == ["a"]
     assert groups_from_claims({"groups": ["a"]}) == []
     assert groups_from_claims({"roles": {"not": "a list"}}) == []
+
+
+def test_a_taken_username_gets_a_number(db):
+    UserFactory(username="sam")
+    UserFactory(username="sam-2")
+    assert unique_username("sam") == "sam-3"
+    assert unique_username("Sam Smith!") == "SamSmith"

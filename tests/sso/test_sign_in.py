@@ -215,3 +215,14 @@ def test_a_password_lockout_does_not_keep_anyone_out_of_sso(sso, spaces, new_pag
     sign_in_through_idp(page, "bob")
     page.get_by_role("heading", name="Spaces").wait_for()
     assert page.locator(".usermenu").count() == 1
+
+
+def test_a_deactivated_user_cannot_come_back_through_sso(sso, spaces, new_page):
+    page = new_page()
+    sign_in_through_idp(page, "bob")
+    page.get_by_role("heading", name="Spaces").wait_for()
+    User.objects.filter(username="bob").update(is_active=False)
+    page.context.clear_cookies()
+    sign_in_through_idp(page, "bob")
+    assert "Your contextkb account is deactivated" in failure_text(page)
+    assert_signed_out(page)
