@@ -13,7 +13,7 @@ from apps.audit.lockout import lock_for
 from apps.audit.models import AuditEvent
 from apps.sso.models import GroupRoleMapping
 from tests.factories import MembershipFactory, SpaceFactory, UserFactory
-from tests.sso.conftest import idp_credentials, sign_in_through_idp, sso_start
+from tests.sso.conftest import idp_credentials, idp_sign_in, sign_in_through_idp, sso_start
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -226,3 +226,14 @@ def test_a_deactivated_user_cannot_come_back_through_sso(sso, spaces, new_page):
     sign_in_through_idp(page, "bob")
     assert "Your contextkb account is deactivated" in failure_text(page)
     assert_signed_out(page)
+
+
+def test_sso_returns_to_the_page_that_asked_for_a_sign_in(sso, spaces, new_page):
+    page = new_page()
+    page.goto("/s/platform/")
+    assert "/accounts/login/" in page.url and "next=" in page.url
+    page.get_by_role("button", name="Sign in with Test IdP").click()
+    idp_sign_in(page, "bob")
+    page.locator("input[value='Authorize']").click()
+    page.wait_for_url("**/s/platform/")
+    assert page.get_by_role("heading", name="Platform").count() >= 1
