@@ -534,3 +534,60 @@ CELERY_BEAT_SCHEDULE.update(
         },
     }
 )
+
+# --- single sign-on (OpenID Connect through django-allauth; apps.sso, docs/sso.md) -----------
+INSTALLED_APPS += [
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "apps.sso",
+]
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "allauth.account.middleware.AccountMiddleware",
+)
+# The issuer (or its /.well-known/openid-configuration URL). SSO is on when this and the
+# client id are set.
+SSO_ISSUER_URL = env_str("SSO_ISSUER_URL").rstrip("/")
+SSO_CLIENT_ID = env_str("SSO_CLIENT_ID")
+SSO_CLIENT_SECRET = env_secret("SSO_CLIENT_SECRET") or ""
+SSO_SCOPES = env_str("SSO_SCOPES", "openid profile email").replace(",", " ").split()
+# The claim holding the user's groups (a list of strings).
+SSO_GROUPS_CLAIM = env_str("SSO_GROUPS_CLAIM", "groups")
+# Groups → space roles, on top of the mappings in the admin: "group=space-slug:role;…".
+SSO_GROUP_ROLES: list[tuple[str, str, str]] = []
+for _rule in filter(None, (r.strip() for r in env_str("SSO_GROUP_ROLES").split(";"))):
+    _group, _, _target = _rule.rpartition("=")
+    _slug, _, _role = _target.partition(":")
+    if not _group or not _slug or _role not in ("viewer", "editor", "admin"):
+        raise ImproperlyConfigured(
+            f"SSO_GROUP_ROLES: {_rule!r} must look like group=space-slug:viewer|editor|admin"
+        )
+    SSO_GROUP_ROLES.append((_group.strip(), _slug.strip(), _role))
+# The button says "Sign in with <SSO_PROVIDER_NAME>"; the id is part of the redirect URI
+# (<site>/sso/<id>/callback/).
+SSO_PROVIDER_NAME = env_str("SSO_PROVIDER_NAME", "single sign-on")
+SSO_PROVIDER_ID = env_str("SSO_PROVIDER_ID", "oidc")
+SSO_PKCE = env_bool("SSO_PKCE", True)
+# client_secret_post or client_secret_basic; unset: what the discovery document offers.
+SSO_TOKEN_AUTH_METHOD = env_choice(
+    "SSO_TOKEN_AUTH_METHOD", ["", "client_secret_post", "client_secret_basic"], ""
+)
+# Password sign-in while SSO is on: all, admins (staff and superusers: the break-glass) or off.
+SSO_LOCAL_LOGIN = env_choice(
+    "SSO_LOCAL_LOGIN", ["all", "admins", "off"], "admins" if SSO_ISSUER_URL else "all"
+)
+if SSO_LOCAL_LOGIN == "off" and not (SSO_ISSUER_URL and SSO_CLIENT_ID):
+    raise ImproperlyConfigured("SSO_LOCAL_LOGIN=off needs SSO_ISSUER_URL and SSO_CLIENT_ID")
+ACCOUNT_ADAPTER = "apps.sso.adapters.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "apps.sso.adapters.SocialAccountAdapter"
+SOCIALACCOUNT_AUTO_SIGNUP = True
+# Never link an SSO identity to an existing account by email (apps.sso.adapters refuses).
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = False
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_LOGIN_ON_GET = False
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_UNIQUE_EMAIL = True

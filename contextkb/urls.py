@@ -37,6 +37,18 @@ urlpatterns = [
     path("", include("apps.retrieval.urls")),
 ]
 
+# --- single sign-on (apps.sso): /sso/<id>/login|callback/, and the sign-in page and the admin's
+# sign-in form that add the SSO button and the SSO_LOCAL_LOGIN rule (first, so they win).
+from apps.sso import views as sso_views  # noqa: E402
+from apps.sso.forms import LocalAdminLoginForm  # noqa: E402
+
+admin.site.login_form = LocalAdminLoginForm
+urlpatterns = [
+    path("accounts/login/", sso_views.LoginView.as_view(), name="login"),
+    path("sso/", include("apps.sso.urls")),
+    *urlpatterns,
+]
+
 # Error pages in the site's layout.
 handler403 = web_account.forbidden
 handler404 = web_account.not_found

@@ -15,6 +15,13 @@ A lock lifts on its own once the window since the failures that caused it has pa
 locked, refused attempts are logged as `login_blocked` and do not extend it), or at once with
 `manage.py signin_unlock`. A successful sign-in does not reset the counts, so guessing between a
 real user's sign-ins still locks.
+
+Password sign-ins only. The counts are fed by Django's user_login_failed, which only password
+checks send (apps.audit.backends and the sign-in forms), and a lock is checked only there; a
+single sign-on through the identity provider (apps.sso) never calls authenticate() with a
+password, so it is neither counted nor refused here: guessing someone's local password cannot
+keep them out of SSO, and the provider applies its own protection. A successful SSO sign-in is
+still audited as a sign-in, so its address counts as one the user is known to sign in from.
 """
 
 from __future__ import annotations
