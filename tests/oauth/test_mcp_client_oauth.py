@@ -170,6 +170,7 @@ def test_mcp_sdk_client_connects_with_oauth_refreshes_and_is_cut_off_by_revocati
 ):
     monkeypatch.setattr(usage, "dispatch", lambda payload: None)
     shown, hidden = two_spaces
+    assert hidden.title.startswith("Retry platform")
     seen: dict = {}
     asyncio.run(_scenario(live_mcp, owner.username, seen))
 
