@@ -121,7 +121,7 @@ def test_unticking_write_on_the_consent_page_gives_a_read_only_token(app, owner,
 
 
 def test_consent_page_names_client_spaces_and_scopes_and_requires_sign_in(app, owner, space):
-    verifier, challenge = pkce()
+    _verifier, challenge = pkce()
     url = "/oauth/authorize/?" + urlencode(authorize_params(app["client_id"], challenge))
     anonymous = Client().get(url)
     assert anonymous.status_code == 302 and anonymous["Location"].startswith("/accounts/login/")
@@ -141,7 +141,7 @@ def test_consent_page_names_client_spaces_and_scopes_and_requires_sign_in(app, o
 
 def test_denying_consent_returns_access_denied_and_grants_nothing(app, owner):
     before = _state()
-    verifier, challenge = pkce()
+    _verifier, challenge = pkce()
     browser = Client()
     browser.force_login(owner)
     params = authorize_params(app["client_id"], challenge)
@@ -156,7 +156,7 @@ def test_denying_consent_returns_access_denied_and_grants_nothing(app, owner):
 
 def test_a_space_the_person_cannot_see_is_refused_on_the_consent_form(app, owner, other_space):
     before = _state()
-    verifier, challenge = pkce()
+    _verifier, challenge = pkce()
     browser = Client()
     browser.force_login(owner)
     params = authorize_params(app["client_id"], challenge)
@@ -273,7 +273,7 @@ def test_a_code_issued_to_another_client_is_refused(app, owner, space):
 
 def test_an_unregistered_redirect_uri_is_never_redirected_to(app, owner):
     before = _state()
-    verifier, challenge = pkce()
+    _verifier, challenge = pkce()
     browser = Client()
     browser.force_login(owner)
     params = authorize_params(
@@ -339,7 +339,7 @@ def test_the_plain_pkce_method_is_refused(app, owner):
 
 
 def test_a_pkce_mismatch_or_missing_verifier_is_refused(app, owner, space):
-    verifier, challenge = pkce()
+    _verifier, challenge = pkce()
     answer = consent(Client(), owner, app["client_id"], challenge, spaces=[space])
     before = _state()
     wrong, _ = pkce()
