@@ -540,8 +540,9 @@ CELERY_BEAT_SCHEDULE.update(
 # tokens by authorization code with PKCE (S256) after a sign-in and a consent page. Each access
 # token acts as an API token of the person who consented (same scopes and space restriction).
 INSTALLED_APPS += ["oauth2_provider", "apps.oauth"]
-# The toolkit's own models (named so apps.oauth's migrations can point at them).
-OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+# The client model is ours (apps.oauth.models.Application: http redirect URIs only on loopback);
+# the grant model is the toolkit's, named so apps.oauth's migrations can point at it.
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth.Application"
 OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
 OAUTH2_PROVIDER = {
     "SCOPES": {
@@ -560,7 +561,10 @@ OAUTH2_PROVIDER = {
     "REFRESH_TOKEN_REUSE_PROTECTION": True,
     "PKCE_REQUIRED": True,
     "REQUEST_APPROVAL_PROMPT": "force",
-    "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"],
+    # https only, except loopback http redirect URIs of native MCP clients (RFC 8252), which
+    # apps.oauth.models.Application allows; loopback ports may vary between runs.
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
+    "ALLOW_LOCALHOST_LOOPBACK": True,
     "DCR_ENABLED": True,
     "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth2_provider.dcr.AllowAllDCRPermission",),
     "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],

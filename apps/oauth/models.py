@@ -8,10 +8,42 @@ and `apps.accounts.access` treat an OAuth client exactly like an API token of th
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from oauth2_provider.models import AbstractApplication
 from oauth2_provider.settings import oauth2_settings
+
+LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
+
+
+class Application(AbstractApplication):
+    """An OAuth client: an MCP client that registered itself (RFC 7591) or one an admin added."""
+
+    class Meta(AbstractApplication.Meta):
+        swappable = "OAUTH2_PROVIDER_APPLICATION_MODEL"
+
+    def get_allowed_schemes(self) -> list[str]:
+        # https everywhere; plain http only for a native client's loopback listener (RFC 8252),
+        # which clean() enforces. The site-wide setting stays https-only (RFC 9700 2.1).
+        return ["https", "http"]
+
+    def clean(self) -> None:
+        super().clean()
+        for uri in self.redirect_uris.split():
+            parts = urlsplit(uri)
+            if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+                raise ValidationError(
+                    {
+                        "redirect_uris": (
+                            "An http redirect URI must be a loopback address (127.0.0.1, [::1] or"
+                            " localhost); use https otherwise."
+                        )
+                    }
+                )
 
 
 class GrantSpaces(models.Model):

@@ -8,6 +8,7 @@ import json
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from oauth2_provider.models import get_application_model
 from oauth2_provider.views import AuthorizationView, DynamicClientRegistrationView
 from oauth2_provider.views.dynamic_client_registration import _error_response
 
@@ -58,6 +59,15 @@ class ConsentView(AuthorizationView):
             "description": f"The consent form was not valid ({errors}).",
         }
         return self.render_to_response({"error": error}, status=400)
+
+    def redirect(self, redirect_to, application):
+        # Errors found while validating the request come without the application; the toolkit
+        # then checks the redirect against the site-wide schemes (https only), not the client's
+        # own (loopback http too). oauthlib has already matched the URI to the client's list.
+        if application is None:
+            client_id = self.request.GET.get("client_id") or self.request.POST.get("client_id")
+            application = get_application_model().objects.filter(client_id=client_id).first()
+        return super().redirect(redirect_to, application)
 
     def create_authorization_response(self, request, scopes, credentials, allow):
         # Read by apps.oauth.validators when it writes the authorization code.

@@ -143,6 +143,7 @@ async def _scenario(base: str, username: str, seen: dict):
                 "/mcp", json=mcp_call, headers={**headers, "Authorization": f"Bearer {token}"}
             )
 
+        seen["anonymous"] = await raw.post("/mcp", json=mcp_call, headers=headers)
         seen["old_token_after_refresh"] = await call_with(seen["first"].access_token)
         seen["new_token_before_revoke"] = await call_with(seen["second"].access_token)
         revoke = await raw.post(
@@ -174,7 +175,12 @@ def test_mcp_sdk_client_connects_with_oauth_refreshes_and_is_cut_off_by_revocati
     seen: dict = {}
     asyncio.run(_scenario(live_mcp, owner.username, seen))
 
-    # Discovery came from the 401; the client registered and used PKCE S256.
+    # Discovery starts from the 401, which names the protected resource metadata (RFC 9728).
+    assert seen["anonymous"].status_code == 401
+    assert seen["anonymous"].headers["www-authenticate"] == (
+        f'Bearer realm="mcp", resource_metadata="{live_mcp}/.well-known/oauth-protected-resource/mcp"'
+    )
+    # The client registered itself and used PKCE S256.
     assert "code_challenge_method=S256" in seen["authorize_url"]
     assert "resource=" in seen["authorize_url"]
     # The consent page named the client, the spaces and the scopes.

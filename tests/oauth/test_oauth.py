@@ -11,7 +11,7 @@ import pytest
 import time_machine
 from django.test import Client
 from django.utils import timezone
-from oauth2_provider.models import AccessToken, Application, Grant, RefreshToken
+from oauth2_provider.models import AccessToken, Grant, RefreshToken, get_application_model
 
 from apps.accounts.models import ApiToken
 from apps.audit.models import AuditEvent
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.django_db
 def _state() -> dict:
     """What bad input must not change."""
     return {
-        "applications": Application.objects.count(),
+        "applications": get_application_model().objects.count(),
         "grants": Grant.objects.count(),
         "access_tokens": AccessToken.objects.count(),
         "refresh_tokens": RefreshToken.objects.count(),
@@ -396,6 +396,10 @@ def test_an_expired_refresh_token_is_refused(app, connected):
         pytest.param(
             json.dumps({"redirect_uris": [f"http://127.0.0.1/{i}" for i in range(50)]}).encode(),
             id="too-many-uris",
+        ),
+        pytest.param(
+            json.dumps({"redirect_uris": ["http://kb-client.example/callback"]}).encode(),
+            id="http-not-loopback",
         ),
         pytest.param(
             json.dumps({"redirect_uris": [REDIRECT_URI], "client_name": {"a": 1}}).encode(),
