@@ -584,3 +584,6 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
     "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
 }
+# Open client registration (RFC 7591) per client address ("<n>/minute|hour|day"): MCP clients
+# register once per install, so a flood is refused with 429 instead of filling the database.
+API_THROTTLE_RATES["oauth_register"] = env_str("OAUTH_REGISTRATION_RATE", "30/hour")

@@ -5,6 +5,7 @@ registration; a Content-Security-Policy that lets the consent form return to the
 from __future__ import annotations
 
 import json
+import math
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -12,6 +13,7 @@ from oauth2_provider.models import get_application_model
 from oauth2_provider.views import AuthorizationView, DynamicClientRegistrationView
 from oauth2_provider.views.dynamic_client_registration import _error_response
 
+from apps.api.throttling import IPRateThrottle
 from apps.oauth.forms import ConsentForm
 
 # RFC 7591 registration bodies are a few hundred bytes; anything near this is not a client.
@@ -120,11 +122,28 @@ def _registration_problem(body: bytes) -> str | None:
     return None
 
 
+class RegistrationRateThrottle(IPRateThrottle):
+    """Registrations per client address (API_THROTTLE_RATES["oauth_register"])."""
+
+    scope = "oauth_register"
+
+
 class RegistrationView(DynamicClientRegistrationView):
     """RFC 7591 open registration (MCP clients register themselves), for authorization-code
-    clients only, with bounded bodies. Errors use RFC 7591's shape."""
+    clients only, with bounded bodies and a rate limit per address. Errors use RFC 7591's
+    shape."""
 
     def post(self, request, *args, **kwargs):
+        throttle = RegistrationRateThrottle()
+        if not throttle.allow_request(request, None):
+            seconds = max(1, math.ceil(throttle.wait() or 1))
+            response = _error_response(
+                "too_many_requests",
+                f"Too many client registrations from this address; retry in {seconds} seconds",
+                status=429,
+            )
+            response["Retry-After"] = str(seconds)
+            return response
         try:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

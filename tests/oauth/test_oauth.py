@@ -430,3 +430,19 @@ def test_bad_registrations_are_refused_with_rfc7591_errors(db, body):
     assert response.json()["error"] == "invalid_client_metadata"
     assert response.json()["error_description"]
     assert _state() == before
+
+
+def test_registrations_over_the_rate_limit_get_429_and_register_nothing(db, settings):
+    settings.API_THROTTLE_RATES = {**settings.API_THROTTLE_RATES, "oauth_register": "2/hour"}
+    assert register(Client())[0] == 201
+    assert register(Client())[0] == 201
+    before = _state()
+    response = Client().post(
+        "/oauth/register/",
+        json.dumps({"redirect_uris": [REDIRECT_URI]}),
+        content_type="application/json",
+    )
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) > 0
+    assert response.json()["error"] == "too_many_requests"
+    assert _state() == before
