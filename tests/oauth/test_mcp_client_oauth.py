@@ -5,11 +5,14 @@ PKCE, a sign-in and consent given in headless Chromium, tool calls, a refresh, a
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+import uvicorn
+from django.db import connection
 from mcp import Client
 from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
@@ -20,13 +23,45 @@ from apps.accounts.models import ApiToken, Membership
 from apps.audit.models import AuditEvent
 from apps.oauth.models import Connection
 from apps.retrieval import usage
-from tests.e2e.conftest import CHROMIUM_ARGS, PASSWORD, _chromium_path
+from tests.e2e.conftest import CHROMIUM_ARGS, PASSWORD, SCREENSHOTS, _chromium_path
 from tests.factories import MembershipFactory, SpaceFactory, make_record
-from tests.mcp_server.test_mcp import live_mcp  # noqa: F401 - the live server fixture
+from tests.mcp_server.test_mcp import _free_port
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 CALLBACK = "http://127.0.0.1:33418/callback"
+
+
+@pytest.fixture
+def live_mcp(transactional_db):
+    """The ASGI application as contextkb/asgi.py builds it (Django + /mcp) under uvicorn, with
+    static files served (as whitenoise does in production) so the consent page is styled."""
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+    from django.core.asgi import get_asgi_application
+
+    from apps.mcp_server.asgi import with_mcp
+
+    application = with_mcp(ASGIStaticFilesHandler(get_asgi_application()))
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+    # The server's thread keeps its own database connection; end it so the test database can
+    # be flushed.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
 
 
 class MemoryStorage:
@@ -74,7 +109,8 @@ async def _scenario(base: str, username: str, seen: dict):
         browser = await playwright.chromium.launch(
             executable_path=_chromium_path(), headless=True, args=CHROMIUM_ARGS
         )
-        page = await (await browser.new_context()).new_page()
+        context = await browser.new_context(viewport={"width": 1100, "height": 800})
+        page = await context.new_page()
         page.set_default_timeout(15_000)
         # The client's loopback listener: the browser's redirect to it is answered here.
         await page.route(
@@ -90,6 +126,7 @@ async def _scenario(base: str, username: str, seen: dict):
             await page.wait_for_url("**/oauth/authorize/**")
             seen["consent"] = await page.inner_text("main")
             await page.get_by_label("Payments").check()
+            await page.screenshot(path=str(SCREENSHOTS / "oauth-consent.png"), full_page=True)
             await page.get_by_role("button", name="Allow").click()
             await page.wait_for_url(CALLBACK + "**")
             seen["callback"] = page.url
@@ -163,7 +200,7 @@ async def _scenario(base: str, username: str, seen: dict):
 
 
 def test_mcp_sdk_client_connects_with_oauth_refreshes_and_is_cut_off_by_revocation(
-    live_mcp,  # noqa: F811
+    live_mcp,
     owner,
     space,
     two_spaces,
