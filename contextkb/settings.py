@@ -587,3 +587,9 @@ OAUTH2_PROVIDER = {
 # Open client registration (RFC 7591) per client address ("<n>/minute|hour|day"): MCP clients
 # register once per install, so a flood is refused with 429 instead of filling the database.
 API_THROTTLE_RATES["oauth_register"] = env_str("OAUTH_REGISTRATION_RATE", "30/hour")
+CELERY_BEAT_SCHEDULE["oauth-clear-expired"] = {
+    # Nightly: expired authorization codes and tokens, rotated refresh tokens (apps.oauth.tasks).
+    "task": "apps.oauth.tasks.clear_expired_tokens",
+    "schedule": 24 * 3600.0,
+    "options": {"expires": 3600},
+}

@@ -446,3 +446,35 @@ def test_registrations_over_the_rate_limit_get_429_and_register_nothing(db, sett
     assert int(response["Retry-After"]) > 0
     assert response.json()["error"] == "too_many_requests"
     assert _state() == before
+
+
+def test_nightly_cleanup_drops_expired_codes_and_keeps_what_refresh_and_reuse_detection_need(
+    app, connected, owner, space
+):
+    from apps.oauth.tasks import clear_expired_tokens
+
+    status, fresh = token(
+        Client(),
+        grant_type="refresh_token",
+        refresh_token=connected["refresh_token"],
+        client_id=app["client_id"],
+    )
+    assert status == 200
+    _, challenge = pkce()
+    consent(Client(), owner, app["client_id"], challenge, spaces=[space])  # never exchanged
+    assert RefreshToken.objects.count() == 2 and Grant.objects.count() == 1
+    with time_machine.travel(timezone.now() + dt.timedelta(minutes=5)):
+        clear_expired_tokens()
+    # The unused code is gone; the rotated refresh token stays so a replay is still detected.
+    assert Grant.objects.count() == 0 and RefreshToken.objects.count() == 2
+    assert _me(fresh["access_token"]).status_code == 200
+    # A month after the last use, the whole chain is gone and cannot be refreshed.
+    with time_machine.travel(timezone.now() + dt.timedelta(days=31, hours=2)):
+        clear_expired_tokens()
+        status, _ = token(
+            Client(),
+            grant_type="refresh_token",
+            refresh_token=fresh["refresh_token"],
+            client_id=app["client_id"],
+        )
+    assert RefreshToken.objects.count() == 0 and status == 400
