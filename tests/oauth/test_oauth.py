@@ -478,3 +478,26 @@ def test_nightly_cleanup_drops_expired_codes_and_keeps_what_refresh_and_reuse_de
             client_id=app["client_id"],
         )
     assert RefreshToken.objects.count() == 0 and status == 400
+
+
+def test_an_unknown_scope_is_refused_back_to_the_client(app, owner):
+    before = _state()
+    _, challenge = pkce()
+    browser = Client()
+    browser.force_login(owner)
+    params = authorize_params(app["client_id"], challenge, scope="read admin")
+    response = browser.get("/oauth/authorize/?" + urlencode(params))
+    assert response.status_code == 302
+    assert parse_qs(urlsplit(response["Location"]).query)["error"] == ["invalid_scope"]
+    assert _state() == before
+
+
+def test_the_connection_is_listed_and_revocable_on_the_tokens_page(app, connected, owner):
+    browser = Client()
+    browser.force_login(owner)
+    page = browser.get("/accounts/tokens/").content.decode()
+    assert "OAuth: Test agent" in page
+    api_token = Connection.objects.get().api_token
+    response = browser.post(f"/accounts/tokens/{api_token.pk}/revoke/")
+    assert response.status_code in {200, 302}
+    assert _me(connected["access_token"]).status_code == 401
