@@ -591,3 +591,62 @@ SOCIALACCOUNT_STORE_TOKENS = False
 SOCIALACCOUNT_LOGIN_ON_GET = False
 ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_UNIQUE_EMAIL = True
+
+# --- OAuth 2.1 for remote MCP (apps.oauth on django-oauth-toolkit; docs/mcp.md) ---------------
+# MCP clients discover the server (RFC 9728, RFC 8414), register themselves (RFC 7591), and get
+# tokens by authorization code with PKCE (S256) after a sign-in and a consent page. Each access
+# token acts as an API token of the person who consented (same scopes and space restriction).
+INSTALLED_APPS += ["oauth2_provider", "apps.oauth"]
+# The client model is ours (apps.oauth.models.Application: http redirect URIs only on loopback);
+# the grant model is the toolkit's, named so apps.oauth's migrations can point at it.
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth.Application"
+OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
+OAUTH2_PROVIDER = {
+    "SCOPES": {
+        "read": "Read records, context and guardrails",
+        "write": "Propose and change records (never more than you may)",
+    },
+    "DEFAULT_SCOPES": ["read"],
+    "OAUTH2_VALIDATOR_CLASS": "apps.oauth.validators.ContextKBValidator",
+    # Access tokens look like API tokens (ckb_…), so every door's bearer check knows them.
+    "ACCESS_TOKEN_GENERATOR": "apps.oauth.services.generate_access_token",
+    "REFRESH_TOKEN_GENERATOR": "oauthlib.oauth2.rfc6749.tokens.random_token_generator",
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env_int("OAUTH_ACCESS_TOKEN_SECONDS", 3600, minimum=60),
+    "REFRESH_TOKEN_EXPIRE_SECONDS": env_int("OAUTH_REFRESH_TOKEN_SECONDS", 30 * 86400, minimum=60),
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "PKCE_REQUIRED": True,
+    "REQUEST_APPROVAL_PROMPT": "force",
+    # https only, except loopback http redirect URIs of native MCP clients (RFC 8252), which
+    # apps.oauth.models.Application allows; loopback ports may vary between runs.
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
+    "ALLOW_LOCALHOST_LOOPBACK": True,
+    "DCR_ENABLED": True,
+    "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth2_provider.dcr.AllowAllDCRPermission",),
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token"],
+    "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": [
+        "none",
+        "client_secret_basic",
+        "client_secret_post",
+    ],
+    "OAUTH2_PROTECTED_RESOURCE_NAME": "contextkb",
+    # RFC 9700 (OAuth security BCP): no implicit or password grants, S256 only, tokens in the
+    # Authorization header only, `iss` in authorization responses, tokens hashed at rest.
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+}
+# Open client registration (RFC 7591) per client address ("<n>/minute|hour|day"): MCP clients
+# register once per install, so a flood is refused with 429 instead of filling the database.
+API_THROTTLE_RATES["oauth_register"] = env_str("OAUTH_REGISTRATION_RATE", "30/hour")
+CELERY_BEAT_SCHEDULE["oauth-clear-expired"] = {
+    # Nightly: expired authorization codes and tokens, rotated refresh tokens (apps.oauth.tasks).
+    "task": "apps.oauth.tasks.clear_expired_tokens",
+    "schedule": 24 * 3600.0,
+    "options": {"expires": 3600},
+}

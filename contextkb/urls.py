@@ -28,6 +28,8 @@ urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
     path("api/", include("apps.api.urls")),
+    # OAuth 2.1 for remote MCP: /.well-known/oauth-* and /oauth/… (apps.oauth).
+    path("", include("apps.oauth.urls")),
     path("accounts/", include("apps.accounts.urls")),
     path("", include("apps.reminders.urls")),
     # The web UI; "home" is its space list.

@@ -2,6 +2,10 @@
 
 `request.user` is the token's user and `request.auth` the ApiToken, so views pass the token (not
 the user) to `visible_to()` and the services, and the token's scope and spaces apply.
+
+OAuth access tokens (apps.oauth) need no class of their own: each is backed by an ApiToken whose
+hash is the access token's, with the scope and spaces of the consent, so this class (and the MCP
+server's check) authenticates them as that ApiToken.
 """
 
 from __future__ import annotations

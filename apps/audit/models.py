@@ -22,6 +22,8 @@ class AuditEvent(models.Model):
         PERMISSION_DENIED = "permission_denied", "Permission denied"
         EXPORT = "export", "Space exported"
         SECRET_OVERRIDE = "secret_override", "Secret scan overridden by an admin"
+        OAUTH_TOKEN_ISSUED = "oauth_token_issued", "OAuth client connected"
+        OAUTH_TOKEN_REVOKED = "oauth_token_revoked", "OAuth client disconnected"
 
     created_at = models.DateTimeField(default=timezone.now)
     kind = models.CharField(max_length=24, choices=Kind.choices)

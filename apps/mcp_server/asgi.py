@@ -1,5 +1,9 @@
 """The MCP Streamable HTTP app, behind the same bearer-token check as the REST API.
 
+Tokens are API tokens (`ckb_…`) or OAuth access tokens, which are backed by an API token of
+the person who consented (apps.oauth), so one check serves both. A 401 points OAuth clients at
+the protected resource metadata (RFC 9728) in its `WWW-Authenticate` header.
+
 `contextkb.asgi` routes `/mcp` here and everything else to Django. The SDK runs stateless with
 JSON responses, so any web process (and any number of them) can answer any request.
 """
@@ -84,14 +88,31 @@ async def _database_unavailable(send) -> None:
     )
 
 
-async def _unauthorized(send, message: str) -> None:
+def resource_metadata_url(scope, headers: dict) -> str:
+    """Where this endpoint's RFC 9728 metadata lives (path-suffixed form), on the host and scheme
+    the client used, so MCP clients find the OAuth authorization server from a 401."""
+    from django.conf import settings
+
+    scheme = scope.get("scheme") or "http"
+    proxy_header = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
+    if proxy_header:
+        name = proxy_header[0].removeprefix("HTTP_").replace("_", "-").lower()
+        if headers.get(name, "").split(",")[0].strip() == proxy_header[1]:
+            scheme = "https"
+    host = headers.get("host") or settings.SITE_URL.split("://", 1)[-1]
+    return f"{scheme}://{host}/.well-known/oauth-protected-resource{PATH}"
+
+
+async def _unauthorized(send, message: str, scope, headers: dict) -> None:
+    # RFC 6750 + RFC 9728 (as the MCP authorization spec requires): the 401 names the metadata.
+    challenge = f'Bearer realm="mcp", resource_metadata="{resource_metadata_url(scope, headers)}"'
     await _error(
         send,
         401,
         "authentication_failed",
         message,
         {},
-        (b"www-authenticate", b'Bearer realm="mcp"'),
+        (b"www-authenticate", challenge.encode("latin-1")),
     )
 
 
@@ -110,7 +131,7 @@ class BearerAuthMiddleware:
             }
             plain = _bearer(headers)
             if plain is None:
-                await _unauthorized(send, "Send `Authorization: Bearer <token>`.")
+                await _unauthorized(send, "Send `Authorization: Bearer <token>`.", scope, headers)
                 return
             client = scope.get("client") or ("", 0)
             meta = {
@@ -126,7 +147,7 @@ class BearerAuthMiddleware:
                 await _database_unavailable(send)
                 return
             if verdict == "unauthorized":
-                await _unauthorized(send, "Invalid, expired or revoked token.")
+                await _unauthorized(send, "Invalid, expired or revoked token.", scope, headers)
                 return
             if verdict == "throttled":
                 await _throttled(send, wait)
