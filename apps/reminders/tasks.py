@@ -19,13 +19,13 @@ log = logging.getLogger(__name__)
 MAX_SEND_RETRIES = 5
 
 
-@shared_task(name="reminders.sweep", acks_late=True)
+@shared_task(acks_late=True)
 def sweep() -> dict:
     """Hourly: valid-until evidence, orphans, and every record's time-based freshness."""
     return services.sweep()
 
 
-@shared_task(name="reminders.snapshot", acks_late=True)
+@shared_task(acks_late=True)
 def snapshot() -> int:
     """Nightly (and safe to repeat): a full sweep (every record's state, owners who are no
     longer members), then today's freshness counts per space for the trend chart."""
@@ -42,7 +42,7 @@ def periods(now: dt.datetime) -> dict[str, str | None]:
     return {"daily": local.date().isoformat(), "weekly": f"{year}-W{week:02d}"}
 
 
-@shared_task(name="reminders.plan_digests", acks_late=True)
+@shared_task(acks_late=True)
 def plan_digests() -> int:
     """Hourly: one delivery row per owner per period (and per admin per week for escalations),
     then a send task per row. Overlapping runs create each row once (unique constraint); a

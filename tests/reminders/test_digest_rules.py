@@ -122,15 +122,19 @@ def test_text_and_html_parts_say_the_same_with_correct_plurals(space, owner, smt
 def test_switching_daily_to_weekly_right_after_the_daily_digest_sends_nothing_more(
     space, owner, mixed_states, smtp_inbox
 ):
-    assert _send_planned() == ["sent"]
-    reminders.digest_frequency_set(user=owner, frequency=User.DigestFrequency.WEEKLY)
+    # A fixed morning: "the following days of the week" are calendar days, so a run at 23:55
+    # plus six days and ten minutes would already be the seventh day (and rightly send).
+    wednesday = timezone.make_aware(dt.datetime(2026, 12, 9, 9, 0))
+    with time_machine.travel(wednesday):
+        assert _send_planned() == ["sent"]
+        reminders.digest_frequency_set(user=owner, frequency=User.DigestFrequency.WEEKLY)
     # The next hourly beat minutes later, and the following days of the week: nothing.
     for days in (0, 1, 3, 6):
-        with time_machine.travel(timezone.now() + dt.timedelta(days=days, minutes=10)):
+        with time_machine.travel(wednesday + dt.timedelta(days=days, minutes=10)):
             assert _send_planned() == []
     assert len(smtp_inbox.messages) == 1
     # A week after the last one, the weekly digest comes.
-    with time_machine.travel(timezone.now() + dt.timedelta(days=7, minutes=10)):
+    with time_machine.travel(wednesday + dt.timedelta(days=7, minutes=10)):
         assert _send_planned() == ["sent"]
     assert len(smtp_inbox.messages) == 2
 
