@@ -508,6 +508,26 @@ if CONTEXTKB_SYNC_INTERVAL:
         "options": {"expires": max(60, CONTEXTKB_SYNC_INTERVAL // 2)},
     }
 
+# --- chat notifications (apps.chat: Slack and Microsoft Teams) --------------------------------
+INSTALLED_APPS += ["apps.chat"]
+# The Slack app's signing secret (Basic Information → App Credentials), which proves a button
+# press came from Slack. Unset: the interactivity endpoint refuses every request.
+CHAT_SLACK_SIGNING_SECRET = env_secret("CHAT_SLACK_SIGNING_SECRET") or ""
+# Slack's Web API (chat.postMessage, for spaces set up with a bot token).
+CHAT_SLACK_API_URL = env_str("CHAT_SLACK_API_URL", "https://slack.com/api").rstrip("/")
+# Hosts a space admin's webhook URL (and Slack's response_url) may point at; a leading dot
+# allows its subdomains. Keeps the server from posting to internal addresses.
+CHAT_WEBHOOK_HOSTS = env_list(
+    "CHAT_WEBHOOK_HOSTS",
+    ["hooks.slack.com", ".logic.azure.com", ".api.powerplatform.com", ".webhook.office.com"],
+)
+# Plain-http webhook URLs (tests and local fakes only).
+CHAT_ALLOW_HTTP = env_bool("CHAT_ALLOW_HTTP", False)
+# Seconds to wait for Slack or Teams before the send counts as failed (and is retried).
+CHAT_TIMEOUT_SECONDS = env_float("CHAT_TIMEOUT_SECONDS", 10.0)
+# httpx logs every request's URL at INFO, and a webhook URL is a secret.
+LOGGING["loggers"]["httpx"] = {"level": "WARNING"}
+
 # Shared secret of the GitHub (X-Hub-Signature-256) and GitLab (X-Gitlab-Token) push webhooks.
 # Unset: the webhook endpoints refuse every request.
 DRIFT_WEBHOOK_SECRET = env_secret("DRIFT_WEBHOOK_SECRET") or ""

@@ -30,6 +30,7 @@ urlpatterns = [
     path("api/", include("apps.api.urls")),
     path("accounts/", include("apps.accounts.urls")),
     path("", include("apps.reminders.urls")),
+    path("", include("apps.chat.urls")),
     # The web UI; "home" is its space list.
     path("", web_spaces.space_list, name="home"),
     path("", include("apps.interchange.urls")),

@@ -393,7 +393,8 @@ def digest_frequency_set(*, user: User, frequency: str) -> User:
 
 
 def delivery_plan(*, user_ids: list[int], kind: str, period: str) -> list[int]:
-    """Create the (user, kind, period) rows that do not exist yet; returns the new rows' ids.
+    """Create the (user, kind, period) email rows that do not exist yet; returns the new rows'
+    ids (chat rows: apps.chat.services.plan).
 
     The unique constraint makes this safe under two beat processes: only one INSERT wins."""
     if not user_ids:
@@ -402,10 +403,11 @@ def delivery_plan(*, user_ids: list[int], kind: str, period: str) -> list[int]:
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            INSERT INTO {table} (user_id, kind, period, status, attempts, item_count,
-                                 last_error, message_id, created_at)
-            SELECT u, %s, %s, 'pending', 0, 0, '', '', %s FROM unnest(%s::bigint[]) AS u
-            ON CONFLICT (user_id, kind, period) DO NOTHING
+            INSERT INTO {table} (user_id, kind, period, channel, payload, status, attempts,
+                                 item_count, last_error, message_id, created_at)
+            SELECT u, %s, %s, 'email', '{{}}'::jsonb, 'pending', 0, 0, '', '', %s
+            FROM unnest(%s::bigint[]) AS u
+            ON CONFLICT (user_id, kind, period) WHERE channel = 'email' DO NOTHING
             RETURNING id
             """,  # noqa: S608
             [kind, period, timezone.now(), user_ids],
