@@ -134,7 +134,7 @@ def test_worker_posts_each_chat_digest_once_across_a_500_and_its_buttons_verify(
         "text": {"type": "plain_text", "text": "1 record to review in Payments", "emoji": True},
     }
     assert intro["text"]["text"].startswith("<@U0OWNER1> ")
-    assert f"|GRD-1 Never log card numbers>*" in section["text"]["text"]
+    assert "|GRD-1 Never log card numbers>*" in section["text"]["text"]
     assert "Review overdue by 15 days" in section["text"]["text"]
     still_true, needs_change, not_mine = actions["elements"]
     assert (still_true["type"], still_true["text"]["text"], still_true["style"]) == (
