@@ -266,6 +266,8 @@ def notify(
         raise InvalidInput("A notice key of 1 to 80 characters.", details={"key": ["Invalid."]})
     if not ChatChannel.objects.filter(space=space).exists():
         return None
+    if Delivery.objects.filter(kind=Delivery.Kind.NOTICE, space=space, period=key).exists():
+        return None  # the key was used (the unique row also stops a concurrent twin)
     payload = {
         "title": str(title)[:150],
         "text": str(text)[:2500],
