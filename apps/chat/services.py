@@ -223,7 +223,8 @@ def plan(
                 user_id__in={u for u, _ in pairs}, space_id__in={s for _, s in pairs}
             ).values_list("user_id", "space_id")
         )
-        rows = sorted(pair for pair in pairs if pair in members)
+        chosen = set(users)  # a team's other members did not choose chat
+        rows = sorted(pair for pair in pairs if pair in members and pair[0] in chosen)
     else:
         already = set(
             Delivery.objects.filter(

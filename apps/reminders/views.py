@@ -210,7 +210,6 @@ def digest_settings(request):
             "time_zone": settings.TIME_ZONE,
             "chat_spaces": [s for s in spaces.select_related("chat_channel") if _has_chat(s)],
         },
-        status=400 if form.errors else 200,
     )
 
 
