@@ -191,3 +191,26 @@ def test_bad_bodies_get_a_clear_400_and_an_unconfigured_server_refuses(
     assert response.json()["error"]["code"] == "not_configured"
     assert _unchanged(stale)
     assert client.get(URL).status_code == 405
+
+
+def test_the_presser_is_told_the_result_through_the_response_url(client, sink, stale, owner):
+    from django.test import TestCase
+
+    from apps.chat import tasks as chat_tasks
+
+    payload = block_actions(value=_token(stale, owner), response_url=f"{sink.url}/actions/T0/1")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(chat_tasks.slack_reply, "delay", chat_tasks.slack_reply.run)
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            assert _press(client, payload).status_code == 200
+    [reply] = sink.accepted("/actions/T0/1")
+    assert reply["json"]["response_type"] == "ephemeral"
+    assert reply["json"]["replace_original"] is False
+    assert reply["json"]["text"].startswith("Thanks: GRD-1 is verified as still true")
+
+
+def test_a_response_url_off_the_allowed_hosts_is_not_called(settings):
+    from apps.chat import tasks as chat_tasks
+
+    settings.CHAT_WEBHOOK_HOSTS = ["hooks.slack.com"]
+    assert chat_tasks.slack_reply.run("http://169.254.169.254/latest/meta-data", "hi") is False
