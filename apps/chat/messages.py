@@ -54,6 +54,8 @@ class Message:
     footer: str = ""
     footer_links: list[tuple[str, str]] = field(default_factory=list)
     slack_mention: str = ""
+    # Who it is for, when not mentioned (Slack without a member ID, Teams).
+    greeting: str = ""
 
 
 # --- building ---------------------------------------------------------------------------------
@@ -117,9 +119,10 @@ def digest(*, user, group: SpaceGroup, period: str, slack_user_id: str = "") -> 
     return Message(
         heading=f"{_plural(group.total, 'record')} to review in {group.space.name}",
         intro=(
-            f"{user.display_name}, records you own need a look, most urgent first. "
+            "Records you own need a look, most urgent first. "
             "If one still holds, press Still true; if it changed, Needs change opens it."
         ),
+        greeting=user.display_name,
         lines=[_record_line(item, user=user, one_click=True) for item in items],
         more=f"And {more} more in your review queue." if more > 0 else "",
         footer=(
@@ -202,6 +205,8 @@ def slack_payload(message: Message) -> dict:
     intro = _mrkdwn(message.intro)
     if message.slack_mention:
         intro = f"<@{message.slack_mention}> {intro}"
+    elif message.greeting:
+        intro = f"{_mrkdwn(message.greeting)}: {intro}"
     blocks: list[dict] = [
         {"type": "header", "text": _plain(message.heading, 150)},
         {"type": "section", "text": {"type": "mrkdwn", "text": intro[:3000]}},
@@ -259,7 +264,13 @@ def teams_payload(message: Message) -> dict:
             "weight": "Bolder",
             "wrap": True,
         },
-        {"type": "TextBlock", "text": _card_text(message.intro), "wrap": True},
+        {
+            "type": "TextBlock",
+            "text": _card_text(
+                f"{message.greeting}: {message.intro}" if message.greeting else message.intro
+            ),
+            "wrap": True,
+        },
     ]
     for line in message.lines:
         title = f"[{_card_text(line.title)}]({line.url})" if line.url else _card_text(line.title)
