@@ -447,7 +447,8 @@ def delivery_claim(*, delivery_id: int) -> Delivery | None:
 
 
 def delivery_reclaim_stuck(*, periods: list[str], now: dt.datetime | None = None) -> list[int]:
-    """Make deliveries of `periods` that have been `sending` longer than the lease pending again.
+    """Make deliveries of `periods` (and chat notices) that have been `sending` longer than the
+    lease pending again.
 
     Such a row was claimed by a worker that died (SIGKILL, OOM, host loss) before it could
     finish: the lease (REMINDERS_SEND_LEASE_SECONDS) is longer than Celery's hard time limit, so
@@ -469,7 +470,8 @@ def delivery_reclaim_stuck(*, periods: list[str], now: dt.datetime | None = None
                                 || to_char(claimed_at AT TIME ZONE 'UTC',
                                            'YYYY-MM-DD HH24:MI:SS')
                                 || ' UTC did not finish within the lease.'
-             WHERE status = 'sending' AND claimed_at < %s AND period = ANY(%s)
+             WHERE status = 'sending' AND claimed_at < %s
+               AND (period = ANY(%s) OR kind = 'notice')
             RETURNING id
             """,  # noqa: S608
             [cutoff, periods],

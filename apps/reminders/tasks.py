@@ -9,6 +9,7 @@ import smtplib
 from celery import shared_task
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.models import User
@@ -84,10 +85,12 @@ def plan_digests() -> int:
     )
     # Rows whose worker died mid-send (left "sending" past the lease) become pending again.
     services.delivery_reclaim_stuck(periods=[keys["daily"], keys["weekly"]], now=now)
+    # Chat notices (apps.chat.services.notify) have their own keys as periods: a pending one
+    # whose task got lost is sent by this run too.
     to_send = list(
-        Delivery.objects.filter(
-            status=Delivery.Status.PENDING, period__in=[keys["daily"], keys["weekly"]]
-        ).values_list("id", flat=True)
+        Delivery.objects.filter(status=Delivery.Status.PENDING)
+        .filter(Q(period__in=[keys["daily"], keys["weekly"]]) | Q(kind=Delivery.Kind.NOTICE))
+        .values_list("id", flat=True)
     )
     for delivery_id in to_send:
         transaction.on_commit(lambda pk=delivery_id: send_delivery.delay(pk))

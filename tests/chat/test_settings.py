@@ -198,3 +198,21 @@ def test_notify_posts_once_per_key(sink, space, owner, admin_user):
     ]
     other = SpaceFactory(slug="nochannel")
     assert chat.notify(space=other, key="k", title="t", text="x") is None
+
+
+def test_a_notice_whose_task_was_lost_is_sent_by_the_next_planner_run(sink, space, admin_user):
+    chat.channel_save(
+        space=space, actor=admin_user, platform="teams", webhook_url=f"{sink.url}/teams?sig=s"
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tasks.send_delivery, "delay", lambda pk: None)  # the broker lost it
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            notice = chat.notify(space=space, key="agent-escalation-7", title="t", text="x")
+    queued = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tasks.send_delivery, "delay", lambda pk: queued.append(pk))
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            tasks.plan_digests()
+    assert queued == [notice.pk]
+    assert tasks.send_delivery.run(notice.pk) == "sent"
+    assert len(sink.accepted("/teams?sig=s")) == 1
