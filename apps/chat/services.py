@@ -121,6 +121,26 @@ def channel_remove(*, space: Space, actor) -> bool:
     return bool(deleted)
 
 
+def channel_test(*, space: Space, actor) -> str:
+    """Post a short test message to the space's channel now (a space admin's "Send a test
+    message"), so a wrong or revoked webhook shows at once. Returns what to tell the admin;
+    raises InvalidInput with the platform's refusal."""
+    _require_admin(space, actor)
+    channel = ChatChannel.objects.filter(space=space).first()
+    if channel is None:
+        raise InvalidInput(f"{space.name} has no chat channel yet.")
+    message = messages.Message(
+        heading=f"contextkb is connected to {space.name}",
+        intro="Digests, escalations and proposals of this space will be posted here.",
+        footer_links=[("Chat settings", absolute(reverse("chat:space_chat", args=[space.slug])))],
+    )
+    try:
+        _post(channel, message)
+    except SendError as exc:
+        raise InvalidInput(f"The test message was not delivered: {exc}") from None
+    return f"A test message was posted to the {channel.platform_name} channel."
+
+
 # --- each person's choice -----------------------------------------------------------------------
 
 
@@ -344,6 +364,15 @@ def deliver(*, delivery: Delivery) -> tuple[str, int]:
     if message is None:
         return Delivery.Status.EMPTY, 0
     try:
+        _post(channel, message)
+    except SendError as exc:
+        exc.count = count
+        raise
+    return Delivery.Status.SENT, count
+
+
+def _post(channel: ChatChannel, message: messages.Message) -> None:
+    try:
         secret = unseal(channel.sealed_secret)
     except InvalidInput:
         raise SendError(
@@ -353,20 +382,15 @@ def deliver(*, delivery: Delivery) -> tuple[str, int]:
         ) from None
     render = messages.slack_payload if channel.is_slack else messages.teams_payload
     body = render(message)
-    try:
-        if channel.platform == ChatChannel.Platform.SLACK_BOT:
-            post(
-                platform=channel.platform,
-                url=f"{settings.CHAT_SLACK_API_URL}/chat.postMessage",
-                body={"channel": channel.slack_channel, **body},
-                token=secret,
-            )
-        else:
-            post(platform=channel.platform, url=secret, body=body)
-    except SendError as exc:
-        exc.count = count
-        raise
-    return Delivery.Status.SENT, count
+    if channel.platform == ChatChannel.Platform.SLACK_BOT:
+        post(
+            platform=channel.platform,
+            url=f"{settings.CHAT_SLACK_API_URL}/chat.postMessage",
+            body={"channel": channel.slack_channel, **body},
+            token=secret,
+        )
+    else:
+        post(platform=channel.platform, url=secret, body=body)
 
 
 def space_deliveries(*, space: Space, limit: int = 50) -> list[Delivery]:

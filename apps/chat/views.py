@@ -33,7 +33,7 @@ def space_chat(request, slug: str):
         {"platform": channel.platform, "slack_channel": channel.slack_channel} if channel else None
     )
     form = ChannelForm(request.POST if action == "save" else None, initial=initial)
-    status = 200
+    status, error = 200, ""
     if request.method == "POST":
         if not is_admin:
             return render(
@@ -51,6 +51,9 @@ def space_chat(request, slug: str):
                     services.channel_save(space=space, actor=request.user, **form.cleaned_data)
                     messages.success(request, "Chat channel saved.")
                     return redirect("chat:space_chat", slug=space.slug)
+            elif action == "test":
+                messages.success(request, services.channel_test(space=space, actor=request.user))
+                return redirect("chat:space_chat", slug=space.slug)
             elif action == "remove":
                 services.channel_remove(space=space, actor=request.user)
                 messages.success(request, "Chat channel removed; nothing more is posted there.")
@@ -70,11 +73,14 @@ def space_chat(request, slug: str):
             else:
                 raise InvalidInput("Unknown action.")
         except InvalidInput as exc:
-            for field, errors in (exc.details or {}).items():
-                if field in form.fields:
-                    for error in errors:
-                        form.add_error(field, error)
-            form.add_error(None, exc.message)
+            if form.is_bound:
+                for field, errors in (exc.details or {}).items():
+                    if field in form.fields:
+                        for error in errors:
+                            form.add_error(field, error)
+                form.add_error(None, exc.message)
+            else:
+                error = exc.message
         except (Forbidden, NotFound) as exc:
             messages.error(request, exc.message)
             return redirect("chat:space_chat", slug=space.slug)
@@ -85,6 +91,7 @@ def space_chat(request, slug: str):
         {
             "space": space,
             "channel": channel,
+            "error": error,
             "form": form,
             "is_admin": is_admin,
             "deliveries": services.space_deliveries(space=space) if is_admin else [],

@@ -216,3 +216,24 @@ def test_a_notice_whose_task_was_lost_is_sent_by_the_next_planner_run(sink, spac
     assert queued == [notice.pk]
     assert tasks.send_delivery.run(notice.pk) == "sent"
     assert len(sink.accepted("/teams?sig=s")) == 1
+
+
+def test_a_test_message_shows_at_once_whether_the_webhook_works(client, sink, space, admin_user):
+    chat.channel_save(
+        space=space,
+        actor=admin_user,
+        platform="slack_webhook",
+        webhook_url=f"{sink.url}/services/T0/B0/hiddenpart",
+    )
+    client.force_login(admin_user)
+    done = client.post("/s/payments/chat/", {"action": "test"}, follow=True)
+    assert "A test message was posted to the Slack channel." in done.content.decode()
+    [request] = sink.accepted("/services/T0/B0/hiddenpart")
+    assert request["json"]["text"] == "contextkb is connected to Payments"
+
+    sink.script["/services/T0/B0/hiddenpart"] = [(404, "no_service")]
+    refused = client.post("/s/payments/chat/", {"action": "test"})
+    assert refused.status_code == 400
+    page = refused.content.decode()
+    assert "The test message was not delivered: Slack refused the message (HTTP 404" in page
+    assert "hiddenpart" not in page
