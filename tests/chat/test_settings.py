@@ -146,7 +146,7 @@ def test_chat_only_keeps_the_email_while_one_of_the_persons_spaces_has_no_channe
 
 
 def test_escalations_go_to_a_space_channel_once_a_week_however_many_admins(
-    space, owner, admin_user
+    sink, space, owner, admin_user
 ):
     from apps.accounts.models import Membership
 
@@ -165,6 +165,18 @@ def test_escalations_go_to_a_space_channel_once_a_week_however_many_admins(
     assert planned.count(("escalation", "chat", "payments")) == 1
     assert ("escalation", "email", None) not in planned  # both chose chat only
     assert _plan() == planned  # the next hourly run adds nothing
+
+    chat.channel_save(
+        space=space, actor=admin_user, platform="teams", webhook_url=f"{sink.url}/t?sig=1"
+    )
+    delivery = Delivery.objects.get(kind="escalation", channel="chat")
+    assert tasks.send_delivery.run(delivery.pk) == "sent"
+    [request] = sink.accepted("/t?sig=1")
+    card = request["json"]["attachments"][0]["content"]
+    assert card["body"][0]["text"] == "1 record escalated in Payments"
+    assert "No owner: assign one from the review queue" in card["body"][2]["items"][1]["text"]
+    # Admins get no one-click verify for someone else's record: only "Needs change".
+    assert [a["title"] for a in card["body"][2]["items"][-1]["actions"]] == ["Needs change"]
 
 
 def test_notify_posts_once_per_key(sink, space, owner, admin_user):
