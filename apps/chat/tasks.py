@@ -9,7 +9,7 @@ import httpx
 from celery import shared_task
 from django.conf import settings
 
-from apps.chat.services import response_url_allowed
+from apps.chat.interactions import response_url_allowed
 
 log = logging.getLogger(__name__)
 

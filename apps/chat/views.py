@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.accounts import access
 from apps.accounts.models import Space
-from apps.chat import services
+from apps.chat import interactions, services
 from apps.chat.forms import ChannelForm
 from apps.chat.models import ChatChannel
 from apps.core.errors import Forbidden, InvalidInput, NotFound
@@ -109,12 +109,12 @@ def _error(status: int, code: str, message: str) -> JsonResponse:
 def slack_interactivity(request):
     """Slack's Interactivity Request URL: a button press in a digest."""
     try:
-        replies = services.slack_interaction(
+        replies = interactions.slack_interaction(
             body=request.body,
             timestamp=request.headers.get("X-Slack-Request-Timestamp", ""),
             signature=request.headers.get("X-Slack-Signature", ""),
         )
-    except services.Refused as exc:
+    except interactions.Refused as exc:
         return _error(409 if exc.code == "replayed" else 401, exc.code, exc.message)
     except InvalidInput as exc:
         return _error(400, exc.code, exc.message)
