@@ -92,9 +92,11 @@ def slack_interaction(
     _claim_interaction(keys, now=now)
     if payload.get("type") != "block_actions":
         return []
-    slack_user = str((payload.get("user") or {}).get("id", ""))
+    user = payload.get("user")
+    slack_user = str(user.get("id", "")) if isinstance(user, dict) else ""
+    actions = payload.get("actions")
     replies = []
-    for action in payload.get("actions") or []:
+    for action in actions if isinstance(actions, list) else []:
         if not isinstance(action, dict):
             continue
         kind = str(action.get("action_id", "")).partition(":")[0]

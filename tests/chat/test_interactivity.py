@@ -214,3 +214,21 @@ def test_a_response_url_off_the_allowed_hosts_is_not_called(settings):
 
     settings.CHAT_WEBHOOK_HOSTS = ["hooks.slack.com"]
     assert chat_tasks.slack_reply.run("http://169.254.169.254/latest/meta-data", "hi") is False
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"type": "block_actions", "user": "U0OWNER1", "actions": "still_true"},
+        {"type": "block_actions", "user": None, "actions": [None, 3, {"action_id": 7}]},
+        {"type": "view_submission", "trigger_id": ["x"]},
+        [],
+    ],
+)
+def test_odd_payloads_change_nothing_and_never_fail(client, stale, payload):
+    body, headers = slack_request(payload)
+    response = client.generic(
+        "POST", URL, body, content_type="application/x-www-form-urlencoded", headers=headers
+    )
+    assert response.status_code in (200, 400)
+    assert _unchanged(stale)
