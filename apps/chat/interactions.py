@@ -164,6 +164,9 @@ def _act(kind: str, token: str, *, slack_user: str, now: dt.datetime) -> str:
 
 
 def response_url_allowed(url: str) -> bool:
-    parts = urlsplit(url or "")
+    try:
+        parts = urlsplit(url or "")
+    except ValueError:
+        return False
     schemes = ("https", "http") if settings.CHAT_ALLOW_HTTP else ("https",)
     return parts.scheme in schemes and host_allowed((parts.hostname or "").lower())

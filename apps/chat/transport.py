@@ -34,7 +34,14 @@ def check_webhook_url(url: str, *, platform: str) -> str:
     """A webhook URL the server may post to: https on a host of CHAT_WEBHOOK_HOSTS (so a space
     admin cannot point the server at an internal address)."""
     url = (url or "").strip()
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        raise InvalidInput(
+            f"The {platform} webhook URL is not a valid URL.",
+            details={"webhook_url": ["Not a URL."]},
+        ) from None
     allowed_schemes = ("https", "http") if settings.CHAT_ALLOW_HTTP else ("https",)
     host = (parts.hostname or "").lower()
     if parts.scheme not in allowed_schemes or not host:

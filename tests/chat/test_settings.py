@@ -70,6 +70,11 @@ def test_a_space_admin_sets_a_slack_webhook_which_is_stored_sealed_and_never_sho
             "intranet.local is not a Slack webhook host.",
         ),
         ({"platform": "teams", "webhook_url": "ftp://127.0.0.1/x"}, "must start with https://"),
+        ({"platform": "teams", "webhook_url": "https://[::1/x"}, "is not a valid URL."),
+        (
+            {"platform": "teams", "webhook_url": "https://hooks.slack.com:99999/x"},
+            "is not a valid URL.",
+        ),
         ({"platform": "teams"}, "Enter the Teams webhook URL."),
         (
             {"platform": "slack_bot", "bot_token": "xoxp-user-token", "slack_channel": "C0123"},
