@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "apps.api",
     "apps.audit",
     "apps.reminders",
+    "apps.chat",
     # Single sign-on over OpenID Connect (apps.sso, docs/sso.md).
     "allauth",
     "allauth.account",
@@ -257,6 +258,8 @@ LOGGING["handlers"]["console"].update(formatter=LOG_FORMAT, filters=["request_co
 if CELERY_BROKER_URL == "filesystem://":
     # kombu warns on every connection that a filesystem "URL" has no host name.
     LOGGING["loggers"]["kombu.connection"] = {"level": "ERROR"}
+# httpx logs every request's URL at INFO, and a chat webhook URL is a secret.
+LOGGING["loggers"]["httpx"] = {"level": "WARNING"}
 
 # --- retrieval --------------------------------------------------------------------------------
 # Which embedding provider computes record and query vectors: `wordllama` (local, weights ship in
@@ -484,6 +487,23 @@ CONTEXTKB_SYNC_INTERVAL = env_int("CONTEXTKB_SYNC_INTERVAL", 900, minimum=0)
 # Shared secret of the GitHub (X-Hub-Signature-256) and GitLab (X-Gitlab-Token) push webhooks.
 # Unset: the webhook endpoints refuse every request.
 DRIFT_WEBHOOK_SECRET = env_secret("DRIFT_WEBHOOK_SECRET") or ""
+
+# --- chat notifications (apps.chat: Slack and Microsoft Teams; docs/notifications.md) ---------
+# The Slack app's signing secret (Basic Information → App Credentials), which proves a button
+# press came from Slack. Unset: the interactivity endpoint refuses every request.
+CHAT_SLACK_SIGNING_SECRET = env_secret("CHAT_SLACK_SIGNING_SECRET") or ""
+# Slack's Web API (chat.postMessage, for spaces set up with a bot token).
+CHAT_SLACK_API_URL = env_str("CHAT_SLACK_API_URL", "https://slack.com/api").rstrip("/")
+# Hosts a space admin's webhook URL (and Slack's response_url) may point at; a leading dot
+# allows its subdomains. Keeps the server from posting to internal addresses.
+CHAT_WEBHOOK_HOSTS = env_list(
+    "CHAT_WEBHOOK_HOSTS",
+    ["hooks.slack.com", ".logic.azure.com", ".api.powerplatform.com", ".webhook.office.com"],
+)
+# Plain-http webhook URLs (tests and local fakes only).
+CHAT_ALLOW_HTTP = env_bool("CHAT_ALLOW_HTTP", False)
+# Seconds to wait for Slack or Teams before the send counts as failed (and is retried).
+CHAT_TIMEOUT_SECONDS = env_float("CHAT_TIMEOUT_SECONDS", 10.0)
 
 # --- single sign-on (OpenID Connect through django-allauth; apps.sso, docs/sso.md) -----------
 # The issuer (or its /.well-known/openid-configuration URL). SSO is on when this and the

@@ -32,6 +32,7 @@ urlpatterns = [
     path("", include("apps.oauth.urls")),
     path("accounts/", include("apps.accounts.urls")),
     path("", include("apps.reminders.urls")),
+    path("", include("apps.chat.urls")),
     # The web UI; "home" is its space list.
     path("", web_spaces.space_list, name="home"),
     path("", include("apps.interchange.urls")),

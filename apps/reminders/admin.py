@@ -8,12 +8,14 @@ from apps.reminders.models import Delivery, DriftReport, HealthSnapshot, UsedLin
 
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
-    """Every digest and escalation email: failed and stuck sends show here (filter by status),
-    with the last error, and can be sent again."""
+    """Every digest and escalation email and chat message: failed and stuck sends show here
+    (filter by status), with the last error, and can be sent again."""
 
     list_display = (
         "user",
         "kind",
+        "channel",
+        "space",
         "period",
         "status",
         "attempts",
@@ -22,11 +24,13 @@ class DeliveryAdmin(admin.ModelAdmin):
         "sent_at",
         "error",
     )
-    list_filter = ("status", "kind")
+    list_filter = ("status", "kind", "channel")
     search_fields = ("user__username", "user__email", "period")
     readonly_fields = (
         "user",
         "kind",
+        "channel",
+        "space",
         "period",
         "status",
         "attempts",
@@ -37,7 +41,7 @@ class DeliveryAdmin(admin.ModelAdmin):
         "message_id",
         "last_error",
     )
-    list_select_related = ("user",)
+    list_select_related = ("user", "space")
     actions = ["send_again"]
 
     @admin.display(description="Last error")

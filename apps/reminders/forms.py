@@ -1,6 +1,7 @@
 from django import forms
 
 from apps.accounts.models import User
+from apps.chat.models import ChatPreference
 from apps.records.policy import (
     DEFAULT_INTERVALS,
     MAX_INTERVAL_DAYS,
@@ -46,6 +47,20 @@ class PolicyForm(forms.Form):
 class DigestSettingsForm(forms.Form):
     digest_frequency = forms.ChoiceField(
         choices=User.DigestFrequency.choices, widget=forms.RadioSelect, label="Reminder emails"
+    )
+    # Where reminders go (apps.chat); left out of a POST, the stored choice stays.
+    notify_by = forms.ChoiceField(
+        choices=ChatPreference.NotifyBy.choices,
+        widget=forms.RadioSelect,
+        label="Send reminders by",
+        required=False,
+    )
+    slack_user_id = forms.CharField(
+        required=False,
+        max_length=32,
+        label="Your Slack member ID",
+        help_text="Such as U0123ABCD (in Slack: your profile → ⋮ → Copy member ID). Slack "
+        "messages mention you, and only you can press their buttons for your records.",
     )
 
 

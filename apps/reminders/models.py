@@ -12,11 +12,18 @@ from apps.accounts.models import Space
 
 
 class Delivery(models.Model):
-    """One email for one recipient and period; the unique row is what makes a send exactly-once."""
+    """One email or chat message for one recipient and period; the unique row is what makes a
+    send exactly-once."""
 
     class Kind(models.TextChoices):
         DIGEST = "digest", "Owner digest"
         ESCALATION = "escalation", "Escalation digest"
+        # A one-off chat message (a proposal, an agent escalation): apps.chat.services.notify.
+        NOTICE = "notice", "Chat notice"
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "Email"
+        CHAT = "chat", "Chat"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -26,12 +33,25 @@ class Delivery(models.Model):
         GAVE_UP = "gave_up", "Failed (gave up)"
         EMPTY = "empty", "Nothing to send"
 
+    # None only for a chat notice addressed to a space rather than a person.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reminder_deliveries"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="reminder_deliveries",
+        null=True,
+        blank=True,
     )
     kind = models.CharField(max_length=12, choices=Kind.choices)
-    # "2026-11-24" for daily digests, "2026-W48" for weekly ones and escalations.
-    period = models.CharField(max_length=12)
+    # "2026-11-24" for daily digests, "2026-W48" for weekly ones and escalations; a notice's
+    # caller-given key (one message per key).
+    period = models.CharField(max_length=80)
+    channel = models.CharField(max_length=8, choices=Channel.choices, default=Channel.EMAIL)
+    # Chat deliveries go to this space's channel (None for email).
+    space = models.ForeignKey(
+        Space, on_delete=models.CASCADE, null=True, blank=True, related_name="chat_deliveries"
+    )
+    # A notice's content (title, text, links); digests are rendered at send time.
+    payload = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     item_count = models.PositiveIntegerField(default=0)
@@ -45,17 +65,32 @@ class Delivery(models.Model):
         ordering = ["-created_at"]
         verbose_name_plural = "deliveries"
         constraints = [
+            # One email per person, kind and period (delivery_plan's ON CONFLICT target).
             models.UniqueConstraint(
-                fields=["user", "kind", "period"], name="delivery_unique_user_kind_period"
-            )
+                fields=["user", "kind", "period"],
+                condition=Q(channel="email"),
+                name="delivery_unique_user_kind_period",
+            ),
+            # One chat message per person (or none, for a space notice), kind, period and space.
+            models.UniqueConstraint(
+                fields=["user", "kind", "period", "space"],
+                condition=Q(channel="chat"),
+                nulls_distinct=False,
+                name="delivery_unique_chat",
+            ),
         ]
         indexes = [
             # The admin's "failed / stuck sends" filter.
             models.Index(fields=["status", "created_at"], name="delivery_status_idx"),
+            # A space's chat deliveries, newest first (the space's chat page).
+            models.Index(fields=["space", "-created_at"], name="delivery_space_idx"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} for {self.user} ({self.period}): {self.status}"
+        whom = self.user or self.space
+        return (
+            f"{self.get_kind_display()} ({self.channel}) for {whom} ({self.period}): {self.status}"
+        )
 
 
 class UsedLink(models.Model):

@@ -384,7 +384,8 @@ def digest_frequency_set(*, user: User, frequency: str) -> User:
 
 
 def delivery_plan(*, user_ids: list[int], kind: str, period: str) -> list[int]:
-    """Create the (user, kind, period) rows that do not exist yet; returns the new rows' ids.
+    """Create the (user, kind, period) email rows that do not exist yet; returns the new rows'
+    ids (chat rows: apps.chat.services.plan).
 
     The unique constraint makes this safe under two beat processes: only one INSERT wins."""
     if not user_ids:
@@ -393,10 +394,11 @@ def delivery_plan(*, user_ids: list[int], kind: str, period: str) -> list[int]:
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            INSERT INTO {table} (user_id, kind, period, status, attempts, item_count,
-                                 last_error, message_id, created_at)
-            SELECT u, %s, %s, 'pending', 0, 0, '', '', %s FROM unnest(%s::bigint[]) AS u
-            ON CONFLICT (user_id, kind, period) DO NOTHING
+            INSERT INTO {table} (user_id, kind, period, channel, payload, status, attempts,
+                                 item_count, last_error, message_id, created_at)
+            SELECT u, %s, %s, 'email', '{{}}'::jsonb, 'pending', 0, 0, '', '', %s
+            FROM unnest(%s::bigint[]) AS u
+            ON CONFLICT (user_id, kind, period) WHERE channel = 'email' DO NOTHING
             RETURNING id
             """,  # noqa: S608
             [kind, period, timezone.now(), user_ids],
@@ -436,7 +438,8 @@ def delivery_claim(*, delivery_id: int) -> Delivery | None:
 
 
 def delivery_reclaim_stuck(*, periods: list[str], now: dt.datetime | None = None) -> list[int]:
-    """Make deliveries of `periods` that have been `sending` longer than the lease pending again.
+    """Make deliveries of `periods` (and chat notices) that have been `sending` longer than the
+    lease pending again.
 
     Such a row was claimed by a worker that died (SIGKILL, OOM, host loss) before it could
     finish: the lease (REMINDERS_SEND_LEASE_SECONDS) is longer than Celery's hard time limit, so
@@ -458,7 +461,8 @@ def delivery_reclaim_stuck(*, periods: list[str], now: dt.datetime | None = None
                                 || to_char(claimed_at AT TIME ZONE 'UTC',
                                            'YYYY-MM-DD HH24:MI:SS')
                                 || ' UTC did not finish within the lease.'
-             WHERE status = 'sending' AND claimed_at < %s AND period = ANY(%s)
+             WHERE status = 'sending' AND claimed_at < %s
+               AND (period = ANY(%s) OR kind = 'notice')
             RETURNING id
             """,  # noqa: S608
             [cutoff, periods],

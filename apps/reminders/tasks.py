@@ -9,9 +9,12 @@ import smtplib
 from celery import shared_task
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.models import User
+from apps.chat import services as chat
+from apps.chat.transport import SendError
 from apps.reminders import emails, selectors, services
 from apps.reminders.models import Delivery
 
@@ -62,21 +65,32 @@ def plan_digests() -> int:
     ):
         ids = selectors.users_with_digest_items(frequency=frequency, now=now)
         ids = selectors.without_recent_digest(user_ids=ids, since=since)
+        # Email and chat (each person's choice) are planned together, so one run covers both.
         planned += len(
-            services.delivery_plan(user_ids=ids, kind=Delivery.Kind.DIGEST, period=period)
+            services.delivery_plan(
+                user_ids=chat.wants_email(user_ids=ids), kind=Delivery.Kind.DIGEST, period=period
+            )
         )
+        planned += len(chat.plan(user_ids=ids, kind=Delivery.Kind.DIGEST, period=period, now=now))
     admins = selectors.admins_with_escalations(now=now)
     planned += len(
         services.delivery_plan(
-            user_ids=admins, kind=Delivery.Kind.ESCALATION, period=keys["weekly"]
+            user_ids=chat.wants_email(user_ids=admins),
+            kind=Delivery.Kind.ESCALATION,
+            period=keys["weekly"],
         )
+    )
+    planned += len(
+        chat.plan(user_ids=admins, kind=Delivery.Kind.ESCALATION, period=keys["weekly"], now=now)
     )
     # Rows whose worker died mid-send (left "sending" past the lease) become pending again.
     services.delivery_reclaim_stuck(periods=[keys["daily"], keys["weekly"]], now=now)
+    # Chat notices (apps.chat.services.notify) have their own keys as periods: a pending one
+    # whose task got lost is sent by this run too.
     to_send = list(
-        Delivery.objects.filter(
-            status=Delivery.Status.PENDING, period__in=[keys["daily"], keys["weekly"]]
-        ).values_list("id", flat=True)
+        Delivery.objects.filter(status=Delivery.Status.PENDING)
+        .filter(Q(period__in=[keys["daily"], keys["weekly"]]) | Q(kind=Delivery.Kind.NOTICE))
+        .values_list("id", flat=True)
     )
     for delivery_id in to_send:
         transaction.on_commit(lambda pk=delivery_id: send_delivery.delay(pk))
@@ -95,6 +109,8 @@ def send_delivery(self, delivery_id: int) -> str:
     delivery = services.delivery_claim(delivery_id=delivery_id)
     if delivery is None:
         return "not claimed"  # already sent, being sent, or gone
+    if delivery.channel == Delivery.Channel.CHAT:
+        return _send_chat(self, delivery)
     user = delivery.user
     if not user.is_active or not user.email:
         services.delivery_finish(delivery=delivery, status=Delivery.Status.EMPTY)
@@ -131,3 +147,28 @@ def send_delivery(self, delivery_id: int) -> str:
         delivery=delivery, status=Delivery.Status.SENT, item_count=count, message_id=message_id
     )
     return "sent"
+
+
+def _send_chat(task, delivery: Delivery) -> str:
+    """A claimed chat delivery: post it, then mark it sent. Failures follow the email's policy
+    (failed, retried with backoff, gave_up after the last retry), except that an answer no
+    retry can change (a revoked webhook: 403, 404, 410, Slack's channel_not_found) gives up at
+    once. Either way the error shows in Deliveries, where "Send again" re-queues it."""
+    try:
+        status, count = chat.deliver(delivery=delivery)
+    except SendError as exc:
+        gave_up = exc.permanent or task.request.retries >= MAX_SEND_RETRIES
+        services.delivery_finish(
+            delivery=delivery,
+            status=Delivery.Status.GAVE_UP if gave_up else Delivery.Status.FAILED,
+            item_count=exc.count,
+            error=str(exc),
+        )
+        if gave_up:
+            log.error("Giving up on chat delivery %s: %s", delivery.pk, exc)
+            return "gave up"
+        raise task.retry(
+            exc=exc, countdown=settings.REMINDERS_RETRY_BASE_SECONDS * 2**task.request.retries
+        ) from exc
+    services.delivery_finish(delivery=delivery, status=status, item_count=count)
+    return str(status)

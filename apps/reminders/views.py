@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -14,6 +15,7 @@ from django.views.decorators.http import require_http_methods
 
 from apps.accounts import access
 from apps.accounts.models import Space, User
+from apps.chat import services as chat
 from apps.core.errors import Forbidden, InvalidInput, VersionConflict
 from apps.records import services as record_services
 from apps.records.models import Record, SuspectReason
@@ -169,14 +171,34 @@ def review_assign(request, pk: int):
 @login_required
 @require_http_methods(["GET", "POST"])
 def digest_settings(request):
+    preference = chat.preference_of(request.user)
     form = DigestSettingsForm(
-        request.POST or None, initial={"digest_frequency": request.user.digest_frequency}
+        request.POST or None,
+        initial={
+            "digest_frequency": request.user.digest_frequency,
+            "notify_by": preference.notify_by,
+            "slack_user_id": preference.slack_user_id,
+        },
     )
     if request.method == "POST" and form.is_valid():
-        services.digest_frequency_set(
-            user=request.user, frequency=form.cleaned_data["digest_frequency"]
-        )
-        return redirect(f"{request.path}?saved=1")
+        data = form.cleaned_data
+        try:
+            with transaction.atomic():
+                if "notify_by" in request.POST or "slack_user_id" in request.POST:
+                    chat.preference_set(
+                        user=request.user,
+                        notify_by=data["notify_by"] or preference.notify_by,
+                        slack_user_id=data["slack_user_id"],
+                    )
+                services.digest_frequency_set(user=request.user, frequency=data["digest_frequency"])
+        except InvalidInput as exc:
+            for field, errors in (exc.details or {}).items():
+                for error in errors:
+                    form.add_error(field if field in form.fields else None, error)
+            form.add_error(None, exc.message)
+        else:
+            return redirect(f"{request.path}?saved=1")
+    spaces = Space.objects.visible_to(request.user).order_by("name")
     return render(
         request,
         "reminders/settings.html",
@@ -185,8 +207,16 @@ def digest_settings(request):
             "saved": request.GET.get("saved") == "1",
             "digest_hour": settings.REMINDERS_DIGEST_HOUR,
             "time_zone": settings.TIME_ZONE,
+            "chat_spaces": [s for s in spaces.select_related("chat_channel") if _has_chat(s)],
         },
     )
+
+
+def _has_chat(space: Space) -> bool:
+    try:
+        return space.chat_channel is not None
+    except Space.chat_channel.RelatedObjectDoesNotExist:
+        return False
 
 
 # --- one-click links (no login: the signed token is the credential) ----------------------------
