@@ -76,7 +76,7 @@ class _Platform:
             )
         return response
 
-    def pages(self, url: str, params: dict):
+    def pages(self, url: str, params: dict | None):
         for _ in range(MAX_PAGES):
             response = self.call("GET", url, params=params)
             try:
@@ -87,7 +87,7 @@ class _Platform:
             following = response.links.get("next", {}).get("url")
             if not following:
                 return
-            url, params = following, {}
+            url, params = following, None  # the next link carries the query
 
 
 class GitHub(_Platform):
