@@ -211,7 +211,8 @@ def _one_line(value: str) -> str:
 
 
 def _description(record: Record) -> str:
-    return f"{record.key}: {record.title}"
+    # No ": " in it: Cursor's front matter is read unquoted, where it would start a mapping.
+    return f"{record.key} — {record.title}"
 
 
 def _single_record_body(record: Record, *, now, space_label: bool) -> list[str]:

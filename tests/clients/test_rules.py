@@ -73,12 +73,12 @@ def test_demo_rule_files_are_byte_identical_and_check_fails_after_an_owner_edits
 
     copilot = files[f".github/instructions/{name}.instructions.md"].decode()
     assert copilot.startswith(
-        f"---\ndescription: '{guard.key}: Agents must not log request bodies in billing'\n"
+        f"---\ndescription: '{guard.key} — Agents must not log request bodies in billing'\n"
         'applyTo: "services/billing/**"\n---\n'
     )
     cursor = files[f".cursor/rules/{name}.mdc"].decode()
     assert cursor.startswith(
-        f"---\ndescription: {guard.key}: Agents must not log request bodies in billing\n"
+        f"---\ndescription: {guard.key} — Agents must not log request bodies in billing\n"
         "globs: services/billing/**\nalwaysApply: false\n---\n"
     )
     for text in (agents, copilot, cursor):
