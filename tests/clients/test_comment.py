@@ -130,7 +130,17 @@ def _check(feature, live_server, kb, extra_env, *args):  # noqa: F811
         }
     )
     return subprocess.run(
-        [sys.executable, "-m", "contextkb_cli", "check", "--base", "main", "--head", "feature", *args],
+        [
+            sys.executable,
+            "-m",
+            "contextkb_cli",
+            "check",
+            "--base",
+            "main",
+            "--head",
+            "feature",
+            *args,
+        ],
         cwd=feature,
         env=env,
         capture_output=True,
