@@ -5,6 +5,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 from mcp import Client
@@ -87,3 +88,97 @@ def test_contextkb_mcp_with_a_bad_token_or_no_server_exits_before_speaking_mcp(
         assert done.stderr.startswith("contextkb: error: ") and done.stderr.count("\n") == 1
         assert text in done.stderr
     assert run_cli("mcp", "--url", live_mcp).returncode == 3
+
+
+@pytest.fixture
+def sse_server():
+    """The official SDK's own MCP server in its default mode (sessions, answers as SSE
+    streams), behind a bearer check; records the requests. Not contextkb: it shows the bridge
+    handles what any Streamable HTTP server may answer."""
+    import socket
+    import threading
+
+    import uvicorn
+    from mcp.server.mcpserver import MCPServer
+
+    server = MCPServer("sse-test")
+
+    @server.tool()
+    def shout(text: str) -> str:
+        """Upper-case the text."""
+        return text.upper()
+
+    starlette_app = server.streamable_http_app(streamable_http_path="/mcp")
+    seen: list[tuple[str, str, str | None]] = []
+
+    async def app(scope, receive, send):
+        if scope["type"] == "http":
+            headers = dict(scope["headers"])
+            seen.append(
+                (
+                    scope["method"],
+                    scope["path"],
+                    (headers.get(b"mcp-session-id") or b"").decode() or None,
+                )
+            )
+            if headers.get(b"authorization") != b"Bearer ckb_sse":
+                await send({"type": "http.response.start", "status": 401, "headers": []})
+                await send({"type": "http.response.body", "body": b""})
+                return
+            if scope["path"] == "/api/v1/me/":
+                body = b'{"username": "sse"}'
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": [(b"content-type", b"application/json")],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+        await starlette_app(scope, receive, send)
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    runner = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not runner.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", seen
+    runner.should_exit = True
+    thread.join(10)
+
+
+def test_the_bridge_keeps_the_session_and_relays_sse_answers(sse_server):
+    url, seen = sse_server
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "contextkb_cli", "mcp"], env=_env(url, "ckb_sse")
+    )
+
+    async def scenario():
+        async with Client(params) as client:
+            tools = {t.name for t in (await client.list_tools()).tools}
+            loud = _text(await client.call_tool("shout", {"text": "over sse"}))
+            return tools, loud
+
+    tools, loud = asyncio.run(scenario())
+    assert tools == {"shout"} and loud == "OVER SSE"
+    posts = [s for s in seen if s[0] == "POST"]
+    session = next(s[2] for s in seen if s[2])
+    # Up to the initialisation no session exists (the SDK client may first probe with
+    # server/discover, which this server refuses); every request after carries the one given.
+    first = next(i for i, s in enumerate(posts) if s[2])
+    assert 1 <= first <= 2 and all(s[2] is None for s in posts[:first])
+    assert all(s[2] == session for s in posts[first:])
+    assert len(posts[first:]) >= 3  # initialized, tools/list, tools/call
+    # The session is ended on exit.
+    deadline = time.monotonic() + 10
+    while ("DELETE", "/mcp", session) not in seen:
+        assert time.monotonic() < deadline, seen
+        time.sleep(0.05)

@@ -115,16 +115,19 @@ class McpProxy:
                 }
             )
             return
+        if isinstance(message, dict) and message.get("method") == "initialize":
+            # A new initialisation starts a new session (also after the server lost the old).
+            self.session_id = self.protocol_version = None
         try:
             with self.client.stream(
                 "POST", self.url, content=raw, headers=self._headers()
             ) as response:
-                session = response.headers.get("mcp-session-id")
-                if session:
-                    self.session_id = session
                 if response.status_code >= 400:
                     self._answer_error(message, response)
                     return
+                session = response.headers.get("mcp-session-id")
+                if session:
+                    self.session_id = session
                 kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
                 if kind == "text/event-stream":
                     self._relay_sse(response)
@@ -143,8 +146,16 @@ class McpProxy:
             parsed = json.loads(body)
         except ValueError:
             parsed = None
-        # The server's own JSON-RPC error passes through unchanged.
-        if isinstance(parsed, dict) and parsed.get("jsonrpc") == "2.0" and "id" in parsed:
+        asked = message.get("id") if isinstance(message, dict) else None
+        # The server's own JSON-RPC error for this request passes through unchanged; one
+        # without the request's id (e.g. `null` for a lost session) would never be matched by
+        # the client, so it is re-addressed below.
+        if (
+            isinstance(parsed, dict)
+            and parsed.get("jsonrpc") == "2.0"
+            and asked is not None
+            and parsed.get("id") == asked
+        ):
             self._emit(parsed)
             return
         detail = ""
@@ -154,7 +165,12 @@ class McpProxy:
                 detail = str(error.get("message") or "")
             detail = detail or str(parsed.get("detail") or "")
         what = "refused the token" if response.status_code in (401, 403) else "answered"
-        text = f"the server {what} ({response.status_code})" + (f": {detail}" if detail else "")
+        method = message.get("method") if isinstance(message, dict) else None
+        text = (
+            f"the server {what} ({response.status_code})"
+            + (f" to {method}" if isinstance(method, str) else "")
+            + (f": {detail}" if detail else "")
+        )
         self._error_for(message, REMOTE_ERROR, text)
 
     def _relay_sse(self, response: httpx.Response) -> None:
