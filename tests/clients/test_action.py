@@ -1,4 +1,4 @@
-"""The GitHub Action (action.yml): its check step's script, run the way a runner runs a composite
+"""The GitHub Action (action.yml) and the GitLab CI template: the GitHub check step's script, run as a runner runs a composite
 step (`bash --noprofile --norc -eo pipefail`), with the inputs and `${{ … }}` expressions
 filled in, against the live test server and the fake GitHub of test_comment.py."""
 
@@ -112,5 +112,62 @@ def test_the_action_posts_one_comment_sets_the_level_and_fails_on_request(
         assert output.read_text() == "level=deep\n"
         assert len(forge.comments) == 1  # updated, not added
         assert [r["method"] for r in forge.writes()] == ["POST", "PATCH"]
+    finally:
+        forge.close()
+
+
+def test_the_gitlab_template_posts_one_note(live_server, kb, repo, tmp_path):  # noqa: F811
+    template = yaml.safe_load((ROOT / "clients/gitlab/contextkb-check.gitlab-ci.yml").read_text())
+    job = template["contextkb-check"]
+    assert job["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'}]
+    origin = tmp_path / "origin.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(repo), str(origin)], check=True)
+    git(repo, "remote", "add", "origin", str(origin))
+    git(repo, "checkout", "-q", "-b", "feature")
+    commit_files(repo, {"services/billing/api.py": "x = 2\n"}, "billing")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "contextkb").write_text(
+        f'#!/bin/sh\nPYTHONPATH="{CLIENT_SRC}" exec "{sys.executable}" -m contextkb_cli "$@"\n'
+    )
+    (bin_dir / "contextkb").chmod(0o755)
+    forge = FakeForge("gitlab", "PRIVATE-TOKEN", "glpat-kb")
+    try:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("CONTEXTKB_", "DJANGO_", "CI_", "GITLAB_"))
+        }
+        env.update({k: str(v) for k, v in job["variables"].items()})
+        env.update(
+            {
+                "PATH": f"{bin_dir}:{env['PATH']}",
+                "CONTEXTKB_URL": live_server.url,
+                "CONTEXTKB_TOKEN": kb["read"],
+                "CONTEXTKB_GITLAB_TOKEN": "glpat-kb",
+                "CONTEXTKB_SPACES": "payments",
+                "CI_API_V4_URL": forge.url + "/api/v4",
+                "CI_PROJECT_ID": "42",
+                "CI_MERGE_REQUEST_IID": "7",
+                "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "main",
+                "CI_MERGE_REQUEST_TITLE": "Log `id` billing",
+                "CI_MERGE_REQUEST_DESCRIPTION": "Adds logging.",
+            }
+        )
+        script = "\n".join(job["script"])
+        for _ in range(2):
+            done = subprocess.run(
+                ["bash", "-eo", "pipefail", "-c", script],
+                cwd=repo,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert done.returncode == 0, done.stderr
+            assert "review level **deep**" in done.stdout
+        assert [r["method"] for r in forge.writes()] == ["POST", "PUT"]
+        [note] = forge.comments
+        assert note["body"].startswith(MARKER) and f"[{kb['guard'].key}](" in note["body"]
     finally:
         forge.close()
