@@ -1,6 +1,7 @@
-"""The GitHub Action (action.yml) and the GitLab CI template: the GitHub check step's script, run as a runner runs a composite
-step (`bash --noprofile --norc -eo pipefail`), with the inputs and `${{ … }}` expressions
-filled in, against the live test server and the fake GitHub of test_comment.py."""
+"""The GitHub Action (action.yml) and the GitLab CI template (clients/gitlab/): their scripts,
+run as a runner runs them (`bash --noprofile --norc -eo pipefail` for a composite step), with
+the inputs and `${{ … }}` expressions filled in, against the live test server and the fake
+GitHub/GitLab of test_comment.py."""
 
 import json
 import os
