@@ -159,12 +159,10 @@ def anchor_globs(anchors: Iterable[str]) -> list[str]:
 # --- selection ------------------------------------------------------------------------------------
 
 
-def rule_records(*, principal, spaces: list[str]) -> list[Record]:
+def rule_records(*, principal, space_ids: list[int]) -> list[Record]:
     """The records rule files are made of: accepted, not archived, verified by their owner (or a
     space admin; `last_verified_at` is only set by a verification or the owner's own edit), in
-    the named spaces (default: all the principal may see), and either anchored to paths or a
-    space-wide guardrail or constraint. Raises InvalidInput for an unknown or hidden space."""
-    space_ids = list(resolve_spaces(principal, list(spaces)))
+    the given spaces, and either anchored to paths or a space-wide guardrail or constraint."""
     rules = Q(kind__in=[Record.Kind.GUARDRAIL, Record.Kind.CONSTRAINT])
     records = list(
         Record.objects.filter(space_id__in=space_ids)
@@ -269,9 +267,12 @@ def nested_agents_md(
 
 
 def rule_files(*, principal, spaces: list[str]) -> dict:
-    """{"spaces", "marker", "records", "files": [{"path", "content"}]} for `contextkb rules`."""
-    records = rule_records(principal=principal, spaces=spaces)
-    slugs = sorted({s.slug for s in resolve_spaces(principal, list(spaces)).values()})
+    """{"spaces", "marker", "records", "files": [{"path", "content"}]} for `contextkb rules`:
+    the named spaces (default: all the principal may see). Raises InvalidInput for an unknown or
+    hidden space."""
+    visible = resolve_spaces(principal, list(spaces))
+    records = rule_records(principal=principal, space_ids=list(visible))
+    slugs = sorted({s.slug for s in visible.values()})
     space_label = len(slugs) > 1
     now = timezone.now()
     by_folder: dict[str, list[Record]] = {}

@@ -191,3 +191,38 @@ def test_rules_bad_input_gives_one_line_and_the_documented_code(live_server, dem
         [error] = [line for line in done.stderr.splitlines() if "error" in line]
         assert error.startswith("contextkb: error: ") and text in error
     assert not Path(out).exists()
+
+
+def test_the_client_writes_only_rule_files_inside_the_output_folder():
+    import importlib
+    import sys
+
+    from tests.clients.test_cli import CLIENT_SRC
+
+    sys.path.insert(0, str(CLIENT_SRC))
+    try:
+        rules = importlib.import_module("contextkb_cli.rules")
+    finally:
+        sys.path.remove(str(CLIENT_SRC))
+    for path in (
+        "AGENTS.md",
+        "services/billing/AGENTS.md",
+        "web app/AGENTS.md",
+        ".cursor/rules/contextkb-payments-grd-1.mdc",
+        ".github/instructions/contextkb-payments-grd-1.instructions.md",
+    ):
+        assert rules.check_path(path) == path
+    for path in (
+        "../AGENTS.md",
+        "/etc/AGENTS.md",
+        "C:/AGENTS.md",
+        "a\\b/AGENTS.md",
+        "a/../AGENTS.md",
+        "a//AGENTS.md",
+        "services/run.sh",
+        ".cursor/rules/../../x.mdc",
+        ".github/x.instructions.md",
+        ".git/hooks/AGENTS.md\x00",
+    ):
+        with pytest.raises(rules.UnsafePath):
+            rules.check_path(path)

@@ -26,7 +26,8 @@ _SKIP_DIRS = {
     ".pytest_cache",
     ".ruff_cache",
 }
-_SAFE_PART = re.compile(r"^[^\x00-\x1f\\:]+$")
+_SAFE_PART = re.compile(r"^[^\x00-\x1f\\]+$")
+_DRIVE = re.compile(r"^[A-Za-z]:")
 
 
 class UnsafePath(ValueError):
@@ -40,6 +41,7 @@ def check_path(path: str) -> str:
     if (
         not path
         or path.startswith("/")
+        or _DRIVE.match(path)
         or any(p in ("", ".", "..") or not _SAFE_PART.match(p) for p in parts)
     ):
         raise UnsafePath(path)
