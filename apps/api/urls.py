@@ -19,6 +19,7 @@ urlpatterns = [
     path("v1/context/", include(context.urlpatterns)),
     path("v1/drift/", include(drift.urlpatterns)),
     path("v1/changes/", include(changes.urlpatterns)),
+    path("v1/rules/", include("apps.api.rules")),
     path("v1/import/", include("apps.api.imports")),
     path("v1/sync/", include("apps.api.sync")),
     # --- end of other areas ----------------------------------------------------------------------

@@ -168,6 +168,7 @@ ENDPOINTS = {
         {"query": "how do refunds work", "space": "payments"},
     ),
     "drift": ("post", "/api/v1/drift/", "/api/v1/drift/", DRIFT),
+    "rules": ("get", "/api/v1/rules/", "/api/v1/rules/", None),
     "changes assess": (
         "post",
         "/api/v1/changes/assess/",
@@ -251,6 +252,8 @@ EXPECTED = {
     "drift github": WEBHOOK,
     # Assessing a change is a read, even as a POST; it considers the spaces the caller can see.
     "changes assess": LIST,
+    # Rule files are a read of the spaces the caller can see.
+    "rules": LIST,
     "drift gitlab": WEBHOOK,
     "import": write(202),
     "import progress": READ,

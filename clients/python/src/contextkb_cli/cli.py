@@ -1,7 +1,9 @@
 """`contextkb`: the command-line client of a contextkb server.
 
 Subcommands: `context` (a context bundle), `check` (a pull-request comment: what governs a change
-and how deeply to review it), `drift` (tell the server which paths a commit range changed).
+and how deeply to review it; `--post github|gitlab` posts or updates it on the PR/MR), `rules`
+(path-scoped rule files for agents), `drift` (tell the server which paths a commit range
+changed), `mcp` (a stdio MCP server forwarding to the server's `/mcp`).
 
 Configuration: `--url`/`CONTEXTKB_URL` and `--token`/`CONTEXTKB_TOKEN`. Results go to stdout;
 progress and errors go to stderr, errors as one line starting with "contextkb: error:".
@@ -15,6 +17,8 @@ Exit codes (also in docs/ci.md):
   5  the server refused the token (401/403)
   6  git failed: not a git repository, or an unknown ref
   7  the server answered with another error (400, 404, 5xx, not JSON)
+  8  rules: a file in the output folder was not written by contextkb, or cannot be written
+  9  check --post: the GitHub/GitLab API could not be reached or refused the comment
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from collections.abc import Sequence
 import httpx
 
 from contextkb_cli import __version__
+from contextkb_cli import comment as comment_mod
+from contextkb_cli import rules as rules_mod
 
 EXIT_OK = 0
 EXIT_FAIL_ON = 1
@@ -39,16 +45,20 @@ EXIT_UNREACHABLE = 4
 EXIT_REFUSED = 5
 EXIT_GIT = 6
 EXIT_SERVER = 7
+EXIT_FILES = 8
+EXIT_POST = 9
 
 EXIT_CODES_HELP = """exit codes:
   0  success
-  1  check: the --fail-on condition matched
+  1  check: the --fail-on condition matched; rules --check: the files are out of date
   2  usage error
   3  no server URL or token (--url/CONTEXTKB_URL, --token/CONTEXTKB_TOKEN)
   4  server unreachable
   5  token refused by the server (401/403)
   6  git failed (not a git repository, unknown ref)
   7  other server error
+  8  rules: a file in the way was not written by contextkb, or cannot be written
+  9  check --post: the GitHub/GitLab API was unreachable or refused the comment
 """
 
 
@@ -130,6 +140,7 @@ class Server:
         if not url.startswith(("http://", "https://")):
             raise CliError(f"the server URL must start with https:// (got {url!r}).", EXIT_CONFIG)
         self.url = url.rstrip("/")
+        self.token = token
         self.client = httpx.Client(
             base_url=self.url,
             headers={
@@ -287,10 +298,20 @@ def cmd_check(args, server_factory) -> int:
                 "spaces": args.space or [],
             },
         )
+    markdown = render_comment(result, base=args.base, head=args.head)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        sys.stdout.write(render_comment(result, base=args.base, head=args.head))
+        sys.stdout.write(markdown)
+    if args.post:
+        _progress(f"Posting the comment on {args.post}…", args.quiet)
+        try:
+            state, where = comment_mod.post_comment(
+                args.post, markdown, env=os.environ, number=args.pr, timeout=args.timeout
+            )
+        except comment_mod.PostError as exc:
+            raise CliError(exc.message, EXIT_CONFIG if exc.config else EXIT_POST) from None
+        _progress(f"Comment {state}: {where}".rstrip(": "), args.quiet)
     return EXIT_FAIL_ON if _fails(result, args.fail_on) else EXIT_OK
 
 
@@ -360,6 +381,92 @@ def cmd_drift(args, server_factory) -> int:
     return EXIT_OK
 
 
+def cmd_rules(args, server_factory) -> int:
+    server = server_factory()
+    out = args.out
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise CliError(f"{out} is not a folder.", EXIT_FILES)
+    params = [("spaces", s) for s in args.space or []]
+    _progress(f"Fetching rule files from {server.url}…", args.quiet)
+    answer = server.json("GET", "/api/v1/rules/", params=params)
+    try:
+        marker = str(answer["marker"])
+        files = {
+            rules_mod.check_path(f["path"]): str(f["content"]).encode("utf-8")
+            for f in answer["files"]
+        }
+    except rules_mod.UnsafePath as exc:
+        raise CliError(
+            f"the server sent an unsafe file path: {str(exc)[:80]!r}", EXIT_SERVER
+        ) from None
+    except (KeyError, TypeError):
+        raise CliError(
+            "the server's answer has no rule files (is it a contextkb server?)", EXIT_SERVER
+        ) from None
+    plan = rules_mod.plan(out, files, marker)
+    if args.check:
+        for label, paths in (
+            ("missing", plan.create),
+            ("differs", plan.update),
+            ("extra", plan.remove),
+            ("not written by contextkb", plan.foreign),
+        ):
+            for rel in paths:
+                print(f"{label}: {os.path.join(out, rel)}")
+        if plan.changes:
+            print(
+                f"{len(plan.create) + len(plan.update) + len(plan.remove) + len(plan.foreign)} "
+                f"rule file(s) out of date; run `contextkb rules --out {out}`.",
+                file=sys.stderr,
+            )
+            return EXIT_FAIL_ON
+        print(f"{len(plan.unchanged)} rule file(s) up to date.")
+        return EXIT_OK
+    if plan.foreign:
+        raise CliError(
+            f"{os.path.join(out, plan.foreign[0])} exists and was not written by contextkb; "
+            f"move it away (or choose another --out) and run again."
+            + (f" ({len(plan.foreign) - 1} more)" if len(plan.foreign) > 1 else ""),
+            EXIT_FILES,
+        )
+    try:
+        rules_mod.apply(out, files, plan)
+    except OSError as exc:
+        raise CliError(f"cannot write {exc.filename or out}: {exc.strerror}", EXIT_FILES) from None
+    for label, paths in (
+        ("created", plan.create),
+        ("updated", plan.update),
+        ("removed", plan.remove),
+    ):
+        for rel in paths:
+            print(f"{label}: {os.path.join(out, rel)}")
+    _progress(
+        f"{len(files)} rule file(s) for {len(answer.get('records') or [])} record(s): "
+        f"{len(plan.create)} created, {len(plan.update)} updated, {len(plan.remove)} removed, "
+        f"{len(plan.unchanged)} unchanged.",
+        args.quiet,
+    )
+    return EXIT_OK
+
+
+def cmd_mcp(args, server_factory) -> int:
+    from contextkb_cli.mcp_proxy import McpProxy
+
+    server = server_factory()
+    # Fail fast, with one line and an exit code, before speaking MCP: the MCP client shows it.
+    server.json("GET", "/api/v1/me/")
+    _progress(f"Forwarding MCP over stdio to {server.url}{args.path}", args.quiet)
+    proxy = McpProxy(
+        url=server.url + args.path,
+        token=server.token,
+        timeout=args.timeout,
+        user_agent=f"contextkb-cli/{__version__} (mcp)",
+        stdout=sys.stdout.buffer,
+    )
+    server.client.close()
+    return proxy.run(sys.stdin.buffer)
+
+
 # --- argument parsing --------------------------------------------------------------------------
 
 
@@ -406,7 +513,46 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="exit 1 when the level is deep / a guardrail is touched / a record is stale",
     )
+    check.add_argument(
+        "--post",
+        choices=["github", "gitlab"],
+        default=None,
+        help="also post the comment on the pull request (GitHub) or merge request (GitLab), "
+        "updating the one posted before; see docs/ci.md for the environment it reads",
+    )
+    check.add_argument(
+        "--pr", type=int, default=None, help="PR/MR number (default: from the CI environment)"
+    )
     check.set_defaults(func=cmd_check)
+
+    rules = sub.add_parser(
+        "rules",
+        parents=[common],
+        help="write path-scoped rule files for agents (AGENTS.md, Copilot, Cursor)",
+        description="Write the rule files agents read, from the owner-verified records and "
+        "their anchors: nested AGENTS.md in the anchored folders, "
+        ".github/instructions/<name>.instructions.md (applyTo) and .cursor/rules/<name>.mdc "
+        "(globs). The same records always give the same bytes. Only files carrying contextkb's "
+        "marker are updated or removed. --check writes nothing and exits 1 if a file is "
+        "missing, differs or is no longer needed.",
+        **kwargs,
+    )
+    rules.add_argument("--out", required=True, help="folder to write into (the repository root)")
+    rules.add_argument("--space", action="append", help="space slug (repeatable; default all)")
+    rules.add_argument("--check", action="store_true", help="compare only; exit 1 when out of date")
+    rules.set_defaults(func=cmd_rules)
+
+    mcp = sub.add_parser(
+        "mcp",
+        parents=[common],
+        help="a stdio MCP server that forwards to the server's /mcp",
+        description="Speak MCP over stdio (for an MCP client's `command`) and forward every "
+        "message to the contextkb server's Streamable HTTP endpoint with the token. Checks the "
+        "URL and token first: a bad one exits with its code before any MCP traffic.",
+        **kwargs,
+    )
+    mcp.add_argument("--path", default="/mcp", help="the MCP endpoint's path (default /mcp)")
+    mcp.set_defaults(func=cmd_mcp)
 
     context = sub.add_parser(
         "context",
