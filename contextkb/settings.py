@@ -447,6 +447,7 @@ from celery.schedules import crontab  # noqa: E402
 from kombu import Queue  # noqa: E402
 
 INSTALLED_APPS += ["apps.reminders"]
+INSTALLED_APPS += ["apps.agents"]  # registered agents, proposals, escalations (docs/agents.md)
 # Integration tests point a real Celery worker at the pytest database with this; leave unset.
 if env_str("CONTEXTKB_DATABASE_NAME"):
     DATABASES["default"]["NAME"] = env_str("CONTEXTKB_DATABASE_NAME")

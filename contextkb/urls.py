@@ -35,6 +35,7 @@ urlpatterns = [
     path("", include("apps.interchange.urls")),
     path("", include("apps.web.urls")),
     path("", include("apps.retrieval.urls")),
+    path("", include("apps.agents.urls")),
 ]
 
 # Error pages in the site's layout.

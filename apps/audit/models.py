@@ -22,6 +22,7 @@ class AuditEvent(models.Model):
         PERMISSION_DENIED = "permission_denied", "Permission denied"
         EXPORT = "export", "Space exported"
         SECRET_OVERRIDE = "secret_override", "Secret scan overridden by an admin"
+        AGENT_REFUSED = "agent_refused", "Agent call outside its declared scope refused"
 
     created_at = models.DateTimeField(default=timezone.now)
     kind = models.CharField(max_length=24, choices=Kind.choices)
