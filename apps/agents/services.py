@@ -548,7 +548,7 @@ def _locked_pending(proposal: Proposal, actor) -> Proposal:
     if isinstance(actor, ApiToken) or access.user_of(actor) is None:
         raise Forbidden("Proposals are reviewed by people, signed in.")
     current = (
-        Proposal.objects.select_for_update()
+        Proposal.objects.select_for_update(of=("self",))
         .select_related("space", "record", "agent")
         .filter(pk=proposal.pk)
         .first()
