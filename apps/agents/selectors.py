@@ -156,9 +156,10 @@ def _pending_for(user: User) -> QuerySet[Proposal]:
     ).order_by("created_at", "id")
 
 
-def proposals_to_review(*, user: User, limit: int = 100) -> list[Proposal]:
-    """The proposals waiting for this person: on records they (or their team) own, new records
-    in spaces they edit, anything in spaces they administer."""
+def proposals_to_review(*, user: User, limit: int = 100, primary: bool = False) -> list[Proposal]:
+    """The proposals waiting for this person: on records they (or their team) own; new records
+    and unowned records in spaces they administer. Not `primary` (the review pages): also
+    anything in spaces they administer and new records in spaces they edit."""
     team_ids = set(user.teams.values_list("id", flat=True))
     admin_of = set(
         Membership.objects.filter(user=user, role=Membership.Role.ADMIN).values_list(
@@ -168,12 +169,14 @@ def proposals_to_review(*, user: User, limit: int = 100) -> list[Proposal]:
     out = []
     for proposal in _pending_for(user)[: limit * 5]:
         record = proposal.record
+        owned = record is not None and (
+            record.owner_user_id == user.pk or record.owner_team_id in team_ids
+        )
+        unowned = record is None or (record.owner_user_id is None and record.owner_team_id is None)
         if (
-            proposal.space_id in admin_of
-            or record is None
-            or record.owner_user_id == user.pk
-            or (record.owner_team_id in team_ids)
-            or (record.owner_user_id is None and record.owner_team_id is None and user.is_superuser)
+            owned
+            or (unowned and proposal.space_id in admin_of)
+            or (not primary and (proposal.space_id in admin_of or record is None))
         ):
             out.append(proposal)
         if len(out) >= limit:
@@ -182,18 +185,10 @@ def proposals_to_review(*, user: User, limit: int = 100) -> list[Proposal]:
 
 
 def users_with_pending_proposals() -> list[int]:
-    """Ids of people who have proposals to review (for the digest plan)."""
-    people: set[int] = set()
+    """Ids of people with proposals to review first-hand (for the digest plan): owners of the
+    records (and members of owning teams), and space admins for new and unowned records."""
     pending = Proposal.objects.filter(status=Proposal.Status.PENDING)
-    space_ids = set(pending.values_list("space_id", flat=True))
-    if not space_ids:
-        return []
-    people |= set(
-        Membership.objects.filter(space_id__in=space_ids, role=Membership.Role.ADMIN).values_list(
-            "user_id", flat=True
-        )
-    )
-    people |= set(
+    people: set[int] = set(
         pending.filter(record__owner_user__isnull=False).values_list(
             "record__owner_user_id", flat=True
         )
@@ -203,13 +198,20 @@ def users_with_pending_proposals() -> list[int]:
         .exclude(record__owner_team__members=None)
         .values_list("record__owner_team__members", flat=True)
     )
-    new_spaces = set(pending.filter(record__isnull=True).values_list("space_id", flat=True))
-    if new_spaces:
+    unowned = set(
+        pending.filter(
+            Q(record__isnull=True)
+            | Q(record__owner_user__isnull=True, record__owner_team__isnull=True)
+        ).values_list("space_id", flat=True)
+    )
+    if unowned:
         people |= set(
-            Membership.objects.filter(
-                space_id__in=new_spaces, role=Membership.Role.EDITOR
-            ).values_list("user_id", flat=True)
+            Membership.objects.filter(space_id__in=unowned, role=Membership.Role.ADMIN).values_list(
+                "user_id", flat=True
+            )
         )
+    if not people:
+        return []
     return sorted(
         User.objects.filter(pk__in=people, is_active=True)
         .exclude(digest_frequency=User.DigestFrequency.OFF)

@@ -258,7 +258,7 @@ def digest_items(
     from apps.agents.selectors import proposals_to_review
 
     groups = DigestGroups(groups)
-    groups.proposals = proposals_to_review(user=user, limit=limit)
+    groups.proposals = proposals_to_review(user=user, limit=limit, primary=True)
     return groups
 
 

@@ -13,7 +13,9 @@ from tests.factories import make_record, make_token
 
 pytestmark = pytest.mark.django_db
 
-SECRET_BODY = "Use this key: AKIAIOSFODNN7EXAMPLE with secret wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+SECRET_BODY = (
+    "Use this key: AKIAIOSFODNN7EXAMPLE with secret wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+)
 
 
 def _client(plain: str) -> APIClient:
@@ -48,7 +50,9 @@ def test_accepting_an_update_applies_it_with_a_revision_crediting_agent_and_appr
         rationale="The key expires after a day.",
     )
     # Nothing changes before a person accepts.
-    assert Record.objects.get(pk=guardrail.pk).body == "Use the idempotency key of the first attempt."
+    assert (
+        Record.objects.get(pk=guardrail.pk).body == "Use the idempotency key of the first attempt."
+    )
 
     services.proposal_accept(proposal=proposal, actor=owner)
 
@@ -119,7 +123,9 @@ def test_only_the_owner_or_a_space_admin_reviews_and_a_rejection_needs_a_note(
         services.proposal_reject(proposal=proposal, actor=teammate, note="no")
     with pytest.raises(InvalidInput):
         services.proposal_reject(proposal=proposal, actor=owner, note="  ")
-    services.proposal_reject(proposal=proposal, actor=owner, note="Still holds: PR 12 was reverted.")
+    services.proposal_reject(
+        proposal=proposal, actor=owner, note="Still holds: PR 12 was reverted."
+    )
     assert Record.objects.get(pk=guardrail.pk).status == "accepted"
     with pytest.raises(Conflict):
         services.proposal_accept(proposal=proposal, actor=owner)
@@ -217,7 +223,9 @@ def test_a_person_token_cannot_propose_and_an_agent_token_cannot_edit(
         allowed_scopes=["records", "proposals"],
     )
     edit = _client(plain).patch(
-        f"/api/v1/records/{guardrail.pk}/", {"title": "Edited by a bot"}, format="json",
+        f"/api/v1/records/{guardrail.pk}/",
+        {"title": "Edited by a bot"},
+        format="json",
         HTTP_IF_MATCH=f'"{guardrail.version}"',
     )
     assert edit.status_code == 403

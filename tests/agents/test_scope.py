@@ -59,7 +59,10 @@ def test_a_space_or_rest_scope_outside_the_declaration_is_refused(agent_token, o
 def test_revoked_expired_and_disabled_agents_are_refused(agent, agent_token, admin_user):
     token, plain = agent_token
     _, second = services.agent_token_create(
-        agent=agent, actor=admin_user, name="short", expires_at=timezone.now() + dt.timedelta(hours=1)
+        agent=agent,
+        actor=admin_user,
+        name="short",
+        expires_at=timezone.now() + dt.timedelta(hours=1),
     )
     services.agent_set_disabled(agent=agent, actor=admin_user, disabled=True)
     disabled = _client(second).get("/api/v1/me/")
