@@ -1,7 +1,7 @@
 import pytest
 
 from apps.agents import services
-from tests.reminders.conftest import smtp_inbox  # noqa: F401 - the aiosmtpd inbox fixture
+from tests.e2e.conftest import browser, new_page, shoot  # noqa: F401 - headless Chromium fixtures
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ from apps.agents.models import Agent, Proposal
 from apps.records.models import Record
 from apps.retrieval import tasks as retrieval_tasks
 from apps.retrieval import usage
-from tests.e2e.conftest import browser, login, new_page, shoot  # noqa: F401 - fixtures
+from tests.e2e.conftest import login
 from tests.factories import make_record
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -81,9 +81,12 @@ def test_register_an_agent_see_its_page_and_review_its_proposal(
     api = _api(plain)
     assert api.get("/api/v1/context/", {"paths": "services/billing/charge.py"}).status_code == 200
     assert api.get("/api/v1/context/", {"q": "refund retries"}).status_code == 200
-    assert api.post(
-        "/api/v1/context/gaps/", {"query": "How are refunds reconciled?"}, format="json"
-    ).status_code == 201
+    assert (
+        api.post(
+            "/api/v1/context/gaps/", {"query": "How are refunds reconciled?"}, format="json"
+        ).status_code
+        == 201
+    )
     refused = api.get("/api/v1/context/", {"paths": "services/auth/session.py"})
     assert refused.status_code == 403
     update = api.post(
@@ -98,18 +101,21 @@ def test_register_an_agent_see_its_page_and_review_its_proposal(
         format="json",
     )
     assert update.status_code == 201
-    assert api.post(
-        "/api/v1/proposals/",
-        {
-            "kind": "new",
-            "record_kind": "constraint",
-            "title": "Refunds go through the ledger",
-            "summary": "Never refund outside the ledger service.",
-            "anchors": ["services/billing/refunds/**"],
-            "rationale": "Two refunds this week bypassed the ledger.",
-        },
-        format="json",
-    ).status_code == 201
+    assert (
+        api.post(
+            "/api/v1/proposals/",
+            {
+                "kind": "new",
+                "record_kind": "constraint",
+                "title": "Refunds go through the ledger",
+                "summary": "Never refund outside the ledger service.",
+                "anchors": ["services/billing/refunds/**"],
+                "rationale": "Two refunds this week bypassed the ledger.",
+            },
+            format="json",
+        ).status_code
+        == 201
+    )
 
     page.reload()
     detail = page.locator("main")

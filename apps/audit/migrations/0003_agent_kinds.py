@@ -4,15 +4,30 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('audit', '0002_alter_auditevent_kind'),
+        ("audit", "0002_alter_auditevent_kind"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditevent',
-            name='kind',
-            field=models.CharField(choices=[('login', 'Signed in'), ('login_failed', 'Failed sign-in'), ('login_blocked', 'Sign-in refused (locked out)'), ('login_unlocked', 'Sign-in lock lifted by an administrator'), ('logout', 'Signed out'), ('token_created', 'API token created'), ('token_revoked', 'API token revoked'), ('token_revoked_used', 'Revoked or expired API token used'), ('permission_denied', 'Permission denied'), ('export', 'Space exported'), ('secret_override', 'Secret scan overridden by an admin'), ('agent_refused', 'Agent call outside its declared scope refused')], max_length=24),
+            model_name="auditevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("login", "Signed in"),
+                    ("login_failed", "Failed sign-in"),
+                    ("login_blocked", "Sign-in refused (locked out)"),
+                    ("login_unlocked", "Sign-in lock lifted by an administrator"),
+                    ("logout", "Signed out"),
+                    ("token_created", "API token created"),
+                    ("token_revoked", "API token revoked"),
+                    ("token_revoked_used", "Revoked or expired API token used"),
+                    ("permission_denied", "Permission denied"),
+                    ("export", "Space exported"),
+                    ("secret_override", "Secret scan overridden by an admin"),
+                    ("agent_refused", "Agent call outside its declared scope refused"),
+                ],
+                max_length=24,
+            ),
         ),
     ]
