@@ -140,9 +140,15 @@ def _detail(request, agent: Agent, *, token_form=None, new_token=None, status=20
     return render(request, "agents/agent_detail.html", context, status=status)
 
 
+NEW_TOKEN_KEY = "agents_new_token"  # noqa: S105 - a session key, not a secret
+
+
 @login_required
 def agent_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    return _detail(request, _agent_or_404(request, slug))
+    agent = _agent_or_404(request, slug)
+    # Shown once: issued by the POST before this redirect, kept in the session only until now.
+    new_token = request.session.pop(NEW_TOKEN_KEY, None)
+    return _detail(request, agent, new_token=new_token if agent.can_manage else None)
 
 
 @login_required
@@ -163,7 +169,8 @@ def token_create(request: HttpRequest, slug: str) -> HttpResponse:
     except InvalidInput as exc:
         _form_errors(form, exc)
         return _detail(request, agent, token_form=form, status=400)
-    return _detail(request, agent, new_token=plain)
+    request.session[NEW_TOKEN_KEY] = plain
+    return redirect("agents:detail", agent.slug)
 
 
 @login_required

@@ -8,6 +8,8 @@ import re
 import pytest
 from rest_framework.test import APIClient
 
+from apps.accounts.models import ApiToken
+from apps.agents import services
 from apps.agents.models import Agent, Proposal
 from apps.records.models import Record
 from apps.retrieval import tasks as retrieval_tasks
@@ -65,9 +67,9 @@ def test_register_an_agent_see_its_page_and_review_its_proposal(
     page.get_by_role("link", name="Register an agent").click()
     page.get_by_label("Name").fill("Billing bot")
     page.get_by_label("Purpose").fill("Keeps the billing service's retries and refunds tidy.")
-    page.get_by_label("Accountable").select_option(label=owner.username)
-    page.get_by_label("Paths").fill("services/billing/**")
-    page.get_by_label("Escalation contact (person)").select_option(label=owner.username)
+    page.get_by_label("Accountable").select_option(label=str(owner))
+    page.get_by_role("textbox", name="Paths").fill("services/billing/**")
+    page.get_by_label("Escalation contact (person)").select_option(label=str(owner))
     page.get_by_role("button", name="Register").click()
     page.wait_for_url(re.compile(r"/agents/billing-bot/$"))
     page.get_by_role("button", name="Issue a token").click()
@@ -117,13 +119,22 @@ def test_register_an_agent_see_its_page_and_review_its_proposal(
         == 201
     )
 
-    page.reload()
+    services.escalation_create(
+        token=ApiToken.objects.get(agent=agent),
+        guardrail_key=guardrail.key,
+        action="Retry charge ch_123 with a new idempotency key",
+        why="The first attempt timed out and its key expired.",
+    )
+
+    page.goto(f"/agents/{agent.slug}/")
+    assert "Copy it now" not in page.locator("main").inner_text()  # shown once
     detail = page.locator("main")
     assert "2 bundles fetched" in detail.inner_text()
     assert "1 gap reported" in detail.inner_text()
     assert "2 proposals" in detail.inner_text()
     assert "1 refused call" in detail.inner_text()
     assert "services/auth/session.py" in detail.inner_text()
+    assert "Retry charge ch_123" in detail.inner_text()
     governing = page.locator("table").first.inner_text()
     assert "Never retry a charge twice" in governing
     assert "Amounts are integers" in governing
