@@ -254,6 +254,21 @@ def diff_rows(proposal: Proposal) -> list[dict]:
                 "changed_since": proposal.is_conflict and now != base,
             }
         )
+    if proposal.is_conflict:
+        # What else changed since the version the agent read (it did not propose these).
+        revision = proposal.record.revisions.filter(version=proposal.base_version).first()
+        then = revision.snapshot if revision else {}
+        for name in ("title", "summary", "body", "status", "tags", "anchors"):
+            if name not in fields and name in then and then.get(name) != current.get(name):
+                rows.append(
+                    {
+                        "name": name,
+                        "base": _show(then.get(name)),
+                        "proposed": "(not part of the proposal)",
+                        "current": _show(current.get(name)),
+                        "changed_since": True,
+                    }
+                )
     return rows
 
 

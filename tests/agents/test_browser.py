@@ -159,3 +159,29 @@ def test_register_an_agent_see_its_page_and_review_its_proposal(
     revision = record.revisions.order_by("-number").first()
     assert revision.author == owner and "Proposed by agent Billing bot" in revision.message
     assert Proposal.objects.filter(status="pending").count() == 1
+
+    # A change proposed against version 1 of a record now at version 2 is a conflict: the
+    # owner sees it, and accepting needs them to say they compared it with the current text.
+    token = ApiToken.objects.get(agent=agent)
+    stale = services.proposal_update(
+        token=token,
+        key=guardrail.key,
+        base_version=1,
+        changes={"summary": "Reuse the first attempt's key; never mint a new one."},
+        rationale="Make the summary say what not to do.",
+    )
+    review.goto(f"/proposals/{stale.pk}/")
+    assert "Conflict:" in review.locator("main").inner_text()
+    # The body changed since version 1 (the accepted proposal): shown, though not proposed.
+    assert "(not part of the proposal)" in review.locator("table.diff-table").inner_text()
+    shoot(review, "proposal-conflict")
+    review.locator("form.accept-form").get_by_role("button", name="Accept").click()
+    review.wait_for_load_state()
+    assert "tick the box" in review.locator("main").inner_text()
+    assert Record.objects.get(pk=guardrail.pk).version == 2
+    review.get_by_label(re.compile("I compared it with version 2")).check()
+    review.locator("form.accept-form").get_by_role("button", name="Accept").click()
+    review.wait_for_load_state()
+    record = Record.objects.get(pk=guardrail.pk)
+    assert record.summary == "Reuse the first attempt's key; never mint a new one."
+    assert record.body == "Use the idempotency key of the first attempt for 24 hours."
