@@ -13,6 +13,13 @@ class AgentAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("name",)}
     readonly_fields = ("last_seen_at", "created_at", "updated_at")
 
+    def save_related(self, request, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        # As apps.agents.services.agent_update: the agent's tokens follow its spaces.
+        agent = form.instance
+        for token in agent.tokens.all():
+            token.spaces.set(agent.spaces.all())
+
 
 @admin.register(Proposal)
 class ProposalAdmin(admin.ModelAdmin):
