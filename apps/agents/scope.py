@@ -106,7 +106,8 @@ def check_call(
                 f"{agent.name} may not use the MCP tool {tool!r}.",
                 {"tool": tool, "allowed_tools": list(agent.allowed_tools or [])},
             )
-    elif operation not in (agent.allowed_scopes or []):
+    # REST: the /api/v1/<area>/ is the scope. No area (/api/schema/, /api/docs/): open to all.
+    elif operation and operation not in (agent.allowed_scopes or []):
         _refuse(
             agent,
             token,

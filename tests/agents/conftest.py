@@ -2,6 +2,7 @@ import pytest
 
 from apps.agents import services
 from tests.e2e.conftest import browser, new_page, shoot  # noqa: F401 - headless Chromium fixtures
+from tests.reminders.conftest import smtp_inbox  # noqa: F401 - the aiosmtpd inbox fixture
 
 
 @pytest.fixture(autouse=True)
