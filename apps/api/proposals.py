@@ -4,6 +4,7 @@ its own proposals and reads back their status and the reviewer's note (apps.agen
 from __future__ import annotations
 
 from django.urls import path, reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -20,7 +21,8 @@ from apps.records.evidence import record_path
 class ProposalInput(serializers.Serializer):
     """One proposal; which fields apply depends on `kind`."""
 
-    kind = serializers.ChoiceField(choices=Proposal.Kind.choices)
+    # Plain text, not an enum: the schema's "kind" enum is the record kinds.
+    kind = serializers.CharField(help_text="new, update or outdated")
     space = serializers.CharField(max_length=60, required=False, allow_blank=True)
     # kind=new
     record_kind = serializers.CharField(max_length=12, required=False, default="decision")
@@ -37,6 +39,11 @@ class ProposalInput(serializers.Serializer):
     evidence = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
     evidence_url = serializers.CharField(required=False, allow_blank=True)
     rationale = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+
+    def validate_kind(self, value: str) -> str:
+        if value not in Proposal.Kind.values:
+            raise serializers.ValidationError("Use new, update or outdated.")
+        return value
 
 
 def proposal_json(proposal: Proposal) -> dict:
@@ -81,7 +88,11 @@ class ProposalListView(ApiView, APIView):
     # An agent's token is read-only for records; a proposal is not a record write.
     agent_write = True
 
-    @extend_schema(summary="Your agent's proposals, newest first", responses={200: dict})
+    @extend_schema(
+        summary="Your agent's proposals, newest first",
+        operation_id="proposals_list",
+        responses={200: OpenApiTypes.OBJECT},
+    )
     def get(self, request):
         token = _agent_token(request)
         paginator = Pagination()
@@ -90,8 +101,9 @@ class ProposalListView(ApiView, APIView):
 
     @extend_schema(
         summary="Propose a new record, a change, or that a record is outdated",
+        operation_id="proposals_create",
         request=ProposalInput,
-        responses={201: dict},
+        responses={201: OpenApiTypes.OBJECT},
     )
     def post(self, request):
         token = _agent_token(request)
@@ -136,7 +148,11 @@ class ProposalListView(ApiView, APIView):
 
 
 class ProposalDetailView(ApiView, APIView):
-    @extend_schema(summary="One of your agent's proposals: status and reviewer note")
+    @extend_schema(
+        summary="One of your agent's proposals: status and reviewer note",
+        operation_id="proposals_retrieve",
+        responses={200: OpenApiTypes.OBJECT},
+    )
     def get(self, request, pk: int):
         token = _agent_token(request)
         proposal = selectors.own_proposals(token=token).filter(pk=pk).first()
