@@ -60,6 +60,8 @@ INSTALLED_APPS = [
     "apps.audit",
     "apps.reminders",
     "apps.chat",
+    # Registered agents, their proposals and escalations (docs/agents.md).
+    "apps.agents",
     # Single sign-on over OpenID Connect (apps.sso, docs/sso.md).
     "allauth",
     "allauth.account",

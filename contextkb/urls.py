@@ -38,6 +38,7 @@ urlpatterns = [
     path("", include("apps.interchange.urls")),
     path("", include("apps.web.urls")),
     path("", include("apps.retrieval.urls")),
+    path("", include("apps.agents.urls")),
 ]
 
 # --- single sign-on (apps.sso): /sso/<id>/login|callback/, and the sign-in page and the admin's

@@ -129,6 +129,11 @@ class ApiToken(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # A registered agent's token acts for the agent (apps.agents): within its declared spaces,
+    # paths, tools and scopes, and read-only (its writes are proposals).
+    agent = models.ForeignKey(
+        "agents.Agent", on_delete=models.CASCADE, null=True, blank=True, related_name="tokens"
+    )
 
     objects = ApiTokenQuerySet.as_manager()
 

@@ -43,6 +43,11 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         token = token_authenticate(plain)
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
+        if token.agent_id is not None:
+            from apps.agents.scope import check_rest_request
+
+            # A registered agent: only its declared REST scopes, spaces and paths (audited).
+            check_rest_request(request, token)
         return token.user, token
 
     def authenticate_header(self, request) -> str:

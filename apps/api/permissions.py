@@ -16,6 +16,8 @@ class IsAuthenticatedWithScope(permissions.BasePermission):
             request.method not in permissions.SAFE_METHODS
             and isinstance(token, ApiToken)
             and not token.can_write
+            # A registered agent's writes are proposals, not record edits (apps.agents).
+            and not (token.agent_id and getattr(view, "agent_write", False))
         ):
             raise exceptions.PermissionDenied("This token is read-only (scope `read`).")
         return True

@@ -26,6 +26,22 @@ class TokenRateThrottle(_SettingsRateThrottle):
             return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
         return None
 
+    def allow_request(self, request, view):
+        token = request.auth
+        if isinstance(token, ApiToken) and token.agent_id and token.agent.rate_limit:
+            # A registered agent's own rate, counted over all of its tokens (apps.agents).
+            self.rate = token.agent.rate_limit
+            self.num_requests, self.duration = self.parse_rate(self.rate)
+            self.key = self.cache_format % {"scope": "agent", "ident": token.agent_id}
+            self.history = self.cache.get(self.key, [])
+            self.now = self.timer()
+            while self.history and self.history[-1] <= self.now - self.duration:
+                self.history.pop()
+            if len(self.history) >= self.num_requests:
+                return self.throttle_failure()
+            return self.throttle_success()
+        return super().allow_request(request, view)
+
 
 class IPRateThrottle(_SettingsRateThrottle):
     """Every request, signed in or not, counts against its client IP."""

@@ -4,7 +4,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from apps.api import changes, context, drift, views
+from apps.api import changes, context, drift, proposals, views
 
 app_name = "api"
 
@@ -22,6 +22,7 @@ urlpatterns = [
     path("v1/rules/", include("apps.api.rules")),
     path("v1/import/", include("apps.api.imports")),
     path("v1/sync/", include("apps.api.sync")),
+    path("v1/proposals/", include(proposals.urlpatterns)),
     # --- end of other areas ----------------------------------------------------------------------
     path("v1/", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -24,6 +24,7 @@ class AuditEvent(models.Model):
         SECRET_OVERRIDE = "secret_override", "Secret scan overridden by an admin"
         OAUTH_TOKEN_ISSUED = "oauth_token_issued", "OAuth client connected"
         OAUTH_TOKEN_REVOKED = "oauth_token_revoked", "OAuth client disconnected"
+        AGENT_REFUSED = "agent_refused", "Agent call outside its declared scope refused"
 
     created_at = models.DateTimeField(default=timezone.now)
     kind = models.CharField(max_length=24, choices=Kind.choices)

@@ -115,6 +115,24 @@ def _tool_name(ctx: Context | None) -> str:
     return (headers or {}).get("user-agent", "mcp") if headers is not None else "mcp (stdio)"
 
 
+def _agent_check(principal, operation: str, kwargs: dict) -> None:
+    """A registered agent's token may call only its declared tools, spaces and paths
+    (apps.agents.scope; refusals are audited)."""
+    if getattr(principal, "agent_id", None) is None:
+        return
+    from apps.agents import scope
+
+    space = kwargs.get("space")
+    paths = kwargs.get("paths") or []
+    scope.check_call(
+        principal,
+        door="mcp",
+        operation=operation,
+        spaces=[space] if isinstance(space, str) and space else [],
+        paths=[p for p in paths if isinstance(p, str)] if isinstance(paths, list) else [],
+    )
+
+
 def _run(fn, ctx: Context | None, operation: str, **kwargs):
     """Authenticate, call `fn(principal, **kwargs)` in Django's sync world, log usage."""
 
@@ -122,6 +140,7 @@ def _run(fn, ctx: Context | None, operation: str, **kwargs):
         principal = _principal_sync(plain)
         started = time.perf_counter()
         try:
+            _agent_check(principal, operation, kwargs)  # registered agents: declared scope only
             text, bundle = fn(principal, **kwargs)
         except ServiceError as exc:
             details = f" {exc.details}" if exc.details else ""
@@ -225,7 +244,7 @@ async def search_context(
 def _guardrails(principal, *, paths, space):
     if not paths:
         raise ServiceError("Give at least one file path.")
-    return _search(
+    text, bundle = _search(
         principal,
         query="",
         paths=paths,
@@ -233,6 +252,9 @@ def _guardrails(principal, *, paths, space):
         space=space,
         kinds=(Record.Kind.GUARDRAIL, Record.Kind.CONSTRAINT),
     )
+    from apps.agents.mcp import escalation_contacts_text
+
+    return text + escalation_contacts_text(principal, bundle), bundle
 
 
 @mcp.tool()
@@ -401,3 +423,117 @@ async def record_resource(space: str, key: str, ctx: Context | None = None) -> s
         return await _run(_record_markdown, ctx, "resource", key=key, space=space)
     except ToolError as exc:
         raise ResourceError(str(exc)) from exc
+
+
+# --- registered agents: proposals and escalation (logic in apps.agents.mcp) -------------------
+
+
+@mcp.tool()
+async def propose_record(
+    title: str,
+    kind: str = "decision",
+    summary: str = "",
+    body: str = "",
+    tags: list[str] | None = None,
+    anchors: list[str] | None = None,
+    rationale: str = "",
+    space: str | None = None,
+    ctx: Context | None = None,
+) -> str:
+    """Propose a new record (kind: decision, constraint, intent or guardrail) for a person to
+    review; accepted, it becomes a draft. Nothing changes until then. rationale: why it is
+    needed. Registered agents only. Returns the proposal id to read back its status."""
+    from apps.agents import mcp as agent_mcp
+
+    return await _run(
+        agent_mcp.propose_record,
+        ctx,
+        "propose_record",
+        space=space,
+        kind=kind,
+        title=title,
+        summary=summary,
+        body=body,
+        tags=tags,
+        anchors=anchors,
+        rationale=rationale,
+    )
+
+
+@mcp.tool()
+async def propose_update(
+    key: str,
+    changes: dict[str, str | list[str]],
+    base_version: int | None = None,
+    rationale: str = "",
+    space: str | None = None,
+    ctx: Context | None = None,
+) -> str:
+    """Propose a change to a record (e.g. key="DEC-12"): `changes` maps fields (title, summary,
+    body, tags, anchors) to their new values; `base_version` is the record version you read
+    (default: the current one). The owner reviews it; if the record changed meanwhile they see
+    a conflict. Registered agents only."""
+    from apps.agents import mcp as agent_mcp
+
+    return await _run(
+        agent_mcp.propose_update,
+        ctx,
+        "propose_update",
+        space=space,
+        key=key,
+        changes=changes,
+        base_version=base_version,
+        rationale=rationale,
+    )
+
+
+@mcp.tool()
+async def flag_outdated(
+    key: str,
+    evidence: str = "",
+    evidence_url: str = "",
+    base_version: int | None = None,
+    space: str | None = None,
+    ctx: Context | None = None,
+) -> str:
+    """Tell the record's owner that a record no longer holds, with evidence: a link
+    (evidence_url, e.g. the commit or pull request) and/or text. Registered agents only."""
+    from apps.agents import mcp as agent_mcp
+
+    return await _run(
+        agent_mcp.flag_outdated,
+        ctx,
+        "flag_outdated",
+        space=space,
+        key=key,
+        evidence=evidence,
+        evidence_url=evidence_url,
+        base_version=base_version,
+    )
+
+
+@mcp.tool()
+async def escalate(
+    guardrail_key: str,
+    action: str,
+    why: str,
+    idempotency_key: str | None = None,
+    space: str | None = None,
+    ctx: Context | None = None,
+) -> str:
+    """Before crossing a guardrail, ask its escalation contact (guardrails_for_paths names them):
+    what you were about to do (action) and why you are asking (why). They get one email at once;
+    retrying the same call (same idempotency_key, or the same words within 15 minutes) sends
+    nothing more. Registered agents only."""
+    from apps.agents import mcp as agent_mcp
+
+    return await _run(
+        agent_mcp.escalate,
+        ctx,
+        "escalate",
+        space=space,
+        guardrail_key=guardrail_key,
+        action=action,
+        why=why,
+        idempotency_key=idempotency_key,
+    )

@@ -212,8 +212,23 @@ def _ranked(
     return sorted(groups.values(), key=lambda g: (sort_key(g.items[0]), g.space.name))
 
 
+class DigestGroups(list):
+    """The digest's space groups, plus the agents' proposals waiting for the same person
+    (apps.agents); they count towards the total, so a digest with only proposals is sent."""
+
+    proposals: list
+
+    @property
+    def record_count(self) -> int:
+        return sum(g.total for g in self)
+
+    @property
+    def record_unlisted(self) -> int:
+        return self.record_count - sum(len(g.items) for g in self)
+
+
 def total_of(groups: list[SpaceGroup]) -> int:
-    return sum(g.total for g in groups)
+    return sum(g.total for g in groups) + len(getattr(groups, "proposals", ()))
 
 
 def _owned_by(user: User) -> Q:
@@ -226,14 +241,25 @@ def _owned_by(user: User) -> Q:
 
 
 def digest_items(
-    *, user: User, now: dt.datetime | None = None, limit: int = DIGEST_LIMIT
+    *,
+    user: User,
+    now: dt.datetime | None = None,
+    limit: int = DIGEST_LIMIT,
+    with_proposals: bool = True,
 ) -> list[SpaceGroup]:
     """The owner's due, stale and suspect records (their own and their teams'), in spaces they
     are a member of, grouped by space, most urgent first."""
     now = now or timezone.now()
     member_of = Membership.objects.filter(user=user).values("space_id")
     records = _attention_qs(now).filter(_owned_by(user), space_id__in=member_of)
-    return _ranked(records, now=now, limit=limit, viewer=user)
+    groups = _ranked(records, now=now, limit=limit, viewer=user)
+    if not with_proposals:
+        return groups
+    from apps.agents.selectors import proposals_to_review
+
+    groups = DigestGroups(groups)
+    groups.proposals = proposals_to_review(user=user, limit=limit, primary=True)
+    return groups
 
 
 def _escalation_qs(now: dt.datetime) -> QuerySet[Record]:
@@ -287,13 +313,17 @@ def users_with_digest_items(*, frequency: str, now: dt.datetime | None = None) -
         .values_list("owner_team__members", "space_id")
         .distinct()
     )
-    if not pairs:
+    from apps.agents.selectors import users_with_pending_proposals
+
+    reviewers = set(users_with_pending_proposals())  # agents' proposals to review
+    if not pairs and not reviewers:
         return []
     user_ids = {user_id for user_id, _ in pairs}
     members = set(
         Membership.objects.filter(user_id__in=user_ids).values_list("user_id", "space_id")
     )
     owners = {user_id for user_id, space_id in pairs if (user_id, space_id) in members}
+    owners |= reviewers
     return sorted(
         User.objects.filter(pk__in=owners, is_active=True, digest_frequency=frequency).values_list(
             "id", flat=True
@@ -356,7 +386,7 @@ def review_queue(*, user: User, now: dt.datetime | None = None) -> dict:
     """What `user` should verify next, and (for space admins) the records nobody owns, which
     they should hand to someone."""
     now = now or timezone.now()
-    mine = digest_items(user=user, now=now, limit=QUEUE_LIMIT)
+    mine = digest_items(user=user, now=now, limit=QUEUE_LIMIT, with_proposals=False)
     admin_of = list(
         Membership.objects.filter(user=user, role=Membership.Role.ADMIN).values_list(
             "space_id", flat=True
@@ -376,7 +406,14 @@ def review_queue(*, user: User, now: dt.datetime | None = None) -> dict:
         "orphans": orphans,
         "count": total_of(mine),
         "orphan_count": total_of(orphans),
+        "proposals": _proposals_for(user),
     }
+
+
+def _proposals_for(user: User) -> list:
+    from apps.agents.selectors import proposals_to_review
+
+    return proposals_to_review(user=user, limit=QUEUE_LIMIT)
 
 
 # --- health dashboard ---------------------------------------------------------------------------

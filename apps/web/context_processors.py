@@ -14,12 +14,14 @@ GLOBAL_ITEMS = [
     ("Review queue", "reminders:review_queue"),
     ("Health", "reminders:health"),
     ("Gaps", "retrieval:gaps"),
+    ("Agents", "agents:list"),
 ]
 SPACE_ITEMS = [
     ("Records", "web:space_home"),
     ("Gaps", "retrieval:space_gaps"),
     ("Health", "reminders:space_health"),
     ("Import", "interchange:import"),
+    ("Agents", "agents:space_agents"),
     ("Members", "web:space_members"),
 ]
 USER_ITEMS = [

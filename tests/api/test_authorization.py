@@ -195,6 +195,14 @@ ENDPOINTS = {
     "sync pull": ("post", "/api/v1/sync/{slug}/pull/", "/api/v1/sync/payments/pull/", None),
     "sync push": ("post", "/api/v1/sync/{slug}/push/", "/api/v1/sync/payments/push/", None),
     "sync run": ("post", "/api/v1/sync/{slug}/sync/", "/api/v1/sync/payments/sync/", None),
+    "proposals list": ("get", "/api/v1/proposals/", "/api/v1/proposals/", None),
+    "proposal create": (
+        "post",
+        "/api/v1/proposals/",
+        "/api/v1/proposals/",
+        {"kind": "new", "title": "Retry with backoff"},
+    ),
+    "proposal read": ("get", "/api/v1/proposals/{id}/", "/api/v1/proposals/1/", None),
     "schema": ("get", None, "/api/schema/", None),
     "docs": ("get", None, "/api/docs/", None),
 }
@@ -206,6 +214,7 @@ LIST = (401, 200, 200, 200, 200, 200, 200, 200, 401, 401)
 PUBLIC = (200, 200, 200, 200, 200, 200, 200, 200, 401, 401)
 # The webhooks authenticate by a shared secret (unset here), never by user or token.
 WEBHOOK = (403,) * 10
+AGENTS_ONLY = (401, 403, 403, 403, 403, 403, 403, 403, 401, 401)
 
 
 def write(ok):
@@ -263,6 +272,10 @@ EXPECTED = {
     "sync pull": write(200),
     "sync push": write(200),
     "sync run": write(200),
+    # Proposals come from registered agents' tokens only (tests/agents covers those).
+    "proposals list": AGENTS_ONLY,
+    "proposal create": AGENTS_ONLY,
+    "proposal read": AGENTS_ONLY,
     "schema": PUBLIC,
     "docs": PUBLIC,
 }

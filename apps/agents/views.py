@@ -1,0 +1,298 @@
+"""The Agents pages (global and per space, register, edit, tokens) and the proposal review."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from apps.accounts.models import Membership, Space, User
+from apps.agents import selectors, services
+from apps.agents.forms import AcceptForm, AgentForm, RejectForm, TokenForm
+from apps.agents.models import Agent, Proposal
+from apps.core.errors import Conflict, InvalidInput
+from apps.web.views.common import service_errors, space_or_404
+
+
+def _admin_spaces(user: User):
+    if user.is_superuser:
+        return Space.objects.order_by("name")
+    return Space.objects.filter(
+        memberships__user=user, memberships__role=Membership.Role.ADMIN
+    ).order_by("name")
+
+
+def _people(spaces):
+    return (
+        User.objects.filter(is_active=True, memberships__space__in=spaces)
+        .distinct()
+        .order_by("username")
+    )
+
+
+@login_required
+def agent_list(request: HttpRequest) -> HttpResponse:
+    """Every agent in the spaces the user can see (all of them for site admins)."""
+    rows = selectors.list_rows(selectors.agents_visible(user=request.user))
+    return render(
+        request,
+        "agents/agent_list.html",
+        {"rows": rows, "space": None, "can_register": _admin_spaces(request.user).exists()},
+    )
+
+
+@login_required
+def space_agents(request: HttpRequest, slug: str) -> HttpResponse:
+    space = space_or_404(request, slug)
+    rows = selectors.list_rows(selectors.agents_visible(user=request.user, space=space))
+    return render(
+        request,
+        "agents/agent_list.html",
+        {"rows": rows, "space": space, "can_register": space.can_admin},
+    )
+
+
+def _form_errors(form, exc: InvalidInput) -> None:
+    for name, problems in (exc.details or {}).items():
+        for problem in problems if isinstance(problems, list) else [problems]:
+            form.add_error(name if name in form.fields else None, str(problem))
+    if not exc.details:
+        form.add_error(None, exc.message)
+
+
+@login_required
+@service_errors
+@require_http_methods(["GET", "POST"])
+def agent_create(request: HttpRequest) -> HttpResponse:
+    spaces = _admin_spaces(request.user)
+    if not spaces.exists():
+        raise PermissionDenied("Only space admins can register agents.")
+    initial = {"accountable": request.user}
+    chosen = spaces.filter(slug=request.GET.get("space", "")).first()
+    if chosen is not None:
+        initial["spaces"] = [chosen]
+    form = AgentForm(request.POST or None, spaces=spaces, people=_people(spaces), initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            agent = services.agent_create(actor=request.user, **form.cleaned_for_service())
+        except InvalidInput as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, f"{agent.name} is registered. Issue it a token below.")
+            return redirect("agents:detail", agent.slug)
+    return render(request, "agents/agent_form.html", {"form": form, "agent": None})
+
+
+def _agent_or_404(request, slug: str) -> Agent:
+    agent = selectors.agent_for_page(user=request.user, slug=slug)
+    if agent is None:
+        raise Http404("No such agent.")
+    agent.can_manage = selectors.can_manage(request.user, agent)
+    return agent
+
+
+@login_required
+@service_errors
+@require_http_methods(["GET", "POST"])
+def agent_edit(request: HttpRequest, slug: str) -> HttpResponse:
+    agent = _agent_or_404(request, slug)
+    if not agent.can_manage:
+        raise PermissionDenied("Only admins of the agent's spaces can change it.")
+    spaces = _admin_spaces(request.user)
+    initial = {
+        "name": agent.name,
+        "purpose": agent.purpose,
+        "accountable": agent.accountable,
+        "spaces": list(agent.spaces.all()),
+        "path_globs": "\n".join(agent.path_globs),
+        "allowed_tools": agent.allowed_tools,
+        "allowed_scopes": agent.allowed_scopes,
+        "escalation_user": agent.escalation_user,
+        "escalation_team": agent.escalation_team,
+        "rate_limit": agent.rate_limit,
+    }
+    form = AgentForm(request.POST or None, spaces=spaces, people=_people(spaces), initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_for_service()
+        try:
+            services.agent_update(agent=agent, actor=request.user, **data)
+        except InvalidInput as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, f"{agent.name} is updated; its tokens follow at once.")
+            return redirect("agents:detail", agent.slug)
+    return render(request, "agents/agent_form.html", {"form": form, "agent": agent})
+
+
+def _detail(request, agent: Agent, *, token_form=None, new_token=None, status=200):
+    context = {
+        "agent": agent,
+        "spaces": list(agent.spaces.all()),
+        "governing": selectors.governing_records(agent, user=request.user),
+        "activity": selectors.activity(agent),
+        "tokens": list(agent.tokens.order_by("-created_at")) if agent.can_manage else [],
+        "token_form": token_form or TokenForm(),
+        "new_token": new_token,
+    }
+    return render(request, "agents/agent_detail.html", context, status=status)
+
+
+NEW_TOKEN_KEY = "agents_new_token"  # noqa: S105 - a session key, not a secret
+
+
+@login_required
+def agent_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    agent = _agent_or_404(request, slug)
+    # Shown once: issued by the POST before this redirect, kept in the session only until now.
+    new_token = request.session.pop(NEW_TOKEN_KEY, None)
+    return _detail(request, agent, new_token=new_token if agent.can_manage else None)
+
+
+@login_required
+@service_errors
+@require_POST
+def token_create(request: HttpRequest, slug: str) -> HttpResponse:
+    agent = _agent_or_404(request, slug)
+    form = TokenForm(request.POST)
+    if not form.is_valid():
+        return _detail(request, agent, token_form=form, status=400)
+    try:
+        _, plain = services.agent_token_create(
+            agent=agent,
+            actor=request.user,
+            name=form.cleaned_data["name"],
+            expires_at=form.cleaned_data.get("expires_at"),
+        )
+    except InvalidInput as exc:
+        _form_errors(form, exc)
+        return _detail(request, agent, token_form=form, status=400)
+    request.session[NEW_TOKEN_KEY] = plain
+    return redirect("agents:detail", agent.slug)
+
+
+@login_required
+@service_errors
+@require_POST
+def token_revoke(request: HttpRequest, slug: str, token_id: int) -> HttpResponse:
+    agent = _agent_or_404(request, slug)
+    token = agent.tokens.filter(pk=token_id).first()
+    if token is None:
+        raise Http404("No such token.")
+    services.agent_token_revoke(agent=agent, token=token, actor=request.user)
+    messages.success(request, f"Token {token.prefix}… is revoked.")
+    return redirect("agents:detail", agent.slug)
+
+
+@login_required
+@service_errors
+@require_POST
+def agent_disable(request: HttpRequest, slug: str) -> HttpResponse:
+    agent = _agent_or_404(request, slug)
+    disabled = request.POST.get("disabled") == "1"
+    services.agent_set_disabled(agent=agent, actor=request.user, disabled=disabled)
+    messages.success(request, f"{agent.name} is {'disabled' if disabled else 'enabled'}.")
+    return redirect("agents:detail", agent.slug)
+
+
+# --- proposal review ------------------------------------------------------------------------------
+
+
+@login_required
+def proposal_queue(request: HttpRequest) -> HttpResponse:
+    proposals = selectors.proposals_to_review(user=request.user)
+    return render(request, "agents/proposal_queue.html", {"proposals": proposals})
+
+
+def _prefill(proposal: Proposal) -> dict:
+    """The edit form starts from what accepting as proposed would save."""
+    if proposal.kind == Proposal.Kind.NEW:
+        base = proposal.fields
+    else:
+        record = proposal.record
+        base = {"title": record.title, "summary": record.summary, "body": record.body}
+        if proposal.kind == Proposal.Kind.UPDATE:
+            base = {**base, **proposal.fields}
+    return {name: base.get(name, "") for name in ("title", "summary", "body")}
+
+
+@login_required
+@service_errors
+@require_http_methods(["GET", "POST"])
+def proposal_review(request: HttpRequest, pk: int) -> HttpResponse:
+    proposal = selectors.proposal_for_review(user=request.user, pk=pk)
+    if proposal is None:
+        raise Http404("No such proposal.")
+    prefill = _prefill(proposal) if proposal.status == Proposal.Status.PENDING else {}
+    current_version = proposal.record.version if proposal.record_id else None
+    accept_form = AcceptForm(initial={**prefill, "seen_version": current_version})
+    reject_form = RejectForm()
+    status = 200
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if action == "reject":
+            reject_form = RejectForm(request.POST)
+            if reject_form.is_valid():
+                try:
+                    services.proposal_reject(
+                        proposal=proposal, actor=request.user, note=reject_form.cleaned_data["note"]
+                    )
+                except InvalidInput as exc:
+                    _form_errors(reject_form, exc)
+                else:
+                    messages.success(request, "Rejected; the agent can read your note back.")
+                    return redirect("agents:proposal_review", proposal.pk)
+            status = 400
+        elif action == "accept":
+            accept_form = AcceptForm(request.POST)
+            if accept_form.is_valid():
+                data = accept_form.cleaned_data
+                edits = {
+                    name: data[name]
+                    for name in ("title", "summary", "body")
+                    if (data[name] or "").replace("\r\n", "\n") != (prefill.get(name) or "")
+                }
+                seen = data.get("seen_version")
+                if proposal.is_conflict and not request.POST.get("acknowledge_conflict"):
+                    accept_form.add_error(
+                        None,
+                        "The record changed since the agent read it. Compare the proposal with "
+                        "the current text, then tick the box to accept it on top of the "
+                        "current version.",
+                    )
+                else:
+                    try:
+                        done = services.proposal_accept(
+                            proposal=proposal,
+                            actor=request.user,
+                            edits={k: v.replace("\r\n", "\n") for k, v in edits.items()},
+                            seen_version=seen if proposal.is_conflict else None,
+                            note=data.get("note") or "",
+                        )
+                    except InvalidInput as exc:
+                        _form_errors(accept_form, exc)
+                    except Conflict as exc:
+                        accept_form.add_error(None, exc.message)
+                    else:
+                        messages.success(
+                            request,
+                            f"Accepted: {done.result_record.key} revision "
+                            f"{done.result_revision} credits {proposal.agent.name} and you.",
+                        )
+                        return redirect("agents:proposal_review", proposal.pk)
+            status = 400
+    return render(
+        request,
+        "agents/proposal_review.html",
+        {
+            "proposal": proposal,
+            "rows": selectors.diff_rows(proposal),
+            "can_review": services.can_review(request.user, proposal),
+            "accept_form": accept_form,
+            "reject_form": reject_form,
+            "current_version": current_version,
+        },
+        status=status,
+    )
