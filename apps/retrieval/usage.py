@@ -2,6 +2,11 @@
 
 The payload is built in the request (cheap), then a background thread enqueues it to Celery,
 where `tasks.log_context_request` writes it; a broker outage loses log entries, never requests.
+
+A context bundle travels in the same payload (the dict already built for the response, not a
+copy) and is stored beside its log entry by `bundle_store`, in the worker: the JSON form is
+rendered there, so a request pays nothing for keeping it. It is deleted with the entry
+(CONTEXTKB_USAGE_RETENTION_DAYS).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from django.utils import timezone
 
 from apps.accounts import access
 from apps.accounts.models import ApiToken
+from apps.retrieval import bundle as bundle_module
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +44,7 @@ def build_payload(
 ) -> dict:
     token = principal if isinstance(principal, ApiToken) else None
     user = access.user_of(principal)
-    return {
+    payload = {
         "created_at": timezone.now().isoformat(),
         "channel": channel,
         "operation": operation,
@@ -49,13 +55,45 @@ def build_payload(
         "paths": bundle.get("paths", []),
         "space_ids": bundle.get("_space_ids", []),
         "results": [
-            {"key": i["key"], "record_id": i["id"], "score": i["score"]}
+            {
+                "key": i["key"],
+                "record_id": i["id"],
+                "score": i["score"],
+                **({"version": i["version"], "revision": i["revision"]} if "version" in i else {}),
+            }
             for i in bundle.get("items", [])
         ],
         "best_score": bundle.get("_best_match"),
         "latency_ms": round(latency_ms, 2),
         "is_gap": is_gap(bundle) if "_best_match" in bundle else False,
     }
+    if bundle.get("bundle_id"):
+        payload["bundle"] = {
+            "id": bundle["bundle_id"],
+            "body": bundle_module.json_body(bundle),
+            # What was sent, when it was markdown (MCP appends a "Left out" line).
+            "markdown": bundle.get("_served_markdown", bundle.get("markdown", "")),
+            "format": bundle.get("_served_format", "json"),
+            "as_of": bundle.get("as_of"),
+        }
+    return payload
+
+
+def bundle_store(*, request, bundle: dict | None):
+    """Keep a served bundle beside its usage-log entry `request` (in the worker's transaction)."""
+    from apps.retrieval.models import ContextBundle
+
+    if not bundle or not isinstance(bundle.get("id"), str):
+        return None
+    return ContextBundle.objects.create(
+        id=bundle["id"][:32],
+        request=request,
+        json=bundle_module.render_json(bundle["body"]).decode(),
+        markdown=bundle.get("markdown") or "",
+        served_format=(bundle.get("format") or "json")[:10],
+        as_of=bundle.get("as_of"),
+        created_at=request.created_at,
+    )
 
 
 def _worker() -> None:
