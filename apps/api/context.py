@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from django.http import HttpResponse
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions
@@ -231,6 +231,6 @@ urlpatterns = [
     path("", ContextView.as_view(), name="context"),
     path("agents.md", AgentsMdView.as_view(), name="context_agents_md"),
     path("gaps/", GapReportView.as_view(), name="context_gap_report"),
-    path("bundles/<str:bundle_id>", BundleView.as_view(), name="context_bundle"),
-    path("bundles/<str:bundle_id>/", BundleView.as_view()),
+    # With or without the trailing slash: ids are cited and typed by hand.
+    re_path(r"^bundles/(?P<bundle_id>[^/]+)/?$", BundleView.as_view(), name="context_bundle"),
 ]

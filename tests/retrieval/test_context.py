@@ -390,9 +390,7 @@ def test_embedding_stores_the_token_counts_packing_needs(add):
 
 
 @pytest.mark.parametrize("budget", [60, 150, 400, 1200, 4000])
-def test_tokens_used_is_the_exact_count_of_the_markdown_bundle(
-    api, add, owner, budget, usage_log
-):
+def test_tokens_used_is_the_exact_count_of_the_markdown_bundle(api, add, owner, budget, usage_log):
     for i in range(4):
         add(f"Invoice retry policy part {i}", summary=f"Retry rule {i}.", body=LONG_BODY)
     stale = add("Invoice retries run in UTC", summary="UTC.", body="Cron runs at 02:00 UTC.")
