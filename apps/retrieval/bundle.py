@@ -30,6 +30,7 @@ from apps.records import policy
 from apps.records import selectors as record_selectors
 from apps.records.models import Record
 from apps.retrieval import search, tokens
+from apps.retrieval.models import ContextBundle
 
 DEFAULT_MAX_TOKENS = 4000
 MIN_TOKENS = 50
@@ -725,7 +726,7 @@ def context_bundle(
     """The ranked, budgeted bundle for a tool (see the module docstring), under a new id.
 
     With `params.as_of`, the records are those that existed then, as their revision in force
-    then reads; the candidates and their ranking are today's search (docs/api.md)."""
+    then reads; the candidates and their ranking are today's search (docs/mcp.md)."""
     now = timezone.now()
     bundle_id = bundle_id or new_bundle_id()
     spaces = resolve_spaces(principal, params.spaces)
@@ -904,8 +905,6 @@ def bundle_fetch(*, principal, bundle_id: str):
     Readable by whoever can see every space it was drawn from: its records and the titles it
     names as left out all come from those spaces. One who cannot (an outsider, a token scoped to
     fewer spaces, a member who has left one) gets None, as for an id that does not exist."""
-    from apps.retrieval.models import ContextBundle
-
     if not isinstance(bundle_id, str) or not BUNDLE_ID.fullmatch(bundle_id):
         return None
     stored = ContextBundle.objects.select_related("request").filter(pk=bundle_id).first()

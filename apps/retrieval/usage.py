@@ -27,6 +27,22 @@ logger = logging.getLogger(__name__)
 _queue: queue.Queue = queue.Queue(maxsize=10_000)
 _thread: threading.Thread | None = None
 _lock = threading.Lock()
+# Bundles waiting in the queue hold their text in memory: past this many characters (a broker
+# outage, a burst of huge budgets) further entries are logged without their bundle.
+MAX_QUEUED_BUNDLE_CHARS = 50_000_000
+_queued_chars = 0
+
+
+def _bundle_chars(payload: dict) -> int:
+    bundle = payload.get("bundle")
+    # The markdown, and the JSON about as long again (its items hold the same texts).
+    return 2 * len(bundle["markdown"]) if bundle else 0
+
+
+def _account(chars: int) -> None:
+    global _queued_chars
+    with _lock:
+        _queued_chars += chars
 
 
 def is_gap(bundle: dict) -> bool:
@@ -113,6 +129,7 @@ def _worker() -> None:
         except Exception:
             logger.warning("Could not enqueue a usage-log entry", exc_info=True)
         finally:
+            _account(-_bundle_chars(payload))
             _queue.task_done()
 
 
@@ -126,9 +143,16 @@ def dispatch(payload: dict) -> None:
             if _thread is None or not _thread.is_alive():
                 _thread = threading.Thread(target=_worker, name="usage-log", daemon=True)
                 _thread.start()
+    chars = _bundle_chars(payload)
+    if chars and _queued_chars + chars > MAX_QUEUED_BUNDLE_CHARS:
+        logger.warning("Usage-log queue holds too much bundle text; logging an entry without it")
+        payload = {k: v for k, v in payload.items() if k != "bundle"}
+        chars = 0
+    _account(chars)
     try:
         _queue.put_nowait(payload)
     except queue.Full:
+        _account(-chars)
         logger.warning("Usage-log queue full; dropping an entry")
 
 

@@ -12,11 +12,13 @@ from rest_framework.test import APIClient
 
 from apps.accounts.models import Membership
 from apps.records import services as record_services
-from apps.retrieval import services
+from apps.retrieval import services, usage
 from apps.retrieval.models import ContextBundle, ContextRequest
 from tests.factories import MembershipFactory, make_token
 
 URL = "/api/v1/context/"
+# Captured at import, before the autouse fixture swaps it for a no-op.
+REAL_DISPATCH = usage.dispatch
 
 
 def bundle_url(bundle_id: str) -> str:
@@ -287,3 +289,24 @@ def test_as_of_must_be_text_in_a_json_body(api, history):
     response = api.post(URL, {"q": "invoices retry", "as_of": 20260101}, format="json")
     assert response.status_code == 400
     assert "as_of" in response.json()["error"]["details"]
+
+
+def test_bundles_waiting_for_the_broker_are_capped_in_memory(monkeypatch, settings):
+    """While the broker is unreachable, queued bundles would pile up in the web process: past
+    MAX_QUEUED_BUNDLE_CHARS, entries are still logged but without their bundle."""
+    import queue
+    import threading
+
+    settings.CONTEXTKB_USAGE_LOG = True
+    stuck = queue.Queue(maxsize=100)  # nothing drains it: the broker is down
+    monkeypatch.setattr(usage, "_queue", stuck)
+    monkeypatch.setattr(usage, "_thread", threading.current_thread())
+    monkeypatch.setattr(usage, "_queued_chars", 0)
+    monkeypatch.setattr(usage, "MAX_QUEUED_BUNDLE_CHARS", 1000)
+    payload = {"channel": "api", "operation": "context", "results": []}
+
+    for _ in range(3):
+        REAL_DISPATCH({**payload, "bundle": {"id": "a" * 20, "markdown": "x" * 300}})
+
+    kept = [p for p in stuck.queue if "bundle" in p]
+    assert stuck.qsize() == 3 and len(kept) == 1
