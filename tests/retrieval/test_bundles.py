@@ -310,3 +310,46 @@ def test_bundles_waiting_for_the_broker_are_capped_in_memory(monkeypatch, settin
 
     kept = [p for p in stuck.queue if "bundle" in p]
     assert stuck.qsize() == 3 and len(kept) == 1
+
+
+def test_as_of_replaces_a_superseded_record_only_once_it_was_superseded(api, add, owner):
+    def at(day):
+        return time_machine.travel(dt.datetime(2026, 2, day, 9, 0, tzinfo=dt.UTC), tick=False)
+
+    with at(1):
+        old = add("Refunds go through the ledger service", summary="Ledger refunds.")
+    with at(5):
+        new = add("Refunds go through the payments queue", summary="Queue refunds.")
+    with at(10):
+        record_services.record_supersede(old=old, new=new, actor=owner)
+
+    def keys(as_of):
+        body = api.get(URL, {"q": "refunds go through", "as_of": as_of}).json()
+        return [(i["key"], i["status"], bool(i["note"])) for i in body["items"]]
+
+    assert keys("2026-02-03") == [(old.key, "accepted", False)]
+    before = keys("2026-02-07")
+    assert sorted(before) == sorted([(old.key, "accepted", False), (new.key, "accepted", False)])
+    # Once superseded, the old record is replaced by its successor, with a note.
+    assert keys("2026-02-11") == [(new.key, "accepted", True)]
+
+
+def test_as_of_anchors_a_record_by_the_anchors_it_had_then(api, add, owner):
+    with time_machine.travel(dt.datetime(2026, 1, 10, 9, 0, tzinfo=dt.UTC), tick=False):
+        guard = add("Never log card numbers", kind="guardrail", anchors=["billing/**"])
+    with time_machine.travel(dt.datetime(2026, 2, 10, 9, 0, tzinfo=dt.UTC), tick=False):
+        record_services.record_update(
+            record=guard,
+            actor=owner,
+            expected_version=guard.version,
+            changes={"anchors": ["billing/**", "payments/**"]},
+        )
+
+    def found(as_of, path):
+        body = api.get(URL, {"paths": path, "as_of": as_of}).json()
+        return [(i["key"], i["anchors"]) for i in body["items"]]
+
+    assert found("2026-02-20", "payments/card.py") == [(guard.key, ["billing/**", "payments/**"])]
+    # In January it was not anchored to payments/: not part of that answer.
+    assert found("2026-01-20", "payments/card.py") == []
+    assert found("2026-01-20", "billing/card.py") == [(guard.key, ["billing/**"])]
