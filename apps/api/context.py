@@ -56,6 +56,7 @@ CONTEXT_PARAMETERS = [
 
 # Sent with every bundle, so a markdown reader can cite it too.
 BUNDLE_HEADER = "X-Context-Bundle"
+MARKDOWN = "text/markdown; charset=utf-8"
 
 
 class _Base(APIView):
@@ -112,9 +113,6 @@ class ContextView(_Base):
             response = Response(json_body(bundle))
         response[BUNDLE_HEADER] = bundle["bundle_id"]
         return response
-
-
-MARKDOWN = "text/markdown; charset=utf-8"
 
 
 class BundleView(_Base):
