@@ -99,6 +99,13 @@ def roles_by_space(principal) -> dict[int, str]:
     return roles
 
 
+def can_view_spaces(principal, space_ids) -> bool:
+    """Whether the principal may see every one of `space_ids` (one that no longer exists is
+    seen by no one): the rule for reading back a stored context bundle."""
+    visible = {pk for pk, _, _ in visible_space_rows(principal)}
+    return set(space_ids) <= visible
+
+
 def role_in(principal, space: Space) -> str | None:
     """The principal's effective role in a space, or None when it cannot see the space."""
     user = _acting_user(principal)

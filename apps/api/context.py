@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from django.http import HttpResponse
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions
@@ -21,7 +21,13 @@ from apps.core.replica import on_replica
 from apps.retrieval import services as retrieval_services
 from apps.retrieval import usage
 from apps.retrieval.agents_md import agents_md
-from apps.retrieval.bundle import context_bundle, parse_params
+from apps.retrieval.bundle import (
+    FORMATS,
+    bundle_fetch,
+    context_bundle,
+    json_body,
+    parse_params,
+)
 
 CONTEXT_PARAMETERS = [
     OpenApiParameter("q", str, description="Task text: what the tool is about to do."),
@@ -40,7 +46,17 @@ CONTEXT_PARAMETERS = [
     OpenApiParameter(
         "include_stale", bool, description="Include stale/suspect records (labelled)."
     ),
+    OpenApiParameter(
+        "as_of",
+        str,
+        description="Answer from the records as they read then: an ISO 8601 date (its end, "
+        "UTC) or date and time, not in the future.",
+    ),
 ]
+
+# Sent with every bundle, so a markdown reader can cite it too.
+BUNDLE_HEADER = "X-Context-Bundle"
+MARKDOWN = "text/markdown; charset=utf-8"
 
 
 class _Base(APIView):
@@ -78,6 +94,7 @@ class ContextView(_Base):
         params = parse_params(data)
         # Read-only: served by the read replica when one is configured (DATABASE_REPLICA_URL).
         bundle = on_replica(context_bundle, principal=principal, params=params)
+        bundle["_served_format"] = params.format
         latency = (time.perf_counter() - started) * 1000
         usage.dispatch(
             usage.build_payload(
@@ -90,9 +107,44 @@ class ContextView(_Base):
             )
         )
         if params.format == "markdown":
-            return HttpResponse(bundle["markdown"], content_type="text/markdown; charset=utf-8")
-        body = {k: v for k, v in bundle.items() if not k.startswith("_") and k != "markdown"}
-        return Response(body)
+            response = HttpResponse(bundle["markdown"], content_type=MARKDOWN)
+        else:
+            # Rendered as GET bundles/<id> renders the stored copy (apps.retrieval.bundle).
+            response = Response(json_body(bundle))
+        response[BUNDLE_HEADER] = bundle["bundle_id"]
+        return response
+
+
+class BundleView(_Base):
+    """A bundle served earlier, exactly as it was sent, for citations (kept as long as the usage
+    log). Readable by whoever can see every space it drew from; 404 for anyone else."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "format",
+                str,
+                enum=["json", "markdown"],
+                description="Default: the format it was served in.",
+            )
+        ],
+        responses={200: OpenApiTypes.OBJECT, (200, "text/markdown"): OpenApiTypes.STR},
+    )
+    def get(self, request, bundle_id):
+        fmt = request.query_params.get("format") or None
+        if fmt is not None and fmt not in FORMATS:
+            raise InvalidInput(
+                "The bundle request is not valid.", details={"format": ["Use json or markdown."]}
+            )
+        stored = bundle_fetch(principal=principal_of(request), bundle_id=bundle_id)
+        if stored is None:
+            raise NotFound("No context bundle with this id is visible to you.")
+        if (fmt or stored.served_format) == "markdown":
+            response = HttpResponse(stored.markdown, content_type=MARKDOWN)
+        else:
+            response = HttpResponse(stored.json.encode(), content_type="application/json")
+        response[BUNDLE_HEADER] = stored.id
+        return response
 
 
 class AgentsMdView(_Base):
@@ -177,4 +229,6 @@ urlpatterns = [
     path("", ContextView.as_view(), name="context"),
     path("agents.md", AgentsMdView.as_view(), name="context_agents_md"),
     path("gaps/", GapReportView.as_view(), name="context_gap_report"),
+    # With or without the trailing slash: ids are cited and typed by hand.
+    re_path(r"^bundles/(?P<bundle_id>[^/]+)/?$", BundleView.as_view(), name="context_bundle"),
 ]

@@ -196,10 +196,12 @@ def _left_out_line(omitted: list[dict], room: int) -> str:
     return ""
 
 
-def _search(principal, *, query, paths, max_tokens, space, kinds=()):
+def _search(principal, *, query, paths, max_tokens, space, kinds=(), as_of=None):
     data = {"q": query, "paths": list(paths or []), "max_tokens": max_tokens, "kinds": list(kinds)}
     if space:
         data["spaces"] = [space]
+    if as_of:
+        data["as_of"] = as_of
     params: ContextParams = parse_params(data)
     # The text returned never exceeds max_tokens: the records are packed into the budget less
     # room for the "Left out" line, which then names as many keys as fit.
@@ -212,6 +214,9 @@ def _search(principal, *, query, paths, max_tokens, space, kinds=()):
         line = _left_out_line(bundle["omitted"], params.max_tokens - used)
         if line and (tokens.is_additive() or tokens.count(text + line) <= params.max_tokens):
             text += line
+    # Kept as sent, for get_bundle and GET /api/v1/context/bundles/<id> (apps.retrieval.usage).
+    bundle["_served_markdown"] = text
+    bundle["_served_format"] = "markdown"
     return text, bundle
 
 
@@ -221,14 +226,17 @@ async def search_context(
     paths: list[str] | None = None,
     max_tokens: int = 4000,
     space: str | None = None,
+    as_of: str | None = None,
     ctx: Context | None = None,
 ) -> str:
     """Find the team's decisions, constraints, intent and guardrails relevant to a task.
 
     query: what you are about to do, in plain words. paths: files you are working on
     (guardrails and constraints anchored to them always come first). max_tokens: budget for the
-    answer (default 4000). space: limit to one space (slug). Returns markdown with each record
-    between <record> markers carrying its key, status and freshness.
+    answer (default 4000). space: limit to one space (slug). as_of: an ISO date or date-time
+    (e.g. the date of the commit you are reviewing) to read the records as they were then.
+    Returns markdown with each record between <record> markers carrying its key, revision,
+    status and freshness; the header names the bundle id, which get_bundle returns again.
     """
     return await _run(
         _search,
@@ -238,7 +246,23 @@ async def search_context(
         paths=paths,
         max_tokens=max_tokens,
         space=space,
+        as_of=as_of,
     )
+
+
+def _stored_bundle(principal, *, bundle_id: str):
+    _check_text("bundle_id", bundle_id, 40)
+    stored = bundle_module.bundle_fetch(principal=principal, bundle_id=(bundle_id or "").strip())
+    if stored is None:
+        raise ServiceError(f"No context bundle {bundle_id!r} is visible to this token.")
+    return stored.markdown, None
+
+
+@mcp.tool()
+async def get_bundle(bundle_id: str, ctx: Context | None = None) -> str:
+    """A context bundle served earlier (search_context's header names its id), as it was sent:
+    to check what a citation such as "bundle 3f9c…" rested on."""
+    return await _run(_stored_bundle, ctx, "get_bundle", bundle_id=bundle_id)
 
 
 def _guardrails(principal, *, paths, space):

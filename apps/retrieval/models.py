@@ -66,7 +66,8 @@ class ContextRequest(models.Model):
     query = models.TextField(blank=True)
     paths = ArrayField(models.CharField(max_length=500), default=list, blank=True)
     space_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
-    # [{"key": "DEC-3", "record_id": 7, "score": 0.91}, …] in rank order.
+    # [{"key": "DEC-3", "record_id": 7, "score": 0.91, "version": 2, "revision": 3}, …] in
+    # rank order (version and revision since bundles carry them).
     results = models.JSONField(default=list, blank=True)
     best_score = models.FloatField(null=True, blank=True)
     latency_ms = models.FloatField()
@@ -81,6 +82,28 @@ class ContextRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.operation} {self.query[:40]!r} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class ContextBundle(models.Model):
+    """What one context request served, kept with its usage-log entry (and deleted with it) so a
+    citation of its id can be fetched back: GET /api/v1/context/bundles/<id>."""
+
+    # apps.retrieval.bundle.new_bundle_id(): 20 hex digits, shown in the bundle itself.
+    id = models.CharField(primary_key=True, max_length=32)
+    request = models.OneToOneField(ContextRequest, on_delete=models.CASCADE, related_name="bundle")
+    # The JSON body of GET /api/v1/context/ for this bundle, rendered as that endpoint renders
+    # it (byte for byte), whichever format was asked for.
+    json = models.TextField()
+    # The markdown as served (over MCP: the tool's text, with its "Left out" line).
+    markdown = models.TextField()
+    # The format the caller was sent: "json" or "markdown".
+    served_format = models.CharField(max_length=10)
+    # The moment the bundle was answered as of (`as_of`), or None for "now".
+    as_of = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"bundle {self.id}"
 
 
 class ContextResult(models.Model):

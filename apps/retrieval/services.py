@@ -18,7 +18,7 @@ from apps.core import secret_scan
 from apps.core.errors import Forbidden, InvalidInput, NotFound
 from apps.core.text import strip_invisible
 from apps.records.models import Record
-from apps.retrieval import bundle, providers
+from apps.retrieval import bundle, providers, usage
 from apps.retrieval.models import ContextRequest, ContextResult, Gap, RecordEmbedding
 
 logger = logging.getLogger(__name__)
@@ -320,6 +320,8 @@ def usage_log_write(*, payload: dict) -> ContextRequest | None:
                 if r["record_id"] in live_ids
             ]
         )
+        # The bundle served, kept as long as this entry (apps.retrieval.usage).
+        usage.bundle_store(request=request, bundle=payload.get("bundle"))
     if payload.get("is_gap") and payload.get("query"):
         gap_note(
             space_ids=payload.get("space_ids") or [],

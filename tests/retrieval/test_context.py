@@ -392,7 +392,7 @@ def test_embedding_stores_the_token_counts_packing_needs(add):
 
 
 @pytest.mark.parametrize("budget", [60, 150, 400, 1200, 4000])
-def test_tokens_used_is_the_exact_count_of_the_markdown_bundle(api, add, owner, budget):
+def test_tokens_used_is_the_exact_count_of_the_markdown_bundle(api, add, owner, budget, usage_log):
     for i in range(4):
         add(f"Invoice retry policy part {i}", summary=f"Retry rule {i}.", body=LONG_BODY)
     stale = add("Invoice retries run in UTC", summary="UTC.", body="Cron runs at 02:00 UTC.")
@@ -416,14 +416,18 @@ def test_tokens_used_is_the_exact_count_of_the_markdown_bundle(api, add, owner, 
     ):
         params = {**params, "max_tokens": budget}
         body = api.get(URL, params).json()
-        markdown = api.get(URL, {**params, "format": "markdown"}).content.decode()
+        # The markdown of the same bundle (each request is a new bundle with its own id).
+        bundle_url = f"{URL}bundles/{body['bundle_id']}"
+        markdown = api.get(bundle_url, {"format": "markdown"}).content.decode()
         # Counted by the tokenizer over the whole document, as a client would.
         assert body["tokens_used"] == tokens.count(markdown) <= budget
         assert sum(i["tokens"] for i in body["items"]) < body["tokens_used"]  # + the header
 
 
 @pytest.mark.parametrize("budget", [60, 400, 1200])
-def test_budget_holds_when_stored_counts_are_stale_missing_or_wrong(api, add, owner, budget):
+def test_budget_holds_when_stored_counts_are_stale_missing_or_wrong(
+    api, add, owner, budget, usage_log
+):
     edited = add("Invoice retry policy edited", summary="Retry rule.", body=LONG_BODY)
     unembedded = add("Invoice retry policy new", summary="Retry.", body=LONG_BODY, embed=False)
     lying = add("Invoice retry policy lying", summary="Retry again.", body=LONG_BODY)
@@ -443,7 +447,9 @@ def test_budget_holds_when_stored_counts_are_stale_missing_or_wrong(api, add, ow
 
     params = {"q": "invoice retry policy", "max_tokens": budget}
     body = api.get(URL, params).json()
-    markdown = api.get(URL, {**params, "format": "markdown"}).content.decode()
+    # The markdown of the same bundle (each request is a new bundle with its own id).
+    bundle_url = f"{URL}bundles/{body['bundle_id']}"
+    markdown = api.get(bundle_url, {"format": "markdown"}).content.decode()
 
     assert body["tokens_used"] == tokens.count(markdown) <= budget
     returned, omitted = keys_of(body), {o["key"] for o in body["omitted"]}
