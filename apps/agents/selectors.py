@@ -67,7 +67,11 @@ def activity(agent: Agent) -> dict:
 
     token_ids = list(ApiToken.objects.filter(agent=agent).values_list("id", flat=True))
     requests = ContextRequest.objects.filter(token_id__in=token_ids) if token_ids else None
-    bundles = list(requests.order_by("-created_at")[:RECENT]) if requests is not None else []
+    bundles = (
+        list(requests.select_related("bundle").order_by("-created_at")[:RECENT])
+        if requests is not None
+        else []
+    )
     events = AgentEvent.objects.filter(agent=agent)
     counts = dict(events.values("kind").annotate(n=Count("id")).values_list("kind", "n"))
     proposals = dict(

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 from rest_framework.throttling import SimpleRateThrottle
@@ -33,6 +34,7 @@ from apps.audit.models import AuditEvent
 from apps.audit.services import audit_log
 from apps.core import secret_scan
 from apps.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from apps.core.links import absolute_url
 from apps.core.text import strip_invisible
 from apps.records import anchors as anchors_mod
 from apps.records import services as record_services
@@ -426,13 +428,15 @@ def proposal_new_record(
     rationale = _text(rationale, field="rationale", limit=MAX_RATIONALE)
     _scan({**fields, "rationale": rationale})
     _check_paths(agent, token, fields.get("anchors") or [], space=target)
-    return Proposal.objects.create(
-        agent=agent,
-        token=token,
-        space=target,
-        kind=Proposal.Kind.NEW,
-        fields={"kind": kind, **fields},
-        rationale=rationale,
+    return _announced(
+        Proposal.objects.create(
+            agent=agent,
+            token=token,
+            space=target,
+            kind=Proposal.Kind.NEW,
+            fields={"kind": kind, **fields},
+            rationale=rationale,
+        )
     )
 
 
@@ -473,16 +477,18 @@ def proposal_update(
             f"The proposal changes nothing in {record.key} version {version}.",
             details={"changes": ["Same as the record."]},
         )
-    return Proposal.objects.create(
-        agent=agent,
-        token=token,
-        space=target,
-        kind=Proposal.Kind.UPDATE,
-        record=record,
-        base_version=version,
-        fields=fields,
-        base_fields=base,
-        rationale=rationale,
+    return _announced(
+        Proposal.objects.create(
+            agent=agent,
+            token=token,
+            space=target,
+            kind=Proposal.Kind.UPDATE,
+            record=record,
+            base_version=version,
+            fields=fields,
+            base_fields=base,
+            rationale=rationale,
+        )
     )
 
 
@@ -512,15 +518,17 @@ def proposal_flag_outdated(
         )
     _scan({"evidence": evidence, "evidence_url": evidence_url})
     version = _base_version(base_version, record)
-    return Proposal.objects.create(
-        agent=agent,
-        token=token,
-        space=target,
-        kind=Proposal.Kind.OUTDATED,
-        record=record,
-        base_version=version,
-        rationale=evidence,
-        evidence_url=evidence_url,
+    return _announced(
+        Proposal.objects.create(
+            agent=agent,
+            token=token,
+            space=target,
+            kind=Proposal.Kind.OUTDATED,
+            record=record,
+            base_version=version,
+            rationale=evidence,
+            evidence_url=evidence_url,
+        )
     )
 
 
@@ -746,10 +754,51 @@ def escalation_create(
             from apps.agents import tasks
 
             transaction.on_commit(lambda: tasks.send_escalation.delay(escalation.pk))
+            _chat_escalation(escalation)
     except IntegrityError:
         # The same call, retried at the same moment: the other one created it.
         return Escalation.objects.get(agent=agent, dedupe_key=key), False
     return escalation, True
+
+
+def _announced(proposal: Proposal) -> Proposal:
+    """Tell the space's chat channel (if it has one) that a proposal waits for its owner; the
+    owner's digest carries it too (apps.reminders)."""
+    from apps.chat import services as chat
+
+    record = proposal.record
+    what = {
+        Proposal.Kind.NEW: f"a new {proposal.fields.get('kind', 'record')}: "
+        f"{proposal.fields.get('title', '')}",
+        Proposal.Kind.UPDATE: f"a change to {record.key if record else ''}",
+        Proposal.Kind.OUTDATED: f"that {record.key if record else ''} no longer holds",
+    }[proposal.kind]
+    owner = record.owner_user if record is not None else None
+    chat.notify(
+        space=proposal.space,
+        title=f"Agent {proposal.agent.name} proposes {what}"[:150],
+        text=proposal.rationale or proposal.evidence_url or "",
+        key=f"proposal-{proposal.pk}",
+        user=owner,
+        links=[("Review it", absolute_url(reverse("agents:proposal_review", args=[proposal.pk])))],
+    )
+    return proposal
+
+
+def _chat_escalation(escalation: Escalation) -> None:
+    """An escalation also goes to the guardrail's space channel at once (the email goes to its
+    contact); one notice per escalation, whatever the retries."""
+    from apps.chat import services as chat
+
+    record = escalation.guardrail
+    chat.notify(
+        space=record.space,
+        title=f"Agent {escalation.agent.name} escalates on {record.key}"[:150],
+        text=f"About to: {escalation.action}\nWhy: {escalation.reason}",
+        key=f"escalation-{escalation.pk}",
+        user=record.owner_user,
+        links=[("Open the guardrail", absolute_url(record.get_absolute_url()))],
+    )
 
 
 def escalation_claim(*, escalation_id: int) -> Escalation | None:

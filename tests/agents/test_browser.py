@@ -130,6 +130,8 @@ def test_register_an_agent_see_its_page_and_review_its_proposal(
     assert "Copy it now" not in page.locator("main").inner_text()  # shown once
     detail = page.locator("main")
     assert "2 bundles fetched" in detail.inner_text()
+    # Each fetched bundle is listed by its id, linked to where it can be read back.
+    assert detail.locator("a[href^='/api/v1/context/bundles/']").count() == 2
     assert "1 gap reported" in detail.inner_text()
     assert "2 proposals" in detail.inner_text()
     assert "1 refused call" in detail.inner_text()
