@@ -29,6 +29,7 @@ from apps.api.filters import RecordFilter
 from apps.api.permissions import IsAuthenticatedWithScope, IsStaffForCreate
 from apps.api.throttling import IPRateThrottle, TokenRateThrottle
 from apps.core.errors import InvalidInput, NotFound
+from apps.records import fields as record_fields
 from apps.records import selectors, services
 from apps.records.models import Link, Record, Revision
 
@@ -329,19 +330,7 @@ class RecordViewSet(
         allow_secrets = data.pop("allow_secrets", False)
         if not partial:
             # PUT replaces every editable field; what is left out goes back to its default.
-            defaults = {
-                "summary": "",
-                "body": "",
-                "owner_user": None,
-                "owner_team": None,
-                "tags": [],
-                "anchors": [],
-                "reversibility": "",
-                "impact": "",
-                "decided_on": None,
-                "deciders": "",
-                "valid_until": None,
-            }
+            defaults = record_fields.put_defaults()
             data = {**defaults, **data}
         changes = _resolve_owners(data)
         record = services.record_update(

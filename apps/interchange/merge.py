@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from apps.interchange.models import ImportBaseline
 from apps.interchange.reading import ImportDoc
+from apps.records.fields import FIELDS, LIST, OWNER
 from apps.records.models import Record
 
 # After each import the record's file-controlled fields are remembered (a digest each). The next
@@ -26,19 +27,16 @@ def tracked(record: Record) -> dict[str, Any]:
         if record.owner_user_id
         else (f"team:{record.owner_team_id}" if record.owner_team_id else "")
     )
+    # The editable fields (apps.records.fields) under their model names, the owner as one
+    # value; then what a file also decides. Stored digests use these names and values.
+    values: dict[str, Any] = {
+        f.name: list(getattr(record, f.name)) if f.kind == LIST else getattr(record, f.name)
+        for f in FIELDS
+        if f.kind != OWNER
+    }
     return {
-        "title": record.title,
-        "summary": record.summary,
-        "body": record.body,
-        "status": record.status,
+        **values,
         "owner": owner,
-        "tags": list(record.tags),
-        "anchors": list(record.anchors),
-        "reversibility": record.reversibility,
-        "impact": record.impact,
-        "decided_on": record.decided_on,
-        "deciders": record.deciders,
-        "valid_until": record.valid_until,
         "next_review_at": record.next_review_at,
         "last_verified_at": record.last_verified_at,
         "archived": record.archived_at is not None,

@@ -24,6 +24,7 @@ from apps.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Versio
 from apps.core.text import strip_invisible
 from apps.records import anchors as anchors_mod
 from apps.records import evidence, policy
+from apps.records import fields as record_fields
 from apps.records.models import (
     KIND_PREFIX,
     CreateSubmission,
@@ -37,30 +38,14 @@ from apps.records.models import (
 from apps.retrieval import lexical
 from apps.retrieval.services import schedule_embedding
 
-# Fields a person edits; a revision snapshots all of them (plus a few derived ones).
-EDITABLE_FIELDS = (
-    "title",
-    "summary",
-    "body",
-    "status",
-    "owner_user",
-    "owner_team",
-    "tags",
-    "anchors",
-    "reversibility",
-    "impact",
-    "decided_on",
-    "deciders",
-    "valid_until",
-)
-# Changing one of these is a "material" edit: records that depend on this one become suspect,
-# and this record's own open suspect reasons are resolved.
-MATERIAL_FIELDS = frozenset(
-    {"title", "summary", "body", "status", "anchors", "valid_until", "reversibility", "impact"}
-)
-MAX_TAGS = 30
-MAX_ANCHORS = 50
-MAX_BODY_CHARS = 200_000
+# Fields a person edits (a revision snapshots all of them, plus a few derived ones), and the
+# "material" ones: changing one makes records that depend on this one suspect and resolves this
+# record's own open suspect reasons. Both come from the one table of fields (apps.records.fields).
+EDITABLE_FIELDS = record_fields.EDITABLE_FIELDS
+MATERIAL_FIELDS = record_fields.MATERIAL_FIELDS
+MAX_TAGS = record_fields.BY_NAME["tags"].max_items
+MAX_ANCHORS = record_fields.BY_NAME["anchors"].max_items
+MAX_BODY_CHARS = record_fields.BY_NAME["body"].max_length
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -121,7 +106,7 @@ def _normalise(
     are edited."""
     out = dict(fields)
     errors: dict[str, list[str]] = {}
-    for name in ("title", "summary", "body", "deciders"):
+    for name in record_fields.TEXT_FIELDS:
         if name in out:
             value = out[name]
             if value is None:
@@ -150,9 +135,16 @@ def _normalise(
             if isinstance(tags, list | tuple):
                 # Lower-case before de-duplicating, so "Events, events" is one tag.
                 tags = [t.lower() if isinstance(t, str) else t for t in tags]
-            out["tags"] = _clean_list(tags, field="tags", limit=MAX_TAGS, max_len=50)
+            out["tags"] = _clean_list(
+                tags, field="tags", limit=MAX_TAGS, max_len=record_fields.BY_NAME["tags"].max_length
+            )
         if "anchors" in out:
-            anchors = _clean_list(out["anchors"], field="anchors", limit=MAX_ANCHORS, max_len=300)
+            anchors = _clean_list(
+                out["anchors"],
+                field="anchors",
+                limit=MAX_ANCHORS,
+                max_len=record_fields.BY_NAME["anchors"].max_length,
+            )
             try:
                 # Paths from the repository root: "/x" and "x\y" are normalised, paths on one
                 # computer are refused (anchors.clean_anchor; the web form shows its warnings).
@@ -161,7 +153,7 @@ def _normalise(
                 errors["anchors"] = [str(exc)]
     except InvalidInput as exc:
         errors.update(exc.details)
-    for name in ("decided_on", "valid_until"):
+    for name in record_fields.DATE_FIELDS:
         value = out.get(name)
         if value in ("", None):
             if name in out:
@@ -249,20 +241,8 @@ def snapshot(record: Record) -> dict[str, Any]:
     return {
         "kind": record.kind,
         "key": record.key,
-        "title": record.title,
-        "summary": record.summary,
-        "body": record.body,
-        "status": record.status,
-        "owner_user": record.owner_user_id,
-        "owner_team": record.owner_team_id,
+        **record_fields.snapshot_values(record),
         "owner_label": record.owner_label,
-        "tags": list(record.tags),
-        "anchors": list(record.anchors),
-        "reversibility": record.reversibility,
-        "impact": record.impact,
-        "decided_on": record.decided_on.isoformat() if record.decided_on else None,
-        "deciders": record.deciders,
-        "valid_until": record.valid_until.isoformat() if record.valid_until else None,
         "archived": record.archived_at is not None,
         "links": links,
     }
@@ -652,16 +632,11 @@ def record_restore_revision(
         Team.objects.filter(pk=snap.get("owner_team")).first() if snap.get("owner_team") else None
     )
     changes = {
-        "title": snap["title"],
-        "summary": snap["summary"],
-        "body": snap["body"],
-        "tags": snap["tags"],
-        "anchors": snap["anchors"],
-        "reversibility": snap["reversibility"],
-        "impact": snap["impact"],
-        "decided_on": snap["decided_on"],
-        "deciders": snap["deciders"],
-        "valid_until": snap["valid_until"],
+        **{
+            name: snap[name]
+            for name in EDITABLE_FIELDS
+            if name not in ("status", "owner_user", "owner_team")
+        },
         "owner_user": owner_user,
         "owner_team": owner_team,
     }

@@ -10,6 +10,7 @@ from django import forms
 from apps.accounts.models import Membership, Space, Team, User
 from apps.core.text import strip_invisible
 from apps.records import anchors, services
+from apps.records import fields as record_fields
 from apps.records.models import Link, Record
 
 # The skeleton a new record's body starts from, per kind.
@@ -41,11 +42,12 @@ BODY_TEMPLATES = {
 
 # Tags are short labels people filter by; anything else (quotes, angle brackets…) is a typo.
 TAG_RE = re.compile(r"[\w][\w .:/+#-]*")
-MAX_TAG_CHARS = 50
-MAX_ANCHOR_CHARS = 300
+MAX_TAG_CHARS = record_fields.BY_NAME["tags"].max_length
+MAX_ANCHOR_CHARS = record_fields.BY_NAME["anchors"].max_length
+_F = record_fields.BY_NAME
 
 # Service field names that the form shows under another name.
-FIELD_ALIASES = {"owner_user": "owner", "owner_team": "owner"}
+FIELD_ALIASES = {f.name: f.form for f in record_fields.FIELDS if f.form != f.name}
 
 
 def split_tags(text: str) -> list[str]:
@@ -94,9 +96,9 @@ def owner_choices(space: Space, record: Record | None = None) -> list[tuple[str,
 class RecordForm(forms.Form):
     """Create or edit a record. `version` carries the version the editor started from."""
 
-    title = forms.CharField(max_length=200)
+    title = forms.CharField(max_length=_F["title"].max_length)
     summary = forms.CharField(
-        max_length=300,
+        max_length=_F["summary"].max_length,
         required=False,
         help_text="One line: what someone needs to know if they read nothing else.",
     )
@@ -121,7 +123,7 @@ class RecordForm(forms.Form):
     )
     impact = forms.ChoiceField(choices=[("", "Not stated"), *Record.Impact.choices], required=False)
     decided_on = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    deciders = forms.CharField(max_length=500, required=False)
+    deciders = forms.CharField(max_length=_F["deciders"].max_length, required=False)
     valid_until = forms.DateField(
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}),
@@ -164,7 +166,7 @@ class RecordForm(forms.Form):
             self.fields["status"].choices = statuses
         self.fields["owner"].choices = owner_choices(space, record)
         if kind != Record.Kind.DECISION:
-            for name in ("reversibility", "impact", "decided_on", "deciders"):
+            for name in record_fields.DECISION_ONLY_FIELDS:
                 del self.fields[name]
         if record is None:
             del self.fields["version"]

@@ -21,6 +21,7 @@ from apps.core import secret_scan
 from apps.core.errors import InvalidInput, VersionConflict
 from apps.core.markdown import render_markdown
 from apps.core.text import reveal_invisible
+from apps.records import fields as record_fields
 from apps.records import selectors as record_selectors
 from apps.records import services
 from apps.records.models import Link, Record, Verification
@@ -114,19 +115,10 @@ def _switch_kind(request: HttpRequest, kind: str) -> tuple[dict, bool]:
     return initial, not untouched
 
 
+# Every field of the editor except the body (which follows the kind's template), and the note.
 CARRIED_ON_SWITCH = (
-    "title",
-    "summary",
-    "status",
-    "owner",
-    "tags",
-    "anchors",
-    "valid_until",
+    *(name for name, _ in record_fields.form_fields() if name != "body"),
     "message",
-    "reversibility",
-    "impact",
-    "decided_on",
-    "deciders",
 )
 
 
@@ -306,20 +298,8 @@ def record_edit(request: HttpRequest, slug: str, key: str) -> HttpResponse:
     )
 
 
-CONFLICT_FIELDS = [
-    ("title", "Title"),
-    ("summary", "Summary"),
-    ("status", "Status"),
-    ("owner", "Owner"),
-    ("tags", "Tags"),
-    ("anchors", "Anchors"),
-    ("reversibility", "Reversibility"),
-    ("impact", "Impact"),
-    ("decided_on", "Decided on"),
-    ("deciders", "Deciders"),
-    ("valid_until", "Valid until"),
-    ("body", "Body"),
-]
+# (form field, label) in the editor's order, the body last (apps.records.fields).
+CONFLICT_FIELDS = record_fields.form_fields()
 
 
 def _conflict(request: HttpRequest, record: Record, form: RecordForm) -> HttpResponse:
