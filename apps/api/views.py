@@ -21,16 +21,16 @@ from rest_framework.views import APIView
 
 from apps.accounts import access
 from apps.accounts import services as account_services
-from apps.accounts.models import ApiToken, Membership, Space, Team, User
+from apps.accounts.models import ApiToken, Membership, Space
 from apps.api import serializers as s
 from apps.api.authentication import principal_of
 from apps.api.exceptions import PreconditionRequired, error_body
 from apps.api.filters import RecordFilter
 from apps.api.permissions import IsAuthenticatedWithScope, IsStaffForCreate
 from apps.api.throttling import IPRateThrottle, TokenRateThrottle
-from apps.core.errors import InvalidInput, NotFound
+from apps.core.errors import NotFound
 from apps.records import fields as record_fields
-from apps.records import selectors, services
+from apps.records import owners, selectors, services
 from apps.records.models import Link, Record, Revision
 
 # One ETag or a comma-separated list; the quotes and the weak W/ prefix are optional.
@@ -153,24 +153,8 @@ class ApiView:
         return serializer.validated_data
 
 
-def _resolve_owners(data: dict) -> dict:
-    """Turn owner usernames / team slugs into objects (unknown ones are invalid input)."""
-    out = dict(data)
-    if out.get("owner_user"):
-        user = User.objects.filter(username=out["owner_user"]).first()
-        if user is None:
-            raise InvalidInput("Unknown owner.", details={"owner_user": ["No such user."]})
-        out["owner_user"] = user
-    elif "owner_user" in out:
-        out["owner_user"] = None
-    if out.get("owner_team"):
-        team = Team.objects.filter(slug=out["owner_team"]).first()
-        if team is None:
-            raise InvalidInput("Unknown team.", details={"owner_team": ["No such team."]})
-        out["owner_team"] = team
-    elif "owner_team" in out:
-        out["owner_team"] = None
-    return out
+# Owner usernames / team slugs into objects (unknown ones are invalid input).
+_resolve_owners = owners.from_api
 
 
 # --- spaces ------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from apps.core import secret_scan
 from apps.core.errors import Conflict, Forbidden, InvalidInput, NotFound, VersionConflict
 from apps.core.text import strip_invisible
 from apps.records import anchors as anchors_mod
-from apps.records import evidence, policy
+from apps.records import evidence, owners, policy
 from apps.records import fields as record_fields
 from apps.records.models import (
     KIND_PREFIX,
@@ -170,10 +170,8 @@ def _normalise(
         owner = out["owner_user"]
         if not isinstance(owner, User):
             errors["owner_user"] = ["Unknown user."]
-        elif not owner.is_active and owner.pk != current_owner_id:
-            errors["owner_user"] = [f"{owner} is deactivated and cannot own records."]
-        elif not Membership.objects.filter(user=owner, space=space).exists():
-            errors["owner_user"] = [f"{owner} is not a member of {space.name}."]
+        elif refused := owners.problem(owner, space=space, current_owner_id=current_owner_id):
+            errors["owner_user"] = [refused]
     if out.get("owner_team") is not None and not isinstance(out["owner_team"], Team):
         errors["owner_team"] = ["Unknown team."]
     if out.get("owner_user") is not None and out.get("owner_team") is not None:

@@ -8,8 +8,9 @@ import secrets
 from django import forms
 
 from apps.accounts.models import Membership, Space, Team, User
+from apps.core.errors import InvalidInput
 from apps.core.text import strip_invisible
-from apps.records import anchors, services
+from apps.records import anchors, owners, services
 from apps.records import fields as record_fields
 from apps.records.models import Link, Record
 
@@ -72,22 +73,21 @@ def owner_choices(space: Space, record: Record | None = None) -> list[tuple[str,
     )
     teams = Team.objects.order_by("name")
     choices: list[tuple[str, str]] = [("", "Unowned")]
-    choices += [(f"u:{u.pk}", f"{u.display_name} ({u.username})") for u in users]
+    choices += [
+        (owners.form_value(user_id=u.pk, team_id=None), f"{u.display_name} ({u.username})")
+        for u in users
+    ]
     # An owner who has left the space (or was deactivated) stays selectable, so editing anything
     # else neither fails nor silently makes the record unowned.
-    if (
-        record is not None
-        and record.owner_user_id
-        and f"u:{record.owner_user_id}" not in dict(choices)
-    ):
+    current = (
+        owners.form_value(user_id=record.owner_user_id, team_id=None) if record is not None else ""
+    )
+    if current and current not in dict(choices):
         former = record.owner_user
         choices.append(
-            (
-                f"u:{former.pk}",
-                f"{former.display_name} ({former.username}) — no longer in this space",
-            )
+            (current, f"{former.display_name} ({former.username}) — no longer in this space")
         )
-    team_choices = [(f"t:{t.pk}", t.name) for t in teams]
+    team_choices = [(owners.form_value(user_id=None, team_id=t.pk), t.name) for t in teams]
     if team_choices:
         choices.append(("Teams", team_choices))
     return choices
@@ -241,26 +241,22 @@ class RecordForm(forms.Form):
         return "\n".join(cleaned)
 
     def clean_owner(self):
-        value = self.cleaned_data.get("owner") or ""
-        if not value:
-            return None
-        prefix, _, pk = value.partition(":")
-        model = {"u": User, "t": Team}.get(prefix)
-        obj = model.objects.filter(pk=pk).first() if model and pk.isdigit() else None
-        if obj is None:
-            raise forms.ValidationError("Pick an owner from the list.")
-        return obj
+        try:
+            return owners.from_form(self.cleaned_data.get("owner") or "")
+        except InvalidInput as exc:
+            raise forms.ValidationError(exc.message) from None
 
     def service_fields(self) -> dict:
         """The cleaned data as keyword arguments for record_create / changes for record_update."""
         data = self.cleaned_data
         owner = data.get("owner")
+        owner_user, owner_team = owners.split(owner)
         out = {
             "title": data["title"],
             "summary": data.get("summary", ""),
             "body": (data.get("body") or "").replace("\r\n", "\n"),
-            "owner_user": owner if isinstance(owner, User) else None,
-            "owner_team": owner if isinstance(owner, Team) else None,
+            "owner_user": owner_user,
+            "owner_team": owner_team,
             "tags": split_tags(data.get("tags", "")),
             "anchors": split_lines(data.get("anchors", "")),
             "valid_until": data.get("valid_until"),
@@ -303,11 +299,7 @@ class RecordForm(forms.Form):
 
     @staticmethod
     def initial_for(record: Record) -> dict:
-        owner = ""
-        if record.owner_user_id:
-            owner = f"u:{record.owner_user_id}"
-        elif record.owner_team_id:
-            owner = f"t:{record.owner_team_id}"
+        owner = owners.form_value(user_id=record.owner_user_id, team_id=record.owner_team_id)
         return {
             "title": record.title,
             "summary": record.summary,

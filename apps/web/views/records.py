@@ -16,14 +16,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.accounts import access
-from apps.accounts.models import Team, User
 from apps.core import secret_scan
 from apps.core.errors import InvalidInput, VersionConflict
 from apps.core.markdown import render_markdown
 from apps.core.text import reveal_invisible
 from apps.records import fields as record_fields
+from apps.records import owners, services
 from apps.records import selectors as record_selectors
-from apps.records import services
 from apps.records.models import Link, Record, Verification
 from apps.records.policy import valid_until_note, valid_until_passed
 from apps.retrieval.selectors import record_usage
@@ -132,7 +131,7 @@ def record_create(request: HttpRequest, slug: str) -> HttpResponse:
     kind = _kind_from(request)
     initial = {"body": BODY_TEMPLATES[kind], "status": Record.Status.DRAFT}
     if request.user.memberships.filter(space=space).exists():
-        initial["owner"] = f"u:{request.user.pk}"
+        initial["owner"] = owners.form_value(user_id=request.user.pk, team_id=None)
     # "Create record from this gap" (retrieval's gaps page): the question as the title, and the
     # gap closed as answered once the record exists.
     from_gap = _gap_id(request)
@@ -399,11 +398,7 @@ def _revision_number(record: Record, *, version: int | None = None) -> int | Non
 
 
 def _values_from_snapshot(snap: dict) -> dict[str, str]:
-    owner = ""
-    if snap.get("owner_user"):
-        owner = f"u:{snap['owner_user']}"
-    elif snap.get("owner_team"):
-        owner = f"t:{snap['owner_team']}"
+    owner = owners.form_value(user_id=snap.get("owner_user"), team_id=snap.get("owner_team"))
     return {
         "title": snap.get("title") or "",
         "summary": snap.get("summary") or "",
@@ -428,11 +423,11 @@ def _values_from_form(form: RecordForm) -> dict[str, str]:
     """What the form would store, in the same shape as a snapshot's values ("a,b" and "a, b"
     are the same tags)."""
     fields = form.service_fields()
-    owner = form.cleaned_data.get("owner")
+    owner_user, owner_team = owners.split(form.cleaned_data.get("owner"))
     snap = {
         **fields,
-        "owner_user": owner.pk if isinstance(owner, User) else None,
-        "owner_team": owner.pk if isinstance(owner, Team) else None,
+        "owner_user": owner_user.pk if owner_user else None,
+        "owner_team": owner_team.pk if owner_team else None,
         "decided_on": fields.get("decided_on").isoformat() if fields.get("decided_on") else "",
         "valid_until": fields["valid_until"].isoformat() if fields.get("valid_until") else "",
     }
@@ -442,9 +437,10 @@ def _values_from_form(form: RecordForm) -> dict[str, str]:
 
 
 def _owner_text(value: str) -> str:
-    prefix, _, pk = value.partition(":")
-    model = {"u": User, "t": Team}.get(prefix)
-    owner = model.objects.filter(pk=pk).first() if model and pk.isdigit() else None
+    try:
+        owner = owners.from_form(value)
+    except InvalidInput:
+        owner = None
     return _owner_label(owner)
 
 
