@@ -8,6 +8,7 @@ nothing.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -46,9 +47,21 @@ MATERIAL_FIELDS = record_fields.MATERIAL_FIELDS
 MAX_TAGS = record_fields.BY_NAME["tags"].max_items
 MAX_ANCHORS = record_fields.BY_NAME["anchors"].max_items
 MAX_BODY_CHARS = record_fields.BY_NAME["body"].max_length
+# Tags are short labels people filter by; anything else (quotes, angle brackets…) is a typo.
+TAG_RE = re.compile(r"[\w][\w .:/+#-]*")
 
 
 # --- helpers ----------------------------------------------------------------------------------
+
+
+def tag_problem(tags: Iterable[str]) -> str:
+    """Why these (cleaned, lower-cased) tags cannot be saved ("" when they can): the one rule
+    for the web editor, the API, imports and MCP."""
+    bad = [t for t in tags if not TAG_RE.fullmatch(t)]
+    if not bad:
+        return ""
+    shown = ", ".join(f"“{t[:30]}”" for t in bad[:3])
+    return f"Tags use letters, digits, spaces and - _ . / : + # only; fix {shown}."
 
 
 def _require_view(actor, record: Record) -> None:
@@ -138,6 +151,8 @@ def _normalise(
             out["tags"] = _clean_list(
                 tags, field="tags", limit=MAX_TAGS, max_len=record_fields.BY_NAME["tags"].max_length
             )
+            if problem := tag_problem(out["tags"]):
+                errors["tags"] = [problem]
         if "anchors" in out:
             anchors = _clean_list(
                 out["anchors"],

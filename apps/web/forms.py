@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 
 from django import forms
@@ -41,8 +40,6 @@ BODY_TEMPLATES = {
     ),
 }
 
-# Tags are short labels people filter by; anything else (quotes, angle brackets…) is a typo.
-TAG_RE = re.compile(r"[\w][\w .:/+#-]*")
 MAX_TAG_CHARS = record_fields.BY_NAME["tags"].max_length
 MAX_ANCHOR_CHARS = record_fields.BY_NAME["anchors"].max_length
 _F = record_fields.BY_NAME
@@ -194,12 +191,8 @@ class RecordForm(forms.Form):
     def clean_tags(self):
         text = self.cleaned_data.get("tags", "")
         tags = split_tags(text)
-        bad = [t for t in tags if not TAG_RE.fullmatch(t)]
-        if bad:
-            raise forms.ValidationError(
-                "Tags use letters, digits, spaces and - _ . / : + # only; fix %(tags)s.",
-                params={"tags": ", ".join(f"“{t[:30]}”" for t in bad[:3])},
-            )
+        if problem := services.tag_problem(tags):  # the services' rule, for every door
+            raise forms.ValidationError(problem)
         too_long = [t for t in tags if len(t) > MAX_TAG_CHARS]
         if too_long:
             raise forms.ValidationError(
