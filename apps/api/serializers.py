@@ -165,10 +165,38 @@ class VerifyInput(StrictInput):
 
 
 class SupersedeInput(StrictInput):
+    """Either an existing `successor`, or the fields of a `new` one (created in this space,
+    of this kind), which may take over some of this record's links (`copy_links`)."""
+
     successor = StrictIntegerField(
-        min_value=1, max_value=MAX_ID, help_text="Id of the record that replaces this one."
+        min_value=1,
+        max_value=MAX_ID,
+        required=False,
+        help_text="Id of the record that replaces this one.",
+    )
+    new = RecordWriteInput(
+        required=False,
+        help_text="Or: the fields of a new record that replaces this one (same space and kind).",
+    )
+    copy_links = serializers.ListField(
+        child=StrictIntegerField(min_value=1, max_value=MAX_ID),
+        max_length=200,
+        required=False,
+        help_text="With `new`: ids of this record's outgoing links the new record takes over "
+        "(not supersedes links).",
     )
     note = StrictCharField(max_length=300, allow_blank=True, required=False)
+
+    def validate(self, attrs):
+        if ("successor" in attrs) == ("new" in attrs):
+            raise serializers.ValidationError(
+                {"successor": ["Give either `successor` (an existing record) or `new`."]}
+            )
+        if attrs.get("copy_links") and "new" not in attrs:
+            raise serializers.ValidationError(
+                {"copy_links": ["Links are carried over to a `new` successor only."]}
+            )
+        return attrs
 
 
 class SpaceCreateInput(StrictInput):

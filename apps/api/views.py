@@ -365,7 +365,7 @@ class RecordViewSet(
         return Response(s.VerificationSerializer(verification).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        summary="Mark this record superseded by another (its successor)",
+        summary="Mark this record superseded by another (its successor), or by a new one",
         request=s.SupersedeInput,
         responses={201: s.LinkSerializer},
     )
@@ -373,6 +373,20 @@ class RecordViewSet(
     def supersede(self, request, pk=None):
         record = self.get_object()
         data = self.validated(s.SupersedeInput)
+        if "new" in data:
+            fields = _resolve_owners(dict(data["new"]))
+            message = fields.pop("message", "")
+            allow_secrets = fields.pop("allow_secrets", False)
+            _, link = services.record_supersede_with_new(
+                old=record,
+                actor=self.principal,
+                fields=fields,
+                copy_links=data.get("copy_links", []),
+                note=data.get("note", ""),
+                message=message,
+                allow_secrets=allow_secrets,
+            )
+            return Response(_link_data(link, request), status=status.HTTP_201_CREATED)
         successor = _visible_record(self.principal, data["successor"], field="successor")
         link = services.record_supersede(
             old=record, new=successor, actor=self.principal, note=data.get("note", "")

@@ -815,6 +815,62 @@ def record_supersede(*, old: Record, new: Record, actor, note: str = "") -> Link
     return record_link(source=new, target=old, type=Link.Type.SUPERSEDES, actor=actor, note=note)
 
 
+def carryable_links(*, old: Record, actor):
+    """The links of `old` a successor may take over: its own outgoing links (what it depends on,
+    implements, …), except supersedes, to records the actor can see that are not archived."""
+    return (
+        old.outgoing_links.exclude(type=Link.Type.SUPERSEDES)
+        .filter(target__in=Record.objects.visible_to(actor).active())
+        .select_related("target")
+        .order_by("pk")
+    )
+
+
+@transaction.atomic
+def record_supersede_with_new(
+    *,
+    old: Record,
+    actor,
+    fields: dict[str, Any],
+    copy_links: Iterable[int] = (),
+    note: str = "",
+    message: str = "",
+    allow_secrets: bool = False,
+    submission: tuple[str, str] | None = None,
+) -> tuple[Record, Link]:
+    """Create a successor of `old` (same space, same kind) from `fields` (keyword arguments of
+    record_create), link it new → old with `supersedes` (old becomes superseded), and give it
+    the links of `old` named in `copy_links` (ids from `carryable_links`). All or nothing.
+
+    Returns (new record, supersedes link)."""
+    _require_view(actor, old)
+    _require_edit(actor, old.space)
+    available = {link.pk: link for link in carryable_links(old=old, actor=actor)}
+    wanted = list(dict.fromkeys(copy_links))
+    unknown = [pk for pk in wanted if pk not in available]
+    if unknown:
+        raise InvalidInput(
+            f"{old.key} has no link {unknown[0]} to carry over.",
+            details={"copy_links": [f"Not a link of {old.key}: {', '.join(map(str, unknown))}."]},
+        )
+    new = record_create(
+        space=old.space,
+        kind=old.kind,
+        actor=actor,
+        message=message or f"Supersedes {old.key}",
+        allow_secrets=allow_secrets,
+        submission=submission,
+        **fields,
+    )
+    link = record_supersede(old=old, new=new, actor=actor, note=note)
+    for pk in wanted:
+        carried = available[pk]
+        record_link(
+            source=new, target=carried.target, type=carried.type, note=carried.note, actor=actor
+        )
+    return new, link
+
+
 # --- verification -----------------------------------------------------------------------------
 
 

@@ -497,11 +497,7 @@ def record_supersede(request: HttpRequest, slug: str, key: str) -> HttpResponse:
     initial["status"] = Record.Status.PROPOSED
     form = RecordForm(request.POST or None, space=space, kind=old.kind, initial=initial)
     # The old record's own links (what it depends on, implements, …) usually still apply.
-    carried = list(
-        old.outgoing_links.exclude(type=Link.Type.SUPERSEDES)
-        .filter(target__in=record_selectors.record_list_visible(principal=request.user))
-        .select_related("target")
-    )
+    carried = list(services.carryable_links(old=old, actor=request.user))
     if request.method == "POST" and form.is_valid():
         copy = set(request.POST.getlist("copy_link"))
         fields = form.service_fields()
@@ -516,25 +512,16 @@ def record_supersede(request: HttpRequest, slug: str, key: str) -> HttpResponse:
                 if previous is not None:
                     form = _sent_before(request, form, previous.record, space=space, kind=old.kind)
                     raise _Resubmitted
-                new = services.record_create(
-                    space=space,
-                    kind=old.kind,
+                new, _ = services.record_supersede_with_new(
+                    old=old,
                     actor=request.user,
-                    message=form.cleaned_data.get("message") or f"Supersedes {old.key}",
+                    fields=fields,
+                    # Links ticked on the form that are still there to carry over.
+                    copy_links=[link.pk for link in carried if str(link.pk) in copy],
+                    message=form.cleaned_data.get("message") or "",
                     allow_secrets=_allow_secrets(request),
                     submission=(token, fingerprint),
-                    **fields,
                 )
-                services.record_supersede(old=old, new=new, actor=request.user)
-                for link in carried:
-                    if str(link.pk) in copy:
-                        services.record_link(
-                            source=new,
-                            target=link.target,
-                            type=link.type,
-                            note=link.note,
-                            actor=request.user,
-                        )
         except InvalidInput as exc:
             _service_refused(form, exc)
         except _Resubmitted:
