@@ -110,7 +110,7 @@ def _switch_kind(request: HttpRequest, kind: str) -> tuple[dict, bool]:
     previous = request.POST.get("previous_kind", "")
     body = request.POST.get("body", "").replace("\r\n", "\n")
     untouched = not body.strip() or body.strip() == BODY_TEMPLATES.get(previous, "").strip()
-    initial["body"] = BODY_TEMPLATES[kind] if untouched else body
+    initial["body"] = BODY_TEMPLATES.get(kind, "") if untouched else body
     return initial, not untouched
 
 
@@ -129,7 +129,8 @@ def record_create(request: HttpRequest, slug: str) -> HttpResponse:
     if not space.can_edit:
         raise PermissionDenied(f"You need to be an editor of {space.name} to add records.")
     kind = _kind_from(request)
-    initial = {"body": BODY_TEMPLATES[kind], "status": Record.Status.DRAFT}
+    # A kind without a body template starts empty (a new kind must not make this page fail).
+    initial = {"body": BODY_TEMPLATES.get(kind, ""), "status": Record.Status.DRAFT}
     if request.user.memberships.filter(space=space).exists():
         initial["owner"] = owners.form_value(user_id=request.user.pk, team_id=None)
     # "Create record from this gap" (retrieval's gaps page): the question as the title, and the
