@@ -40,6 +40,7 @@ class FieldSpec:
     diff_name: str = ""  # the snapshot key the history diffs ("owner_label"); default `name`
     export_key: str | None = None  # exported front matter key (MADR 4 name where there is one)
     import_aliases: tuple[str, ...] = ()  # other front-matter keys read on import
+    separator: str = ""  # lists: how the web editor writes them in one text box
 
     @property
     def form(self) -> str:
@@ -73,7 +74,9 @@ FIELDS: tuple[FieldSpec, ...] = (
         diff_name="owner_label",
         export_key="owner",
     ),
-    FieldSpec("tags", "Tags", LIST, [], max_length=50, max_items=30, export_key="tags"),
+    FieldSpec(
+        "tags", "Tags", LIST, [], max_length=50, max_items=30, export_key="tags", separator=", "
+    ),
     FieldSpec(
         "anchors",
         "Anchors",
@@ -83,6 +86,7 @@ FIELDS: tuple[FieldSpec, ...] = (
         max_items=50,
         material=True,
         export_key="anchors",
+        separator="\n",
     ),
     FieldSpec(
         "reversibility",

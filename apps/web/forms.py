@@ -292,22 +292,18 @@ class RecordForm(forms.Form):
 
     @staticmethod
     def initial_for(record: Record) -> dict:
-        owner = owners.form_value(user_id=record.owner_user_id, team_id=record.owner_team_id)
-        return {
-            "title": record.title,
-            "summary": record.summary,
-            "body": record.body,
-            "status": record.status,
-            "owner": owner,
-            "tags": ", ".join(record.tags),
-            "anchors": "\n".join(record.anchors),
-            "reversibility": record.reversibility,
-            "impact": record.impact,
-            "decided_on": record.decided_on,
-            "deciders": record.deciders,
-            "valid_until": record.valid_until,
-            "version": record.version,
-        }
+        initial: dict = {}
+        for spec in record_fields.FIELDS:
+            if spec.kind == record_fields.OWNER:
+                value = owners.form_value(
+                    user_id=record.owner_user_id, team_id=record.owner_team_id
+                )
+            elif spec.kind == record_fields.LIST:
+                value = spec.separator.join(getattr(record, spec.name))
+            else:
+                value = getattr(record, spec.name)
+            initial[spec.form] = value
+        return {**initial, "version": record.version}
 
 
 # Links read from the other record's side ("is constrained by CON-3"), stored the other way round.

@@ -399,21 +399,19 @@ def _revision_number(record: Record, *, version: int | None = None) -> int | Non
 
 
 def _values_from_snapshot(snap: dict) -> dict[str, str]:
-    owner = owners.form_value(user_id=snap.get("owner_user"), team_id=snap.get("owner_team"))
-    return {
-        "title": snap.get("title") or "",
-        "summary": snap.get("summary") or "",
-        "status": snap.get("status") or "",
-        "owner": owner,
-        "tags": ", ".join(snap.get("tags") or []),
-        "anchors": "\n".join(snap.get("anchors") or []),
-        "reversibility": snap.get("reversibility") or "",
-        "impact": snap.get("impact") or "",
-        "decided_on": snap.get("decided_on") or "",
-        "deciders": snap.get("deciders") or "",
-        "valid_until": snap.get("valid_until") or "",
-        "body": (snap.get("body") or "").replace("\r\n", "\n"),
-    }
+    """A snapshot's editable fields as the editor's text boxes hold them, by form field."""
+    values: dict[str, str] = {}
+    for spec in record_fields.FIELDS:
+        if spec.kind == record_fields.OWNER:
+            value = owners.form_value(
+                user_id=snap.get("owner_user"), team_id=snap.get("owner_team")
+            )
+        elif spec.kind == record_fields.LIST:
+            value = spec.separator.join(snap.get(spec.name) or [])
+        else:
+            value = snap.get(spec.name) or ""
+        values[spec.form] = value.replace("\r\n", "\n") if spec.name == "body" else value
+    return values
 
 
 def _values_from_record(record: Record) -> dict[str, str]:
