@@ -10,6 +10,7 @@ from rest_framework import serializers
 
 from apps.accounts.models import ApiToken, Membership, Space, User
 from apps.core.links import absolute_url
+from apps.records import fields as record_fields
 from apps.records.models import Link, Record, Revision, Verification
 
 # --- input -----------------------------------------------------------------------------------
@@ -84,13 +85,17 @@ def _choice(choices, **kwargs):
     return StrictChoiceField(choices=choices, **kwargs)
 
 
+# Names and limits of the editable fields: apps.records.fields.
+_F = record_fields.BY_NAME
+
+
 class RecordWriteInput(StrictInput):
     """The editable fields of a record (PUT replaces all of them, PATCH any subset)."""
 
-    title = StrictCharField(max_length=200)
-    summary = StrictCharField(max_length=300, allow_blank=True, required=False)
+    title = StrictCharField(max_length=_F["title"].max_length)
+    summary = StrictCharField(max_length=_F["summary"].max_length, allow_blank=True, required=False)
     body = StrictCharField(
-        max_length=200_000, allow_blank=True, required=False, trim_whitespace=False
+        max_length=_F["body"].max_length, allow_blank=True, required=False, trim_whitespace=False
     )
     status = _choice(Record.Status.choices, required=False)
     owner_user = StrictCharField(
@@ -100,18 +105,22 @@ class RecordWriteInput(StrictInput):
         max_length=60, allow_null=True, required=False, help_text="Slug of the owning team."
     )
     tags = serializers.ListField(
-        child=StrictCharField(max_length=50), max_length=30, required=False
+        child=StrictCharField(max_length=_F["tags"].max_length),
+        max_length=_F["tags"].max_items,
+        required=False,
     )
     anchors = serializers.ListField(
-        child=StrictCharField(max_length=300),
-        max_length=50,
+        child=StrictCharField(max_length=_F["anchors"].max_length),
+        max_length=_F["anchors"].max_items,
         required=False,
         help_text="Code path globs (`services/billing/**`) or component names.",
     )
     reversibility = _choice(Record.Reversibility.choices, allow_blank=True, required=False)
     impact = _choice(Record.Impact.choices, allow_blank=True, required=False)
     decided_on = StrictDateField(allow_null=True, required=False)
-    deciders = StrictCharField(max_length=500, allow_blank=True, required=False)
+    deciders = StrictCharField(
+        max_length=_F["deciders"].max_length, allow_blank=True, required=False
+    )
     valid_until = StrictDateField(allow_null=True, required=False)
     message = StrictCharField(
         max_length=300, allow_blank=True, required=False, help_text="Revision message."
@@ -130,7 +139,7 @@ class RecordCreateInput(RecordWriteInput):
 
 
 class RecordPatchInput(RecordWriteInput):
-    title = StrictCharField(max_length=200, required=False)
+    title = StrictCharField(max_length=_F["title"].max_length, required=False)
 
 
 class LinkInput(StrictInput):
@@ -156,10 +165,38 @@ class VerifyInput(StrictInput):
 
 
 class SupersedeInput(StrictInput):
+    """Either an existing `successor`, or the fields of a `new` one (created in this space,
+    of this kind), which may take over some of this record's links (`copy_links`)."""
+
     successor = StrictIntegerField(
-        min_value=1, max_value=MAX_ID, help_text="Id of the record that replaces this one."
+        min_value=1,
+        max_value=MAX_ID,
+        required=False,
+        help_text="Id of the record that replaces this one.",
+    )
+    new = RecordWriteInput(
+        required=False,
+        help_text="Or: the fields of a new record that replaces this one (same space and kind).",
+    )
+    copy_links = serializers.ListField(
+        child=StrictIntegerField(min_value=1, max_value=MAX_ID),
+        max_length=200,
+        required=False,
+        help_text="With `new`: ids of this record's outgoing links the new record takes over "
+        "(not supersedes links).",
     )
     note = StrictCharField(max_length=300, allow_blank=True, required=False)
+
+    def validate(self, attrs):
+        if ("successor" in attrs) == ("new" in attrs):
+            raise serializers.ValidationError(
+                {"successor": ["Give either `successor` (an existing record) or `new`."]}
+            )
+        if attrs.get("copy_links") and "new" not in attrs:
+            raise serializers.ValidationError(
+                {"copy_links": ["Links are carried over to a `new` successor only."]}
+            )
+        return attrs
 
 
 class SpaceCreateInput(StrictInput):

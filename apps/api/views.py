@@ -21,15 +21,16 @@ from rest_framework.views import APIView
 
 from apps.accounts import access
 from apps.accounts import services as account_services
-from apps.accounts.models import ApiToken, Membership, Space, Team, User
+from apps.accounts.models import ApiToken, Membership, Space
 from apps.api import serializers as s
 from apps.api.authentication import principal_of
 from apps.api.exceptions import PreconditionRequired, error_body
 from apps.api.filters import RecordFilter
 from apps.api.permissions import IsAuthenticatedWithScope, IsStaffForCreate
 from apps.api.throttling import IPRateThrottle, TokenRateThrottle
-from apps.core.errors import InvalidInput, NotFound
-from apps.records import selectors, services
+from apps.core.errors import NotFound
+from apps.records import fields as record_fields
+from apps.records import owners, selectors, services
 from apps.records.models import Link, Record, Revision
 
 # One ETag or a comma-separated list; the quotes and the weak W/ prefix are optional.
@@ -152,24 +153,8 @@ class ApiView:
         return serializer.validated_data
 
 
-def _resolve_owners(data: dict) -> dict:
-    """Turn owner usernames / team slugs into objects (unknown ones are invalid input)."""
-    out = dict(data)
-    if out.get("owner_user"):
-        user = User.objects.filter(username=out["owner_user"]).first()
-        if user is None:
-            raise InvalidInput("Unknown owner.", details={"owner_user": ["No such user."]})
-        out["owner_user"] = user
-    elif "owner_user" in out:
-        out["owner_user"] = None
-    if out.get("owner_team"):
-        team = Team.objects.filter(slug=out["owner_team"]).first()
-        if team is None:
-            raise InvalidInput("Unknown team.", details={"owner_team": ["No such team."]})
-        out["owner_team"] = team
-    elif "owner_team" in out:
-        out["owner_team"] = None
-    return out
+# Owner usernames / team slugs into objects (unknown ones are invalid input).
+_resolve_owners = owners.from_api
 
 
 # --- spaces ------------------------------------------------------------------------------------
@@ -329,19 +314,7 @@ class RecordViewSet(
         allow_secrets = data.pop("allow_secrets", False)
         if not partial:
             # PUT replaces every editable field; what is left out goes back to its default.
-            defaults = {
-                "summary": "",
-                "body": "",
-                "owner_user": None,
-                "owner_team": None,
-                "tags": [],
-                "anchors": [],
-                "reversibility": "",
-                "impact": "",
-                "decided_on": None,
-                "deciders": "",
-                "valid_until": None,
-            }
+            defaults = record_fields.put_defaults()
             data = {**defaults, **data}
         changes = _resolve_owners(data)
         record = services.record_update(
@@ -392,7 +365,7 @@ class RecordViewSet(
         return Response(s.VerificationSerializer(verification).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        summary="Mark this record superseded by another (its successor)",
+        summary="Mark this record superseded by another (its successor), or by a new one",
         request=s.SupersedeInput,
         responses={201: s.LinkSerializer},
     )
@@ -400,6 +373,20 @@ class RecordViewSet(
     def supersede(self, request, pk=None):
         record = self.get_object()
         data = self.validated(s.SupersedeInput)
+        if "new" in data:
+            fields = _resolve_owners(dict(data["new"]))
+            message = fields.pop("message", "")
+            allow_secrets = fields.pop("allow_secrets", False)
+            _, link = services.record_supersede_with_new(
+                old=record,
+                actor=self.principal,
+                fields=fields,
+                copy_links=data.get("copy_links", []),
+                note=data.get("note", ""),
+                message=message,
+                allow_secrets=allow_secrets,
+            )
+            return Response(_link_data(link, request), status=status.HTTP_201_CREATED)
         successor = _visible_record(self.principal, data["successor"], field="successor")
         link = services.record_supersede(
             old=record, new=successor, actor=self.principal, note=data.get("note", "")

@@ -18,15 +18,11 @@ from apps.core.errors import NotFound
 from apps.interchange import parsing, sources
 from apps.interchange.models import ImportBaseline
 from apps.interchange.reading import INDEX_NAMES
+from apps.records import owners
 from apps.records.models import Link, Record
 
-
-def _owner_value(record: Record) -> str:
-    if record.owner_user_id:
-        return record.owner_user.email
-    if record.owner_team_id:
-        return f"team:{record.owner_team.slug}"
-    return ""
+# The owner as exported front matter writes it: an email or `team:<slug>`.
+_owner_value = owners.export_value
 
 
 def safe_relative(path: str) -> bool:

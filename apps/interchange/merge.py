@@ -12,6 +12,8 @@ from django.utils import timezone
 
 from apps.interchange.models import ImportBaseline
 from apps.interchange.reading import ImportDoc
+from apps.records import owners
+from apps.records.fields import FIELDS, LIST, OWNER
 from apps.records.models import Record
 
 # After each import the record's file-controlled fields are remembered (a digest each). The next
@@ -21,24 +23,17 @@ from apps.records.models import Record
 
 
 def tracked(record: Record) -> dict[str, Any]:
-    owner = (
-        f"user:{record.owner_user_id}"
-        if record.owner_user_id
-        else (f"team:{record.owner_team_id}" if record.owner_team_id else "")
-    )
+    owner = owners.digest_value(user_id=record.owner_user_id, team_id=record.owner_team_id)
+    # The editable fields (apps.records.fields) under their model names, the owner as one
+    # value; then what a file also decides. Stored digests use these names and values.
+    values: dict[str, Any] = {
+        f.name: list(getattr(record, f.name)) if f.kind == LIST else getattr(record, f.name)
+        for f in FIELDS
+        if f.kind != OWNER
+    }
     return {
-        "title": record.title,
-        "summary": record.summary,
-        "body": record.body,
-        "status": record.status,
+        **values,
         "owner": owner,
-        "tags": list(record.tags),
-        "anchors": list(record.anchors),
-        "reversibility": record.reversibility,
-        "impact": record.impact,
-        "decided_on": record.decided_on,
-        "deciders": record.deciders,
-        "valid_until": record.valid_until,
         "next_review_at": record.next_review_at,
         "last_verified_at": record.last_verified_at,
         "archived": record.archived_at is not None,
@@ -85,7 +80,9 @@ def merge_changes(doc: ImportDoc, existing: Record, changes: dict[str, Any]) -> 
     wanted = {tracked_name(k): v for k, v in changes.items() if k != "owner_team"}
     if "owner_user" in changes or "owner_team" in changes:
         user, team = changes.get("owner_user"), changes.get("owner_team")
-        wanted["owner"] = f"user:{user.pk}" if user else (f"team:{team.pk}" if team else "")
+        wanted["owner"] = owners.digest_value(
+            user_id=user.pk if user else None, team_id=team.pk if team else None
+        )
     from_file = {n for n, v in wanted.items() if file_changed(doc, n, v)}
     clash = sorted(
         n

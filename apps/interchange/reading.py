@@ -10,10 +10,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from apps.accounts.models import Membership, Space, Team, User
 from apps.interchange import adr_status, parsing
 from apps.interchange.sources import SourceFile
 from apps.interchange.summary import ImportSummary
+from apps.records import owners
 from apps.records.models import KIND_PREFIX, Record
 
 log = logging.getLogger(__name__)
@@ -67,20 +67,8 @@ def skip_reason(path: str) -> str:
     return ""
 
 
-def resolve_owner(value: Any, *, space: Space) -> tuple[User | None, Team | None, str]:
-    """An exported `owner:` (an email or `team:<slug>`) → (user, team, problem)."""
-    text = str(value or "").strip()
-    if not text:
-        return None, None, ""
-    if text.startswith("team:"):
-        team = Team.objects.filter(slug=text[5:]).first()
-        return (None, team, "") if team else (None, None, f"unknown team {text[5:]!r}")
-    user = User.objects.filter(email__iexact=text).first()
-    if user is None:
-        return None, None, f"owner {text!r} has no account here"
-    if not Membership.objects.filter(user=user, space=space).exists():
-        return None, None, f"owner {text!r} is not a member of {space.name}"
-    return user, None, ""
+# An exported `owner:` (an email or `team:<slug>`) → (user, team, problem).
+resolve_owner = owners.from_export
 
 
 def as_list(value: Any) -> list[str]:

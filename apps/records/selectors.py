@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from django.db.models import Prefetch, QuerySet
 
 from apps.accounts.access import visible_record_ids
+from apps.records import fields as record_fields
 from apps.records.models import Link, Record, Revision, SuspectReason, Verification
 
 # How every door shows a related record (a link's other end, a successor, the record a suspect
@@ -243,18 +244,11 @@ def present_verification(principal, verification):
     return verification
 
 
+# The snapshot keys a revision diff compares, in reading order: the editable fields (from the one
+# table of fields, apps.records.fields; the owner as its label), then archived and links, the
+# body last.
 DIFF_FIELDS = (
-    "title",
-    "summary",
-    "status",
-    "owner_label",
-    "tags",
-    "anchors",
-    "reversibility",
-    "impact",
-    "decided_on",
-    "deciders",
-    "valid_until",
+    *(name for name in dict.fromkeys(f.diff for f in record_fields.FIELDS) if name != "body"),
     "archived",
     "links",
     "body",

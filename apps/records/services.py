@@ -8,6 +8,7 @@ nothing.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,7 +24,8 @@ from apps.core import secret_scan
 from apps.core.errors import Conflict, Forbidden, InvalidInput, NotFound, VersionConflict
 from apps.core.text import strip_invisible
 from apps.records import anchors as anchors_mod
-from apps.records import evidence, policy
+from apps.records import evidence, owners, policy
+from apps.records import fields as record_fields
 from apps.records.models import (
     KIND_PREFIX,
     CreateSubmission,
@@ -37,33 +39,29 @@ from apps.records.models import (
 from apps.retrieval import lexical
 from apps.retrieval.services import schedule_embedding
 
-# Fields a person edits; a revision snapshots all of them (plus a few derived ones).
-EDITABLE_FIELDS = (
-    "title",
-    "summary",
-    "body",
-    "status",
-    "owner_user",
-    "owner_team",
-    "tags",
-    "anchors",
-    "reversibility",
-    "impact",
-    "decided_on",
-    "deciders",
-    "valid_until",
-)
-# Changing one of these is a "material" edit: records that depend on this one become suspect,
-# and this record's own open suspect reasons are resolved.
-MATERIAL_FIELDS = frozenset(
-    {"title", "summary", "body", "status", "anchors", "valid_until", "reversibility", "impact"}
-)
-MAX_TAGS = 30
-MAX_ANCHORS = 50
-MAX_BODY_CHARS = 200_000
+# Fields a person edits (a revision snapshots all of them, plus a few derived ones), and the
+# "material" ones: changing one makes records that depend on this one suspect and resolves this
+# record's own open suspect reasons. Both come from the one table of fields (apps.records.fields).
+EDITABLE_FIELDS = record_fields.EDITABLE_FIELDS
+MATERIAL_FIELDS = record_fields.MATERIAL_FIELDS
+MAX_TAGS = record_fields.BY_NAME["tags"].max_items
+MAX_ANCHORS = record_fields.BY_NAME["anchors"].max_items
+MAX_BODY_CHARS = record_fields.BY_NAME["body"].max_length
+# Tags are short labels people filter by; anything else (quotes, angle brackets…) is a typo.
+TAG_RE = re.compile(r"[\w][\w .:/+#-]*")
 
 
 # --- helpers ----------------------------------------------------------------------------------
+
+
+def tag_problem(tags: Iterable[str]) -> str:
+    """Why these (cleaned, lower-cased) tags cannot be saved ("" when they can): the one rule
+    for the web editor, the API, imports and MCP."""
+    bad = [t for t in tags if not TAG_RE.fullmatch(t)]
+    if not bad:
+        return ""
+    shown = ", ".join(f"“{t[:30]}”" for t in bad[:3])
+    return f"Tags use letters, digits, spaces and - _ . / : + # only; fix {shown}."
 
 
 def _require_view(actor, record: Record) -> None:
@@ -121,7 +119,7 @@ def _normalise(
     are edited."""
     out = dict(fields)
     errors: dict[str, list[str]] = {}
-    for name in ("title", "summary", "body", "deciders"):
+    for name in record_fields.TEXT_FIELDS:
         if name in out:
             value = out[name]
             if value is None:
@@ -150,9 +148,18 @@ def _normalise(
             if isinstance(tags, list | tuple):
                 # Lower-case before de-duplicating, so "Events, events" is one tag.
                 tags = [t.lower() if isinstance(t, str) else t for t in tags]
-            out["tags"] = _clean_list(tags, field="tags", limit=MAX_TAGS, max_len=50)
+            out["tags"] = _clean_list(
+                tags, field="tags", limit=MAX_TAGS, max_len=record_fields.BY_NAME["tags"].max_length
+            )
+            if problem := tag_problem(out["tags"]):
+                errors["tags"] = [problem]
         if "anchors" in out:
-            anchors = _clean_list(out["anchors"], field="anchors", limit=MAX_ANCHORS, max_len=300)
+            anchors = _clean_list(
+                out["anchors"],
+                field="anchors",
+                limit=MAX_ANCHORS,
+                max_len=record_fields.BY_NAME["anchors"].max_length,
+            )
             try:
                 # Paths from the repository root: "/x" and "x\y" are normalised, paths on one
                 # computer are refused (anchors.clean_anchor; the web form shows its warnings).
@@ -161,7 +168,7 @@ def _normalise(
                 errors["anchors"] = [str(exc)]
     except InvalidInput as exc:
         errors.update(exc.details)
-    for name in ("decided_on", "valid_until"):
+    for name in record_fields.DATE_FIELDS:
         value = out.get(name)
         if value in ("", None):
             if name in out:
@@ -178,10 +185,8 @@ def _normalise(
         owner = out["owner_user"]
         if not isinstance(owner, User):
             errors["owner_user"] = ["Unknown user."]
-        elif not owner.is_active and owner.pk != current_owner_id:
-            errors["owner_user"] = [f"{owner} is deactivated and cannot own records."]
-        elif not Membership.objects.filter(user=owner, space=space).exists():
-            errors["owner_user"] = [f"{owner} is not a member of {space.name}."]
+        elif refused := owners.problem(owner, space=space, current_owner_id=current_owner_id):
+            errors["owner_user"] = [refused]
     if out.get("owner_team") is not None and not isinstance(out["owner_team"], Team):
         errors["owner_team"] = ["Unknown team."]
     if out.get("owner_user") is not None and out.get("owner_team") is not None:
@@ -249,20 +254,8 @@ def snapshot(record: Record) -> dict[str, Any]:
     return {
         "kind": record.kind,
         "key": record.key,
-        "title": record.title,
-        "summary": record.summary,
-        "body": record.body,
-        "status": record.status,
-        "owner_user": record.owner_user_id,
-        "owner_team": record.owner_team_id,
+        **record_fields.snapshot_values(record),
         "owner_label": record.owner_label,
-        "tags": list(record.tags),
-        "anchors": list(record.anchors),
-        "reversibility": record.reversibility,
-        "impact": record.impact,
-        "decided_on": record.decided_on.isoformat() if record.decided_on else None,
-        "deciders": record.deciders,
-        "valid_until": record.valid_until.isoformat() if record.valid_until else None,
         "archived": record.archived_at is not None,
         "links": links,
     }
@@ -652,16 +645,11 @@ def record_restore_revision(
         Team.objects.filter(pk=snap.get("owner_team")).first() if snap.get("owner_team") else None
     )
     changes = {
-        "title": snap["title"],
-        "summary": snap["summary"],
-        "body": snap["body"],
-        "tags": snap["tags"],
-        "anchors": snap["anchors"],
-        "reversibility": snap["reversibility"],
-        "impact": snap["impact"],
-        "decided_on": snap["decided_on"],
-        "deciders": snap["deciders"],
-        "valid_until": snap["valid_until"],
+        **{
+            name: snap[name]
+            for name in EDITABLE_FIELDS
+            if name not in ("status", "owner_user", "owner_team")
+        },
         "owner_user": owner_user,
         "owner_team": owner_team,
     }
@@ -825,6 +813,62 @@ def record_unlink(*, link: Link, actor, now: dt.datetime | None = None) -> None:
 def record_supersede(*, old: Record, new: Record, actor, note: str = "") -> Link:
     """`new` replaces `old`: a supersedes link from new to old; old becomes superseded."""
     return record_link(source=new, target=old, type=Link.Type.SUPERSEDES, actor=actor, note=note)
+
+
+def carryable_links(*, old: Record, actor):
+    """The links of `old` a successor may take over: its own outgoing links (what it depends on,
+    implements, …), except supersedes, to records the actor can see that are not archived."""
+    return (
+        old.outgoing_links.exclude(type=Link.Type.SUPERSEDES)
+        .filter(target__in=Record.objects.visible_to(actor).active())
+        .select_related("target")
+        .order_by("pk")
+    )
+
+
+@transaction.atomic
+def record_supersede_with_new(
+    *,
+    old: Record,
+    actor,
+    fields: dict[str, Any],
+    copy_links: Iterable[int] = (),
+    note: str = "",
+    message: str = "",
+    allow_secrets: bool = False,
+    submission: tuple[str, str] | None = None,
+) -> tuple[Record, Link]:
+    """Create a successor of `old` (same space, same kind) from `fields` (keyword arguments of
+    record_create), link it new → old with `supersedes` (old becomes superseded), and give it
+    the links of `old` named in `copy_links` (ids from `carryable_links`). All or nothing.
+
+    Returns (new record, supersedes link)."""
+    _require_view(actor, old)
+    _require_edit(actor, old.space)
+    available = {link.pk: link for link in carryable_links(old=old, actor=actor)}
+    wanted = list(dict.fromkeys(copy_links))
+    unknown = [pk for pk in wanted if pk not in available]
+    if unknown:
+        raise InvalidInput(
+            f"{old.key} has no link {unknown[0]} to carry over.",
+            details={"copy_links": [f"Not a link of {old.key}: {', '.join(map(str, unknown))}."]},
+        )
+    new = record_create(
+        space=old.space,
+        kind=old.kind,
+        actor=actor,
+        message=message or f"Supersedes {old.key}",
+        allow_secrets=allow_secrets,
+        submission=submission,
+        **fields,
+    )
+    link = record_supersede(old=old, new=new, actor=actor, note=note)
+    for pk in wanted:
+        carried = available[pk]
+        record_link(
+            source=new, target=carried.target, type=carried.type, note=carried.note, actor=actor
+        )
+    return new, link
 
 
 # --- verification -----------------------------------------------------------------------------

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 
 from django import forms
 
 from apps.accounts.models import Membership, Space, Team, User
+from apps.core.errors import InvalidInput
 from apps.core.text import strip_invisible
-from apps.records import anchors, services
+from apps.records import anchors, owners, services
+from apps.records import fields as record_fields
 from apps.records.models import Link, Record
 
 # The skeleton a new record's body starts from, per kind.
@@ -39,13 +40,12 @@ BODY_TEMPLATES = {
     ),
 }
 
-# Tags are short labels people filter by; anything else (quotes, angle brackets…) is a typo.
-TAG_RE = re.compile(r"[\w][\w .:/+#-]*")
-MAX_TAG_CHARS = 50
-MAX_ANCHOR_CHARS = 300
+MAX_TAG_CHARS = record_fields.BY_NAME["tags"].max_length
+MAX_ANCHOR_CHARS = record_fields.BY_NAME["anchors"].max_length
+_F = record_fields.BY_NAME
 
 # Service field names that the form shows under another name.
-FIELD_ALIASES = {"owner_user": "owner", "owner_team": "owner"}
+FIELD_ALIASES = {f.name: f.form for f in record_fields.FIELDS if f.form != f.name}
 
 
 def split_tags(text: str) -> list[str]:
@@ -70,22 +70,21 @@ def owner_choices(space: Space, record: Record | None = None) -> list[tuple[str,
     )
     teams = Team.objects.order_by("name")
     choices: list[tuple[str, str]] = [("", "Unowned")]
-    choices += [(f"u:{u.pk}", f"{u.display_name} ({u.username})") for u in users]
+    choices += [
+        (owners.form_value(user_id=u.pk, team_id=None), f"{u.display_name} ({u.username})")
+        for u in users
+    ]
     # An owner who has left the space (or was deactivated) stays selectable, so editing anything
     # else neither fails nor silently makes the record unowned.
-    if (
-        record is not None
-        and record.owner_user_id
-        and f"u:{record.owner_user_id}" not in dict(choices)
-    ):
+    current = (
+        owners.form_value(user_id=record.owner_user_id, team_id=None) if record is not None else ""
+    )
+    if current and current not in dict(choices):
         former = record.owner_user
         choices.append(
-            (
-                f"u:{former.pk}",
-                f"{former.display_name} ({former.username}) — no longer in this space",
-            )
+            (current, f"{former.display_name} ({former.username}) — no longer in this space")
         )
-    team_choices = [(f"t:{t.pk}", t.name) for t in teams]
+    team_choices = [(owners.form_value(user_id=None, team_id=t.pk), t.name) for t in teams]
     if team_choices:
         choices.append(("Teams", team_choices))
     return choices
@@ -94,9 +93,9 @@ def owner_choices(space: Space, record: Record | None = None) -> list[tuple[str,
 class RecordForm(forms.Form):
     """Create or edit a record. `version` carries the version the editor started from."""
 
-    title = forms.CharField(max_length=200)
+    title = forms.CharField(max_length=_F["title"].max_length)
     summary = forms.CharField(
-        max_length=300,
+        max_length=_F["summary"].max_length,
         required=False,
         help_text="One line: what someone needs to know if they read nothing else.",
     )
@@ -121,7 +120,7 @@ class RecordForm(forms.Form):
     )
     impact = forms.ChoiceField(choices=[("", "Not stated"), *Record.Impact.choices], required=False)
     decided_on = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    deciders = forms.CharField(max_length=500, required=False)
+    deciders = forms.CharField(max_length=_F["deciders"].max_length, required=False)
     valid_until = forms.DateField(
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}),
@@ -164,7 +163,7 @@ class RecordForm(forms.Form):
             self.fields["status"].choices = statuses
         self.fields["owner"].choices = owner_choices(space, record)
         if kind != Record.Kind.DECISION:
-            for name in ("reversibility", "impact", "decided_on", "deciders"):
+            for name in record_fields.DECISION_ONLY_FIELDS:
                 del self.fields[name]
         if record is None:
             del self.fields["version"]
@@ -192,12 +191,8 @@ class RecordForm(forms.Form):
     def clean_tags(self):
         text = self.cleaned_data.get("tags", "")
         tags = split_tags(text)
-        bad = [t for t in tags if not TAG_RE.fullmatch(t)]
-        if bad:
-            raise forms.ValidationError(
-                "Tags use letters, digits, spaces and - _ . / : + # only; fix %(tags)s.",
-                params={"tags": ", ".join(f"“{t[:30]}”" for t in bad[:3])},
-            )
+        if problem := services.tag_problem(tags):  # the services' rule, for every door
+            raise forms.ValidationError(problem)
         too_long = [t for t in tags if len(t) > MAX_TAG_CHARS]
         if too_long:
             raise forms.ValidationError(
@@ -239,26 +234,22 @@ class RecordForm(forms.Form):
         return "\n".join(cleaned)
 
     def clean_owner(self):
-        value = self.cleaned_data.get("owner") or ""
-        if not value:
-            return None
-        prefix, _, pk = value.partition(":")
-        model = {"u": User, "t": Team}.get(prefix)
-        obj = model.objects.filter(pk=pk).first() if model and pk.isdigit() else None
-        if obj is None:
-            raise forms.ValidationError("Pick an owner from the list.")
-        return obj
+        try:
+            return owners.from_form(self.cleaned_data.get("owner") or "")
+        except InvalidInput as exc:
+            raise forms.ValidationError(exc.message) from None
 
     def service_fields(self) -> dict:
         """The cleaned data as keyword arguments for record_create / changes for record_update."""
         data = self.cleaned_data
         owner = data.get("owner")
+        owner_user, owner_team = owners.split(owner)
         out = {
             "title": data["title"],
             "summary": data.get("summary", ""),
             "body": (data.get("body") or "").replace("\r\n", "\n"),
-            "owner_user": owner if isinstance(owner, User) else None,
-            "owner_team": owner if isinstance(owner, Team) else None,
+            "owner_user": owner_user,
+            "owner_team": owner_team,
             "tags": split_tags(data.get("tags", "")),
             "anchors": split_lines(data.get("anchors", "")),
             "valid_until": data.get("valid_until"),
@@ -301,26 +292,18 @@ class RecordForm(forms.Form):
 
     @staticmethod
     def initial_for(record: Record) -> dict:
-        owner = ""
-        if record.owner_user_id:
-            owner = f"u:{record.owner_user_id}"
-        elif record.owner_team_id:
-            owner = f"t:{record.owner_team_id}"
-        return {
-            "title": record.title,
-            "summary": record.summary,
-            "body": record.body,
-            "status": record.status,
-            "owner": owner,
-            "tags": ", ".join(record.tags),
-            "anchors": "\n".join(record.anchors),
-            "reversibility": record.reversibility,
-            "impact": record.impact,
-            "decided_on": record.decided_on,
-            "deciders": record.deciders,
-            "valid_until": record.valid_until,
-            "version": record.version,
-        }
+        initial: dict = {}
+        for spec in record_fields.FIELDS:
+            if spec.kind == record_fields.OWNER:
+                value = owners.form_value(
+                    user_id=record.owner_user_id, team_id=record.owner_team_id
+                )
+            elif spec.kind == record_fields.LIST:
+                value = spec.separator.join(getattr(record, spec.name))
+            else:
+                value = getattr(record, spec.name)
+            initial[spec.form] = value
+        return {**initial, "version": record.version}
 
 
 # Links read from the other record's side ("is constrained by CON-3"), stored the other way round.

@@ -12,17 +12,14 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from apps.core.errors import InvalidInput, VersionConflict
+from apps.records import fields as record_fields
 from apps.records import selectors as record_selectors
 from apps.records import services
 from apps.records.models import Link, Record, Revision
 from apps.web.graph import neighbourhood
 from apps.web.views.common import record_or_404, service_errors
 
-FIELD_LABELS = {
-    "owner_label": "Owner",
-    "decided_on": "Decided on",
-    "valid_until": "Valid until",
-}
+FIELD_LABELS = record_fields.diff_labels()
 
 
 def _side_by_side(old: list[str], new: list[str]) -> list[dict]:

@@ -16,13 +16,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.accounts import access
-from apps.accounts.models import Team, User
 from apps.core import secret_scan
 from apps.core.errors import InvalidInput, VersionConflict
 from apps.core.markdown import render_markdown
 from apps.core.text import reveal_invisible
+from apps.records import fields as record_fields
+from apps.records import owners, services
 from apps.records import selectors as record_selectors
-from apps.records import services
 from apps.records.models import Link, Record, Verification
 from apps.records.policy import valid_until_note, valid_until_passed
 from apps.retrieval.selectors import record_usage
@@ -110,23 +110,14 @@ def _switch_kind(request: HttpRequest, kind: str) -> tuple[dict, bool]:
     previous = request.POST.get("previous_kind", "")
     body = request.POST.get("body", "").replace("\r\n", "\n")
     untouched = not body.strip() or body.strip() == BODY_TEMPLATES.get(previous, "").strip()
-    initial["body"] = BODY_TEMPLATES[kind] if untouched else body
+    initial["body"] = BODY_TEMPLATES.get(kind, "") if untouched else body
     return initial, not untouched
 
 
+# Every field of the editor except the body (which follows the kind's template), and the note.
 CARRIED_ON_SWITCH = (
-    "title",
-    "summary",
-    "status",
-    "owner",
-    "tags",
-    "anchors",
-    "valid_until",
+    *(name for name, _ in record_fields.form_fields() if name != "body"),
     "message",
-    "reversibility",
-    "impact",
-    "decided_on",
-    "deciders",
 )
 
 
@@ -138,9 +129,10 @@ def record_create(request: HttpRequest, slug: str) -> HttpResponse:
     if not space.can_edit:
         raise PermissionDenied(f"You need to be an editor of {space.name} to add records.")
     kind = _kind_from(request)
-    initial = {"body": BODY_TEMPLATES[kind], "status": Record.Status.DRAFT}
+    # A kind without a body template starts empty (a new kind must not make this page fail).
+    initial = {"body": BODY_TEMPLATES.get(kind, ""), "status": Record.Status.DRAFT}
     if request.user.memberships.filter(space=space).exists():
-        initial["owner"] = f"u:{request.user.pk}"
+        initial["owner"] = owners.form_value(user_id=request.user.pk, team_id=None)
     # "Create record from this gap" (retrieval's gaps page): the question as the title, and the
     # gap closed as answered once the record exists.
     from_gap = _gap_id(request)
@@ -306,20 +298,8 @@ def record_edit(request: HttpRequest, slug: str, key: str) -> HttpResponse:
     )
 
 
-CONFLICT_FIELDS = [
-    ("title", "Title"),
-    ("summary", "Summary"),
-    ("status", "Status"),
-    ("owner", "Owner"),
-    ("tags", "Tags"),
-    ("anchors", "Anchors"),
-    ("reversibility", "Reversibility"),
-    ("impact", "Impact"),
-    ("decided_on", "Decided on"),
-    ("deciders", "Deciders"),
-    ("valid_until", "Valid until"),
-    ("body", "Body"),
-]
+# (form field, label) in the editor's order, the body last (apps.records.fields).
+CONFLICT_FIELDS = record_fields.form_fields()
 
 
 def _conflict(request: HttpRequest, record: Record, form: RecordForm) -> HttpResponse:
@@ -419,25 +399,19 @@ def _revision_number(record: Record, *, version: int | None = None) -> int | Non
 
 
 def _values_from_snapshot(snap: dict) -> dict[str, str]:
-    owner = ""
-    if snap.get("owner_user"):
-        owner = f"u:{snap['owner_user']}"
-    elif snap.get("owner_team"):
-        owner = f"t:{snap['owner_team']}"
-    return {
-        "title": snap.get("title") or "",
-        "summary": snap.get("summary") or "",
-        "status": snap.get("status") or "",
-        "owner": owner,
-        "tags": ", ".join(snap.get("tags") or []),
-        "anchors": "\n".join(snap.get("anchors") or []),
-        "reversibility": snap.get("reversibility") or "",
-        "impact": snap.get("impact") or "",
-        "decided_on": snap.get("decided_on") or "",
-        "deciders": snap.get("deciders") or "",
-        "valid_until": snap.get("valid_until") or "",
-        "body": (snap.get("body") or "").replace("\r\n", "\n"),
-    }
+    """A snapshot's editable fields as the editor's text boxes hold them, by form field."""
+    values: dict[str, str] = {}
+    for spec in record_fields.FIELDS:
+        if spec.kind == record_fields.OWNER:
+            value = owners.form_value(
+                user_id=snap.get("owner_user"), team_id=snap.get("owner_team")
+            )
+        elif spec.kind == record_fields.LIST:
+            value = spec.separator.join(snap.get(spec.name) or [])
+        else:
+            value = snap.get(spec.name) or ""
+        values[spec.form] = value.replace("\r\n", "\n") if spec.name == "body" else value
+    return values
 
 
 def _values_from_record(record: Record) -> dict[str, str]:
@@ -448,11 +422,11 @@ def _values_from_form(form: RecordForm) -> dict[str, str]:
     """What the form would store, in the same shape as a snapshot's values ("a,b" and "a, b"
     are the same tags)."""
     fields = form.service_fields()
-    owner = form.cleaned_data.get("owner")
+    owner_user, owner_team = owners.split(form.cleaned_data.get("owner"))
     snap = {
         **fields,
-        "owner_user": owner.pk if isinstance(owner, User) else None,
-        "owner_team": owner.pk if isinstance(owner, Team) else None,
+        "owner_user": owner_user.pk if owner_user else None,
+        "owner_team": owner_team.pk if owner_team else None,
         "decided_on": fields.get("decided_on").isoformat() if fields.get("decided_on") else "",
         "valid_until": fields["valid_until"].isoformat() if fields.get("valid_until") else "",
     }
@@ -462,9 +436,10 @@ def _values_from_form(form: RecordForm) -> dict[str, str]:
 
 
 def _owner_text(value: str) -> str:
-    prefix, _, pk = value.partition(":")
-    model = {"u": User, "t": Team}.get(prefix)
-    owner = model.objects.filter(pk=pk).first() if model and pk.isdigit() else None
+    try:
+        owner = owners.from_form(value)
+    except InvalidInput:
+        owner = None
     return _owner_label(owner)
 
 
@@ -521,11 +496,7 @@ def record_supersede(request: HttpRequest, slug: str, key: str) -> HttpResponse:
     initial["status"] = Record.Status.PROPOSED
     form = RecordForm(request.POST or None, space=space, kind=old.kind, initial=initial)
     # The old record's own links (what it depends on, implements, …) usually still apply.
-    carried = list(
-        old.outgoing_links.exclude(type=Link.Type.SUPERSEDES)
-        .filter(target__in=record_selectors.record_list_visible(principal=request.user))
-        .select_related("target")
-    )
+    carried = list(services.carryable_links(old=old, actor=request.user))
     if request.method == "POST" and form.is_valid():
         copy = set(request.POST.getlist("copy_link"))
         fields = form.service_fields()
@@ -540,25 +511,16 @@ def record_supersede(request: HttpRequest, slug: str, key: str) -> HttpResponse:
                 if previous is not None:
                     form = _sent_before(request, form, previous.record, space=space, kind=old.kind)
                     raise _Resubmitted
-                new = services.record_create(
-                    space=space,
-                    kind=old.kind,
+                new, _ = services.record_supersede_with_new(
+                    old=old,
                     actor=request.user,
-                    message=form.cleaned_data.get("message") or f"Supersedes {old.key}",
+                    fields=fields,
+                    # Links ticked on the form that are still there to carry over.
+                    copy_links=[link.pk for link in carried if str(link.pk) in copy],
+                    message=form.cleaned_data.get("message") or "",
                     allow_secrets=_allow_secrets(request),
                     submission=(token, fingerprint),
-                    **fields,
                 )
-                services.record_supersede(old=old, new=new, actor=request.user)
-                for link in carried:
-                    if str(link.pk) in copy:
-                        services.record_link(
-                            source=new,
-                            target=link.target,
-                            type=link.type,
-                            note=link.note,
-                            actor=request.user,
-                        )
         except InvalidInput as exc:
             _service_refused(form, exc)
         except _Resubmitted:
