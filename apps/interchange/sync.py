@@ -365,7 +365,10 @@ def _pull(link: RepoLink) -> SyncOutcome:
             *notes,
             *(["Not imported: " + "; ".join(problems) + "."] if problems else []),
             *(
-                [f"{len(link.waiting)} file(s) wait for a person (listed below)."]
+                [
+                    f"{len(link.waiting)} file{'s wait' if len(link.waiting) != 1 else ' waits'} "
+                    "for a person (listed below)."
+                ]
                 if link.waiting
                 else []
             ),
