@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.models import User
+from apps.records import services as record_services
 from apps.reminders import emails, selectors, services
 from apps.reminders.models import Delivery
 
@@ -21,8 +22,11 @@ MAX_SEND_RETRIES = 5
 
 @shared_task(name="reminders.sweep", acks_late=True)
 def sweep() -> dict:
-    """Hourly: valid-until evidence, orphans, and every record's time-based freshness."""
-    return services.sweep()
+    """Hourly: valid-until evidence, orphans, and every record's time-based freshness; then
+    create-form submission tokens past their dedup window are forgotten."""
+    result = services.sweep()
+    result["submissions_pruned"] = record_services.create_submission_prune()
+    return result
 
 
 @shared_task(name="reminders.snapshot", acks_late=True)
