@@ -3,8 +3,8 @@
 Pull: clone the branch, read the folder, and import it with the re-import rules (a three-way
 merge per field: an edit made in the app is never overwritten; a file both sides changed is
 listed for a person, `RepoLink.waiting`). Push: every record whose version differs from what
-the folder holds is written as MADR with front matter, one commit per record with the editor as
-author, on `push_branch`, ready for a pull or merge request. Files waiting for a person are never
+the folder holds is written as MADR with front matter, one commit per app change (revision) in
+the order they were made, with its author and time, on `push_branch`, ready for a pull or merge request. Files waiting for a person are never
 pushed over. Each run leaves its outcome on the link (`last_*`), shown on the sync page and in
 the API.
 """
@@ -12,6 +12,8 @@ the API.
 from __future__ import annotations
 
 import base64
+import copy
+import datetime as dt
 import hashlib
 import logging
 import posixpath
@@ -30,7 +32,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from apps.accounts import access
-from apps.accounts.models import Space, User
+from apps.accounts.models import Space, Team, User
 from apps.core.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceError
 from apps.interchange import gitcli, services, sources
 from apps.interchange.models import RepoLink
@@ -282,8 +284,8 @@ def repo_pull(*, link: RepoLink) -> SyncOutcome:
 
 
 def repo_push(*, link: RepoLink) -> SyncOutcome:
-    """Commit every record edited in the app since the folder last held it, one commit per
-    record with its editor as author, on `push_branch`, and push that branch."""
+    """Commit every change made in the app since the folder last held its record, one commit per
+    change (revision) with its author, on `push_branch`, and push that branch."""
     link = RepoLink.objects.select_related("space", "created_by").get(pk=link.pk)
     try:
         with _one_at_a_time(link):
@@ -363,7 +365,10 @@ def _pull(link: RepoLink) -> SyncOutcome:
             *notes,
             *(["Not imported: " + "; ".join(problems) + "."] if problems else []),
             *(
-                [f"{len(link.waiting)} file(s) wait for a person (listed below)."]
+                [
+                    f"{len(link.waiting)} file{'s wait' if len(link.waiting) != 1 else ' waits'} "
+                    "for a person (listed below)."
+                ]
                 if link.waiting
                 else []
             ),
@@ -406,25 +411,60 @@ def _person(user: User | None) -> str:
     return f"{name} <{email}>"
 
 
-def _commit_message(record: Record, revisions: list[Revision]) -> tuple[str, str]:
-    """(author, message) of the commit for one record: the author of its latest change, the
-    changes since the last push listed, and everyone else who made one as a co-author."""
-    author = _person(revisions[-1].author if revisions else record.updated_by)
-    lines = [f"{record.key}: {' '.join(record.title.split())[:150]}", ""]
-    for revision in revisions[-20:]:
-        what = revision.message or revision.get_action_display()
-        lines.append(f"- r{revision.number} {' '.join(what.split())[:150]}")
-    lines.append("")
-    lines.append(f"Edited in contextkb (version {record.version}).")
-    others = []
-    for revision in revisions:
-        person = _person(revision.author)
-        if person != author and person not in others and revision.author is not None:
-            others.append(person)
-    if others:
-        lines.append("")
-        lines += [f"Co-authored-by: {person}" for person in others]
-    return author, "\n".join(lines)
+def _pending(link: RepoLink, record: Record, latest: int | None) -> list[Revision]:
+    """The app changes of `record` the folder does not hold yet, oldest first: every revision
+    after the one last synced. A record the folder never held is pushed from its changes since
+    the space was linked, or, when it had none (it predates the link), as it is now."""
+    since = link.synced_versions.get(str(record.pk))
+    revisions = Revision.objects.filter(record=record).select_related("author").order_by("number")
+    if since:
+        return list(revisions.filter(number__gt=since))
+    pending = list(revisions.filter(created_at__gte=link.created_at))
+    if not pending and latest:
+        pending = list(revisions.filter(number=latest))
+    return pending
+
+
+def _as_of(record: Record, revision: Revision, people: dict) -> tuple[Record, dict]:
+    """`record` as its `revision` left it (a copy; only what the file shows), and its links."""
+    snap = revision.snapshot or {}
+    then = copy.copy(record)
+    for name in ("title", "summary", "body", "status", "reversibility", "impact", "deciders"):
+        if name in snap:
+            setattr(then, name, snap[name] if snap[name] is not None else "")
+    then.tags = list(snap.get("tags") or [])
+    then.anchors = list(snap.get("anchors") or [])
+    for name in ("decided_on", "valid_until"):
+        value = snap.get(name)
+        setattr(then, name, dt.date.fromisoformat(value) if value else None)
+    then.archived_at = record.archived_at or revision.created_at if snap.get("archived") else None
+    then.owner_user_id, then.owner_team_id = snap.get("owner_user"), snap.get("owner_team")
+    then.owner_user = people["users"].get(then.owner_user_id)
+    then.owner_team = people["teams"].get(then.owner_team_id)
+    if then.owner_user_id and then.owner_user is None:
+        then.owner_user_id = None  # the user is gone: the file says no owner rather than fail
+    if then.owner_team_id and then.owner_team is None:
+        then.owner_team_id = None
+    links: dict[str, list[str]] = {}
+    for item in snap.get("links") or []:
+        if item.get("target_id") in people["ids"]:
+            links.setdefault(item["type"], []).append(item["target"])
+    return then, links
+
+
+def _commit_message(record: Record, revision: Revision) -> tuple[str, str, str]:
+    """(author, date, message) of the commit for one app change: its author and time, its
+    change note and the record's key as the subject."""
+    note = " ".join((revision.message or "").split())[:150]
+    title = " ".join(record.title.split())[:150]
+    if not note or note == revision.get_action_display():
+        note = f"{revision.get_action_display()} \u201c{title}\u201d"
+    lines = [
+        f"{record.key}: {note}",
+        "",
+        f"{record.key} ({title}), r{revision.number}, edited in contextkb.",
+    ]
+    return _person(revision.author), revision.created_at.isoformat(), "\n".join(lines)
 
 
 def _push(link: RepoLink) -> SyncOutcome:
@@ -480,15 +520,37 @@ def _push(link: RepoLink) -> SyncOutcome:
                 if target_id in ids:
                     links.setdefault(source_id, {}).setdefault(link_type, []).append(target_key)
             facts = services.facts_for(ids)
+            # One commit per app change since the last push, in the order they were made.
+            pending = [
+                (record, rev)
+                for record in changed
+                for rev in _pending(link, record, latest.get(record.pk))
+            ]
+            pending.sort(key=lambda pair: (pair[1].created_at, pair[1].pk))
+            people = {
+                "ids": ids,
+                "users": User.objects.in_bulk(
+                    {p[1].snapshot.get("owner_user") for p in pending} - {None}
+                ),
+                "teams": Team.objects.in_bulk(
+                    {p[1].snapshot.get("owner_team") for p in pending} - {None}
+                ),
+            }
+            last_of = {record.pk: latest.get(record.pk) for record in changed}
+            paths: dict[int, str] = {}
             commits = []
-            for record in changed:
-                path = record.source_path
+            for record, revision in pending:
+                path = paths.get(record.pk) or record.source_path
                 if not path or not services.safe_relative(path):
                     path = f"{prefix}{record.number:0{width}d}-{slugify(record.title)[:60] or 'record'}.md"
+                paths[record.pk] = path
+                if revision.number == last_of[record.pk]:
+                    # The last change: the record as it is now (its review dates included).
+                    then, then_links = record, links.get(record.pk, {})
+                else:
+                    then, then_links = _as_of(record, revision, people)
                 target = folder / path
-                content = services.render_record(
-                    record, links.get(record.pk, {}), None, facts.get(record.pk)
-                )
+                content = services.render_record(then, then_links, None, facts.get(record.pk))
                 if (
                     target.is_file()
                     and target.read_text(encoding="utf-8", errors="replace") == content
@@ -498,19 +560,11 @@ def _push(link: RepoLink) -> SyncOutcome:
                 target.write_text(content, encoding="utf-8")
                 repo_path = posixpath.join(link.folder, path) if link.folder else path
                 gitcli.run(["add", "--", repo_path], cwd=checkout)
-                since = link.synced_versions.get(str(record.pk)) or 0
-                author, message = _commit_message(
-                    record,
-                    list(
-                        Revision.objects.filter(record=record, number__gt=since)
-                        .select_related("author")
-                        .order_by("number")
-                    ),
-                )
+                author, when, message = _commit_message(record, revision)
                 gitcli.run(
                     [
                         "-c", "user.name=contextkb", "-c", "user.email=contextkb@localhost",
-                        "commit", "--quiet", "--author", author, "-m", message,
+                        "commit", "--quiet", "--author", author, "--date", when, "-m", message,
                     ],
                     cwd=checkout,
                 )  # fmt: skip
@@ -535,14 +589,15 @@ def _push(link: RepoLink) -> SyncOutcome:
         else:
             message = f"The push failed: {words}. Nothing was lost; it is tried again next sync."
         return _finish(link, "push", RepoLink.Result.FAILED, message)
-    for record, path in commits:
+    for record, path in {r.pk: (r, p) for r, p in commits}.values():
         if not record.source_path:
             Record.objects.filter(pk=record.pk, source_path="").update(source_path=path)
     for record in changed:  # committed, or the folder already held it
         link.synced_versions[str(record.pk)] = latest.get(record.pk)
+    keys = list(dict.fromkeys(r.key for r, _ in commits))
     message = (
-        f"Pushed {len(commits)} commit(s) to {link.push_branch}: "
-        + ", ".join(r.key for r, _ in commits)
+        f"Pushed {len(commits)} commit{'s' if len(commits) != 1 else ''} to {link.push_branch}: "
+        + ", ".join(keys)
         + f". Open a pull or merge request from {link.push_branch} into {link.branch}."
         if commits
         else "Nothing to push: the folder already holds every edit."

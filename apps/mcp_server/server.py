@@ -18,6 +18,7 @@ import time
 import mcp_types
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
+from django.utils import timezone
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 
@@ -309,6 +310,12 @@ def _record_markdown(principal, *, key: str, space: str | None):
         spaces = ", ".join(sorted(r.space.slug for r in matches))
         raise ServiceError(f"{key} exists in several spaces ({spaces}); pass `space`.")
     record = matches[0]
+    record.open_reason_messages = [
+        r.text
+        for r in record_selectors.present_reasons(
+            principal, record.suspect_reasons.filter(resolved_at__isnull=True)
+        )
+    ]
     item = {
         "key": record.key,
         "space": record.space.slug,
@@ -316,12 +323,8 @@ def _record_markdown(principal, *, key: str, space: str | None):
         "title": record.title,
         "status": record.status,
         "freshness": record.freshness,
-        "freshness_reasons": [
-            r.text
-            for r in record_selectors.present_reasons(
-                principal, record.suspect_reasons.filter(resolved_at__isnull=True)
-            )
-        ],
+        # Worded as the context API words them (review dates, never verified, superseded).
+        "freshness_reasons": bundle_module.freshness_reasons(record, timezone.now()),
         "last_verified_at": record.last_verified_at.isoformat()
         if record.last_verified_at
         else None,

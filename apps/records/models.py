@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
@@ -119,6 +120,8 @@ class Record(models.Model):
 
     class Freshness(models.TextChoices):
         FRESH = "fresh", "Fresh"
+        # Never verified by anyone, within its first review interval (policy.freshness_for).
+        UNVERIFIED = "unverified", "Not yet verified"
         DUE = "due", "Due"
         STALE = "stale", "Stale"
         SUSPECT = "suspect", "Suspect"
@@ -437,7 +440,12 @@ class SuspectReason(models.Model):
 
 class CreateSubmission(models.Model):
     """One sent "create" form (by the token it carried) and the record it created, so that the
-    same form sent twice (a double-click, a browser resending the POST) creates one record."""
+    same form sent twice (a double-click, a browser resending the POST) creates one record.
+
+    Kept for KEEP (as long as an unsent editor draft): a form sent again after that is saved
+    as a new record. The hourly sweep deletes older rows (`services.create_submission_prune`)."""
+
+    KEEP = dt.timedelta(days=7)
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     token = models.CharField(max_length=64)
@@ -449,6 +457,10 @@ class CreateSubmission(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["user", "token"], name="create_submission_unique_token")
+        ]
+        indexes = [
+            # The hourly prune of rows older than KEEP.
+            models.Index(fields=["created_at"], name="create_submission_created_idx"),
         ]
 
     def __str__(self) -> str:

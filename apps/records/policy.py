@@ -58,14 +58,17 @@ def freshness_for(
     due_window_days: int,
     status: str = "",
     valid_until: date | None = None,
+    verified: bool = True,
 ) -> str:
     """The one derivation of a record's freshness from its stored facts (`freshness_sql` is its
     SQL twin; a parity test keeps them equal). It needs no sweep: dates are compared with `now`.
 
     Superseded records no longer hold: stale. Then open reasons or a passed valid-until date:
     suspect. Then a passed review date: stale; a review date within the space's due window: due.
-    Otherwise fresh. Writing a record starts its review clock like a verification does, so a
-    record nobody has verified yet is fresh only within its first interval."""
+    Otherwise fresh, or `unverified` ("Not yet verified") when nobody has ever verified it
+    (`verified=False`: no `last_verified_at`). Writing a record starts its review clock, so a
+    never-verified record is `unverified` within its first interval and then due and stale like
+    any other; it is never called fresh."""
     if status == SUPERSEDED:
         return "stale"
     if has_open_reasons or valid_until_passed(valid_until, now=now):
@@ -74,10 +77,22 @@ def freshness_for(
         return "stale"
     if next_review_at <= now + timedelta(days=due_window_days):
         return "due"
-    return "fresh"
+    return "fresh" if verified else UNVERIFIED
 
 
 SUPERSEDED = "superseded"
+UNVERIFIED = "unverified"
+
+
+def unverified_note(*, created_at: datetime, next_review_at: datetime, now: datetime) -> str:
+    """The dates beside an `unverified` state, in one wording for every door: "Never verified;
+    written 3 days ago; first review due 2027-03-04." """
+    days = max(0, (timezone.localdate(now) - timezone.localdate(created_at)).days)
+    ago = "today" if days == 0 else f"{days} day{'s' if days != 1 else ''} ago"
+    return (
+        f"Never verified; written {ago}; "
+        f"first review due {timezone.localdate(next_review_at):%Y-%m-%d}."
+    )
 
 
 def valid_until_passed(valid_until: date | None, *, now: datetime) -> bool:
@@ -103,6 +118,7 @@ def record_freshness(record, *, now: datetime, has_open_reasons: bool | None = N
         due_window_days=record.space.due_window_days,
         status=record.status,
         valid_until=record.valid_until,
+        verified=record.last_verified_at is not None,
     )
 
 
@@ -118,6 +134,7 @@ def freshness_sql(
     now_p, today_p = ("%(fresh_now)s", "%(fresh_today)s") if named else ("%s", "%s")
     # Cheap tests first: the open reasons are one hashed set per query (not a probe per row),
     # and the space's own due window is looked up only for records within the widest one.
+    fresh = f"(CASE WHEN {alias}.last_verified_at IS NULL THEN 'unverified' ELSE 'fresh' END)"
     sql = f"""(CASE
         WHEN {alias}.status = 'superseded' THEN 'stale'
         WHEN {alias}.id IN (SELECT fr.record_id FROM records_suspectreason fr
@@ -125,11 +142,11 @@ def freshness_sql(
         WHEN {alias}.valid_until < {today_p}::date THEN 'suspect'
         WHEN {alias}.next_review_at <= {now_p} THEN 'stale'
         WHEN {alias}.next_review_at > {now_p} + make_interval(days => (
-            SELECT coalesce(max(fw.due_window_days), 0) FROM accounts_space fw)) THEN 'fresh'
+            SELECT coalesce(max(fw.due_window_days), 0) FROM accounts_space fw)) THEN {fresh}
         WHEN {alias}.next_review_at <= {now_p} + make_interval(days => (
             SELECT fs.due_window_days FROM accounts_space fs WHERE fs.id = {alias}.space_id))
             THEN 'due'
-        ELSE 'fresh' END)"""  # noqa: S608 - the alias is ours, values are parameters
+        ELSE {fresh} END)"""  # noqa: S608 - the alias is ours, values are parameters
     if named:
         return sql, {"fresh_now": now, "fresh_today": today}
     return sql, [today, now, now, now]

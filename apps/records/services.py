@@ -450,6 +450,14 @@ def record_create(
     return record
 
 
+def create_submission_prune(*, now: dt.datetime | None = None) -> int:
+    """Forget create-form submissions older than `CreateSubmission.KEEP` (the double-submit
+    check needs only recent ones); returns how many rows went."""
+    cutoff = (now or timezone.now()) - CreateSubmission.KEEP
+    deleted, _ = CreateSubmission.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
+
+
 @transaction.atomic
 def record_update(
     *,

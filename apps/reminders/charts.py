@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from apps.reminders.selectors import TREND_DAYS
 
 STATES = ("fresh", "due", "stale", "suspect")  # bottom to top
-LABELS = {"fresh": "Fresh", "due": "Due", "stale": "Stale", "suspect": "Suspect"}
+# The snapshots count never-verified records with the fresh ones (neither needs a look yet).
+LABELS = {
+    "fresh": "Fresh or not yet verified",
+    "due": "Due",
+    "stale": "Stale",
+    "suspect": "Suspect",
+}
 HEIGHT = 220  # px, the plot's CSS height (static/css/reminders.css: .trend-plot)
 TOP_PAD = 10  # px kept free above the highest tick, so its label is not cut off
 WEEKS = TREND_DAYS // 7

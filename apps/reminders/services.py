@@ -513,7 +513,7 @@ def snapshot_health(*, day: dt.date | None = None) -> int:
             f"""
             INSERT INTO {table} (space_id, day, fresh, due, stale, suspect, orphaned)
             SELECT s.id, %s,
-                count(r.id) FILTER (WHERE r.freshness = 'fresh'),
+                count(r.id) FILTER (WHERE r.freshness IN ('fresh', 'unverified')),
                 count(r.id) FILTER (WHERE r.freshness = 'due'),
                 count(r.id) FILTER (WHERE r.freshness = 'stale'),
                 count(r.id) FILTER (WHERE r.freshness = 'suspect'),

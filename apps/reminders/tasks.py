@@ -15,6 +15,7 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.chat import services as chat
 from apps.chat.transport import SendError
+from apps.records import services as record_services
 from apps.reminders import emails, selectors, services
 from apps.reminders.models import Delivery
 
@@ -24,8 +25,11 @@ MAX_SEND_RETRIES = 5
 
 @shared_task(acks_late=True)
 def sweep() -> dict:
-    """Hourly: valid-until evidence, orphans, and every record's time-based freshness."""
-    return services.sweep()
+    """Hourly: valid-until evidence, orphans, and every record's time-based freshness; then
+    create-form submission tokens past their dedup window are forgotten."""
+    result = services.sweep()
+    result["submissions_pruned"] = record_services.create_submission_prune()
+    return result
 
 
 @shared_task(acks_late=True)

@@ -264,6 +264,12 @@ def _reasons(row, open_reasons, now: dt.datetime) -> list[str]:
         if "last_verified_at" in row and row["last_verified_at"] is None:
             reasons.append("It has never been verified.")
         reasons.append(f"Its review is due on {row['next_review_at']:%Y-%m-%d}.")
+    elif row["freshness"] == Record.Freshness.UNVERIFIED and "created_at" in row:
+        reasons.append(
+            policy.unverified_note(
+                created_at=row["created_at"], next_review_at=row["next_review_at"], now=now
+            )
+        )
     if policy.valid_until_passed(row["valid_until"], now=now):
         reasons.append(f"It was valid until {row['valid_until']:%Y-%m-%d}.")
     return reasons
@@ -282,6 +288,7 @@ def freshness_reasons(record: Record, now: dt.datetime) -> list[str]:
         "next_review_at": record.next_review_at,
         "valid_until": record.valid_until,
         "last_verified_at": record.last_verified_at,
+        "created_at": record.created_at,
     }
     return _reasons(row, reasons, now)
 
@@ -578,7 +585,7 @@ def _method(params: ContextParams, result: search.SearchResult, mode: str) -> st
 # the equivalent ORM query took about 1 ms a request to compile.
 _ROWS_SQL = """
     SELECT r.id, r.key, r.kind, r.title, r.summary, r.body, r.status, r.freshness,
-           r.next_review_at, r.valid_until, r.last_verified_at, r.anchors,
+           r.next_review_at, r.valid_until, r.last_verified_at, r.created_at, r.anchors,
            r.owner_user_id, r.owner_team_id, s.slug AS space_slug, r.version,
            (SELECT max(v.number) FROM records_revision v WHERE v.record_id = r.id) AS revision,
            u.first_name AS owner_first, u.last_name AS owner_last,
@@ -654,7 +661,7 @@ def _owner(row: dict) -> dict | None:
 
 
 def _omission(row: dict, reason: str, score: float | None = None) -> dict:
-    entry = {"key": row["key"], "space": row["space_slug"], "title": row["title"]}
+    entry = {"key": row["key"], "space": row["space_slug"], "title": reveal_invisible(row["title"])}
     if score is not None:
         entry["score"] = score
     entry["reason"] = reason
@@ -805,7 +812,7 @@ def context_bundle(
             "key": row["key"],
             "space": row["space_slug"],
             "kind": row["kind"],
-            "title": row["title"],
+            "title": reveal_invisible(row["title"]),
             "status": row["status"],
             # Which version of the record this is (its ETag) and its revision number.
             "version": row["version"],
@@ -834,7 +841,9 @@ def context_bundle(
             omitted.append(_omission(row, "token budget", hit.score))
             continue
         form, text, cost = chosen
-        item.update({"content": form, "text": text, "tokens": cost})
+        # JSON readers get the text as the markdown shows it: bidirectional controls and
+        # invisible characters written as <U+XXXX> (markdown escapes `text` in render_block).
+        item.update({"content": form, "text": reveal_invisible(text), "tokens": cost})
         items.append(item)
         blocks.append(render_block(item, text, head))
         used += cost

@@ -37,7 +37,7 @@ SORTS = {
     "-status": ("-status", "kind", "number"),
     "owner": ("owner_user__username", "kind", "number"),
     "-owner": ("-owner_user__username", "kind", "number"),
-    # Worst first: suspect, stale, due, fresh (the first click on the column shows the problems).
+    # Worst first: suspect, stale, due, not yet verified, fresh (the first click on the column shows the problems).
     "freshness": (F("freshness_rank").desc(), "kind", "number"),
     "-freshness": (F("freshness_rank").asc(), "kind", "number"),
     "verified": (F("last_verified_at").asc(nulls_first=True), "kind", "number"),
@@ -64,6 +64,7 @@ FRESHNESS_RANK = Case(
         for rank, state in enumerate(
             [
                 Record.Freshness.FRESH,
+                Record.Freshness.UNVERIFIED,
                 Record.Freshness.DUE,
                 Record.Freshness.STALE,
                 Record.Freshness.SUSPECT,

@@ -75,7 +75,8 @@ def test_guardrail_anchor_makes_the_review_deep(api, governed, owner):
     [item] = body["records"]
     assert item["key"] == governed["guard"].key
     assert item["matched_paths"] == ["services/billing/api.py"]
-    assert item["owner"]["name"] and item["freshness"] == "fresh"
+    # Never verified: "Not yet verified", not fresh.
+    assert item["owner"]["name"] and item["freshness"] == "unverified"
     assert body["unanchored_paths"] == ["README.md"]
     assert body["verify_first"] == [governed["guard"].key]
 

@@ -38,7 +38,7 @@ def test_a_deactivated_user_is_refused_as_owner(api, rw_token, space, owner, rec
     error = response.json()["error"]
     assert "deactivated" in error["details"]["owner_user"][0]
     record.refresh_from_db()
-    assert (record.owner_user, record.version, record.freshness) == (owner, 1, "fresh")
+    assert (record.owner_user, record.version, record.freshness) == (owner, 1, "unverified")
     created = api.post(
         "/api/v1/records/",
         {"space": "payments", "kind": "decision", "title": "X", "owner_user": "gone"},

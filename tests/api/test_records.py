@@ -99,7 +99,9 @@ def test_list_filters(client, space, owner, teammate):
     since = (now - dt.timedelta(days=1)).isoformat()
     assert keys(client.get("/api/v1/records/", {"updated_since": since})) == ["GRD-1"]
     assert keys(client.get("/api/v1/records/?space=elsewhere")) == []
-    assert keys(client.get("/api/v1/records/?freshness=fresh")) == ["CON-1", "DEC-1", "GRD-1"]
+    # None of them was ever verified: "Not yet verified", not fresh.
+    assert keys(client.get("/api/v1/records/?freshness=unverified")) == ["CON-1", "DEC-1", "GRD-1"]
+    assert keys(client.get("/api/v1/records/?freshness=fresh")) == []
 
 
 def test_invalid_filter_values_are_400_naming_the_parameter(client, space):
@@ -148,7 +150,7 @@ def test_brief_form_has_only_the_brief_fields(client, space, owner):
     assert (item["title"], item["owner"], item["freshness"]) == (
         "Use Postgres",
         str(owner),
-        "fresh",
+        "unverified",
     )
     # The page people read (and AI tools cite).
     assert item["url"] == f"{settings.SITE_URL}/s/payments/DEC-1/"

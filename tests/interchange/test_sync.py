@@ -123,15 +123,15 @@ def test_app_edits_are_pushed_as_one_commit_each_with_their_author_on_the_push_b
     )
     outcome = sync.repo_push(link=link)
     assert outcome.result == "ok", outcome.message
-    assert "Pushed 2 commit(s) to contextkb/edits" in outcome.message
+    assert "Pushed 2 commits to contextkb/edits" in outcome.message
 
     log = git(bare, "log", "--format=%an <%ae>|%s", "contextkb/edits", "-n", "3")
     lines = log.strip().splitlines()
     assert (
-        lines[0]
-        == f"{owner.get_full_name() or owner.username} <{owner.email}>|{new.key}: Use S3 for files"
+        lines[0] == f"{owner.get_full_name() or owner.username} <{owner.email}>|"
+        f"{new.key}: Created \u201cUse S3 for files\u201d"
     )
-    assert lines[1].endswith("|DEC-1: 1. Use Postgres")
+    assert lines[1].endswith("|DEC-1: Edited \u201c1. Use Postgres\u201d")
     assert lines[2].endswith("|Two ADRs")  # based on main, ready for a pull request
     # main is untouched.
     assert git(bare, "log", "--format=%s", "main").strip() == "Two ADRs"
@@ -574,9 +574,55 @@ def test_a_link_made_in_the_app_is_pushed_with_every_editor_credited(
     assert pushed.result == "ok" and "DEC-1" in pushed.message, pushed.message
     text = git(bare, "show", "contextkb/edits:docs/adr/0001-use-postgres.md")
     assert "depends_on:\n  - DEC-2" in text or "depends_on: [DEC-2]" in text
-    message = git(bare, "log", "-1", "--format=%an|%B", "contextkb/edits")
-    assert message.startswith(f"{owner.get_full_name() or owner.username}|DEC-1: 1. Use Postgres")
-    assert (
-        f"Co-authored-by: {teammate.get_full_name() or teammate.username} <{teammate.email}>"
-        in message
+    # Each change is its own commit, credited to whoever made it.
+    log = git(bare, "log", "--format=%an|%s", "contextkb/edits", "-n", "2").strip().splitlines()
+    assert log == [
+        f"{owner.get_full_name() or owner.username}|DEC-1: Linked: depends on DEC-2",
+        f"{teammate.get_full_name() or teammate.username}|DEC-1: Edited \u201c1. Use Postgres\u201d",
+    ]
+
+
+@pytest.mark.django_db
+def test_each_app_edit_is_its_own_commit_in_order_with_its_author_note_and_content(
+    space, owner, teammate, linked
+):
+    link, bare, _ = linked
+    sync.repo_pull(link=link)
+    dec2 = Record.objects.get(space=space, number=2)
+    record_services.record_update(
+        record=dec2,
+        actor=teammate,
+        expected_version=dec2.version,
+        changes={"body": "Redis for the cache.\n"},
+        message="Narrow Redis to caching",
     )
+    dec2 = Record.objects.get(pk=dec2.pk)
+    record_services.record_update(
+        record=dec2,
+        actor=owner,
+        expected_version=dec2.version,
+        changes={"body": "Redis for the cache and the queue.\n", "status": "accepted"},
+        message="Queues too; accepted at the review",
+    )
+    pushed = sync.repo_push(link=link)
+    assert pushed.result == "ok", pushed.message
+    assert pushed.message.startswith("Pushed 2 commits to contextkb/edits: DEC-2.")
+
+    log = git(bare, "log", "--reverse", "--format=%H|%an <%ae>|%s", "main..contextkb/edits")
+    commits = [line.split("|") for line in log.strip().splitlines()]
+    name = lambda user: user.get_full_name() or user.username  # noqa: E731
+    assert [c[1:] for c in commits] == [
+        [f"{name(teammate)} <{teammate.email}>", "DEC-2: Narrow Redis to caching"],
+        [f"{name(owner)} <{owner.email}>", "DEC-2: Queues too; accepted at the review"],
+    ]
+    # Each commit holds the file as that change left it.
+    first = git(bare, "show", f"{commits[0][0]}:docs/adr/0002-use-redis.md")
+    second = git(bare, "show", f"{commits[1][0]}:docs/adr/0002-use-redis.md")
+    assert first.endswith("Redis for the cache.\n") and "status: proposed" in first
+    assert second.endswith("Redis for the cache and the queue.\n") and "status: accepted" in second
+    # The committer is contextkb; the author dates follow the edits.
+    dates = git(bare, "log", "--reverse", "--format=%cn|%at", "main..contextkb/edits").split()
+    assert [d.split("|")[0] for d in dates] == ["contextkb", "contextkb"]
+    assert int(dates[0].split("|")[1]) <= int(dates[1].split("|")[1])
+    # Nothing left to push.
+    assert "Nothing to push" in sync.repo_push(link=link).message

@@ -55,17 +55,18 @@ def varied(space, owner):
 
 
 EXPECTED = {
-    "fresh": "fresh",
+    # Nobody has verified these: "Not yet verified" within their first interval, never fresh.
+    "fresh": "unverified",
     "verified": "fresh",
     "due soon": "due",
     "due at the window's edge": "due",
     "past review": "stale",
     "valid until yesterday": "suspect",
-    "valid until today": "fresh",
-    "valid until tomorrow": "fresh",
+    "valid until today": "unverified",
+    "valid until tomorrow": "unverified",
     "new with a past valid-until": "suspect",
     "old": "stale",  # superseded: it no longer holds
-    "successor": "fresh",
+    "successor": "unverified",
     "leans on successor": "suspect",
 }
 

@@ -283,7 +283,7 @@ def test_superseding_marks_dependents_suspect_with_a_reason(space, owner):
     states = dict(Record.objects.values_list("title", "freshness"))
     assert states["Depends"] == "suspect"
     assert states["Constrained"] == "suspect"
-    assert states["Unrelated"] == "fresh"
+    assert states["Unrelated"] == "unverified"  # never verified, first review not due
     reason = SuspectReason.objects.get(record=dependent)
     assert reason.cause_record == base
     assert "superseded" in reason.message
@@ -294,7 +294,8 @@ def test_material_edit_of_a_dependency_makes_dependents_suspect_until_verified(s
     dependent = make_record(space=space, actor=owner, owner_user=owner)
     services.record_link(source=dependent, target=base, type="depends_on", actor=owner)
     services.record_update(record=base, actor=owner, expected_version=1, changes={"tags": ["x"]})
-    assert Record.objects.get(pk=dependent.pk).freshness == "fresh"  # tags are not material
+    # Tags are not material (never verified yet, so not fresh either).
+    assert Record.objects.get(pk=dependent.pk).freshness == "unverified"
     services.record_update(
         record=base, actor=owner, expected_version=2, changes={"body": "changed"}
     )

@@ -40,7 +40,7 @@ def test_a_single_snapshot_is_drawn_as_a_one_day_column_stacked_in_state_order()
     assert stale["polygon"].startswith("83,36.25 ")  # 7 records: 220 - 210 * 7 / 8
     assert suspect["edge"] == "83,10 83.5,10 84,10"
     assert [(entry["label"], entry["count"], entry["percent"]) for entry in chart["legend"]] == [
-        ("Fresh", 4, 50),
+        ("Fresh or not yet verified", 4, 50),
         ("Due", 1, 12),
         ("Stale", 2, 25),
         ("Suspect", 1, 12),

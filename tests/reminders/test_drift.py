@@ -53,7 +53,7 @@ def test_github_push_webhook_marks_records_under_changed_paths_suspect(client, a
     assert body["suspect_count"] == 2
     assert body["unmatched_paths"] == ["README.md"]
     states = dict(Record.objects.values_list("key", "freshness"))
-    assert states == {billing.key: "suspect", tools.key: "suspect", web.key: "fresh"}
+    assert states == {billing.key: "suspect", tools.key: "suspect", web.key: "unverified"}
     reason = SuspectReason.objects.get(record=billing)
     assert (
         reason.cause_url == "https://github.com/acme/payments/compare/6113728f27ae...0d1a26e67d8f"
@@ -132,7 +132,7 @@ def test_gitlab_push_hook_marks_records_under_changed_paths_suspect(client, anch
     assert body["suspect_count"] == 2
     assert body["unmatched_paths"] == ["README.md", "tools/legacy_export.sh"]
     states = dict(Record.objects.values_list("key", "freshness"))
-    assert states == {billing.key: "suspect", tools.key: "suspect", web.key: "fresh"}
+    assert states == {billing.key: "suspect", tools.key: "suspect", web.key: "unverified"}
     reason = SuspectReason.objects.get(record=billing)
     assert reason.message == (
         "Code under its anchors changed in acme/payments@da1560886d4f: "
@@ -225,7 +225,9 @@ def test_drift_api_with_a_read_write_token(client, anchored, owner, other_space,
     assert ok.json()["suspect_count"] == 1
     # Only records in spaces the token's user may edit: the outsider's record is untouched.
     assert Record.objects.get(pk=billing.pk).freshness == "suspect"
-    assert Record.objects.get(pk=elsewhere.pk).freshness == "fresh"
+    assert (
+        Record.objects.get(pk=elsewhere.pk).freshness == "unverified"
+    )  # never verified, not flagged
 
 
 def _git(repo, *args):
@@ -278,7 +280,9 @@ def test_drift_command_dry_run_changes_nothing_and_lists_what_it_would_mark(
     assert "2 changed path(s)" in out and "(dry run)" in out
     assert f"1 record(s) would be marked suspect:\n  payments/{billing.key}" in out
     assert not DriftReport.objects.exists()
-    assert Record.objects.get(pk=billing.pk).freshness == "fresh"
+    assert (
+        Record.objects.get(pk=billing.pk).freshness == "unverified"
+    )  # never verified, not flagged
 
 
 def test_drift_command_reports_odd_file_names_as_git_stores_them(tmp_path, space, owner):
@@ -329,7 +333,9 @@ def test_a_token_scoped_report_does_not_stop_the_webhook_reaching_other_spaces(
         HTTP_AUTHORIZATION=f"Bearer {read_write}",
     )
     assert first.status_code == 201
-    assert Record.objects.get(pk=elsewhere.pk).freshness == "fresh"
+    assert (
+        Record.objects.get(pk=elsewhere.pk).freshness == "unverified"
+    )  # never verified, not flagged
 
     second = _github(client, FIXTURE, _sign(FIXTURE))  # the same repository and commit
     assert second.status_code == 201, second.content

@@ -41,7 +41,7 @@ def test_deprecating_a_record_marks_dependents_suspect_with_a_link_to_it(space, 
     assert reason.cause_record == base
     assert reason.cause_url == f"/s/payments/{base.key}/"
     assert _fresh(dependent).freshness == "suspect"
-    assert _fresh(unrelated).freshness == "fresh"
+    assert _fresh(unrelated).freshness == "unverified"
 
 
 def test_constraint_edit_marks_constrained_decision_suspect_until_verified(space, owner):
@@ -84,7 +84,7 @@ def test_drift_marks_anchored_records_suspect_and_lists_uncovered_paths(space, o
     )
     assert reason.details["paths"] == ["services/billing/capture.py", "services/billing/retry.py"]
     assert _fresh(billing).freshness == "suspect"
-    assert _fresh(docs).freshness == "fresh"
+    assert _fresh(docs).freshness == "unverified"
 
 
 def test_the_same_commit_reported_twice_adds_no_second_reason(space, owner):
@@ -122,7 +122,7 @@ def test_sweep_marks_records_past_valid_until_suspect_once(space, owner):
     today = timezone.localdate()
     record = make_record(space=space, actor=owner, valid_until=today + dt.timedelta(days=3))
     reminders.sweep()
-    assert _fresh(record).freshness == "fresh"
+    assert _fresh(record).freshness == "unverified"
 
     with time_machine.travel(timezone.now() + dt.timedelta(days=4)):
         reminders.sweep()
@@ -180,7 +180,7 @@ def test_sweep_moves_records_from_fresh_to_due_to_stale(space, owner):
     record = make_record(space=space, actor=owner, kind="guardrail", owner_user=owner, now=start)
     with time_machine.travel(start + dt.timedelta(days=45)):
         reminders.sweep()
-        assert _fresh(record).freshness == "fresh"
+        assert _fresh(record).freshness == "unverified"
     with time_machine.travel(start + dt.timedelta(days=47)):
         reminders.sweep()
         assert _fresh(record).freshness == "due"
@@ -218,7 +218,7 @@ def test_nightly_full_sweep_catches_what_the_hourly_one_does_not_look_at(space, 
 
     hourly = reminders.sweep()
     assert (hourly["orphaned"], hourly["changed"]) == (0, 0)
-    assert _fresh(old).freshness == "fresh"
+    assert _fresh(old).freshness == "unverified"
 
     nightly = reminders.sweep(full=True)
     assert nightly["orphaned"] == 1
@@ -242,8 +242,8 @@ def test_superseding_a_record_marks_what_depends_on_it_suspect(space, owner):
     assert reason.message == f"{old.key} 'Use RabbitMQ' was superseded by {new.key}"
     assert reason.cause_record == old
     assert _fresh(dependent).freshness == "suspect"
-    # The successor itself leans on nothing: it stays fresh.
-    assert _fresh(new).freshness == "fresh"
+    # The successor itself leans on nothing: it is not suspect (never verified yet).
+    assert _fresh(new).freshness == "unverified"
 
 
 def test_archiving_a_record_marks_what_implements_it_suspect(space, owner):
@@ -269,8 +269,8 @@ def test_only_leaning_links_carry_evidence(space, owner):
 
     services.record_update(record=base, actor=owner, expected_version=1, changes={"body": "New"})
 
-    assert _open_reasons(related) == [] and _fresh(related).freshness == "fresh"
-    assert _open_reasons(constraint) == [] and _fresh(constraint).freshness == "fresh"
+    assert _open_reasons(related) == [] and _fresh(related).freshness == "unverified"
+    assert _open_reasons(constraint) == [] and _fresh(constraint).freshness == "unverified"
 
 
 def test_a_tag_change_is_not_material_and_leaves_dependents_alone(space, owner):
@@ -281,7 +281,7 @@ def test_a_tag_change_is_not_material_and_leaves_dependents_alone(space, owner):
     services.record_update(record=base, actor=owner, expected_version=1, changes={"tags": ["pci"]})
 
     assert _open_reasons(dependent) == []
-    assert _fresh(dependent).freshness == "fresh"
+    assert _fresh(dependent).freshness == "unverified"
 
 
 def test_reasons_clear_when_the_suspect_record_is_edited(space, owner, teammate):
@@ -302,7 +302,7 @@ def test_reasons_clear_when_the_suspect_record_is_edited(space, owner, teammate)
 
     assert _open_reasons(dependent) == []
     assert SuspectReason.objects.get(record=dependent).resolved_at is not None
-    assert _fresh(dependent).freshness == "fresh"
+    assert _fresh(dependent).freshness == "unverified"
 
 
 # --- 2. drift, with space scoping ----------------------------------------------------------------
@@ -325,7 +325,7 @@ def test_a_token_reports_drift_only_into_spaces_its_user_edits(space, owner, oth
 
     assert report.suspect_count == 1
     assert _fresh(mine).freshness == "suspect"
-    assert _fresh(theirs).freshness == "fresh"
+    assert _fresh(theirs).freshness == "unverified"
 
 
 # --- 3. valid_until: editing the date clears the reason -----------------------------------------

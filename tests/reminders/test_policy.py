@@ -87,6 +87,28 @@ def test_freshness_states(review_in, reasons, state):
     )
 
 
+@pytest.mark.parametrize(
+    ("review_in", "reasons", "state"),
+    [
+        (dt.timedelta(days=15), False, "unverified"),  # instead of fresh, and only instead of it
+        (dt.timedelta(days=14), False, "due"),
+        (-dt.timedelta(days=1), False, "stale"),
+        (dt.timedelta(days=300), True, "suspect"),
+    ],
+)
+def test_a_never_verified_record_is_unverified_where_it_would_be_fresh(review_in, reasons, state):
+    assert (
+        policy.freshness_for(
+            next_review_at=NOW + review_in,
+            has_open_reasons=reasons,
+            now=NOW,
+            due_window_days=14,
+            verified=False,
+        )
+        == state
+    )
+
+
 @pytest.mark.django_db
 def test_the_sql_interval_agrees_with_python_for_every_class_of_record():
     overrides = {"decision.one_way.low": 200, "intent": 45}
@@ -126,10 +148,11 @@ def test_a_one_way_high_impact_decision_goes_stale_long_before_a_two_way_one(spa
         with time_machine.travel(NOW + dt.timedelta(days=day), tick=False):
             reminders.sweep()
             states[day] = tuple(Record.objects.get(pk=r.pk).freshness for r in (one_way, two_way))
+    # Never verified: "unverified" until the first review comes near, never "fresh".
     assert states == {
-        45: ("fresh", "fresh"),
-        46: ("due", "fresh"),
-        60: ("stale", "fresh"),
+        45: ("unverified", "unverified"),
+        46: ("due", "unverified"),
+        60: ("stale", "unverified"),
         166: ("stale", "due"),
         180: ("stale", "stale"),
     }

@@ -5,6 +5,7 @@ import pytest
 from django.utils import timezone
 
 from apps.accounts.models import User
+from apps.records import services as record_services
 from apps.records.models import Record
 from apps.reminders import services as reminders
 from apps.reminders.models import DriftReport, HealthSnapshot
@@ -16,8 +17,10 @@ BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 @pytest.fixture
 def mixed(space, owner):
-    """Two fresh records, one stale (owner's), one suspect orphan; snapshots for three days."""
-    make_record(space=space, actor=owner, owner_user=owner, title="Fresh one")
+    """One fresh (verified) record, one not yet verified, one stale (owner's), one suspect
+    orphan; snapshots for three days."""
+    fresh = make_record(space=space, actor=owner, owner_user=owner, title="Fresh one")
+    record_services.record_verify(record=fresh, actor=owner)
     make_record(space=space, actor=owner, owner_user=owner, title="Fresh two")
     make_record(
         space=space,
@@ -52,14 +55,17 @@ def test_organisation_health_shows_shares_trend_owners_orphans_and_coverage(clie
         r'<tr class="freshness-(\w+)">.*?<td class="num">(\d+)</td><td class="num">(\d+)%', shares
     )
     assert rows == [
-        ("fresh", "2", "50"),
+        ("fresh", "1", "25"),
+        ("unverified", "1", "25"),
         ("due", "0", "0"),
         ("stale", "1", "25"),
         ("suspect", "1", "25"),
     ]
-    # The one-line bar: fresh from 0 to 50%, stale 50-75%, suspect 75-100% (no empty segment).
+    # The one-line bar: fresh 0-25%, not yet verified 25-50%, stale 50-75%, suspect 75-100%
+    # (no empty segment).
     assert re.findall(r'<rect class="area-(\w+)" x="([\d.]+)" y="0" width="([\d.]+)"', shares) == [
-        ("fresh", "0", "50"),
+        ("fresh", "0", "25"),
+        ("unverified", "25", "25"),
         ("stale", "50", "25"),
         ("suspect", "75", "25"),
     ]
@@ -74,7 +80,11 @@ def test_organisation_health_shows_shares_trend_owners_orphans_and_coverage(clie
     ]
     assert trend.count('<polygon class="area area-') == 4
     assert len(re.findall(r"<ol class=\"trend-x\".*?</ol>", trend, re.S)[0].split("<li>")) == 13
-    assert "<strong>Fresh</strong> 2" in trend and "<strong>Suspect</strong> 1" in trend
+    # The snapshots count the never-verified record with the fresh one, and say so.
+    assert (
+        "<strong>Fresh or not yet verified</strong> 2" in trend
+        and "<strong>Suspect</strong> 1" in trend
+    )
     owners = _section(html, "owners-h")
     assert owner.display_name in owners
     assert "Lost" in _section(html, "orphans-h")
@@ -271,8 +281,9 @@ def test_space_admin_sees_orphans_and_assigns_one_from_the_queue(
     assert f"{orphaned.key} is now owned by {teammate.display_name}." in response.content.decode()
     record = Record.objects.get(pk=orphaned.pk)
     assert record.owner_user == teammate
-    # The owner-left reason is resolved; nothing else was open, so it is fresh again.
-    assert record.freshness == "fresh"
+    # The owner-left reason is resolved; nothing else was open, so it is no longer suspect (and
+    # not fresh: nobody has verified it yet).
+    assert record.freshness == "unverified"
     assert "Left behind" not in client.get("/review/").content.decode()
     assert record.revisions.order_by("-number").first().message == (
         "Owner assigned from the review queue"

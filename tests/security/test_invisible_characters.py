@@ -167,6 +167,19 @@ def test_context_markdown_shows_them_as_escapes(owner, space, hostile, settings)
     assert "queue.<U+202E>syas ti tahw ton si sihT<U+2069> End." in text
 
 
+def test_context_json_shows_them_as_escapes_as_the_markdown_does(owner, space, hostile, settings):
+    settings.CONTEXTKB_EMBEDDINGS_PROVIDER = "wordllama"
+    api = _api(owner)
+    response = api.get(
+        "/api/v1/context/", {"query": "queue payment", "paths": "services/billing/api.py"}
+    )
+    assert response.status_code == 200, response.content
+    _assert_visible_only(response.content.decode("utf-8"))
+    [item] = [i for i in response.json()["items"] if i["key"] == hostile.key]
+    assert item["title"] == "Queue every<U+202E> payment"
+    assert "queue.<U+202E>syas ti tahw ton si sihT<U+2069> End." in item["text"]
+
+
 def test_agents_md_shows_them_as_escapes(owner, space, hostile):
     response = _api(owner).get("/api/v1/context/agents.md", {"space": space.slug})
     assert response.status_code == 200, response.content

@@ -70,8 +70,9 @@ def test_the_review_queue_badge_matches_the_line_beside_it(as_user, owner_admin,
     queue = client.get(reverse("reminders:review_queue")).content.decode()
     item = queue[queue.index("Nobody&#x27;s guardrail") :][:2000]
     assert "Review was due today" not in item
-    assert f"Next review on {record.next_review_at:%-d %b %Y}" in item
-    assert _badges(item)[0] == "fresh"
+    # Nobody has verified it: "Not yet verified", with its first review date, as on its page.
+    assert f"Never verified; first review on {record.next_review_at:%-d %b %Y}" in item
+    assert _badges(item)[0] == "unverified"
     # Now its review date passes; no sweep runs.
     Record.objects.filter(pk=record.pk).update(next_review_at=timezone.now() - dt.timedelta(1))
     queue = client.get(reverse("reminders:review_queue")).content.decode()

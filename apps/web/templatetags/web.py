@@ -6,10 +6,17 @@ from django import template
 from django.utils import timezone
 from django.utils.html import format_html
 
+from apps.records.models import Record
+from apps.records.policy import UNVERIFIED, unverified_note
+
 register = template.Library()
 
+# The badge says what the state means ("Not yet verified"), from the model's one list of labels.
+FRESHNESS_LABELS = dict(Record.Freshness.choices)
+
 FRESHNESS_HELP = {
-    "fresh": "Verified or written within its review interval; next review is not due yet.",
+    "fresh": "Verified within its review interval; next review is not due yet.",
+    "unverified": "Nobody has verified it yet; its first review is not due yet.",
     "due": "Its review date is coming up.",
     "stale": "Past its review date, or superseded: check it still holds.",
     "suspect": "Evidence says it may be wrong, or its valid-until date passed; see the reasons.",
@@ -22,7 +29,18 @@ def freshness_badge(state: str) -> str:
         '<span class="badge fresh-{}" title="{}">{}</span>',
         state,
         FRESHNESS_HELP.get(state, ""),
-        state.capitalize() if state else "",
+        FRESHNESS_LABELS.get(state, state.capitalize() if state else ""),
+    )
+
+
+@register.simple_tag
+def freshness_note(record) -> str:
+    """The dates beside a never-verified record's state ("Never verified; written 3 days ago;
+    first review due …"), or nothing for any other state."""
+    if getattr(record, "freshness", "") != UNVERIFIED:
+        return ""
+    return unverified_note(
+        created_at=record.created_at, next_review_at=record.next_review_at, now=timezone.now()
     )
 
 
