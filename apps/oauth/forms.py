@@ -16,6 +16,14 @@ class ConsentForm(AllowForm):
         label="Spaces it may use",
         help_text="Tick none for every space you can see, now and later.",
     )
+    agent = forms.ModelChoiceField(
+        queryset=Space.objects.none(),
+        required=False,
+        label="Connect it as a registered agent",
+        help_text="Its calls are then that agent's: only the agent's spaces, paths and tools, "
+        "read-only for records (it proposes instead), audited on the agent's page.",
+        empty_label="No: act as me",
+    )
     allow_write = forms.BooleanField(
         required=False,
         label="Let it propose and change records (write)",
@@ -26,4 +34,12 @@ class ConsentForm(AllowForm):
         super().__init__(*args, **kwargs)
         self.fields["spaces"].queryset = (
             Space.objects.visible_to(user).order_by("name") if user else Space.objects.none()
+        )
+        from apps.agents.models import Agent
+
+        # The agents this person answers for (and that are not disabled).
+        self.fields["agent"].queryset = (
+            Agent.objects.filter(accountable=user, disabled_at__isnull=True).order_by("name")
+            if user
+            else Agent.objects.none()
         )

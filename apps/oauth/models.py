@@ -54,6 +54,10 @@ class GrantSpaces(models.Model):
     )
     # Empty means every space the person can see (as for API tokens).
     spaces = models.ManyToManyField("accounts.Space", blank=True, related_name="+")
+    # The registered agent the person connected the client as (None: as the person).
+    agent = models.ForeignKey(
+        "agents.Agent", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
 
     def __str__(self) -> str:
         return f"spaces of grant {self.grant_id}"

@@ -43,23 +43,31 @@ def connection_open(
     access_token: str,
     expires_at: dt.datetime,
     token_family,
+    agent_id: int | None = None,
 ) -> Connection:
-    """The first token of an authorization: an ApiToken with the consent's scope and spaces."""
+    """The first token of an authorization: an ApiToken with the consent's scope and spaces.
+    Connected as a registered agent (one the person answers for), it is that agent's token, as
+    the agent's own tokens are: its spaces, read-only for records, bound by its scope."""
+    from apps.agents.models import Agent
+
+    agent = Agent.objects.filter(pk=agent_id, accountable=user, disabled_at__isnull=True).first()
     # The consent form only offers the person's spaces; keep only those still visible now.
     spaces = list(Space.objects.visible_to(user).filter(id__in=list(space_ids)))
+    if agent is not None:
+        spaces = list(agent.spaces.all())
     token = ApiToken.objects.create(
         user=user,
-        name=_token_name(application),
+        name=_token_name(application) + (f" as {agent.name}" if agent else ""),
         token_hash=ApiToken.hash(access_token),
         prefix=access_token[:12],
-        scope=api_scope(oauth_scope),
+        scope=ApiToken.Scope.READ if agent is not None else api_scope(oauth_scope),
         expires_at=expires_at,
+        agent=agent,
     )
     token.spaces.set(spaces)
     connection = Connection.objects.create(
         application=application, user=user, api_token=token, token_family=token_family
     )
-    # Hook for registered agents: an agent tied to this client would be attached here.
     audit_log(
         kind=AuditEvent.Kind.OAUTH_TOKEN_ISSUED,
         actor=user,
@@ -69,6 +77,7 @@ def connection_open(
             "client_id": application.client_id,
             "scope": token.scope,
             "spaces": sorted(space.slug for space in spaces),
+            "agent": agent.slug if agent is not None else None,
         },
     )
     return connection

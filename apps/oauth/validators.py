@@ -40,7 +40,9 @@ def _connection_of_refresh_token(plain: str) -> Connection | None:
 class ContextKBValidator(OAuth2Validator):
     def _create_authorization_code(self, request, code, expires=None):
         grant = super()._create_authorization_code(request, code, expires)
-        chosen = GrantSpaces.objects.create(grant=grant)
+        chosen = GrantSpaces.objects.create(
+            grant=grant, agent_id=getattr(request, "ckb_agent_id", None)
+        )
         chosen.spaces.set(getattr(request, "ckb_space_ids", None) or [])
         return grant
 
@@ -53,6 +55,7 @@ class ContextKBValidator(OAuth2Validator):
         request.ckb_space_ids = (
             list(chosen.spaces.values_list("id", flat=True)) if chosen is not None else []
         )
+        request.ckb_agent_id = chosen.agent_id if chosen is not None else None
         return True
 
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
@@ -92,6 +95,7 @@ class ContextKBValidator(OAuth2Validator):
                 user=request.user,
                 oauth_scope=token["scope"],
                 space_ids=getattr(request, "ckb_space_ids", []),
+                agent_id=getattr(request, "ckb_agent_id", None),
                 access_token=token["access_token"],
                 expires_at=expires_at,
                 token_family=request.ckb_token_family,

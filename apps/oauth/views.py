@@ -52,6 +52,8 @@ class ConsentView(AuthorizationView):
             scopes = [scope for scope in scopes if scope != "write"] or ["read"]
         form.cleaned_data["scope"] = " ".join(scopes)
         self.ckb_space_ids = [space.pk for space in form.cleaned_data.get("spaces") or []]
+        agent = form.cleaned_data.get("agent")
+        self.ckb_agent_id = agent.pk if agent is not None else None
         return super().form_valid(form)
 
     def form_invalid(self, form):
@@ -74,6 +76,7 @@ class ConsentView(AuthorizationView):
     def create_authorization_response(self, request, scopes, credentials, allow):
         # Read by apps.oauth.validators when it writes the authorization code.
         credentials["ckb_space_ids"] = getattr(self, "ckb_space_ids", [])
+        credentials["ckb_agent_id"] = getattr(self, "ckb_agent_id", None)
         return super().create_authorization_response(request, scopes, credentials, allow)
 
 

@@ -501,3 +501,79 @@ def test_the_connection_is_listed_and_revocable_on_the_tokens_page(app, connecte
     response = browser.post(f"/accounts/tokens/{api_token.pk}/revoke/")
     assert response.status_code in {200, 302}
     assert _me(connected["access_token"]).status_code == 401
+
+
+# --- connected as a registered agent --------------------------------------------------------
+
+
+def test_a_client_connected_as_a_registered_agent_is_bound_by_the_agents_scope(
+    app, owner, admin_user, space, other_space
+):
+    """Issue 15: tokens issued by OAuth can be tied to a registered agent. The person answering
+    for the agent picks it on the consent page; the token is then the agent's: its spaces,
+    read-only for records, and refused (and audited) outside its paths."""
+    from apps.agents import services as agents
+
+    agent = agents.agent_create(
+        actor=admin_user,
+        name="Billing bot",
+        purpose="Keeps billing retries tidy.",
+        accountable=owner,
+        spaces=[space],
+        path_globs=["services/billing/**"],
+    )
+    client = Client()
+    client.force_login(owner)
+    verifier, challenge = pkce()
+    params = authorize_params(app["client_id"], challenge)
+    url = "/oauth/authorize/?" + urlencode(params)
+    page = client.get(url)
+    assert "Connect it as a registered agent" in page.content.decode()
+    assert "Billing bot" in page.content.decode()
+    form = {**params, "allow": "Authorize", "allow_write": "on", "agent": agent.pk}
+    answer = client.post(url, form)
+    assert answer.status_code == 302
+    code = parse_qs(urlsplit(answer["Location"]).query)["code"][0]
+    status, tokens = exchange(Client(), app["client_id"], code, verifier)
+    assert status == 200
+    issued = ApiToken.objects.get(oauth_connection__isnull=False)
+    assert issued.agent == agent
+    me = _me(tokens["access_token"]).json()
+    # Read-only and the agent's spaces, although write was ticked and no space was chosen.
+    assert me["token"]["scope"] == "read" and me["token"]["spaces"] == ["payments"]
+    bearer = {"HTTP_AUTHORIZATION": f"Bearer {tokens['access_token']}"}
+    inside = Client().get(
+        "/api/v1/context/",
+        {"q": "retries", "spaces": "payments", "paths": "services/billing/retry.py"},
+        **bearer,
+    )
+    assert inside.status_code == 200
+    outside = Client().get(
+        "/api/v1/context/", {"q": "retries", "spaces": "payments", "paths": "web/app.js"}, **bearer
+    )
+    assert outside.status_code == 403
+    assert outside.json()["error"]["code"] == "agent_out_of_scope"
+    assert AuditEvent.objects.filter(kind=AuditEvent.Kind.AGENT_REFUSED).count() == 1
+
+
+def test_an_agent_the_person_does_not_answer_for_cannot_be_chosen(app, owner, admin_user, space):
+    from apps.agents import services as agents
+
+    someone_elses = agents.agent_create(
+        actor=admin_user,
+        name="Ops bot",
+        purpose="Not the owner's.",
+        accountable=admin_user,
+        spaces=[space],
+        path_globs=["ops/**"],
+    )
+    before = _state()
+    client = Client()
+    client.force_login(owner)
+    _verifier, challenge = pkce()
+    params = authorize_params(app["client_id"], challenge)
+    url = "/oauth/authorize/?" + urlencode(params)
+    answer = client.post(url, {**params, "allow": "Authorize", "agent": someone_elses.pk})
+    assert answer.status_code == 400
+    assert "agent" in answer.content.decode()
+    assert _state() == before
