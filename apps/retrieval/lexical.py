@@ -45,14 +45,23 @@ IMPACT_B = 0.75
 # The record length at which the stored impacts are computed; the bound on unread postings
 # holds for any actual average length (see `_bound_sql`).
 REF_LEN = 200.0
-# Postings read per query lexeme and space for the first lower bound of the k-th score.
+# For the first lower bound of the k-th score: the best postings read of each query lexeme,
+# and how many postings of the rarest lexemes are read whole.
 PROBE_POSTINGS = 50
+PROBE_BUDGET = 5000
 # Up to this many postings of the query's lexemes in all, they are all scored at once (cheaper
 # than the pruned plan's steps).
 EXHAUSTIVE_MAX = 5000
 # When the lexemes the pruned plan must read hold this share of all the query's postings, it
 # scores them all instead.
 EXHAUSTIVE_SHARE = 0.8
+# The pruned plan looks up the skipped lexemes of at most this many records; with more
+# candidates it scores every posting instead.
+PROBE_MAX = 400
+# Lexemes are skipped while their bounds sum to at most this share of θ: skipping more reads
+# fewer postings but leaves more candidates to look up (a record is one while its read
+# lexemes score at least θ minus the skipped bounds).
+SKIP_SHARE = 1.0
 # Thresholds are lowered by this relative margin, so float rounding never drops a record that
 # ties the k-th score.
 MARGIN = 1e-9
@@ -387,10 +396,17 @@ def top_k(
     if total <= EXHAUSTIVE_MAX:
         return _exhaustive(fetch, base, keep, k, n_lexemes, "exhaustive")
 
-    # (1) A lower bound of the k-th score from the best postings of each lexeme.
+    # (1) A lower bound of the k-th score: the rarest lexemes' postings read whole (up to
+    # PROBE_BUDGET in all; records with the query's rare words are the likely answers) and the
+    # best PROBE_POSTINGS of each other lexeme, summed per record.
+    limits, budget = [PROBE_POSTINGS] * len(terms), PROBE_BUDGET
+    for i in sorted(range(len(terms)), key=lambda i: terms[i][1]):
+        if terms[i][1] > budget:
+            break
+        limits[i] = max(PROBE_POSTINGS, int(terms[i][1]))
+        budget -= terms[i][1]
     base["bm_w"] = [0.0] * len(terms)
-    base["bm_cap"] = [0.0] * len(terms)
-    base["bm_probe"] = PROBE_POSTINGS
+    base["bm_cap"] = [float(x) for x in limits]
     probe = fetch(
         f"""
         WITH t AS ({_TERMS}),
@@ -400,7 +416,7 @@ def top_k(
             CROSS JOIN LATERAL (
                 SELECT p.record_id, p.tf, p.doc_len FROM retrieval_termposting p
                 WHERE p.space_id = sp AND p.lexeme = t.lexeme
-                ORDER BY p.impact DESC LIMIT %(bm_probe)s
+                ORDER BY p.impact DESC LIMIT t.cap::bigint
             ) AS p
             GROUP BY p.record_id
         )
@@ -413,50 +429,41 @@ def top_k(
     if theta <= 0:
         return _exhaustive(fetch, base, keep, k, n_lexemes, "exhaustive (no threshold)")
 
-    # (2) Lexemes not read (the smallest bounds while they sum under θ), and impact thresholds
-    # for the others sharing the rest of θ in proportion to their bounds.
+    # (2) Lexemes not read: the smallest bounds while they sum under θ (a record having only
+    # those cannot reach θ). The others are read whole.
     order = sorted(range(len(terms)), key=lambda i: terms[i][3])
-    caps = [0.0] * len(terms)
-    thresholds: list[float | None] = [None] * len(terms)
-    spent = 0.0
-    essential = []
+    skipped, spent = set(), 0.0
     for i in order:
-        if not essential and spent + terms[i][3] < theta:
-            spent += terms[i][3]
-            caps[i] = terms[i][3]
-        else:
-            essential.append(i)
-    rest = theta - spent
-    weight = sum(terms[i][3] for i in essential)
-    for i in essential:
-        share = rest * terms[i][3] / weight
-        caps[i] = min(share, terms[i][3])
-        thresholds[i] = _impact_for(terms[i][2], share, f)
-    reads = sum(terms[i][1] for i in essential if thresholds[i] != math.inf)
-    if reads >= total * EXHAUSTIVE_SHARE:
+        if spent + terms[i][3] >= theta * SKIP_SHARE:
+            break
+        spent += terms[i][3]
+        skipped.add(i)
+    reads = sum(terms[i][1] for i in range(len(terms)) if i not in skipped)
+    if not skipped or reads >= total * EXHAUSTIVE_SHARE:
         return _exhaustive(fetch, base, keep, k, n_lexemes, "exhaustive (bound too weak)")
-    base["bm_w"] = [w if w is not None and w != math.inf else None for w in thresholds]
-    base["bm_cap"] = caps
+    base["bm_w"] = [None if i in skipped else 0.0 for i in range(len(terms))]
     base["bm_theta"] = theta
-    base["bm_caps"] = sum(caps)
-    # (3) Records read, pruned by their bound, scored exactly.
+    base["bm_spent"] = spent
+    base["bm_skipped"] = [terms[i][0] for i in sorted(skipped)]
+    base["bm_probes"] = PROBE_MAX
+    # (3) The read lexemes' postings summed per record (exact over those lexemes); θ raised to
+    # the k-th such sum; a record whose sum plus the skipped lexemes' bounds stays under θ is
+    # out; the rest get the skipped lexemes' shares by primary-key lookups, unless there are
+    # more than PROBE_MAX of them (then every posting is scored instead).
     rows = fetch(
         f"""
         WITH t AS ({_TERMS}),
         seen AS (
             SELECT p.record_id AS id, sum({_score_sql("p.tf", "p.doc_len")}) AS score,
-                   sum(t.cap) AS seen_cap
-            FROM t CROSS JOIN unnest(%(bm_spaces)s::bigint[]) AS sp
-            CROSS JOIN LATERAL (
-                SELECT p.record_id, p.tf, p.doc_len FROM retrieval_termposting p
-                WHERE p.space_id = sp AND p.lexeme = t.lexeme AND p.impact >= t.w
-            ) AS p
+                   count(*) AS matched
+            FROM t JOIN retrieval_termposting p
+              ON p.space_id = ANY(%(bm_spaces)s::bigint[]) AND p.lexeme = t.lexeme
             WHERE t.w IS NOT NULL
             GROUP BY p.record_id
         ),
         reach AS (
-            SELECT id, score, score + %(bm_caps)s::float8 - seen_cap AS upper FROM seen
-            WHERE score + %(bm_caps)s::float8 - seen_cap >= %(bm_theta)s::float8
+            SELECT id, score, matched FROM seen
+            WHERE score + %(bm_spent)s::float8 >= %(bm_theta)s::float8
         ),
         kept AS MATERIALIZED ({keep.format(source="reach")}),
         bar AS (
@@ -464,31 +471,57 @@ def top_k(
                 SELECT score FROM kept ORDER BY score DESC OFFSET {k - 1} LIMIT 1
             ) * {1 - MARGIN!r}, 0)) AS theta
         ),
-        exact AS (
-            SELECT c.id, x.score, x.matched
-            FROM kept AS c
+        cand AS MATERIALIZED (
+            SELECT id, score, matched FROM kept
+            WHERE score + %(bm_spent)s::float8 >= (SELECT theta FROM bar)
+        ),
+        few AS (SELECT count(*) <= %(bm_probes)s AS ok, count(*) AS n FROM cand),
+        probed AS (
+            SELECT c.id, c.score + coalesce(x.score, 0) AS score,
+                   c.matched + coalesce(x.matched, 0) AS matched
+            FROM cand AS c
             CROSS JOIN LATERAL (
                 SELECT sum({_score_sql("p.tf", "p.doc_len")}) AS score, count(*) AS matched
                 FROM (
                     SELECT p.lexeme, p.tf, p.doc_len FROM retrieval_termposting p
-                    WHERE p.record_id = c.id AND p.lexeme = ANY(%(bm_lexemes)s::text[])
+                    WHERE p.record_id = c.id AND p.lexeme = ANY(%(bm_skipped)s::text[])
                     OFFSET 0
                 ) AS p
                 JOIN t ON t.lexeme = p.lexeme
             ) AS x
-            WHERE c.upper >= (SELECT theta FROM bar)
-        )
-        SELECT id, score, matched, (SELECT count(*) FROM seen), (SELECT count(*) FROM exact)
-        FROM exact ORDER BY score DESC, id LIMIT {k}
+            WHERE (SELECT ok FROM few)
+        ),
+        -- Many candidates: the skipped lexemes' postings read in index order instead, only
+        -- those of candidates summed.
+        joined AS (
+            SELECT c.id, c.score + coalesce(x.score, 0) AS score,
+                   c.matched + coalesce(x.matched, 0) AS matched
+            FROM cand AS c
+            LEFT JOIN (
+                SELECT p.record_id, sum({_score_sql("p.tf", "p.doc_len")}) AS score,
+                       count(*) AS matched
+                FROM t JOIN retrieval_termposting p
+                  ON p.space_id = ANY(%(bm_spaces)s::bigint[]) AND p.lexeme = t.lexeme
+                WHERE t.w IS NULL AND p.record_id IN (SELECT id FROM cand)
+                GROUP BY p.record_id
+            ) AS x ON x.record_id = c.id
+            WHERE NOT (SELECT ok FROM few)
+        ),
+        exact AS (SELECT * FROM probed UNION ALL SELECT * FROM joined)
+        SELECT id, score, matched, (SELECT n FROM few), (SELECT ok FROM few) FROM exact
+        ORDER BY score DESC, id LIMIT {k}
         """,
         base,
     )
     out = Ranking(lexemes=n_lexemes, strategy="pruned")
-    for rid, score, matched, n_seen, n_exact in rows:
+    for rid, score, matched, n_cand, probed in rows:
         out.ids.append(rid)
         out.scores.append(float(score))
         out.matched.append(int(matched))
-        out.strategy = f"pruned ({n_seen} read, {n_exact} scored)"
+        out.strategy = (
+            f"pruned ({len(skipped)} of {len(terms)} lexemes skipped, {n_cand} candidates, "
+            f"{'looked up' if probed else 'joined'})"
+        )
     return out
 
 

@@ -152,6 +152,9 @@ def _session_settings() -> list[str]:
     # No JIT compilation: the BM25 aggregates over long posting lists have plan costs above
     # jit_above_cost, and compiling them took longer (tens of ms) than running them.
     settings.append("jit = off")
+    # Scoring every posting of common words sums over up to one group per record: at 100,000
+    # records the hash aggregate outgrows the default 4 MB and spills to disk in batches.
+    settings.append("work_mem = '64MB'")
     if _iterative_scans:
         settings.append("hnsw.iterative_scan = relaxed_order")
     return settings
