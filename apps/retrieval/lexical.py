@@ -51,7 +51,7 @@ PROBE_POSTINGS = 50
 PROBE_BUDGET = 5000
 # Up to this many postings of the query's lexemes in all, they are all scored at once (cheaper
 # than the pruned plan's steps).
-EXHAUSTIVE_MAX = 5000
+EXHAUSTIVE_MAX = 20_000
 # When the lexemes the pruned plan must read hold this share of all the query's postings, it
 # scores them all instead.
 EXHAUSTIVE_SHARE = 0.8
