@@ -206,9 +206,10 @@ def rebuild(space_ids: list[int] | None = None, *, bulk: bool | None = None) -> 
                 GROUP BY r.space_id""",
             params,
         )
-        if bulk:
-            cursor.execute("ANALYZE retrieval_termposting")
-            cursor.execute("ANALYZE retrieval_spaceterm")
+        # Fresh statistics for the planner: with none, the pruned plan's join of candidates to
+        # the skipped lexemes' postings was planned as nested loops over the whole table.
+        cursor.execute("ANALYZE retrieval_termposting")
+        cursor.execute("ANALYZE retrieval_spaceterm")
 
 
 def _drop_posting_indexes(cursor) -> list[str]:
