@@ -1,4 +1,4 @@
-"""Okapi BM25 inside PostgreSQL: term statistics kept with the records, exact top-k in one query.
+"""Okapi BM25 inside PostgreSQL: term statistics kept with the records, exact top-k.
 
 Three tables (apps.retrieval.models), written in the same transaction as the record:
 
@@ -9,13 +9,12 @@ Three tables (apps.retrieval.models), written in the same transaction as the rec
 - `SpaceTextStats` (space): how many active records it has and their total length.
 
 A query scores, for the spaces asked, IDF = ln(1 + (N - df + 0.5) / (df + 0.5)) and
-tf·(k1 + 1) / (tf + k1·(1 - b + b·len/avglen)) per query lexeme, summed per record. It first reads
-only the best `TOP_POSTINGS` postings of each lexeme (by impact, from the index), scores those
-records exactly, and checks that no record it did not read can beat the k-th score it found: an
-unread record's score is bounded by the impact of the last posting read of each lexeme. When the
-bound holds the answer is the exact top k (threshold algorithm); otherwise the same statement
-scores every posting of the query's lexemes (exhaustive, still exact). Archived records have no
-postings, so they count neither in the statistics nor in the results.
+tf·(k1 + 1) / (tf + k1·(1 - b + b·len/avglen)) per query lexeme, summed per record, and
+`top_k` returns the exact top k: every posting scored when the query's lexemes have few,
+otherwise MaxScore (the commonest lexemes, whose upper bounds sum under a proven lower bound of
+the k-th score, are not read; records read are kept only while they can still reach it, then
+scored exactly). Archived records have no postings, so they count neither in the statistics nor
+in the results.
 
 Writes to one space take its `SpaceTextStats` row lock first, so concurrent writers of a space
 update the document frequencies one after another (no deadlocks, exact counts).
@@ -39,11 +38,11 @@ B = 0.75
 WEIGHT_A = 1.0
 WEIGHT_B = 1.0
 # The stored impacts are the term-frequency part at these parameters (changing K1 and B above
-# needs no rebuild: the bound on unread postings allows for the difference, see `_bound_sql`).
+# needs no rebuild: the bounds allow for the difference, see `_bound_factor`).
 IMPACT_K1 = 1.2
 IMPACT_B = 0.75
-# The record length at which the stored impacts are computed; the bound on unread postings
-# holds for any actual average length (see `_bound_sql`).
+# The record length at which the stored impacts are computed; the bounds
+# hold for any actual average length (see `_bound_factor`).
 REF_LEN = 200.0
 # For the first lower bound of the k-th score: the best postings read of each query lexeme,
 # and how many postings of the rarest lexemes are read whole.
