@@ -37,6 +37,13 @@ os.environ.setdefault("CONTEXTKB_VAR_DIR", str(Path(tempfile.gettempdir()) / "ck
 os.environ.setdefault("API_THROTTLE_TOKEN", "1000000/minute")
 os.environ.setdefault("API_THROTTLE_IP", "1000000/minute")
 
+# One thread each for the embedding model's and the tokenizer's native code: on a 2-core machine
+# shared with other jobs their thread pools oversubscribe the cores (measured under load: 1,000
+# records embedded in 20.6 s with the pools, 7.5 s without; token counts 6.1 s and 1.5 s).
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
 # The usage log's tasks go to a queue of their own on whichever broker is configured, purged at
 # the end: never to the `celery` queue a `make run` worker (or production's) would then drain.
 os.environ.setdefault("CELERY_TASK_DEFAULT_QUEUE", f"contextkb-bench-{os.getpid()}")
@@ -124,6 +131,24 @@ def corpus_text():
     return sentences, titles
 
 
+class _Steps:
+    """Wall time of each loading step, printed as it ends and summed at the end."""
+
+    def __init__(self):
+        self.started = self.last = time.perf_counter()
+        self.times: list[tuple[str, float]] = []
+
+    def done(self, step: str) -> None:
+        now = time.perf_counter()
+        self.times.append((step, now - self.last))
+        print(f"  {step}: {now - self.last:.1f}s", flush=True)
+        self.last = now
+
+    def summary(self) -> str:
+        parts = ", ".join(f"{step} {seconds:.0f}s" for step, seconds in self.times)
+        return f"{time.perf_counter() - self.started:.0f}s ({parts})"
+
+
 def load(n: int, rng: random.Random) -> tuple[Space, str]:
     user, _ = User.objects.get_or_create(username="bench", defaults={"email": "bench@example.com"})
     space, _ = Space.objects.get_or_create(slug=SLUG, defaults={"name": "Bench 100k"})
@@ -133,7 +158,8 @@ def load(n: int, rng: random.Random) -> tuple[Space, str]:
     now = timezone.now()
     counters = {k: Record.objects.filter(space=space, kind=k).count() for k, _, _ in KINDS}
     batch = []
-    started = time.perf_counter()
+    steps = _Steps()
+    started = steps.started
     for i in range(existing, n):
         kind, prefix, _ = rng.choices(KINDS, weights=[w for *_, w in KINDS])[0]
         counters[kind] += 1
@@ -173,7 +199,9 @@ def load(n: int, rng: random.Random) -> tuple[Space, str]:
                 "DO UPDATE SET last_number = EXCLUDED.last_number",
                 [space.pk, kind, counters[kind]],
             )
-        print("  search vectors…", flush=True)
+        steps.done(f"records ({n - existing} new)")
+        # One set-based UPDATE (the same weights as apps.records.services._refresh_search):
+        # computing the vectors in bulk_create through Django expressions was 20 times slower.
         cursor.execute(
             """UPDATE records_record SET search_vector =
                  setweight(to_tsvector('simple', key), 'A')
@@ -184,17 +212,17 @@ def load(n: int, rng: random.Random) -> tuple[Space, str]:
                WHERE space_id = %s AND search_vector IS NULL""",
             [space.pk],
         )
-    # The BM25 postings and statistics (apps.retrieval.lexical), set-based like the vectors.
+    steps.done("search vectors")
+    # The BM25 postings and statistics (apps.retrieval.lexical), set-based; from 20,000 records
+    # the postings' indexes are built after the rows are written (lexical.BULK_MIN).
     if RecordStats.objects.filter(space=space).values_list("docs", flat=True).first() != n:
-        print("  BM25 postings…", flush=True)
-        t0 = time.perf_counter()
         lexical.rebuild([space.pk])
-        print(f"  BM25 postings built in {time.perf_counter() - t0:.0f}s", flush=True)
+        steps.done("BM25 postings")
     provider = providers.get_provider()
     todo = list(
         Record.objects.filter(space=space)
         .exclude(embedding__model_key=provider.model_key)
-        .only("id", "title", "summary", "tags", "body")
+        .only("id", "key", "title", "summary", "tags", "body")
         .order_by("pk")
     )
     print(f"  embedding {len(todo)} records…", flush=True)
@@ -203,9 +231,16 @@ def load(n: int, rng: random.Random) -> tuple[Space, str]:
         # row; ensure_vector_index() below recreates it with the migration's definition.
         with connection.cursor() as cursor:
             cursor.execute(f"DROP INDEX IF EXISTS embedding_hnsw_{provider.dimensions}")
+    # Vectors of another model are replaced.
+    RecordEmbedding.objects.filter(record__space=space).exclude(
+        model_key=provider.model_key
+    ).delete()
     for start in range(0, len(todo), 2000):
         chunk = todo[start : start + 2000]
         vectors = provider.embed([embedding_text(r) for r in chunk])
+        # The token counts the embedding task stores with the vector (apps.retrieval.bundle),
+        # written with it: one insert per row instead of an insert and an update.
+        counts = text_token_counts(chunk)
         RecordEmbedding.objects.bulk_create(
             [
                 RecordEmbedding(
@@ -215,13 +250,15 @@ def load(n: int, rng: random.Random) -> tuple[Space, str]:
                     vector=v,
                     content_hash="bench",
                     updated_at=now,
+                    token_counts=c,
                 )
-                for r, v in zip(chunk, vectors, strict=True)
+                for r, v, c in zip(chunk, vectors, counts, strict=True)
             ],
             batch_size=1000,
         )
         print(f"    {start + len(chunk)} embedded", flush=True)
-    # Token counts stored with the vectors, as the embedding task does (apps.retrieval.bundle).
+    steps.done(f"embeddings and token counts ({len(todo)})")
+    # Token counts of vectors stored without them (older loads, another tokenizer).
     uncounted = list(
         Record.objects.filter(space=space)
         .filter(
@@ -231,7 +268,6 @@ def load(n: int, rng: random.Random) -> tuple[Space, str]:
         .only("id", "key", "title", "summary", "body")
         .order_by("pk")
     )
-    print(f"  token counts for {len(uncounted)} records…", flush=True)
     for start in range(0, len(uncounted), 2000):
         chunk = uncounted[start : start + 2000]
         RecordEmbedding.objects.bulk_update(
@@ -243,19 +279,22 @@ def load(n: int, rng: random.Random) -> tuple[Space, str]:
             batch_size=1000,
         )
         print(f"    {start + len(chunk)} counted", flush=True)
+    if uncounted:
+        steps.done(f"token counts of older vectors ({len(uncounted)})")
     ensure_vector_index(provider.dimensions)
+    steps.done("HNSW index")
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE records_record")
         cursor.execute("VACUUM ANALYZE retrieval_recordembedding")
         cursor.execute("VACUUM ANALYZE retrieval_termposting")
         cursor.execute("VACUUM ANALYZE retrieval_spaceterm")
+    steps.done("vacuum analyze")
     token = ApiToken.generate()
     ApiToken.objects.create(
         user=user, name="bench", token_hash=ApiToken.hash(token), prefix=token[:12], scope="read"
     )
     print(
-        f"loaded {Record.objects.filter(space=space).count()} records in "
-        f"{time.perf_counter() - started:.0f}s",
+        f"loaded {Record.objects.filter(space=space).count()} records in {steps.summary()}",
         flush=True,
     )
     return space, token

@@ -149,6 +149,12 @@ def _session_settings() -> list[str]:
     # generic plan cannot see which spaces are asked for, and one shared by a big and a small
     # space took 425 ms instead of 8 for the small one.
     settings = ["plan_cache_mode = force_custom_plan"]
+    # No JIT compilation: the BM25 aggregates over long posting lists have plan costs above
+    # jit_above_cost, and compiling them took longer (tens of ms) than running them.
+    settings.append("jit = off")
+    # Scoring every posting of common words sums over up to one group per record: at 100,000
+    # records the hash aggregate outgrows the default 4 MB and spills to disk in batches.
+    settings.append("work_mem = '64MB'")
     if _iterative_scans:
         settings.append("hnsw.iterative_scan = relaxed_order")
     return settings
@@ -254,16 +260,28 @@ def hybrid_search(
 
     parts: list[str] = []
     if query and mode in ("hybrid", "fulltext"):
-        params["q"] = query
-        params["q_terms"] = lexical.positive_terms(query)
-        params["excluded"] = lexical.excluded_terms(query)
-        parts.extend(
-            lexical.bm25_parts(
-                where=where,
-                filtered=bool(kinds) or not include_stale,
-                excluding=bool(params["excluded"]),
-                k=FTS_LIMIT,
-            )
+        # The exact BM25 top FTS_LIMIT first, in statements of its own (lexical.top_k), then
+        # handed to the candidate query as arrays.
+        ranking = lexical.top_k(
+            fetch=_fetch_prepared,
+            space_ids=list(space_ids),
+            query=lexical.positive_terms(query),
+            k=FTS_LIMIT,
+            where=where if (kinds or not include_stale) else "",
+            params=params,
+            excluded=lexical.excluded_terms(query),
+        )
+        params["fts_ids"] = ranking.ids
+        params["fts_scores"] = ranking.scores
+        params["fts_matched"] = ranking.matched
+        params["fts_n"] = ranking.lexemes
+        parts.append(
+            """fts AS (
+                SELECT f.id, f.rnk, f.matched >= %(fts_n)s AS all_words, f.bm25,
+                       f.matched::float8 / greatest(%(fts_n)s, 1) AS coverage
+                FROM unnest(%(fts_ids)s::bigint[], %(fts_scores)s::float8[],
+                            %(fts_matched)s::int[]) WITH ORDINALITY AS f(id, bm25, matched, rnk)
+            )"""
         )
     else:
         parts.append(

@@ -213,25 +213,89 @@ def test_bad_input_gets_the_usual_json_error(api, params, field):
     assert field in response.json()["error"]["details"]
 
 
-@pytest.mark.parametrize("top_postings", [5, 40, 400])
-def test_early_termination_returns_the_exact_top_k(space, owner, monkeypatch, top_postings):
-    _distractors(space, owner, 400, ["payments", "retry"])
-    make_record(space=space, actor=owner, title="Retry payments", body="Retry payments daily.")
+def _zipf_corpus(space, owner, n: int) -> list[str]:
+    """`n` records of 5 to 150 words drawn from a 400-word vocabulary with Zipf frequencies
+    (a few words in most records, most in a few), of varied lengths and term frequencies, added
+    set-based with their postings (lexical.rebuild). Returns the vocabulary."""
+    rng = random.Random(11)
+    vocab = [f"w{i}x{chr(97 + i % 26)}{chr(97 + i // 26 % 26)}" for i in range(400)]
+    weights = [1 / (rank + 1) for rank in range(len(vocab))]
+    now = timezone.now()
+    Record.objects.bulk_create(
+        Record(
+            space=space,
+            kind="decision",
+            number=i + 1,
+            key=f"DEC-{i + 1}",
+            title=" ".join(rng.choices(vocab, weights, k=rng.randint(1, 6))),
+            body=" ".join(rng.choices(vocab, weights, k=rng.randint(5, 150))),
+            status="accepted",
+            next_review_at=now + timezone.timedelta(days=90),
+            created_by=owner,
+            updated_by=owner,
+        )
+        for i in range(n)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """UPDATE records_record SET search_vector =
+                 setweight(to_tsvector('simple', key), 'A')
+              || setweight(to_tsvector('english', title), 'A')
+              || setweight(to_tsvector('english', body), 'C')
+               WHERE space_id = %s""",
+            [space.pk],
+        )
+    lexical.rebuild([space.pk])
+    return vocab
 
-    def ranked(query):
-        # Equal scores summed in another order may differ in the last bit: compare rounded.
-        hits = search.hybrid_search(space_ids=[space.pk], query=query, mode="fulltext", limit=50)
-        return sorted((-round(h.bm25, 9), h.record_id) for h in hits.hits)
 
-    queries = ["retry failed payments", "payments ticket", "sprint review budget owner"]
-    monkeypatch.setattr(search, "LEXICAL_FLOOR", 0.0)
-    monkeypatch.setattr(lexical, "EXHAUSTIVE_MAX", 10**9)  # every posting scored
-    exhaustive = {q: ranked(q) for q in queries}
+def _brute_force(space, query: str, k: int) -> list[tuple[float, int]]:
+    """The BM25 top k computed here in Python from every posting of the query's lexemes."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT lexeme FROM unnest(to_tsvector('english', %s))", [query])
+        lexemes = [row[0] for row in cursor.fetchall()]
+    stats = SpaceTextStats.objects.get(space=space)
+    n, avgdl = stats.docs, stats.total_len / stats.docs
+    scores: dict[int, float] = {}
+    for lexeme in lexemes:
+        postings = list(
+            TermPosting.objects.filter(space_id=space.pk, lexeme=lexeme).values_list(
+                "record_id", "tf", "doc_len"
+            )
+        )
+        for record_id, tf, dl in postings:
+            scores[record_id] = scores.get(record_id, 0.0) + bm25(
+                tf=tf, dl=dl, n=n, df=len(postings), avgdl=avgdl
+            )
+    return sorted((-round(s, 9), rid) for rid, s in scores.items())[:k]
+
+
+@pytest.mark.parametrize("probe", [3, 50])
+def test_the_pruned_top_k_equals_a_brute_force_bm25_top_k(space, owner, monkeypatch, probe):
+    vocab = _zipf_corpus(space, owner, 3000)
+    # The pruned plan always (never the exhaustive one), with a weak or a good first bound.
     monkeypatch.setattr(lexical, "EXHAUSTIVE_MAX", 0)
-    monkeypatch.setattr(lexical, "TOP_POSTINGS", top_postings)
-
+    monkeypatch.setattr(lexical, "EXHAUSTIVE_SHARE", 10.0)
+    monkeypatch.setattr(lexical, "PROBE_POSTINGS", probe)
+    rng = random.Random(probe)
+    queries = [
+        " ".join(vocab[:2]),  # the two commonest words
+        " ".join(vocab[300:303]),  # three rare ones
+        *(" ".join(rng.sample(vocab[:60], 3) + rng.sample(vocab[60:], 2)) for _ in range(8)),
+        *(" ".join(rng.sample(vocab, rng.randint(6, 10))) for _ in range(6)),
+    ]
+    strategies = []
     for query in queries:
-        assert ranked(query) == exhaustive[query], query
+        for k in (1, 10, 50):
+            ranking = lexical.top_k(
+                fetch=search._fetch_prepared, space_ids=[space.pk], query=query, k=k
+            )
+            strategies.append(ranking.strategy.split(" ")[0])
+            got = [(-round(s, 9), rid) for s, rid in zip(ranking.scores, ranking.ids)]
+            assert got == _brute_force(space, query, k), (query, k, ranking.strategy)
+    # Without k records among the first postings read there is no bound: all are scored.
+    print(strategies)
+    assert strategies.count("pruned") >= len(strategies) // 2
 
 
 def test_quoted_words_score_and_exclusions_leave_records_out(space, owner):
