@@ -76,7 +76,11 @@ def test_trend_chart_fills_its_card_with_readable_axes(new_page, space, owner, d
         "e => parseFloat(getComputedStyle(e).fontSize)"
     )
     assert size >= 10
-    assert card.locator(".trend-legend").get_by_text("Fresh or not yet verified", exact=True).is_visible()
+    assert (
+        card.locator(".trend-legend")
+        .get_by_text("Fresh or not yet verified", exact=True)
+        .is_visible()
+    )
     card.get_by_text("Show the numbers").click()
     assert card.locator(".trend-numbers tbody tr").count() == 12
     assert page.console_errors == []

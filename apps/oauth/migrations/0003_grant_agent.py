@@ -5,16 +5,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('agents', '0001_initial'),
-        ('oauth', '0002_connection_grantspaces'),
+        ("agents", "0001_initial"),
+        ("oauth", "0002_connection_grantspaces"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='grantspaces',
-            name='agent',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='agents.agent'),
+            model_name="grantspaces",
+            name="agent",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="agents.agent",
+            ),
         ),
     ]
