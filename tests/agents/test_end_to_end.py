@@ -5,15 +5,12 @@ server; the owner accepts the proposal on its review page; the record's revision
 
 import asyncio
 import re
-import socket
 import subprocess
-import threading
 import time
 import uuid
 
 import pytest
 from aiosmtpd.controller import Controller
-from django.db import connection
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
@@ -24,16 +21,11 @@ from apps.audit.models import AuditEvent
 from apps.records.models import Record
 from apps.reminders import tasks as reminder_tasks
 from tests.factories import make_record
+from tests.live import free_port, live_contextkb
 from tests.reminders.test_integration import Inbox
 from tests.workers import database_env, start_celery_worker
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_for(predicate, timeout=90.0, what="condition"):
@@ -48,7 +40,7 @@ def _wait_for(predicate, timeout=90.0, what="condition"):
 @pytest.fixture
 def smtp():
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
     controller.start()
     yield controller, inbox
     controller.stop()
@@ -87,31 +79,9 @@ def worker(smtp, live_server, transactional_db):
 
 @pytest.fixture
 def live_mcp(transactional_db):
-    """The real ASGI application (Django + MCP at /mcp) under uvicorn, in a thread."""
-    import uvicorn
-    from django.core.asgi import get_asgi_application
-
-    from apps.mcp_server.asgi import with_mcp
-
-    application = with_mcp(get_asgi_application())
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
+    """contextkb (Django + MCP at /mcp) under uvicorn, in a thread."""
+    with live_contextkb() as url:
+        yield url
 
 
 def _mcp(url: str, plain: str) -> Client:

@@ -13,6 +13,7 @@ from apps.interchange import sync
 from apps.interchange.models import RepoLink
 from apps.records import services as record_services
 from apps.records.models import Link, Record
+from tests.live import free_port
 
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 GIT = "/usr/bin/git"
@@ -315,16 +316,10 @@ def test_the_command_and_the_api_run_and_report_a_sync(client, space, owner, lin
     assert "Nothing to push" in both["message"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.django_db
 def test_pull_and_push_over_the_network_with_git_daemon(space, owner, admin_user, remote):
     bare, _ = remote
-    port = _free_port()
+    port = free_port()
     daemon = subprocess.Popen(
         [
             GIT,

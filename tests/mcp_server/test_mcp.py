@@ -2,16 +2,12 @@
 
 import asyncio
 import os
-import socket
 import sys
-import threading
-import time
 from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 import pytest
-import uvicorn
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
@@ -24,46 +20,16 @@ from apps.records import services
 from apps.retrieval import services as retrieval_services
 from apps.retrieval.models import Gap
 from tests.factories import make_record, make_token
+from tests.live import live_contextkb
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def live_mcp(transactional_db):
-    """The real ASGI application (Django + MCP at /mcp) under uvicorn, in a thread."""
-    from django.core.asgi import get_asgi_application
-
-    from apps.mcp_server.asgi import with_mcp
-
-    # Built the way contextkb/asgi.py builds it; a fresh one per server, as the SDK's session
-    # manager runs once per instance.
-    application = with_mcp(get_asgi_application())
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
-    # The server's worker thread keeps its own database connection; end it so the test
-    # database can be flushed and dropped.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
+    """contextkb (Django + MCP at /mcp) under uvicorn, in a thread."""
+    with live_contextkb() as url:
+        yield url
 
 
 @pytest.fixture

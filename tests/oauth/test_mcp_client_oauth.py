@@ -5,14 +5,11 @@ PKCE, a sign-in and consent given in headless Chromium, tool calls, a refresh, a
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-import uvicorn
-from django.db import connection
 from mcp import Client
 from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
@@ -25,7 +22,7 @@ from apps.oauth.models import Connection
 from apps.retrieval import usage
 from tests.e2e.conftest import CHROMIUM_ARGS, PASSWORD, SCREENSHOTS, _chromium_path
 from tests.factories import MembershipFactory, SpaceFactory, make_record
-from tests.mcp_server.test_mcp import _free_port
+from tests.live import live_contextkb
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -34,34 +31,9 @@ CALLBACK = "http://127.0.0.1:33418/callback"
 
 @pytest.fixture
 def live_mcp(transactional_db):
-    """The ASGI application as contextkb/asgi.py builds it (Django + /mcp) under uvicorn, with
-    static files served (as whitenoise does in production) so the consent page is styled."""
-    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-    from django.core.asgi import get_asgi_application
-
-    from apps.mcp_server.asgi import with_mcp
-
-    application = with_mcp(ASGIStaticFilesHandler(get_asgi_application()))
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
-    # The server's thread keeps its own database connection; end it so the test database can
-    # be flushed.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
+    """contextkb (Django + MCP at /mcp) under uvicorn, in a thread."""
+    with live_contextkb(static=True) as url:
+        yield url
 
 
 class MemoryStorage:

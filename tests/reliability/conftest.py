@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ import httpx
 import pytest
 
 from apps.core import embedded_db
+from tests.live import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -95,12 +95,6 @@ class LiveServer:
             timeout=kwargs.pop("timeout", 15),
             **kwargs,
         )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def server_env(database_url: str, var_dir: Path | None = None) -> dict[str, str]:

@@ -6,7 +6,6 @@ import datetime as dt
 import email
 import email.policy
 import re
-import socket
 import subprocess
 import time
 import uuid
@@ -22,6 +21,7 @@ from apps.reminders import services as reminders
 from apps.reminders import tasks
 from apps.reminders.models import Delivery, HealthSnapshot
 from tests.factories import make_record
+from tests.live import free_port
 from tests.workers import database_env, start_celery_worker
 
 
@@ -38,16 +38,10 @@ class Inbox:
         return "250 Message accepted for delivery"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def smtp():
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
     controller.start()
     yield controller, inbox
     controller.stop()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.e2e.conftest import browser, new_page, shoot  # noqa: F401 - shared fixtures
+from tests.live import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT_ID = "contextkb-test-client"
@@ -45,12 +45,6 @@ class IdP:
             state["groups"] = groups
         state["fault"] = fault
         self.control_file.write_text(json.dumps(state))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -84,7 +78,7 @@ def idp(live_server, tmp_path_factory):
         check=True,
         timeout=120,
     )
-    port = _free_port()
+    port = free_port()
     log = (folder / "idp.log").open("w")
     process = subprocess.Popen(
         [
