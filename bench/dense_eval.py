@@ -31,14 +31,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "contextkb.settings")
 
+import numpy as np  # noqa: E402
 import retrieval_eval  # noqa: E402 - sets Django up (and insists on DATABASE_URL)
 from django.core.management import call_command  # noqa: E402
 
 from apps.records.models import Record  # noqa: E402
 from apps.retrieval import evaluation, search  # noqa: E402
 from apps.retrieval import services as retrieval_services  # noqa: E402
-
-import numpy as np  # noqa: E402
 
 QUESTIONS = ROOT / "bench" / "questions"
 WEIGHTS = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5)
@@ -169,7 +168,8 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     space, ids = retrieval_eval.adr_space()
     splits = {
-        name: evaluation.read_questions(QUESTIONS / f"tasks_{name}.tsv") for name in ("tune", "test")
+        name: evaluation.read_questions(QUESTIONS / f"tasks_{name}.tsv")
+        for name in ("tune", "test")
     }
     if not (args.export / "questions.jsonl").exists():
         export(args.export, ids, splits)
