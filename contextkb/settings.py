@@ -270,9 +270,10 @@ LOGGING["loggers"]["httpx"] = {"level": "WARNING"}
 CONTEXTKB_EMBEDDINGS_PROVIDER = env_choice(
     "CONTEXTKB_EMBEDDINGS_PROVIDER", ["wordllama", "openai", "none"], "wordllama"
 )
-# How the vector list joins the BM25 list in hybrid search: `fallback` (only when no record
-# shares a word with the query: measured, the local model lowers MRR when fused, see
-# docs/benchmarks.md) or `rrf` (reciprocal-rank fusion of both lists, for a stronger model).
+# How the vector list joins the BM25 list in hybrid search: `fallback` (the query is embedded
+# only when no record shares a word with it, so searches BM25 answers pay nothing for vectors:
+# measured, no local model we can ship improves held-out MRR when fused; docs/architecture.md
+# "Dense leg") or `rrf` (reciprocal-rank fusion of both lists on every search).
 CONTEXTKB_DENSE_FUSION = env_choice("CONTEXTKB_DENSE_FUSION", ["fallback", "rrf"], "fallback")
 CONTEXTKB_EMBEDDINGS_URL = env_str("CONTEXTKB_EMBEDDINGS_URL", "https://api.openai.com/v1")
 CONTEXTKB_EMBEDDINGS_MODEL = env_str("CONTEXTKB_EMBEDDINGS_MODEL", "text-embedding-3-small")

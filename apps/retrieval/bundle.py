@@ -577,6 +577,8 @@ def _method(params: ContextParams, result: search.SearchResult, mode: str) -> st
         return "path anchors"
     if mode != "hybrid":
         return mode
+    if result.lexical_only:
+        return "full-text (vectors are asked only when no word matches)"
     return "hybrid" if result.used_vectors else "full-text (no embeddings available)"
 
 

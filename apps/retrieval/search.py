@@ -89,6 +89,8 @@ class SearchResult:
     used_vectors: bool
     # Matches under the relevance floor, strongest first (at most OMITTED_MAX).
     below_floor: list[Hit] = field(default_factory=list)
+    # The default fusion found BM25 matches, so the query was not embedded (vectors not needed).
+    lexical_only: bool = False
 
 
 QUERY_TIMEOUT = 2.0  # seconds a remote provider may take to embed a query
@@ -289,7 +291,11 @@ def hybrid_search(
             " NULL::float8 AS bm25, NULL::float8 AS coverage WHERE false)"
         )
 
-    embedded = _embed_query(query) if query and mode in ("hybrid", "vector") else None
+    # The default fusion (`fallback`) asks BM25 first and embeds the query only when no record
+    # shares a word with it (below), so a search that BM25 answers pays nothing for vectors.
+    lazy = mode == "hybrid" and settings.CONTEXTKB_DENSE_FUSION == "fallback"
+    wants_vectors = mode == "vector" or (mode == "hybrid" and not lazy)
+    embedded = _embed_query(query) if query and wants_vectors else None
     if embedded:
         model_key, vector, literal = embedded
         dims = len(vector)
@@ -297,9 +303,6 @@ def hybrid_search(
         params["vec"] = literal
         dist = f"(e.vector::vector({dims:d}) <=> %(vec)s::vector({dims:d}))"
         embedded_where = f"e.dimensions = {dims:d} AND e.model_key = %(model_key)s AND {where}"
-        if mode == "hybrid" and settings.CONTEXTKB_DENSE_FUSION == "fallback":
-            # Vectors only when the BM25 list is empty (a one-time filter: not run otherwise).
-            embedded_where += " AND NOT EXISTS (SELECT 1 FROM fts)"
         # Exact nearest neighbours for a small set of records (every distance computed: the
         # same answer whatever the index holds), the HNSW index above that. "+ 0" keeps the
         # planner off the index in the exact branch; the dimension is inlined (an int) so the
@@ -368,7 +371,20 @@ def hybrid_search(
         LEFT JOIN anch ON anch.id = r.id
     """
     rows = _fetch_prepared(sql, params)
-    return _rank(rows, embedded=bool(embedded), limit=limit)
+    if lazy and query and not any(row[4] for row in rows):
+        # No BM25 match: the vector list instead (with the path matches), embedded only now.
+        return hybrid_search(
+            space_ids=space_ids,
+            query=query,
+            paths=paths,
+            kinds=kinds,
+            include_stale=include_stale,
+            mode="vector",
+            limit=limit,
+        )
+    result = _rank(rows, embedded=bool(embedded), limit=limit)
+    result.lexical_only = lazy and bool(query)
+    return result
 
 
 def _near_tie_order(hits: list[Hit]) -> list[Hit]:
