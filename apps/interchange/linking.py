@@ -22,7 +22,7 @@ Progress = Callable[[str, int, int], None]
 
 # A link target that looks like someone's ADR (reported when it does not resolve).
 _ADR_PATH = re.compile(r"(^|[/_-])(adrs?|decisions?|decision-records?)([/_-]|$)", re.IGNORECASE)
-_LINK_ORDER = {Link.Type.SUPERSEDES: 0, Link.Type.AMENDS: 1}
+_LINK_ORDER: dict[str, int] = {Link.Type.SUPERSEDES: 0, Link.Type.AMENDS: 1}
 
 
 def number_candidates(

@@ -28,7 +28,7 @@ from apps.retrieval.bundle import _escape, freshness_reasons, record_url, resolv
 # carry it, never a hand-written one.
 MARKER = "<!-- contextkb: generated file. Edit the records in contextkb, not this file. -->"
 MAX_RULE_RECORDS = 1000
-KIND_ORDER = {
+KIND_ORDER: dict[str, int] = {
     Record.Kind.GUARDRAIL: 0,
     Record.Kind.CONSTRAINT: 1,
     Record.Kind.DECISION: 2,
