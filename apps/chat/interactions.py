@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.accounts import access
 from apps.accounts.models import User
 from apps.chat.models import SlackInteraction
 from apps.chat.services import preference_of
@@ -134,7 +135,7 @@ def _act(kind: str, token: str, *, slack_user: str, now: dt.datetime) -> str:
     if record is None:
         return "This record is no longer there, or you no longer have access to it."
     if kind == "still_true":
-        if not record_services.can_verify(user, record):
+        if not access.can_verify(user, record):
             return f"{record.key} is no longer yours to verify. Nothing was changed."
         if valid_until_passed(record.valid_until, now=now):
             url = absolute_url(reverse("reminders:still_true", args=[token]))

@@ -22,9 +22,9 @@ from apps.records.models import Link, Record
 
 
 def _owner_value(record: Record) -> str:
-    if record.owner_user_id:
+    if record.owner_user is not None:
         return record.owner_user.email
-    if record.owner_team_id:
+    if record.owner_team is not None:
         return f"team:{record.owner_team.slug}"
     return ""
 

@@ -298,7 +298,8 @@ def rule_files(*, principal, spaces: list[str]) -> dict:
                 "title": record.title,
                 "version": record.version,
                 "freshness": record.freshness,
-                "last_verified": record.last_verified_at.date().isoformat(),
+                # Only verified records get here (last_verified_at__isnull=False): never None.
+                "last_verified": record.last_verified_at.date().isoformat(),  # type: ignore[union-attr]
                 "url": record_url(record),
                 "anchors": list(record.anchors),
                 "files": sorted(agents + own),

@@ -94,6 +94,7 @@ def sso_roles_apply(*, user: User, groups: list[str]) -> RoleChanges:
     grants = {g.space_id: g for g in RoleGrant.objects.select_for_update().filter(user=user)}
     slugs = dict(Space.objects.filter(id__in=set(wanted) | set(grants)).values_list("id", "slug"))
 
+    grant: RoleGrant | None
     for space_id, grant in list(grants.items()):
         membership = memberships.get(space_id)
         if membership is None or membership.role != grant.role:
