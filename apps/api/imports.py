@@ -47,7 +47,9 @@ class ImportInput(serializers.Serializer):
 
 class ImportJobOutput(serializers.ModelSerializer):
     id = serializers.UUIDField(source="uid")
-    space: serializers.SlugRelatedField[Space] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    space: serializers.SlugRelatedField[Space] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
     percent = serializers.IntegerField()
     url = serializers.SerializerMethodField()
 

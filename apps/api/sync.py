@@ -39,7 +39,9 @@ class RepoLinkInput(serializers.Serializer):
 
 
 class RepoLinkOutput(serializers.ModelSerializer):
-    space: serializers.SlugRelatedField[Space] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    space: serializers.SlugRelatedField[Space] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
     has_credential = serializers.BooleanField()
 
     class Meta:
@@ -69,6 +71,7 @@ class SyncOutcomeOutput(serializers.Serializer):
 
 class _SpaceMixin:
     principal: Any  # ApiView's
+
     def space(self, slug: str) -> Space:
         space = Space.objects.visible_to(self.principal).filter(slug=slug).first()
         if space is None:

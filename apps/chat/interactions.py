@@ -21,7 +21,6 @@ from apps.chat.services import preference_of
 from apps.chat.transport import host_allowed
 from apps.core.errors import Forbidden, InvalidInput, ServiceError
 from apps.core.links import absolute_url
-from apps.records import services as record_services
 from apps.records.models import Record
 from apps.records.policy import valid_until_passed
 from apps.reminders import services as reminder_services

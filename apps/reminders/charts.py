@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 from apps.reminders.selectors import TREND_DAYS
 
@@ -52,7 +52,9 @@ def trend_chart(points: list[dict], *, today: dt.date) -> dict:
         for p in points
         if start <= p["day"] <= today
     ]
-    weeks: list[dict[str, Any]] = [{"start": start + dt.timedelta(days=7 * i), "x": 7 * i} for i in range(WEEKS)]
+    weeks: list[dict[str, Any]] = [
+        {"start": start + dt.timedelta(days=7 * i), "x": 7 * i} for i in range(WEEKS)
+    ]
     if not points:
         return {"empty": True, "weeks": weeks, "height": HEIGHT, "days": TREND_DAYS}
 

@@ -169,7 +169,11 @@ def _items(records, *, now: dt.datetime) -> list[Item]:
 
 # Urgency ranks the state first (suspect and stale records before ones merely coming due), then
 # usage x impact x days within a state.
-STATE_RANK: dict[str, int] = {Record.Freshness.SUSPECT: 0, Record.Freshness.STALE: 1, Record.Freshness.DUE: 2}
+STATE_RANK: dict[str, int] = {
+    Record.Freshness.SUSPECT: 0,
+    Record.Freshness.STALE: 1,
+    Record.Freshness.DUE: 2,
+}
 
 
 def sort_key(item: Item) -> tuple:

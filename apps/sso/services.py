@@ -24,7 +24,11 @@ from apps.sso.models import GroupRoleMapping, RoleGrant
 
 logger = logging.getLogger(__name__)
 
-ROLE_RANK: dict[str, int] = {Membership.Role.VIEWER: 1, Membership.Role.EDITOR: 2, Membership.Role.ADMIN: 3}
+ROLE_RANK: dict[str, int] = {
+    Membership.Role.VIEWER: 1,
+    Membership.Role.EDITOR: 2,
+    Membership.Role.ADMIN: 3,
+}
 
 
 @dataclass
