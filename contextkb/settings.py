@@ -3,6 +3,7 @@
 import contextlib
 import secrets
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from celery.schedules import crontab
@@ -241,7 +242,7 @@ CELERY_TASK_QUEUES = [
 CELERY_TASK_ROUTES = ["apps.core.task_context.route_task"]
 
 # --- Logging ----------------------------------------------------------------------------------
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},

@@ -11,7 +11,11 @@ from django.db.models import Exists, Q, QuerySet
 
 from apps.accounts.models import ApiToken, Membership, Space, User
 
-ROLE_RANK = {Membership.Role.VIEWER: 1, Membership.Role.EDITOR: 2, Membership.Role.ADMIN: 3}
+ROLE_RANK: dict[str, int] = {
+    Membership.Role.VIEWER: 1,
+    Membership.Role.EDITOR: 2,
+    Membership.Role.ADMIN: 3,
+}
 
 
 def user_of(principal) -> User | None:

@@ -6,7 +6,7 @@ from apps.accounts.models import ApiToken, Membership, Space, Team, User
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
-    fieldsets = (*BaseUserAdmin.fieldsets, ("contextkb", {"fields": ("digest_frequency",)}))
+    fieldsets = (*(BaseUserAdmin.fieldsets or ()), ("contextkb", {"fields": ("digest_frequency",)}))
     list_display = ("username", "email", "first_name", "last_name", "is_active", "is_staff")
 
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 TOKEN_PREFIX = "ckb_"  # noqa: S105 - a public prefix, not a secret
 
 
-class User(AbstractUser):
+class User(AbstractUser):  # type: ignore[django-manager-missing]  # oauth2_provider is untyped
     """A person who signs in; owns records and receives digests."""
 
     class DigestFrequency(models.TextChoices):
@@ -69,6 +69,11 @@ class Space(models.Model):
     due_window_days = models.PositiveIntegerField(default=14)
     escalation_days = models.PositiveIntegerField(default=30)
     created_at = models.DateTimeField(default=timezone.now)
+
+    # Not columns: the signed-in user's access, set per request by apps.web.views.common.
+    role: str | None
+    can_edit: bool
+    can_admin: bool
 
     objects = SpaceQuerySet.as_manager()
 

@@ -20,7 +20,8 @@ from apps.core.text import strip_invisible
 @transaction.atomic
 def space_create(*, name: str, slug: str = "", description: str = "", actor: User) -> Space:
     """Create a space; its creator becomes its admin."""
-    if access.user_of(actor) is None:
+    creator = access.user_of(actor)
+    if creator is None:
         raise Forbidden("Sign in to create a space.")
     name = strip_invisible(name or "").strip()  # as record titles (apps.core.text)
     slug = (slug or slugify(name)).strip()
@@ -42,7 +43,7 @@ def space_create(*, name: str, slug: str = "", description: str = "", actor: Use
             space = Space.objects.create(name=name, slug=slug, description=description or "")
     except IntegrityError:
         raise Conflict(f"A space with the slug {slug!r} already exists.") from None
-    Membership.objects.create(user=access.user_of(actor), space=space, role=Membership.Role.ADMIN)
+    Membership.objects.create(user=creator, space=space, role=Membership.Role.ADMIN)
     return space
 
 

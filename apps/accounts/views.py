@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import F
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 from apps.accounts import services
 from apps.accounts.models import ApiToken, Space
 from apps.core.errors import InvalidInput
+from apps.core.types import AuthenticatedHttpRequest
 
 
 class TokenForm(forms.Form):
@@ -48,7 +49,7 @@ NEW_TOKEN_SESSION_KEY = "accounts:new-api-token"  # noqa: S105 - a session key n
 
 
 @login_required
-def tokens(request: HttpRequest) -> HttpResponse:
+def tokens(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = TokenForm(request.POST, user=request.user)
         if form.is_valid():
@@ -96,7 +97,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+def token_revoke(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     token = get_object_or_404(ApiToken, pk=pk, user=request.user)
     services.token_revoke(token=token, actor=request.user)
     messages.success(request, f"Token “{token.name}” revoked; it no longer works.")

@@ -28,7 +28,7 @@ from apps.core.errors import (
 
 logger = logging.getLogger(__name__)
 
-SERVICE_STATUS = {
+SERVICE_STATUS: dict[type[ServiceError], int] = {
     InvalidInput: status.HTTP_400_BAD_REQUEST,
     Forbidden: status.HTTP_403_FORBIDDEN,
     NotFound: status.HTTP_404_NOT_FOUND,
@@ -37,7 +37,7 @@ SERVICE_STATUS = {
 }
 
 # Stable codes for DRF's own exceptions (clients switch on `code`, not on the message).
-DRF_CODES = {
+DRF_CODES: dict[type[exceptions.APIException], str] = {
     exceptions.ValidationError: "invalid",
     exceptions.ParseError: "parse_error",
     exceptions.AuthenticationFailed: "authentication_failed",
@@ -118,13 +118,17 @@ def api_exception_handler(exc, context) -> Response | None:
     else:
         details = {}
         message = str(exc.detail)
-    code = next((c for cls, c in DRF_CODES.items() if isinstance(exc, cls)), None)
-    if code is None:
-        code = exc.default_code
-    if getattr(exc, "auth_header", None):
-        headers["WWW-Authenticate"] = exc.auth_header
-    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-        wait = math.ceil(exc.wait)
+    error_code = next((c for cls, c in DRF_CODES.items() if isinstance(exc, cls)), None)
+    if error_code is None:
+        error_code = str(exc.default_code)
+    auth_header = getattr(exc, "auth_header", None)  # set by DRF on 401s; not in the stubs
+    if auth_header:
+        headers["WWW-Authenticate"] = auth_header
+    retry = getattr(exc, "wait", None) if isinstance(exc, exceptions.Throttled) else None
+    if retry is not None:  # Throttled.wait: not in the stubs
+        wait = math.ceil(retry)
         headers["Retry-After"] = str(wait)
         details = {"retry_after": wait}
-    return Response(error_body(code, message, details), status=exc.status_code, headers=headers)
+    return Response(
+        error_body(error_code, message, details), status=exc.status_code, headers=headers
+    )

@@ -60,7 +60,7 @@ class RecordFilter(django_filters.FilterSet):
 
     class Meta:
         model = Record
-        fields = []
+        fields: list[str] = []
         form = RecordFilterForm
 
     def filter_owner(self, queryset, name, value):

@@ -183,7 +183,7 @@ def _chat_users(user_ids: list[int]) -> list[int]:
     )
 
 
-def _insert(rows: list[tuple[int | None, int]], *, kind: str, period: str) -> list[int]:
+def _insert(rows: Sequence[tuple[int | None, int]], *, kind: str, period: str) -> list[int]:
     if not rows:
         return []
     table = Delivery._meta.db_table
@@ -339,7 +339,8 @@ def _message_for(delivery: Delivery) -> tuple[messages.Message | None, int]:
 
 def deliver(*, delivery: Delivery) -> tuple[str, int]:
     """Send a claimed chat delivery. Returns (status, item count); raises SendError."""
-    channel = ChatChannel.objects.filter(space_id=delivery.space_id).first()
+    # A delivery without a space (NULL) finds no channel: ChatChannel.space is required.
+    channel = ChatChannel.objects.filter(space_id=delivery.space_id).first()  # type: ignore[misc]
     if channel is None:
         raise SendError(
             "The space has no chat channel any more; a space admin can set one on its Chat "

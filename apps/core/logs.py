@@ -37,7 +37,7 @@ class RequestContextFilter(logging.Filter):
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
+        entry: dict[str, object] = {
             "time": dt.datetime.fromtimestamp(record.created, tz=dt.UTC).isoformat(
                 timespec="milliseconds"
             ),

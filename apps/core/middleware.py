@@ -35,7 +35,7 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
         request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
-        request.request_id = request_id
+        request.request_id = request_id  # type: ignore[attr-defined]  # an extra attribute for whoever handles it
         ctx = request_context.RequestContext(
             request_id=request_id,
             ip=request_context.client_ip(request),

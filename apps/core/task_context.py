@@ -7,6 +7,7 @@ Connected in CoreConfig.ready() (web processes and workers alike).
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import logging
@@ -21,7 +22,7 @@ from celery.signals import before_task_publish, setup_logging, task_postrun, tas
 from apps.core import request_context
 
 HEADER = "contextkb_request_id"
-_active: dict[str, object] = {}  # task id -> the context token to reset when it ends
+_active: dict[str, contextvars.Token] = {}  # task id -> the context token to reset when it ends
 
 
 @setup_logging.connect(dispatch_uid="contextkb_celery_logging")

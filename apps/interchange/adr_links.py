@@ -225,7 +225,7 @@ def _text_references(where: _Line, spans: list[tuple[int, int, str, str]]) -> li
     partial_at = where.partial_at
     found = []
     for m in _TEXT_REF.finditer(text_only):
-        word = re.match(r"[a-z]+", m.group(1).lower()).group(0)
+        word = re.match(r"[a-z]+", m.group(1).lower()).group(0)  # type: ignore[union-attr]  # group 1 starts with a word
         found.append(
             FoundLink(
                 relation=_TEXT_REF_RELATION.get(word, RELATES),
@@ -250,8 +250,8 @@ def resolve_url(url: str, *, source: str, paths: dict[str, str]) -> str | None:
     url = url.strip()
     blob = _GITHUB_BLOB.match(url)
     if blob:
-        wanted = unquote(urlsplit(url).path)
-        wanted = _GITHUB_BLOB.match("https://github.com" + wanted)
+        path = unquote(urlsplit(url).path)
+        wanted = _GITHUB_BLOB.match("https://github.com" + path)
         in_repo = (wanted.group(1) if wanted else blob.group(1)).strip("/").lower()
         # With or without ".md", as relative links (a URL cut short at "….").
         options = [in_repo] if in_repo.endswith(".md") else [in_repo, in_repo.rstrip(".") + ".md"]

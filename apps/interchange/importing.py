@@ -204,7 +204,7 @@ def _finish_exported(doc: ImportDoc, *, actor, summary: ImportSummary) -> None:
     status (a supersedes link marks its target superseded, but a partly superseded record keeps
     its own), then the review dates (a status edit by the owner would move them), then the
     archived flag (an archived record cannot gain a supersedes link, so it is archived last)."""
-    record = Record.objects.get(pk=doc.record.pk)
+    record = Record.objects.get(pk=doc.written.pk)
     status = wanted_status(doc)
     if (
         status != Record.Status.SUPERSEDED
@@ -375,7 +375,9 @@ class _Import:
         (by path) to name a number claims it, and every claim is written before any file that
         needs a fresh number, so a clash (ADR/ADR002 and decision-record/DR002) never shifts the
         rest. Sorts `docs` into writing order."""
-        claimed = set(Record.objects.filter(space=self.space).values_list("kind", "number"))
+        claimed: set[tuple[str, int | None]] = set(
+            Record.objects.filter(space=self.space).values_list("kind", "number")
+        )
         for d in sorted(docs, key=lambda d: (d.adr.number or 0, d.adr.path)):
             wanted = (d.kind, d.adr.number)
             if d.existing is None and d.adr.number and wanted not in claimed:
@@ -420,14 +422,14 @@ class _Import:
     def _remember_id(self, doc: ImportDoc) -> None:
         """Bind a front-matter id to its record (and move the record to the file's new path)."""
         SourceId.objects.update_or_create(
-            space=self.space, value=doc.source_id, defaults={"record": doc.record}
+            space=self.space, value=doc.source_id, defaults={"record": doc.written}
         )
         if doc.renamed_from and doc.renamed_from != doc.adr.path:
-            Record.objects.filter(pk=doc.record.pk).update(source_path=doc.adr.path)
-            doc.record.source_path = doc.adr.path
+            Record.objects.filter(pk=doc.written.pk).update(source_path=doc.adr.path)
+            doc.written.source_path = doc.adr.path
             self.summary.problem(
                 doc.adr.path,
-                f"{doc.record.key} found by its front-matter id {doc.source_id!r}: "
+                f"{doc.written.key} found by its front-matter id {doc.source_id!r}: "
                 f"renamed from {doc.renamed_from}",
             )
 
@@ -448,7 +450,7 @@ class _Import:
             if wanted_status(doc) != Record.Status.SUPERSEDED:
                 continue
             status = (
-                Record.objects.filter(pk=doc.record.pk).values_list("status", flat=True).first()
+                Record.objects.filter(pk=doc.written.pk).values_list("status", flat=True).first()
             )
             if status != Record.Status.SUPERSEDED:
                 self.summary.problem(

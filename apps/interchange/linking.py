@@ -22,11 +22,11 @@ Progress = Callable[[str, int, int], None]
 
 # A link target that looks like someone's ADR (reported when it does not resolve).
 _ADR_PATH = re.compile(r"(^|[/_-])(adrs?|decisions?|decision-records?)([/_-]|$)", re.IGNORECASE)
-_LINK_ORDER = {Link.Type.SUPERSEDES: 0, Link.Type.AMENDS: 1}
+_LINK_ORDER: dict[str, int] = {Link.Type.SUPERSEDES: 0, Link.Type.AMENDS: 1}
 
 
 def number_candidates(
-    docs_by_dir: dict[str, list[ImportDoc]], source: str, number: int, prefix: str
+    docs_by_dir: dict[str, list[ImportDoc]], source: str, number: int | None, prefix: str
 ):
     same_dir = [
         d
@@ -130,7 +130,7 @@ class _Collector:
             return
         if relation in (adr_links.SUPERSEDED_BY, adr_links.AMENDED_BY):
             source, target = target, source
-        key = (source.record.pk, target.record.pk, link_type)
+        key = (source.written.pk, target.written.pk, link_type)
         if key in self.typed:
             self.typed[key].partial = self.typed[key].partial or partial
         else:
@@ -276,7 +276,7 @@ def relative_target(url: str, source: str) -> str | None:
 def write_links(
     wanted: list[WantedLink], *, actor, summary: ImportSummary, progress: Progress | None
 ) -> None:
-    ids = {w.source.record.pk for w in wanted} | {w.target.record.pk for w in wanted}
+    ids = {w.source.written.pk for w in wanted} | {w.target.written.pk for w in wanted}
     existing = set(
         Link.objects.filter(source_id__in=ids, target_id__in=ids).values_list(
             "source_id", "target_id", "type"
@@ -286,7 +286,7 @@ def write_links(
     for done, w in enumerate(wanted):
         if progress:
             progress("links", done, len(wanted))
-        source, target = w.source.record, w.target.record
+        source, target = w.source.written, w.target.written
         if (source.pk, target.pk, w.type) in existing or (
             w.inferred and frozenset((source.pk, target.pk)) in existing_pairs
         ):

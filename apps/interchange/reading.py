@@ -41,6 +41,13 @@ class ImportDoc:
     source_id: str = ""
     number: int | None = None
 
+    @property
+    def written(self) -> Record:
+        """`record`, where the import has written (or matched) this file's record."""
+        if self.record is None:
+            raise RuntimeError(f"{self.adr.path}: no record written for this file")
+        return self.record
+
 
 def decode(source: SourceFile) -> tuple[str | None, str]:
     """(text, reason it was skipped)."""
@@ -152,7 +159,7 @@ def _parse(source: SourceFile) -> tuple[parsing.ParsedAdr | None, str]:
     if reason:
         return None, reason
     text, reason = decode(source)
-    if reason:
+    if reason or text is None:  # decode gives a text exactly when it gives no reason
         return None, reason
     try:
         return parsing.parse_adr(source.path, text), ""

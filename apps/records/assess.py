@@ -13,6 +13,8 @@ Review level:
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import Prefetch
 from django.utils import timezone
 
@@ -27,7 +29,7 @@ MAX_TEXT_CHARS = 20000
 DESCRIBED_LIMIT = 5
 # Records that no longer govern anything.
 _NOT_GOVERNING = (Record.Status.REJECTED, Record.Status.SUPERSEDED, Record.Status.DEPRECATED)
-_KIND_ORDER = {
+_KIND_ORDER: dict[str, int] = {
     Record.Kind.GUARDRAIL: 0,
     Record.Kind.CONSTRAINT: 1,
     Record.Kind.DECISION: 2,
@@ -127,10 +129,10 @@ def assess_change(
         by_id = {r.pk: r for r in base.filter(pk__in=ids)}
         described = [by_id[i] for i in ids if i in by_id][:DESCRIBED_LIMIT]
         found += [(r, "description") for r in described]
-    present_reasons(principal, [reason for r, _ in found for reason in r.open_reasons])
+    present_reasons(principal, [reason for r, _ in found for reason in r.open_reasons])  # type: ignore[attr-defined]  # Prefetch(to_attr=...)
 
     now = timezone.now()
-    items = []
+    items: list[dict[str, Any]] = []
     reasons: list[str] = []
     covered: set[str] = set()
     for record, how in found:

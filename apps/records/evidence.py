@@ -111,7 +111,8 @@ def _patterns_matching(
     Matching each path against the few thousand distinct patterns, rather than against every
     record's anchors, keeps a drift report fast however many records share an anchor."""
     record_table = Record._meta.db_table
-    since_sql, params = "", [paths]
+    since_sql = ""
+    params: list = [paths]
     if changed_since is not None:
         since_sql = "AND updated_at >= %s"
         params = [changed_since, paths]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from typing import Any
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
@@ -360,6 +361,10 @@ class Revision(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
 
+    # Not columns: worded for one reader by records.selectors.present_revisions.
+    text: str
+    shown_snapshot: dict[str, Any]
+
     class Meta:
         ordering = ["-number"]
         constraints = [
@@ -422,6 +427,11 @@ class SuspectReason(models.Model):
     details = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
+
+    # Not columns: worded for one reader by records.selectors.present_reasons (and the emails).
+    text: str
+    url: str
+    absolute_url: str
 
     class Meta:
         ordering = ["-created_at"]

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch
 
 from apps.accounts.access import visible_record_ids
 from apps.records import fields as record_fields
-from apps.records.models import Link, Record, Revision, SuspectReason, Verification
+from apps.records.models import (
+    Link,
+    Record,
+    RecordQuerySet,
+    Revision,
+    SuspectReason,
+    Verification,
+)
 
 # How every door shows a related record (a link's other end, a successor, the record a suspect
 # reason names) that the viewer may not see: no title, key, status or URL.
@@ -43,7 +51,7 @@ def reason_refs(cause: str, cause_record_id: int | None, details: dict | None) -
     return refs
 
 
-_WHY_BY_STATUS = {
+_WHY_BY_STATUS: dict[str | None, str] = {
     Record.Status.SUPERSEDED: "was superseded",
     Record.Status.DEPRECATED: "was deprecated",
     Record.Status.REJECTED: "was rejected",
@@ -105,7 +113,7 @@ def related_or_hidden(record: Record | None, visible: set[int]) -> Record | Hidd
     return record if record.pk in visible else HIDDEN
 
 
-def record_list_visible(*, principal, include_archived: bool = False) -> QuerySet[Record]:
+def record_list_visible(*, principal, include_archived: bool = False) -> RecordQuerySet:
     """Records the principal may see, with what list views show, in a constant number of queries."""
     qs = (
         Record.objects.visible_to(principal)
@@ -206,11 +214,12 @@ def present_revisions(principal, revisions: Iterable[Revision]) -> list[Revision
     keys = dict(Record.objects.filter(pk__in=hidden).values_list("pk", "key")) if hidden else {}
     for rev in revisions:
         rev.text = rev.message
-        key = keys.get(rev.related_record_id)
         if rev.related_record_id is None:
             # A message naming a record that could not be told (or no longer exists).
             named = _NAMES_A_RECORD.match(rev.message)
             key = named.group(1) if named else None
+        else:
+            key = keys.get(rev.related_record_id)
         if key:
             rev.text = re.sub(rf"(?<![\w-]){re.escape(key)}(?![\w-])", HIDDEN_RECORD, rev.message)
         snapshot = dict(rev.snapshot or {})
@@ -308,7 +317,7 @@ def verification_timeline(
     rows = rows[: limit * 10]
     # A verification confirmed the record's content at `record_version`: the newest revision of
     # that version written by then (link changes add revisions without a new version).
-    revisions: dict[int, list[tuple[int, object]]] = defaultdict(list)
+    revisions: dict[int, list[tuple[int, dt.datetime]]] = defaultdict(list)
     for number, version, created_at in (
         Revision.objects.filter(record=record, version__in={v.record_version for v in rows})
         .order_by("number")

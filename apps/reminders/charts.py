@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from apps.reminders.selectors import TREND_DAYS
 
@@ -57,7 +58,9 @@ def trend_chart(points: list[dict], *, today: dt.date) -> dict:
         for p in points
         if start <= p["day"] <= today
     ]
-    weeks = [{"start": start + dt.timedelta(days=7 * i), "x": 7 * i} for i in range(WEEKS)]
+    weeks: list[dict[str, Any]] = [
+        {"start": start + dt.timedelta(days=7 * i), "x": 7 * i} for i in range(WEEKS)
+    ]
     if not points:
         return {"empty": True, "weeks": weeks, "height": HEIGHT, "days": TREND_DAYS}
 
@@ -118,11 +121,15 @@ def trend_chart(points: list[dict], *, today: dt.date) -> dict:
         by_week[(p["day"] - start).days // 7] = p
     table = []
     for i, week in enumerate(weeks):
-        p = by_week.get(i)
-        week["snapshot"] = p
-        if p:
+        snap = by_week.get(i)
+        week["snapshot"] = snap
+        if snap:
             table.append(
-                {"day": p["day"], **{s: p[s] for s in STATES}, "total": sum(p[s] for s in STATES)}
+                {
+                    "day": snap["day"],
+                    **{s: snap[s] for s in STATES},
+                    "total": sum(snap[s] for s in STATES),
+                }
             )
 
     summary = ", ".join(f"{LABELS[s].lower()} {first[s]} to {last[s]}" for s in STATES)

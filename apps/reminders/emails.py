@@ -130,7 +130,8 @@ def digest(*, user: User, groups: list[SpaceGroup], period: str, message_id: str
 def escalation(*, user: User, groups: list[SpaceGroup], period: str, message_id: str) -> str:
     """The weekly list, for space admins, of records stale too long and records without owner."""
     for group in groups:
-        group.health_url = absolute_url(reverse("reminders:space_health", args=[group.space.slug]))
+        # Not a SpaceGroup field: only this email's template shows it.
+        group.health_url = absolute_url(reverse("reminders:space_health", args=[group.space.slug]))  # type: ignore[attr-defined]
         for item in group.items:
             item.links = {
                 "view": absolute_url(item.record.get_absolute_url()),

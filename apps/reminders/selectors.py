@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import connection
 from django.db.models import (
@@ -27,7 +28,7 @@ from django.utils import timezone
 
 from apps.accounts.models import Membership, Space, Team, User
 from apps.records import evidence
-from apps.records.models import Record, SuspectReason
+from apps.records.models import Record, RecordQuerySet, SuspectReason
 from apps.records.selectors import present_reasons
 from apps.reminders import usage as usage_mod
 from apps.reminders.models import DriftReport, HealthSnapshot
@@ -113,12 +114,12 @@ def _open_reasons_prefetch() -> Prefetch:
     )
 
 
-def _listable(now: dt.datetime | None = None) -> QuerySet[Record]:
+def _listable(now: dt.datetime | None = None) -> RecordQuerySet:
     """Active records somebody still relies on, with their freshness derived at `now`."""
     return Record.objects.active().exclude(status__in=RETIRED).with_freshness(now)
 
 
-def _attention_qs(now: dt.datetime | None = None) -> QuerySet[Record]:
+def _attention_qs(now: dt.datetime | None = None) -> RecordQuerySet:
     return _listable(now).filter(live_freshness__in=NEEDS_REVIEW)
 
 
@@ -168,7 +169,11 @@ def _items(records, *, now: dt.datetime) -> list[Item]:
 
 # Urgency ranks the state first (suspect and stale records before ones merely coming due), then
 # usage x impact x days within a state.
-STATE_RANK = {Record.Freshness.SUSPECT: 0, Record.Freshness.STALE: 1, Record.Freshness.DUE: 2}
+STATE_RANK: dict[str, int] = {
+    Record.Freshness.SUSPECT: 0,
+    Record.Freshness.STALE: 1,
+    Record.Freshness.DUE: 2,
+}
 
 
 def sort_key(item: Item) -> tuple:
@@ -262,7 +267,7 @@ def digest_items(
     return groups
 
 
-def _escalation_qs(now: dt.datetime) -> QuerySet[Record]:
+def _escalation_qs(now: dt.datetime) -> RecordQuerySet:
     """Records that need review and nobody owns, or that have been stale or suspect for longer
     than their space's escalation period."""
     cutoff = ExpressionWrapper(
@@ -431,17 +436,17 @@ def _trend(space_ids, *, today: dt.date) -> list[dict]:
         .annotate(fresh=Sum("fresh"), due=Sum("due"), stale=Sum("stale"), suspect=Sum("suspect"))
         .order_by("day")
     )
-    return list(rows)
+    return [dict(row) for row in rows]
 
 
-def _by_owner(attention: QuerySet[Record]) -> list[dict]:
+def _by_owner(attention: RecordQuerySet) -> list[dict]:
     """Stale and suspect records per owning user and per owning team, most first."""
     counts = {
         "stale": Count("id", filter=Q(live_freshness=Record.Freshness.STALE)),
         "suspect": Count("id", filter=Q(live_freshness=Record.Freshness.SUSPECT)),
         "total": Count("id"),
     }
-    rows = []
+    rows: list[dict[str, Any]] = []
     for row in (
         attention.filter(owner_user__isnull=False)
         .values("owner_user_id")

@@ -76,7 +76,8 @@ def _changed_states(*, now: dt.datetime, space_id: int | None = None, window_onl
     due window] (an index range scan); otherwise every record (one sequential scan with hash
     joins against spaces and open reasons)."""
     record_table = Record._meta.db_table
-    state_sql, params = policy.freshness_sql("r", now=now)
+    params: list
+    state_sql, params = policy.freshness_sql("r", now=now)  # type: ignore[assignment]  # a list unless named=True
     filters = ""
     if space_id is not None:
         filters += " AND r.space_id = %s"

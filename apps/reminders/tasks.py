@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import smtplib
+from functools import partial
 
 from celery import shared_task
 from django.conf import settings
@@ -57,15 +58,16 @@ def plan_digests() -> int:
     left "sending" past REMINDERS_SEND_LEASE_SECONDS (its worker died) is re-queued first."""
     now = timezone.now()
     keys = periods(now)
-    if keys["daily"] is None:
+    daily, weekly = keys["daily"], keys["weekly"]
+    if daily is None or weekly is None:  # both None before the send hour, or both set
         return 0
     planned = 0
     # At most one digest a local day for daily users and one in any seven days for weekly
     # users, counting the digests of either frequency (so changing it never adds one).
     start_of_today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
     for frequency, period, since in (
-        (User.DigestFrequency.DAILY, keys["daily"], start_of_today),
-        (User.DigestFrequency.WEEKLY, keys["weekly"], start_of_today - dt.timedelta(days=6)),
+        (User.DigestFrequency.DAILY, daily, start_of_today),
+        (User.DigestFrequency.WEEKLY, weekly, start_of_today - dt.timedelta(days=6)),
     ):
         ids = selectors.users_with_digest_items(frequency=frequency, now=now)
         ids = selectors.without_recent_digest(user_ids=ids, since=since)
@@ -81,14 +83,14 @@ def plan_digests() -> int:
         services.delivery_plan(
             user_ids=chat.wants_email(user_ids=admins),
             kind=Delivery.Kind.ESCALATION,
-            period=keys["weekly"],
+            period=weekly,
         )
     )
     planned += len(
-        chat.plan(user_ids=admins, kind=Delivery.Kind.ESCALATION, period=keys["weekly"], now=now)
+        chat.plan(user_ids=admins, kind=Delivery.Kind.ESCALATION, period=weekly, now=now)
     )
     # Rows whose worker died mid-send (left "sending" past the lease) become pending again.
-    services.delivery_reclaim_stuck(periods=[keys["daily"], keys["weekly"]], now=now)
+    services.delivery_reclaim_stuck(periods=[daily, weekly], now=now)
     # Chat notices (apps.chat.services.notify) have their own keys as periods: a pending one
     # whose task got lost is sent by this run too.
     to_send = list(
@@ -97,7 +99,7 @@ def plan_digests() -> int:
         .values_list("id", flat=True)
     )
     for delivery_id in to_send:
-        transaction.on_commit(lambda pk=delivery_id: send_delivery.delay(pk))
+        transaction.on_commit(partial(send_delivery.delay, delivery_id))
     return planned
 
 
@@ -116,7 +118,7 @@ def send_delivery(self, delivery_id: int) -> str:
     if delivery.channel == Delivery.Channel.CHAT:
         return _send_chat(self, delivery)
     user = delivery.user
-    if not user.is_active or not user.email:
+    if user is None or not user.is_active or not user.email:
         services.delivery_finish(delivery=delivery, status=Delivery.Status.EMPTY)
         return "no recipient"
     if delivery.kind == Delivery.Kind.DIGEST:

@@ -26,8 +26,7 @@ def usage_counts(record_ids, *, since: dt.datetime | None = None) -> dict[int, i
         return {}
     try:
         return {
-            int(pk): int(getattr(u, "fetches", u))
-            for pk, u in record_usage(record_ids=ids, since=since).items()
+            int(pk): int(u.fetches) for pk, u in record_usage(record_ids=ids, since=since).items()
         }
     except Exception:  # a broken hook must not stop digests
         log.exception("record_usage failed; treating usage as 0")

@@ -273,7 +273,7 @@ def _resolve(request, token: str, action: str):
         if user
         else None
     )
-    if record is None:
+    if user is None or record is None:  # no user: no record either
         return None, None, None, _problem(request, "gone")
     # Said at once (not after a Yes button): after "Not mine" or a new owner, the record's other
     # links can no longer act for this user.
@@ -349,8 +349,9 @@ def still_true(request, token: str):
             "record": record,
             "action": "still_true",
             "record_url": record.get_absolute_url(),
-            "valid_until_change": verification.valid_until_change,
-            "previous_valid_until": verification.previous_valid_until,
+            # Not columns: set on the returned object by records.services (record_verify).
+            "valid_until_change": verification.valid_until_change,  # type: ignore[attr-defined]
+            "previous_valid_until": verification.previous_valid_until,  # type: ignore[attr-defined]
         },
     )
 

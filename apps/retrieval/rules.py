@@ -28,7 +28,7 @@ from apps.retrieval.bundle import _escape, freshness_reasons, record_url, resolv
 # carry it, never a hand-written one.
 MARKER = "<!-- contextkb: generated file. Edit the records in contextkb, not this file. -->"
 MAX_RULE_RECORDS = 1000
-KIND_ORDER = {
+KIND_ORDER: dict[str, int] = {
     Record.Kind.GUARDRAIL: 0,
     Record.Kind.CONSTRAINT: 1,
     Record.Kind.DECISION: 2,
@@ -298,7 +298,8 @@ def rule_files(*, principal, spaces: list[str]) -> dict:
                 "title": record.title,
                 "version": record.version,
                 "freshness": record.freshness,
-                "last_verified": record.last_verified_at.date().isoformat(),
+                # Only verified records get here (last_verified_at__isnull=False): never None.
+                "last_verified": record.last_verified_at.date().isoformat(),  # type: ignore[union-attr]
                 "url": record_url(record),
                 "anchors": list(record.anchors),
                 "files": sorted(agents + own),

@@ -24,7 +24,11 @@ from apps.sso.models import GroupRoleMapping, RoleGrant
 
 logger = logging.getLogger(__name__)
 
-ROLE_RANK = {Membership.Role.VIEWER: 1, Membership.Role.EDITOR: 2, Membership.Role.ADMIN: 3}
+ROLE_RANK: dict[str, int] = {
+    Membership.Role.VIEWER: 1,
+    Membership.Role.EDITOR: 2,
+    Membership.Role.ADMIN: 3,
+}
 
 
 @dataclass
@@ -94,6 +98,7 @@ def sso_roles_apply(*, user: User, groups: list[str]) -> RoleChanges:
     grants = {g.space_id: g for g in RoleGrant.objects.select_for_update().filter(user=user)}
     slugs = dict(Space.objects.filter(id__in=set(wanted) | set(grants)).values_list("id", "slug"))
 
+    grant: RoleGrant | None
     for space_id, grant in list(grants.items()):
         membership = memberships.get(space_id)
         if membership is None or membership.role != grant.role:

@@ -118,7 +118,7 @@ def _layout(nodes: dict[int, Node], links, graph: Graph, *, centre: int) -> None
     r2 = max(r1 + 150.0, len(ring2) * (NODE_H + 30) / (2 * math.pi))
     for i, node in enumerate(ring1):
         node.angle = 2 * math.pi * i / max(1, len(ring1)) - math.pi / 2
-    parent_angle = {}
+    parent_angle: dict[int, float] = {}
     for link in links:
         for a, b in ((link.source_id, link.target_id), (link.target_id, link.source_id)):
             if a in nodes and b in nodes and nodes[a].hop == 2 and nodes[b].hop == 1:

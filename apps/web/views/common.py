@@ -37,7 +37,10 @@ def record_or_404(request: HttpRequest, slug: str, key: str, *, detail: bool = F
     if record is None:
         raise Http404("No such record.")
     if detail:
-        record = selectors.record_detail(principal=request.user, pk=record.pk)
+        detailed = selectors.record_detail(principal=request.user, pk=record.pk)
+        if detailed is None:  # deleted since the line above
+            raise Http404("No such record.")
+        record = detailed
     space = record.space
     space.role = access.role_in(request.user, space)
     space.can_edit = access.can_edit(request.user, space)

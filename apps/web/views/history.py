@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -64,7 +65,7 @@ def _unified_lines(lines: list[str]) -> list[dict]:
 
 
 # Stored values shown as people read them ("one_way" → "One-way door").
-VALUE_LABELS = {
+VALUE_LABELS: dict[str, dict[Any, str]] = {  # keyed by stored (JSON) values
     "status": dict(Record.Status.choices),
     "reversibility": dict(Record.Reversibility.choices),
     "impact": dict(Record.Impact.choices),

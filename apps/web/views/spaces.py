@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from apps.accounts import services as account_services
 from apps.accounts.models import Membership, Space, Team, User
 from apps.core.errors import Conflict, InvalidInput
+from apps.core.types import AuthenticatedHttpRequest
 from apps.records.models import Record
 from apps.retrieval import selectors as retrieval_selectors
 from apps.web import selectors
@@ -26,7 +27,7 @@ MAX_PEOPLE = 500
 
 
 @login_required
-def space_list(request: HttpRequest) -> HttpResponse:
+def space_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     spaces = (
         Space.objects.visible_to(request.user)
         .annotate(n_records=Count("records", filter=Q(records__archived_at__isnull=True)))
@@ -60,7 +61,7 @@ def search(request: HttpRequest) -> HttpResponse:
     page = Paginator(records, PAGE_SIZE).get_page(request.GET.get("page"))
     marks = retrieval_selectors.highlights(record_ids=[r.pk for r in page.object_list], query=q)
     for record in page.object_list:
-        record.highlight = marks.get(record.pk)
+        record.highlight = marks.get(record.pk)  # type: ignore[attr-defined]  # for the template
     return render(
         request,
         "web/search.html",
@@ -70,7 +71,7 @@ def search(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def space_create(request: HttpRequest) -> HttpResponse:
+def space_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = SpaceForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -101,7 +102,7 @@ def space_home(request: HttpRequest, slug: str) -> HttpResponse:
             record_ids=[r.pk for r in page.object_list], query=filters.q
         )
         for record in page.object_list:
-            record.highlight = marks.get(record.pk)
+            record.highlight = marks.get(record.pk)  # type: ignore[attr-defined]  # for the template
     members = User.objects.filter(memberships__space=space).order_by("username")
     owner_options = [("me", "Me"), ("none", "Unowned")]
     owner_options += [(f"u:{m.pk}", m.display_name) for m in members]

@@ -1,6 +1,7 @@
 """Create the demo space, users and a dozen linked records. Safe to run again."""
 
 from datetime import timedelta
+from typing import Any
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -13,7 +14,7 @@ from apps.records.models import Record
 DEMO_PASSWORD = "contextkb-demo"  # noqa: S105 - printed for demo logins
 
 # (ref, kind, title, summary, status, extra fields, body)
-RECORDS = [
+RECORDS: list[tuple[str, str, str, str, str, dict[str, Any], str]] = [
     (
         "int-payouts",
         "intent",
