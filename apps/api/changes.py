@@ -55,9 +55,9 @@ class AssessInput(serializers.Serializer):
         return data
 
 
-class AssessView(ApiView, APIView):  # type: ignore[misc]  # ApiView (apps/api/views.py) needs annotated class lists; after the merge
+class AssessView(ApiView, APIView):
     # Assessing is a read, even as a POST: read-only tokens may use it.
-    permission_classes = [permissions.IsAuthenticated]  # type: ignore[list-item]  # as above
+    permission_classes = [permissions.IsAuthenticated]
 
     @extend_schema(request=AssessInput, responses={200: OpenApiTypes.OBJECT})
     def post(self, request):

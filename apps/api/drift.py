@@ -64,7 +64,7 @@ def _answer(report: DriftReport, created: bool) -> Response:
     )
 
 
-class DriftView(ApiView, APIView):  # type: ignore[misc]  # ApiView (apps/api/views.py) needs annotated class lists; after the merge
+class DriftView(ApiView, APIView):
     @extend_schema(request=DriftInput, responses={201: DriftOutput, 200: DriftOutput})
     def post(self, request):
         """Report the paths a commit changed; answers 200 (not 201) when it was already reported."""

@@ -79,7 +79,7 @@ class ImportJobOutput(serializers.ModelSerializer):
         return reverse("api:import-detail", args=[job.uid], request=self.context.get("request"))
 
 
-class ImportView(ApiView, APIView):  # type: ignore[misc]  # ApiView (apps/api/views.py) needs annotated class lists; after the merge
+class ImportView(ApiView, APIView):
     parser_classes = [MultiPartParser, FormParser]
 
     @extend_schema(
@@ -113,7 +113,7 @@ class ImportView(ApiView, APIView):  # type: ignore[misc]  # ApiView (apps/api/v
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
 
 
-class ImportDetailView(ApiView, APIView):  # type: ignore[misc]  # ApiView (apps/api/views.py) needs annotated class lists; after the merge
+class ImportDetailView(ApiView, APIView):
     @extend_schema(summary="Progress and summary of an import", responses={200: ImportJobOutput})
     def get(self, request, uid):
         job = get_object_or_404(ImportJob.objects.select_related("space"), uid=uid)

@@ -47,11 +47,12 @@ class ProposalInput(serializers.Serializer):
 
 def proposal_json(proposal: Proposal) -> dict:
     result = None
-    if proposal.result_record_id:
+    accepted = proposal.result_record
+    if accepted is not None:
         result = {
-            "key": proposal.result_record.key,
+            "key": accepted.key,
             "revision": proposal.result_revision,
-            "url": proposal.result_record.get_absolute_url(),
+            "url": accepted.get_absolute_url(),
         }
     return {
         "id": proposal.pk,
@@ -59,7 +60,7 @@ def proposal_json(proposal: Proposal) -> dict:
         "status": proposal.status,
         "conflict": proposal.is_conflict,
         "space": proposal.space.slug,
-        "record": proposal.record.key if proposal.record_id else None,
+        "record": proposal.record.key if proposal.record is not None else None,
         "base_version": proposal.base_version,
         "fields": proposal.fields,
         "rationale": proposal.rationale,

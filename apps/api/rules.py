@@ -21,8 +21,8 @@ from apps.retrieval import rules
 MAX_SPACES = 50
 
 
-class RulesView(ApiView, APIView):  # type: ignore[misc]  # ApiView (apps/api/views.py) needs annotated class lists; after the merge
-    permission_classes = [permissions.IsAuthenticated]  # type: ignore[list-item]  # as above
+class RulesView(ApiView, APIView):
+    permission_classes = [permissions.IsAuthenticated]
 
     @extend_schema(
         parameters=[

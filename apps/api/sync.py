@@ -79,7 +79,7 @@ class _SpaceMixin:
         return space
 
 
-class RepoLinkView(_SpaceMixin, ApiView, APIView):  # type: ignore[misc]  # ApiView (apps/api/views.py) needs annotated class lists; after the merge
+class RepoLinkView(_SpaceMixin, ApiView, APIView):
     @extend_schema(summary="A space's repository link and its last sync", responses=RepoLinkOutput)
     def get(self, request, slug):
         link = sync.repo_link_for(space=self.space(slug), actor=self.principal)
@@ -98,7 +98,7 @@ class RepoLinkView(_SpaceMixin, ApiView, APIView):  # type: ignore[misc]  # ApiV
         return Response(RepoLinkOutput(link).data)
 
 
-class SyncRunView(_SpaceMixin, ApiView, APIView):  # type: ignore[misc]  # ApiView (apps/api/views.py) needs annotated class lists; after the merge
+class SyncRunView(_SpaceMixin, ApiView, APIView):
     @extend_schema(summary="Pull, push or both, now", request=None, responses=SyncOutcomeOutput)
     def post(self, request, slug, direction):
         link = sync.require_sync_rights(space=self.space(slug), actor=self.principal)

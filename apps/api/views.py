@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from django.db.models import Q
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
@@ -17,6 +20,7 @@ from drf_spectacular.utils import (
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from apps.accounts import access
@@ -32,6 +36,9 @@ from apps.core.errors import NotFound
 from apps.records import fields as record_fields
 from apps.records import owners, selectors, services
 from apps.records.models import Link, Record, Revision
+
+if TYPE_CHECKING:
+    from rest_framework.permissions import _PermissionClass
 
 # One ETag or a comma-separated list; the quotes and the weak W/ prefix are optional.
 ETAG_PATTERN = r'^ *(W/)?("[0-9]{1,9}"|[0-9]{1,9}) *(, *(W/)?("[0-9]{1,9}"|[0-9]{1,9}) *)*$'
@@ -127,9 +134,9 @@ def parse_if_match(request, *, required: bool, current: int) -> int | None:
 class ApiView:
     """Settings every API view shares."""
 
-    permission_classes = [IsAuthenticatedWithScope]
+    permission_classes: Sequence[_PermissionClass] = [IsAuthenticatedWithScope]
     # The per-address limit is checked first (in initial), so guessing tokens is limited too.
-    throttle_classes = [TokenRateThrottle]
+    throttle_classes: Sequence[type[BaseThrottle]] = [TokenRateThrottle]
 
     def initial(self, request, *args, **kwargs):
         by_address = IPRateThrottle()

@@ -50,7 +50,11 @@ def connection_open(
     the agent's own tokens are: its spaces, read-only for records, bound by its scope."""
     from apps.agents.models import Agent
 
-    agent = Agent.objects.filter(pk=agent_id, accountable=user, disabled_at__isnull=True).first()
+    agent = (
+        Agent.objects.filter(pk=agent_id, accountable=user, disabled_at__isnull=True).first()
+        if agent_id is not None
+        else None
+    )
     # The consent form only offers the person's spaces; keep only those still visible now.
     spaces = list(Space.objects.visible_to(user).filter(id__in=list(space_ids)))
     if agent is not None:

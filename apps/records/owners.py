@@ -57,8 +57,12 @@ def from_form(value: str) -> Owner:
     if not value:
         return None
     prefix, _, pk = value.partition(":")
-    model = {"u": User, "t": Team}.get(prefix)
-    obj = model.objects.filter(pk=pk).first() if model and pk.isdigit() and len(pk) < 12 else None
+    obj: User | Team | None = None
+    if pk.isdigit() and len(pk) < 12:
+        if prefix == "u":
+            obj = User.objects.filter(pk=pk).first()
+        elif prefix == "t":
+            obj = Team.objects.filter(pk=pk).first()
     if obj is None:
         raise InvalidInput("Pick an owner from the list.", details={"owner": ["Unknown owner."]})
     return obj
