@@ -4,6 +4,7 @@ from django.contrib import admin
 
 from apps.records.admin import ReadOnlyAdmin
 from apps.retrieval.models import (
+    ContextBundle,
     ContextRequest,
     ContextResult,
     Gap,
@@ -65,3 +66,14 @@ class SpaceTextStatsAdmin(ReadOnlyAdmin):
     admin cannot show; they are derived from the records and rebuilt by reindexing.)"""
 
     list_display = ("space", "docs", "total_len")
+
+
+@admin.register(ContextBundle)
+class ContextBundleAdmin(ReadOnlyAdmin):
+    """What a context request served (kept with its usage-log entry), for support questions."""
+
+    list_display = ("id", "created_at", "served_format", "as_of", "request")
+    list_filter = ("served_format",)
+    search_fields = ("id",)
+    date_hierarchy = "created_at"
+    raw_id_fields = ("request",)

@@ -14,7 +14,6 @@ GLOBAL_ITEMS = [
     ("Review queue", "reminders:review_queue"),
     ("Health", "reminders:health"),
     ("Gaps", "retrieval:gaps"),
-    ("Agents", "agents:list"),
 ]
 SPACE_ITEMS = [
     ("Records", "web:space_home"),
@@ -25,6 +24,8 @@ SPACE_ITEMS = [
     ("Members", "web:space_members"),
 ]
 USER_ITEMS = [
+    # Every registered agent you can see (each space's menu lists that space's agents).
+    ("Agents", "agents:list"),
     ("API tokens", "accounts:tokens"),
     ("Email reminders", "reminders:settings"),
     ("Change password", "web:password_change"),

@@ -169,6 +169,12 @@ ENDPOINTS = {
     ),
     "drift": ("post", "/api/v1/drift/", "/api/v1/drift/", DRIFT),
     "rules": ("get", "/api/v1/rules/", "/api/v1/rules/", None),
+    "context bundle": (
+        "get",
+        "/api/v1/context/bundles/{bundle_id}/",
+        "/api/v1/context/bundles/{bundle}/",
+        None,
+    ),
     "changes assess": (
         "post",
         "/api/v1/changes/assess/",
@@ -263,6 +269,8 @@ EXPECTED = {
     "changes assess": LIST,
     # Rule files are a read of the spaces the caller can see.
     "rules": LIST,
+    # A stored bundle (the editor searched payments) is read by whoever can see payments.
+    "context bundle": READ,
     "drift gitlab": WEBHOOK,
     "import": write(202),
     "import progress": READ,
@@ -325,8 +333,24 @@ def repo_link(world):
     )
 
 
+@pytest.fixture
+def bundle(world, monkeypatch):
+    """A context bundle the editor was served from the payments space, stored as the worker
+    stores it."""
+    from rest_framework.test import APIClient
+
+    from apps.retrieval import tasks, usage
+
+    monkeypatch.setattr(usage, "dispatch", tasks.log_context_request)
+    client = APIClient()
+    client.force_login(world["users"]["editor"], backend=MODEL_BACKEND)
+    return client.get("/api/v1/context/", {"q": "PostgreSQL", "spaces": "payments"})[
+        "X-Context-Bundle"
+    ]
+
+
 @pytest.mark.parametrize(("endpoint", "caller", "expected"), CASES)
-def test_authorization_matrix(api, world, job, repo_link, endpoint, caller, expected):
+def test_authorization_matrix(api, world, job, repo_link, bundle, endpoint, caller, expected):
     method, _, path, body = ENDPOINTS[endpoint]
     ids = {
         "dec1": world["dec1"].pk,
@@ -334,6 +358,7 @@ def test_authorization_matrix(api, world, job, repo_link, endpoint, caller, expe
         "archived": world["archived"].pk,
         "link": world["link"].pk,
         "job": job.uid,
+        "bundle": bundle,
     }
     headers = _as(api, world, caller)
     if method in ("put", "patch") and endpoint.startswith("record"):
