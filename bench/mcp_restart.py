@@ -50,6 +50,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mode", choices=["run", "serve"], default="run")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="alternate with the same program started the old way (garbage collector running "
+        "during the import), for a before/after on a machine whose load varies",
+    )
     args = parser.parse_args()
 
     from apps.core import launcher
@@ -70,10 +76,20 @@ def main() -> None:
     env.update(program.environment)
     base = f"http://127.0.0.1:{port}"
     body = b'{"jsonrpc":"2.0","id":1,"method":"ping"}'
-    for attempt in range(1, args.repeat + 1):
+    old = list(program.command)
+    if args.mode == "run":
+        i = old.index("--factory")
+        old[i : i + 2] = ["contextkb.asgi:application"]
+    else:
+        empty = ROOT / "var" / "bench-empty-gunicorn.conf.py"
+        empty.parent.mkdir(exist_ok=True)
+        empty.write_text("")
+        old += ["--config", str(empty)]
+    variants = [("new", program.command)] + ([("old", old)] if args.compare else [])
+    for attempt, (label, command) in ((n, v) for n in range(1, args.repeat + 1) for v in variants):
         started = time.monotonic()
         proc = subprocess.Popen(
-            program.command,
+            command,
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -95,7 +111,7 @@ def main() -> None:
             proc.wait()
         load = os.getloadavg()[0]
         print(
-            f"{args.mode} #{attempt}: /healthz 200 after {healthz:.1f} s, /mcp answered after "
+            f"{args.mode} #{attempt} {label}: /healthz 200 after {healthz:.1f} s, /mcp answered after "
             f"{mcp:.1f} s (load average {load:.1f})",
             flush=True,
         )
