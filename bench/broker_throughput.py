@@ -61,7 +61,8 @@ def main() -> None:
         while any(queue_dir.iterdir()):
             time.sleep(0.05)
         took = time.monotonic() - started
-        print(f"drained in {took:.1f} s ({args.tasks / took:.0f} tasks/s)")
+        print(f"drained in {took:.1f} s ({args.tasks / took:.0f} tasks/s, "
+              f"load average {os.getloadavg()[0]:.1f})")  # fmt: skip
 
         record = Record.objects.active().first()
         if record is None:

@@ -3,16 +3,23 @@ faster way to take the next message.
 
 kombu lists and sorts the whole queue folder for every message it takes, then moves the file to
 the system temp folder (a copy when that is another file system): with a backlog of a few
-thousand messages a worker took about 2 per second. Here one listing is kept per queue and
-consumed in order, a message is claimed by renaming it inside the broker folder (atomic: of two
-workers only one gets it), and the folder is listed again only when the kept list runs out.
-Messages are written exactly as kombu writes them, so both read the same folders.
+thousand messages a worker took about 2 per second. Here one listing of the folder is kept and
+shared by every queue (the worker reads two, in turn), consumed in order; a message is claimed
+by renaming it inside the broker folder (atomic: of two workers only one gets it). The folder is
+listed again when the asked-for queue's part of the listing runs out, but while other queues
+still have listed messages, at most every `RELIST_SECONDS` (an empty usage queue would
+otherwise have the whole folder listed for every message of the default queue). A claimed
+file, once read, is deleted by a background thread (an unlink costs milliseconds on a loaded
+disk). Messages are written exactly as kombu writes them, so both read the same folders.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import queue as stdlib_queue
+import threading
+import time
 from collections import deque
 
 from kombu.transport import filesystem
@@ -23,21 +30,68 @@ from kombu.utils.json import loads
 
 logger = logging.getLogger(__name__)
 
+# While other queues still have listed messages, an empty queue's folder is listed again at most
+# this often: a message sent to it then waits at most this long.
+RELIST_SECONDS = 0.05
+
+
+class _Deleter:
+    """Deletes consumed message files off the consuming thread."""
+
+    def __init__(self) -> None:
+        self._paths: stdlib_queue.SimpleQueue[str | None] = stdlib_queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="local-broker-delete", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (path := self._paths.get()) is not None:
+            try:
+                os.remove(path)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                logger.warning("Could not delete consumed message %s", path, exc_info=True)
+
+    def delete(self, path: str) -> None:
+        self._paths.put(path)
+
+    def close(self) -> None:
+        """Wait for the deletions asked for so far."""
+        self._paths.put(None)
+        self._thread.join(timeout=30)
+
 
 class Channel(filesystem.Channel):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._pending: dict[str, deque[str]] = {}
+        self._listed_at = 0.0
+        self._claimed_dir: str | None = None
+        self._deleter: _Deleter | None = None
+
+    def _relist(self) -> None:
+        """One listing of the folder, split by queue, each part in order."""
+        by_queue: dict[str, list[str]] = {}
+        for name in os.listdir(self.data_folder_in):
+            rest = name.partition(".")[2]
+            if rest.endswith(".msg"):
+                by_queue.setdefault(rest[:-4], []).append(name)
+        self._pending = {q: deque(sorted(names)) for q, names in by_queue.items()}
+        self._listed_at = time.monotonic()
 
     def _get(self, queue):
-        suffix = f"{queue}.msg"
         pending = self._pending.get(queue)
         if not pending:
-            pending = self._pending[queue] = deque(
-                sorted(n for n in os.listdir(self.data_folder_in) if n.partition(".")[2] == suffix)
-            )
-        claimed_dir = os.path.join(self.processed_folder, "claimed")
-        os.makedirs(claimed_dir, exist_ok=True)
+            busy = any(self._pending.values())
+            if not busy or time.monotonic() - self._listed_at >= RELIST_SECONDS:
+                self._relist()
+            pending = self._pending.get(queue)
+            if not pending:
+                raise Empty()
+        if self._claimed_dir is None:
+            self._claimed_dir = os.path.join(self.processed_folder, "claimed")
+            os.makedirs(self._claimed_dir, exist_ok=True)
+        claimed_dir = self._claimed_dir
         while pending:
             name = pending.popleft()
             source = os.path.join(self.data_folder_in, name)
@@ -59,7 +113,9 @@ class Channel(filesystem.Channel):
             if self.store_processed:
                 os.rename(claimed, os.path.join(self.processed_folder, name))
             else:
-                os.remove(claimed)
+                if self._deleter is None:
+                    self._deleter = _Deleter()
+                self._deleter.delete(claimed)
             try:
                 return loads(bytes_to_str(payload))
             except ValueError:
@@ -70,6 +126,12 @@ class Channel(filesystem.Channel):
                     f.write(payload)
                 logger.error("Unreadable message %s moved to %s", name, bad)
         raise Empty()
+
+    def close(self):
+        super().close()
+        if self._deleter is not None:
+            self._deleter.close()
+            self._deleter = None
 
 
 class Transport(filesystem.Transport):

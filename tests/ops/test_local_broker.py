@@ -5,6 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from kombu import Connection
+from kombu.transport.virtual import Empty
 
 from apps.core.local_broker import Transport
 
@@ -60,3 +61,38 @@ def test_a_file_not_yet_written_is_left_for_later_not_read_empty(folders, tmp_pa
     half.write_bytes(message.read_bytes())
     message.unlink()
     assert _drain(folders, "later") == [2]
+
+
+def test_an_empty_queue_beside_a_backlog_gets_a_new_message_promptly(folders, tmp_path):
+    """The worker reads two queues in turn; one listing of the folder serves both. A message
+    sent to the empty one while the other has a backlog is taken within RELIST_SECONDS, and
+    every consumed file is deleted (off the consuming thread, waited for on close)."""
+    import time
+
+    from apps.core.local_broker import RELIST_SECONDS
+
+    with Connection("filesystem://", transport=Transport, transport_options=folders) as conn:
+        channel = conn.default_channel
+        for n in range(200):
+            channel._put("busy", {"n": n})
+        with pytest.raises(Empty):
+            channel._get("idle")
+        got = [channel._get("busy")["n"] for _ in range(50)]
+        channel._put("idle", {"n": "late"})
+        sent = time.monotonic()
+        while True:
+            try:
+                late = channel._get("idle")
+                break
+            except Empty:
+                got.append(channel._get("busy")["n"])
+        assert late == {"n": "late"}
+        assert time.monotonic() - sent < RELIST_SECONDS + 1.0
+        while True:
+            try:
+                got.append(channel._get("busy")["n"])
+            except Empty:
+                break
+    assert sorted(got) == list(range(200))  # each once
+    assert list((tmp_path / "queue").iterdir()) == []
+    assert list((tmp_path / "processed" / "claimed").iterdir()) == []  # deleted on close
