@@ -14,6 +14,7 @@ from django.test import Client
 from django.utils import timezone
 
 from apps.records import services
+from apps.records.models import Record
 from apps.reminders import services as reminders
 from apps.retrieval import services as retrieval
 from tests.e2e.conftest import browser  # noqa: F401 - shared Playwright fixture
@@ -59,13 +60,17 @@ def test_no_payload_runs_in_any_record_page(browser, settings, live_server, spac
             actor=owner,
             title=_one_line(payload, 200),
             summary=_one_line(payload, 300),
-            tags=[_one_line(payload, 50)],
             owner_user=owner,
             # A third are long overdue, so they fill the owner's review queue and the dashboards.
             now=timezone.now() - dt.timedelta(days=0 if n % 3 else 400),
         )
         for n, payload in enumerate(PAYLOADS)
     ]
+    # The record services refuse such tags now (letters, digits and - _ . / : + # only), but
+    # rows saved before that rule keep theirs, so the pages must still show them inertly.
+    for record, payload in zip(records, PAYLOADS, strict=True):
+        Record.objects.filter(pk=record.pk).update(tags=[_one_line(payload, 50)])
+        record.refresh_from_db()
     # A few host records carry the payloads in their markdown bodies and as the notes of their
     # links to the payload records, so a handful of record pages shows every payload in every place.
     hosts = []
