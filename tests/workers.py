@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+import time
+import uuid
+from collections.abc import Iterator
 from urllib.parse import quote
 
 from django.conf import settings
@@ -49,3 +53,32 @@ def start_celery_worker(queue: str, env: dict[str, str]) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
+
+
+@contextlib.contextmanager
+def celery_worker(**env: str) -> Iterator[str]:
+    """A worker (as `start_celery_worker`) on a fresh private queue, with `env` on top of the
+    test database's; yields the queue, stops the worker afterwards and prints the end of its
+    output (shown when the test fails)."""
+    queue = f"ckbtest-{uuid.uuid4().hex[:12]}"
+    proc = start_celery_worker(queue, database_env(CELERY_TASK_DEFAULT_QUEUE=queue, **env))
+    try:
+        yield queue
+    finally:
+        proc.terminate()
+        try:
+            output, _ = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            output, _ = proc.communicate()
+        print(output.decode(errors="replace")[-5000:])
+
+
+def wait_for(predicate, timeout: float = 60.0, what: str = "condition") -> None:
+    """Poll `predicate` until it is true; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"Timed out waiting for {what}")

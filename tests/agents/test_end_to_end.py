@@ -5,12 +5,9 @@ server; the owner accepts the proposal on its review page; the record's revision
 
 import asyncio
 import re
-import subprocess
 import time
-import uuid
 
 import pytest
-from aiosmtpd.controller import Controller
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
@@ -21,60 +18,34 @@ from apps.audit.models import AuditEvent
 from apps.records.models import Record
 from apps.reminders import tasks as reminder_tasks
 from tests.factories import make_record
-from tests.live import free_port, live_contextkb
-from tests.reminders.test_integration import Inbox
-from tests.workers import database_env, start_celery_worker
+from tests.live import live_contextkb
+from tests.reminders.test_integration import smtp  # noqa: F401 - the aiosmtpd fixture
+from tests.workers import celery_worker, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
-def _wait_for(predicate, timeout=90.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"Timed out waiting for {what}")
-
-
 @pytest.fixture
-def smtp():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller, inbox
-    controller.stop()
-
-
-@pytest.fixture
-def worker(smtp, live_server, transactional_db):
+def worker(smtp, live_server, transactional_db):  # noqa: F811
     """A `celery -A contextkb worker` on a private queue, which this process's tasks (the
     escalation email, usage log entries) are sent to as well."""
     from contextkb.celery import app
 
     controller, _ = smtp
-    queue = f"ckbtest-{uuid.uuid4().hex[:12]}"
     previous = app.conf.task_default_queue
-    app.conf.task_default_queue = queue
-    env = database_env(
-        CELERY_TASK_DEFAULT_QUEUE=queue,
+    with celery_worker(
         SMTP_HOST="127.0.0.1",
         SMTP_PORT=str(controller.port),
         SMTP_STARTTLS="false",
         CONTEXTKB_SITE_URL=live_server.url,
         REMINDERS_DIGEST_HOUR="0",
         LOG_FORMAT="text",
-    )
-    proc = start_celery_worker(queue, env)
-    yield queue
-    proc.terminate()
-    try:
-        output, _ = proc.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        output, _ = proc.communicate()
-    app.conf.task_default_queue = previous
-    print(output.decode(errors="replace")[-5000:])
+    ) as queue:
+        app.conf.task_default_queue = queue
+        try:
+            yield queue
+        finally:
+            app.conf.task_default_queue = previous
 
 
 @pytest.fixture
@@ -94,7 +65,14 @@ def _text(result) -> str:
 
 
 def test_agent_proposal_goes_from_mcp_to_the_digest_to_an_accepted_revision(
-    smtp, worker, live_server, live_mcp, space, owner, admin_user, client
+    smtp,  # noqa: F811
+    worker,
+    live_server,
+    live_mcp,
+    space,
+    owner,
+    admin_user,
+    client,
 ):
     _, inbox = smtp
     guardrail = make_record(
@@ -167,7 +145,7 @@ def test_agent_proposal_goes_from_mcp_to_the_digest_to_an_accepted_revision(
     assert Record.objects.get(pk=guardrail.pk).version == 1
 
     # The escalation email goes out at once, once.
-    _wait_for(lambda: inbox.messages, what="the escalation email")
+    wait_for(lambda: inbox.messages, timeout=90.0, what="the escalation email")
     [escalated] = inbox.messages
     assert escalated["To"] == owner.email
     assert (
@@ -179,7 +157,7 @@ def test_agent_proposal_goes_from_mcp_to_the_digest_to_an_accepted_revision(
 
     # The beat plans the digests: the owner's lists the proposal with its review link.
     reminder_tasks.plan_digests.apply_async(queue=worker)
-    _wait_for(lambda: len(inbox.messages) >= 2, what="the digest email")
+    wait_for(lambda: len(inbox.messages) >= 2, timeout=90.0, what="the digest email")
     digest = inbox.messages[1]
     assert digest["To"] == owner.email
     assert (

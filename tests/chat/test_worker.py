@@ -7,9 +7,7 @@ record against the live server."""
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
 import time
-import uuid
 
 import httpx
 import pytest
@@ -22,14 +20,12 @@ from apps.reminders import tasks
 from apps.reminders.models import Delivery, HealthSnapshot
 from tests.chat.conftest import SIGNING_SECRET, block_actions, slack_request
 from tests.factories import MembershipFactory, SpaceFactory, make_record
-from tests.workers import database_env, start_celery_worker
+from tests.workers import celery_worker, wait_for
 
 
 @pytest.fixture
 def worker(sink, live_server, transactional_db):
-    queue = f"ckbtest-{uuid.uuid4().hex[:12]}"
-    env = database_env(
-        CELERY_TASK_DEFAULT_QUEUE=queue,
+    with celery_worker(
         CONTEXTKB_SITE_URL=live_server.url,
         REMINDERS_DIGEST_HOUR="0",
         REMINDERS_RETRY_BASE_SECONDS="1",
@@ -38,25 +34,8 @@ def worker(sink, live_server, transactional_db):
         CHAT_TIMEOUT_SECONDS="3",
         CHAT_SLACK_SIGNING_SECRET=SIGNING_SECRET,
         LOG_FORMAT="text",
-    )
-    proc = start_celery_worker(queue, env)
-    yield queue
-    proc.terminate()
-    try:
-        output, _ = proc.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        output, _ = proc.communicate()
-    print(output.decode(errors="replace")[-5000:])  # shown when the test fails
-
-
-def _wait_for(predicate, timeout=60.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"Timed out waiting for {what}")
+    ) as queue:
+        yield queue
 
 
 def test_worker_posts_each_chat_digest_once_across_a_500_and_its_buttons_verify(
@@ -100,7 +79,7 @@ def test_worker_posts_each_chat_digest_once_across_a_500_and_its_buttons_verify(
     sink.script["/services/T0/B0/secretslack"] = [(500, "internal_error")]
 
     tasks.plan_digests.apply_async(queue=worker)
-    _wait_for(
+    wait_for(
         lambda: (
             sink.accepted("/services/T0/B0/secretslack")
             and sink.accepted("/workflows/abc/triggers/manual/paths/invoke?sig=secretteams")
@@ -112,7 +91,7 @@ def test_worker_posts_each_chat_digest_once_across_a_500_and_its_buttons_verify(
     for delivery in Delivery.objects.all():
         tasks.send_delivery.apply_async(args=[delivery.pk], queue=worker)
     tasks.snapshot.apply_async(queue=worker)
-    _wait_for(lambda: HealthSnapshot.objects.exists(), what="the worker to finish its queue")
+    wait_for(lambda: HealthSnapshot.objects.exists(), what="the worker to finish its queue")
     time.sleep(1.5)
 
     slack_path = "/services/T0/B0/secretslack"

@@ -14,6 +14,7 @@ from mcp.client.stdio import StdioServerParameters
 from apps.retrieval import usage
 from tests.clients.test_cli import CLIENT_SRC, run_cli
 from tests.factories import make_record, make_token
+from tests.live import serve_asgi
 from tests.mcp_server.test_mcp import live_mcp  # noqa: F401 (the live server fixture)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -95,10 +96,7 @@ def sse_server():
     """The official SDK's own MCP server in its default mode (sessions, answers as SSE
     streams), behind a bearer check; records the requests. Not contextkb: it shows the bridge
     handles what any Streamable HTTP server may answer."""
-    import socket
-    import threading
 
-    import uvicorn
     from mcp.server.mcpserver import MCPServer
 
     server = MCPServer("sse-test")
@@ -138,21 +136,8 @@ def sse_server():
                 return
         await starlette_app(scope, receive, send)
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    runner = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=runner.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not runner.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", seen
-    runner.should_exit = True
-    thread.join(10)
+    with serve_asgi(app) as url:
+        yield url, seen
 
 
 def test_the_bridge_keeps_the_session_and_relays_sse_answers(sse_server):

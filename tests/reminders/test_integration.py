@@ -6,9 +6,7 @@ import datetime as dt
 import email
 import email.policy
 import re
-import subprocess
 import time
-import uuid
 
 import httpx
 import pytest
@@ -22,7 +20,7 @@ from apps.reminders import tasks
 from apps.reminders.models import Delivery, HealthSnapshot
 from tests.factories import make_record
 from tests.live import free_port
-from tests.workers import database_env, start_celery_worker
+from tests.workers import celery_worker, wait_for
 
 
 class Inbox:
@@ -53,34 +51,15 @@ def worker(smtp, live_server, transactional_db):
     when CELERY_BROKER_URL is set, the filesystem broker otherwise), using this test's database,
     the test SMTP server and the live server's URL for links."""
     controller, _ = smtp
-    queue = f"ckbtest-{uuid.uuid4().hex[:12]}"
-    env = database_env(
-        CELERY_TASK_DEFAULT_QUEUE=queue,
+    with celery_worker(
         SMTP_HOST="127.0.0.1",
         SMTP_PORT=str(controller.port),
         SMTP_STARTTLS="false",
         CONTEXTKB_SITE_URL=live_server.url,
         REMINDERS_DIGEST_HOUR="0",
         LOG_FORMAT="text",
-    )
-    proc = start_celery_worker(queue, env)
-    yield queue
-    proc.terminate()
-    try:
-        output, _ = proc.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        output, _ = proc.communicate()
-    print(output.decode(errors="replace")[-5000:])  # shown when the test fails
-
-
-def _wait_for(predicate, timeout=60.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"Timed out waiting for {what}")
+    ) as queue:
+        yield queue
 
 
 def _parts(message):
@@ -105,7 +84,7 @@ def test_worker_sends_one_digest_and_its_still_true_link_verifies(
     assert Record.objects.get(pk=record.pk).freshness == "stale"
 
     tasks.plan_digests.apply_async(queue=worker)
-    _wait_for(lambda: inbox.messages, what="the digest email")
+    wait_for(lambda: inbox.messages, what="the digest email")
 
     [message] = inbox.messages
     assert message["To"] == owner.email
@@ -142,7 +121,7 @@ def test_worker_sends_one_digest_and_its_still_true_link_verifies(
     tasks.plan_digests.apply_async(queue=worker)
     tasks.send_delivery.apply_async(args=[Delivery.objects.get().pk], queue=worker)
     tasks.snapshot.apply_async(queue=worker)
-    _wait_for(lambda: HealthSnapshot.objects.exists(), what="the worker to finish its queue")
+    wait_for(lambda: HealthSnapshot.objects.exists(), what="the worker to finish its queue")
     time.sleep(0.5)
     assert len(inbox.messages) == 1
     assert Delivery.objects.count() == 1
