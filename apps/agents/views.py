@@ -218,6 +218,63 @@ def _prefill(proposal: Proposal) -> dict:
     return {name: base.get(name, "") for name in ("title", "summary", "body")}
 
 
+def _reject(request: HttpRequest, proposal: Proposal, form: RejectForm) -> bool:
+    """Reject from the review page; False leaves the form with its errors."""
+    if not form.is_valid():
+        return False
+    try:
+        services.proposal_reject(
+            proposal=proposal, actor=request.user, note=form.cleaned_data["note"]
+        )
+    except InvalidInput as exc:
+        _form_errors(form, exc)
+        return False
+    messages.success(request, "Rejected; the agent can read your note back.")
+    return True
+
+
+def _accept(request: HttpRequest, proposal: Proposal, form: AcceptForm, prefill: dict) -> bool:
+    """Accept from the review page, with the fields the reviewer changed from the prefill as
+    edits; False leaves the form with its errors."""
+    if not form.is_valid():
+        return False
+    data = form.cleaned_data
+    edits = {
+        name: data[name]
+        for name in ("title", "summary", "body")
+        if (data[name] or "").replace("\r\n", "\n") != (prefill.get(name) or "")
+    }
+    seen = data.get("seen_version")
+    if proposal.is_conflict and not request.POST.get("acknowledge_conflict"):
+        form.add_error(
+            None,
+            "The record changed since the agent read it. Compare the proposal with "
+            "the current text, then tick the box to accept it on top of the "
+            "current version.",
+        )
+        return False
+    try:
+        done = services.proposal_accept(
+            proposal=proposal,
+            actor=request.user,
+            edits={k: v.replace("\r\n", "\n") for k, v in edits.items()},
+            seen_version=seen if proposal.is_conflict else None,
+            note=data.get("note") or "",
+        )
+    except InvalidInput as exc:
+        _form_errors(form, exc)
+        return False
+    except Conflict as exc:
+        form.add_error(None, exc.message)
+        return False
+    messages.success(
+        request,
+        f"Accepted: {done.result_record.key} revision "
+        f"{done.result_revision} credits {proposal.agent.name} and you.",
+    )
+    return True
+
+
 @login_required
 @service_errors
 @require_http_methods(["GET", "POST"])
@@ -230,59 +287,17 @@ def proposal_review(request: HttpRequest, pk: int) -> HttpResponse:
     accept_form = AcceptForm(initial={**prefill, "seen_version": current_version})
     reject_form = RejectForm()
     status = 200
-    if request.method == "POST":
-        action = request.POST.get("action")
+    action = request.POST.get("action") if request.method == "POST" else None
+    if action in ("accept", "reject"):
         if action == "reject":
             reject_form = RejectForm(request.POST)
-            if reject_form.is_valid():
-                try:
-                    services.proposal_reject(
-                        proposal=proposal, actor=request.user, note=reject_form.cleaned_data["note"]
-                    )
-                except InvalidInput as exc:
-                    _form_errors(reject_form, exc)
-                else:
-                    messages.success(request, "Rejected; the agent can read your note back.")
-                    return redirect("agents:proposal_review", proposal.pk)
-            status = 400
-        elif action == "accept":
+            done = _reject(request, proposal, reject_form)
+        else:
             accept_form = AcceptForm(request.POST)
-            if accept_form.is_valid():
-                data = accept_form.cleaned_data
-                edits = {
-                    name: data[name]
-                    for name in ("title", "summary", "body")
-                    if (data[name] or "").replace("\r\n", "\n") != (prefill.get(name) or "")
-                }
-                seen = data.get("seen_version")
-                if proposal.is_conflict and not request.POST.get("acknowledge_conflict"):
-                    accept_form.add_error(
-                        None,
-                        "The record changed since the agent read it. Compare the proposal with "
-                        "the current text, then tick the box to accept it on top of the "
-                        "current version.",
-                    )
-                else:
-                    try:
-                        done = services.proposal_accept(
-                            proposal=proposal,
-                            actor=request.user,
-                            edits={k: v.replace("\r\n", "\n") for k, v in edits.items()},
-                            seen_version=seen if proposal.is_conflict else None,
-                            note=data.get("note") or "",
-                        )
-                    except InvalidInput as exc:
-                        _form_errors(accept_form, exc)
-                    except Conflict as exc:
-                        accept_form.add_error(None, exc.message)
-                    else:
-                        messages.success(
-                            request,
-                            f"Accepted: {done.result_record.key} revision "
-                            f"{done.result_revision} credits {proposal.agent.name} and you.",
-                        )
-                        return redirect("agents:proposal_review", proposal.pk)
-            status = 400
+            done = _accept(request, proposal, accept_form, prefill)
+        if done:
+            return redirect("agents:proposal_review", proposal.pk)
+        status = 400
     return render(
         request,
         "agents/proposal_review.html",

@@ -49,20 +49,8 @@ def _dedupe_key(idempotency_key: str | None, *, record: Record, action: str, why
     return "auto:" + hashlib.sha256(raw.encode()).hexdigest()[:64]
 
 
-def escalation_create(
-    *,
-    token,
-    guardrail_key: str,
-    action: str,
-    why: str,
-    space: str | None = None,
-    idempotency_key: str | None = None,
-) -> tuple[Escalation, bool]:
-    """Record an escalation and (the first time only) send its email after commit. The same
-    call retried — same idempotency key, or same guardrail, action and reason within
-    ESCALATION_WINDOW — returns the first escalation and sends nothing more."""
-    agent = agent_for(token)
-    target = space_for(agent, token, space)
+def _clean_request(action: str, why: str, idempotency_key: str | None) -> tuple[str, str]:
+    """The escalation's action and reason, checked (with its idempotency key) and stripped."""
     action = clean_text(action, field="action", limit=MAX_ACTION)
     why = clean_text(why, field="why", limit=MAX_ACTION)
     if not action or not why:
@@ -78,6 +66,24 @@ def escalation_create(
             details={"idempotency_key": ["Invalid."]},
         )
     secret_scan.refuse_secrets({"action": action, "why": why}, what="escalation's")
+    return action, why
+
+
+def escalation_create(
+    *,
+    token,
+    guardrail_key: str,
+    action: str,
+    why: str,
+    space: str | None = None,
+    idempotency_key: str | None = None,
+) -> tuple[Escalation, bool]:
+    """Record an escalation and (the first time only) send its email after commit. The same
+    call retried — same idempotency key, or same guardrail, action and reason within
+    ESCALATION_WINDOW — returns the first escalation and sends nothing more."""
+    agent = agent_for(token)
+    target = space_for(agent, token, space)
+    action, why = _clean_request(action, why, idempotency_key)
     record = visible_record(agent, token, key=guardrail_key, space=target)
     if record.kind not in (Record.Kind.GUARDRAIL, Record.Kind.CONSTRAINT):
         raise InvalidInput(

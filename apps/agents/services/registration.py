@@ -31,6 +31,54 @@ def _require_admin_of(actor, spaces: Iterable[Space]) -> None:
             raise Forbidden(f"Only admins of {space.name} can register or change its agents.")
 
 
+def _accountable_problem(accountable: User | None, spaces: list[Space]) -> str | None:
+    if accountable is None or not accountable.is_active:
+        return "Name the active person who answers for this agent."
+    outside = [
+        space
+        for space in spaces
+        if not Membership.objects.filter(user=accountable, space=space).exists()
+    ]
+    return f"{accountable} is not a member of {outside[-1].name}." if outside else None
+
+
+def _clean_globs(path_globs: Iterable[str] | None, errors: dict[str, list[str]]) -> list[str]:
+    raw = [g for g in (path_globs or []) if isinstance(g, str) and g.strip()]
+    if len(raw) > 50:
+        errors["path_globs"] = ["At most 50 path globs."]
+    try:
+        return anchors_mod.clean_anchors(raw)[0]
+    except anchors_mod.AnchorRefused as exc:
+        errors["path_globs"] = [str(exc)]
+        return []
+
+
+def _known(
+    chosen: Iterable[str] | None,
+    default: Iterable[str],
+    allowed: Iterable[str],
+    field: str,
+    what: str,
+    errors: dict[str, list[str]],
+) -> list[str]:
+    """The chosen names (the default when none were given), once each, in order."""
+    names = list(dict.fromkeys(chosen if chosen is not None else default))
+    unknown = [n for n in names if n not in allowed]
+    if unknown:
+        errors[field] = [f"Unknown {what} {unknown[0]!r}."]
+    return names
+
+
+def _clean_rate(rate_limit: str, errors: dict[str, list[str]]) -> str:
+    rate_limit = (rate_limit or "").strip()
+    if rate_limit:
+        try:
+            SimpleRateThrottle.parse_rate(None, rate_limit)
+        except (ValueError, KeyError, IndexError):
+            errors["rate_limit"] = ['Use a rate like "120/minute" (second, minute, hour, day).']
+    return rate_limit
+
+
 def _clean_registration(
     *,
     name: str,
@@ -53,36 +101,17 @@ def _clean_registration(
         errors["purpose"] = [f"At most {MAX_RATIONALE:,} characters."]
     if not spaces:
         errors["spaces"] = ["Choose at least one space."]
-    if accountable is None or not accountable.is_active:
-        errors["accountable"] = ["Name the active person who answers for this agent."]
-    else:
-        for space in spaces:
-            if not Membership.objects.filter(user=accountable, space=space).exists():
-                errors["accountable"] = [f"{accountable} is not a member of {space.name}."]
-    globs: list[str] = []
-    try:
-        raw = [g for g in (path_globs or []) if isinstance(g, str) and g.strip()]
-        if len(raw) > 50:
-            errors["path_globs"] = ["At most 50 path globs."]
-        globs = anchors_mod.clean_anchors(raw)[0]
-    except anchors_mod.AnchorRefused as exc:
-        errors["path_globs"] = [str(exc)]
-    tools = list(dict.fromkeys(allowed_tools if allowed_tools is not None else DEFAULT_TOOLS))
-    unknown = [t for t in tools if t not in MCP_TOOLS]
-    if unknown:
-        errors["allowed_tools"] = [f"Unknown MCP tool {unknown[0]!r}."]
-    scopes = list(dict.fromkeys(allowed_scopes if allowed_scopes is not None else DEFAULT_SCOPES))
-    unknown = [s for s in scopes if s not in REST_SCOPES]
-    if unknown:
-        errors["allowed_scopes"] = [f"Unknown REST scope {unknown[0]!r}."]
+    problem = _accountable_problem(accountable, spaces)
+    if problem:
+        errors["accountable"] = [problem]
+    globs = _clean_globs(path_globs, errors)
+    tools = _known(allowed_tools, DEFAULT_TOOLS, MCP_TOOLS, "allowed_tools", "MCP tool", errors)
+    scopes = _known(
+        allowed_scopes, DEFAULT_SCOPES, REST_SCOPES, "allowed_scopes", "REST scope", errors
+    )
     if escalation_user is not None and escalation_team is not None:
         errors["escalation_team"] = ["Escalate to a person or a team, not both."]
-    rate_limit = (rate_limit or "").strip()
-    if rate_limit:
-        try:
-            SimpleRateThrottle.parse_rate(None, rate_limit)
-        except (ValueError, KeyError, IndexError):
-            errors["rate_limit"] = ['Use a rate like "120/minute" (second, minute, hour, day).']
+    rate_limit = _clean_rate(rate_limit, errors)
     if errors:
         raise InvalidInput("The agent is not valid.", details=errors)
     return {

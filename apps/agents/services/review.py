@@ -4,6 +4,7 @@ with a note the agent can read back."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.db import transaction
@@ -61,6 +62,58 @@ def _credit(proposal: Proposal, actor, *, edited: bool) -> str:
     )[:300]
 
 
+def _create_record(current: Proposal, actor, *, edits: dict[str, Any] | None) -> Record:
+    fields = {**current.fields, **(edits or {})}
+    kind = fields.pop("kind", Record.Kind.DECISION)
+    return record_services.record_create(
+        space=current.space,
+        kind=kind,
+        actor=actor,
+        status=Record.Status.DRAFT,
+        owner_user=access.user_of(actor),
+        title=fields.get("title", ""),
+        summary=fields.get("summary", ""),
+        body=fields.get("body", ""),
+        tags=fields.get("tags"),
+        anchors=fields.get("anchors"),
+        message=_credit(current, actor, edited=bool(edits)),
+    )
+
+
+def _change_record(
+    current: Proposal,
+    actor,
+    *,
+    edits: dict[str, Any] | None,
+    seen_version: int | None,
+    now: dt.datetime,
+) -> Record:
+    record = Record.objects.get(pk=current.record_id)
+    if record.version != current.base_version and seen_version != record.version:
+        raise Conflict(
+            f"{record.key} changed since the agent read it (version {current.base_version}; "
+            f"now {record.version}). Compare the proposal with the current text, then "
+            "edit and accept it, or reject it.",
+            details={"current_version": record.version, "base_version": current.base_version},
+            code="proposal_conflict",
+        )
+    expected = seen_version if seen_version is not None else current.base_version
+    if current.kind == Proposal.Kind.UPDATE:
+        changes = {**current.fields, **(edits or {})}
+    else:
+        # Accepting "no longer holds" deprecates the record; an edited acceptance applies
+        # the reviewer's edits instead.
+        changes = dict(edits) if edits else {"status": Record.Status.DEPRECATED}
+    return record_services.record_update(
+        record=record,
+        actor=actor,
+        expected_version=expected,
+        changes=changes,
+        message=_credit(current, actor, edited=bool(edits)),
+        now=now,
+    )
+
+
 @transaction.atomic
 def proposal_accept(
     *,
@@ -77,55 +130,17 @@ def proposal_accept(
     compared, accepts (usually after editing)."""
     current = _locked_pending(proposal, actor)
     note = clean_text(note, field="note", limit=MAX_RATIONALE)
-    edited = bool(edits)
     now = timezone.now()
     if current.kind == Proposal.Kind.NEW:
-        fields = {**current.fields, **(edits or {})}
-        kind = fields.pop("kind", Record.Kind.DECISION)
-        record = record_services.record_create(
-            space=current.space,
-            kind=kind,
-            actor=actor,
-            status=Record.Status.DRAFT,
-            owner_user=access.user_of(actor),
-            title=fields.get("title", ""),
-            summary=fields.get("summary", ""),
-            body=fields.get("body", ""),
-            tags=fields.get("tags"),
-            anchors=fields.get("anchors"),
-            message=_credit(current, actor, edited=edited),
-        )
+        record = _create_record(current, actor, edits=edits)
     else:
-        record = Record.objects.get(pk=current.record_id)
-        if record.version != current.base_version and seen_version != record.version:
-            raise Conflict(
-                f"{record.key} changed since the agent read it (version {current.base_version}; "
-                f"now {record.version}). Compare the proposal with the current text, then "
-                "edit and accept it, or reject it.",
-                details={"current_version": record.version, "base_version": current.base_version},
-                code="proposal_conflict",
-            )
-        expected = seen_version if seen_version is not None else current.base_version
-        if current.kind == Proposal.Kind.UPDATE:
-            changes = {**current.fields, **(edits or {})}
-        else:
-            # Accepting "no longer holds" deprecates the record; an edited acceptance applies
-            # the reviewer's edits instead.
-            changes = dict(edits) if edits else {"status": Record.Status.DEPRECATED}
-        record = record_services.record_update(
-            record=record,
-            actor=actor,
-            expected_version=expected,
-            changes=changes,
-            message=_credit(current, actor, edited=edited),
-            now=now,
-        )
+        record = _change_record(current, actor, edits=edits, seen_version=seen_version, now=now)
     revision = record.revisions.order_by("-number").values_list("number", flat=True).first()
     current.status = Proposal.Status.ACCEPTED
     current.reviewer = access.user_of(actor)
     current.reviewed_at = now
     current.review_note = note
-    current.edited = edited
+    current.edited = bool(edits)
     current.result_record = record
     current.result_revision = revision
     current.save()
