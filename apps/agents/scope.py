@@ -82,6 +82,18 @@ def _refuse(agent, token, message: str, details: dict, *, space=None) -> None:
     raise AgentOutOfScope(message, details={"agent": agent.slug, **details})
 
 
+def refuse_paths(agent, token, outside: list[str], *, space=None) -> None:
+    """Refuse (and audit) a call on paths outside the agent's declared ones."""
+    _refuse(
+        agent,
+        token,
+        f"{agent.name} works on {', '.join(agent.path_globs)}; "
+        f"{outside[0]!r} is outside its paths.",
+        {"paths": outside[:20], "allowed_paths": list(agent.path_globs)},
+        space=space,
+    )
+
+
 def check_call(
     token,
     *,
@@ -126,14 +138,7 @@ def check_call(
     outside_paths = [p for p in paths if not path_allowed(agent, p)]
     if outside_paths:
         space = next(iter(allowed_spaces.values())) if len(allowed_spaces) == 1 else None
-        _refuse(
-            agent,
-            token,
-            f"{agent.name} works on {', '.join(agent.path_globs)}; "
-            f"{outside_paths[0]!r} is outside its paths.",
-            {"paths": outside_paths[:20], "allowed_paths": list(agent.path_globs)},
-            space=space,
-        )
+        refuse_paths(agent, token, outside_paths, space=space)
     now = timezone.now()
     if agent.last_seen_at is None or now - agent.last_seen_at > SEEN_EVERY:
         type(agent).objects.filter(pk=agent.pk).update(last_seen_at=now)

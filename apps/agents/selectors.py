@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 from django.db.models import Count, Prefetch, Q, QuerySet
 
@@ -73,13 +74,8 @@ def activity(agent: Agent) -> dict:
         else []
     )
     events = AgentEvent.objects.filter(agent=agent)
-    counts = dict(events.values("kind").annotate(n=Count("id")).values_list("kind", "n"))
-    proposals = dict(
-        Proposal.objects.filter(agent=agent)
-        .values("status")
-        .annotate(n=Count("id"))
-        .values_list("status", "n")
-    )
+    counts = _count_by(events, "kind")
+    proposals = _count_by(Proposal.objects.filter(agent=agent), "status")
     return {
         "bundle_count": requests.count() if requests is not None else 0,
         "bundles": bundles,
@@ -97,6 +93,11 @@ def activity(agent: Agent) -> dict:
     }
 
 
+def _count_by(rows: QuerySet, field: str) -> dict[Any, int]:
+    """How many rows have each value of `field` (one GROUP BY query)."""
+    return dict(rows.values(field).annotate(n=Count("id")).values_list(field, "n"))
+
+
 def list_rows(agents) -> list[dict]:
     """One row per agent for the list pages, with its activity counts (constant queries)."""
     from apps.retrieval.models import ContextRequest
@@ -108,29 +109,16 @@ def list_rows(agents) -> list[dict]:
         "id", "agent_id"
     ):
         tokens[agent_id].append(token_id)
-    by_token = dict(
-        ContextRequest.objects.filter(token_id__in=[t for ts in tokens.values() for t in ts])
-        .values("token_id")
-        .annotate(n=Count("id"))
-        .values_list("token_id", "n")
+    by_token = _count_by(
+        ContextRequest.objects.filter(token_id__in=[t for ts in tokens.values() for t in ts]),
+        "token_id",
     )
-    gaps = dict(
-        AgentEvent.objects.filter(agent_id__in=ids, kind=AgentEvent.Kind.GAP)
-        .values("agent_id")
-        .annotate(n=Count("id"))
-        .values_list("agent_id", "n")
+    gaps = _count_by(
+        AgentEvent.objects.filter(agent_id__in=ids, kind=AgentEvent.Kind.GAP), "agent_id"
     )
-    proposals = dict(
-        Proposal.objects.filter(agent_id__in=ids)
-        .values("agent_id")
-        .annotate(n=Count("id"))
-        .values_list("agent_id", "n")
-    )
-    pending = dict(
-        Proposal.objects.filter(agent_id__in=ids, status=Proposal.Status.PENDING)
-        .values("agent_id")
-        .annotate(n=Count("id"))
-        .values_list("agent_id", "n")
+    proposals = _count_by(Proposal.objects.filter(agent_id__in=ids), "agent_id")
+    pending = _count_by(
+        Proposal.objects.filter(agent_id__in=ids, status=Proposal.Status.PENDING), "agent_id"
     )
     return [
         {

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from apps.accounts.models import Space
 from apps.agents.models import Agent
-from apps.agents.scope import _refuse, agent_of, path_allowed
+from apps.agents.scope import _refuse, agent_of, path_allowed, refuse_paths
 from apps.core.errors import Forbidden, InvalidInput, NotFound
 from apps.records import anchors as anchors_mod
 from apps.records.models import Record
@@ -46,14 +46,7 @@ def space_for(agent: Agent, token, slug: str | None) -> Space:
 def check_paths(agent: Agent, token, anchors: Iterable[str], *, space: Space) -> None:
     outside = [a for a in anchors if not _glob_inside(agent, a)]
     if outside:
-        _refuse(
-            agent,
-            token,
-            f"{agent.name} works on {', '.join(agent.path_globs)}; "
-            f"{outside[0]!r} is outside its paths.",
-            {"paths": outside[:20], "allowed_paths": list(agent.path_globs)},
-            space=space,
-        )
+        refuse_paths(agent, token, outside, space=space)
 
 
 def _literal_prefix(glob: str) -> str:

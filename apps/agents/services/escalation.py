@@ -8,7 +8,7 @@ import hashlib
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.accounts.models import User
+from apps.accounts.models import Team, User
 from apps.agents.models import Agent, Escalation
 from apps.agents.services.checks import agent_for, clean_text, space_for, visible_record
 from apps.core import secret_scan
@@ -21,24 +21,27 @@ MAX_ACTION = 2_000
 ESCALATION_WINDOW = dt.timedelta(minutes=15)
 
 
+def _answering(user: User | None, team: Team | None) -> tuple[str, list[User]] | None:
+    """The person if active, else the team's active members, else None."""
+    if user is not None and user.is_active:
+        return str(user), [user]
+    if team is not None:
+        people = [u for u in team.members.all() if u.is_active]
+        if people:
+            return f"team {team}", people
+    return None
+
+
 def escalation_contact(record: Record, agent: Agent | None) -> tuple[str, list[User]]:
     """Who answers for a guardrail: its owner (a person or a team), else the agent's escalation
     contact, else the agent's accountable person. (label, active people with an email)."""
-    if record.owner_user_id and record.owner_user.is_active:
-        return str(record.owner_user), [record.owner_user]
-    if record.owner_team_id:
-        people = [u for u in record.owner_team.members.all() if u.is_active]
-        if people:
-            return f"team {record.owner_team}", people
-    if agent is not None:
-        if agent.escalation_user_id and agent.escalation_user.is_active:
-            return str(agent.escalation_user), [agent.escalation_user]
-        if agent.escalation_team_id:
-            people = [u for u in agent.escalation_team.members.all() if u.is_active]
-            if people:
-                return f"team {agent.escalation_team}", people
-        return str(agent.accountable), [agent.accountable]
-    return "", []
+    contact = _answering(record.owner_user, record.owner_team)
+    if contact is None and agent is not None:
+        contact = _answering(agent.escalation_user, agent.escalation_team) or (
+            str(agent.accountable),
+            [agent.accountable],
+        )
+    return contact or ("", [])
 
 
 def _dedupe_key(idempotency_key: str | None, *, record: Record, action: str, why: str, now) -> str:

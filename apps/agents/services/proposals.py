@@ -7,8 +7,8 @@ from typing import Any
 
 from django.urls import reverse
 
-from apps.accounts.models import Space
-from apps.agents.models import Proposal
+from apps.accounts.models import ApiToken, Space
+from apps.agents.models import Agent, Proposal
 from apps.agents.services.checks import (
     MAX_RATIONALE,
     agent_for,
@@ -99,15 +99,13 @@ def proposal_new_record(
     rationale = clean_text(rationale, field="rationale", limit=MAX_RATIONALE)
     _scan({**fields, "rationale": rationale})
     check_paths(agent, token, fields.get("anchors") or [], space=target)
-    return _announced(
-        Proposal.objects.create(
-            agent=agent,
-            token=token,
-            space=target,
-            kind=Proposal.Kind.NEW,
-            fields={"kind": kind, **fields},
-            rationale=rationale,
-        )
+    return _proposal_create(
+        agent=agent,
+        token=token,
+        space=target,
+        kind=Proposal.Kind.NEW,
+        fields={"kind": kind, **fields},
+        rationale=rationale,
     )
 
 
@@ -148,18 +146,16 @@ def proposal_update(
             f"The proposal changes nothing in {record.key} version {version}.",
             details={"changes": ["Same as the record."]},
         )
-    return _announced(
-        Proposal.objects.create(
-            agent=agent,
-            token=token,
-            space=target,
-            kind=Proposal.Kind.UPDATE,
-            record=record,
-            base_version=version,
-            fields=fields,
-            base_fields=base,
-            rationale=rationale,
-        )
+    return _proposal_create(
+        agent=agent,
+        token=token,
+        space=target,
+        kind=Proposal.Kind.UPDATE,
+        record=record,
+        base_version=version,
+        fields=fields,
+        base_fields=base,
+        rationale=rationale,
     )
 
 
@@ -189,21 +185,28 @@ def proposal_flag_outdated(
         )
     _scan({"evidence": evidence, "evidence_url": evidence_url})
     version = _base_version(base_version, record)
-    return _announced(
-        Proposal.objects.create(
-            agent=agent,
-            token=token,
-            space=target,
-            kind=Proposal.Kind.OUTDATED,
-            record=record,
-            base_version=version,
-            rationale=evidence,
-            evidence_url=evidence_url,
-        )
+    return _proposal_create(
+        agent=agent,
+        token=token,
+        space=target,
+        kind=Proposal.Kind.OUTDATED,
+        record=record,
+        base_version=version,
+        rationale=evidence,
+        evidence_url=evidence_url,
     )
 
 
-def _announced(proposal: Proposal) -> Proposal:
+def _proposal_create(
+    *, agent: Agent, token: ApiToken, space: Space, kind: str, **content: Any
+) -> Proposal:
+    """Store a proposal and announce it."""
+    proposal = Proposal.objects.create(agent=agent, token=token, space=space, kind=kind, **content)
+    _announce(proposal)
+    return proposal
+
+
+def _announce(proposal: Proposal) -> None:
     """Tell the space's chat channel (if it has one) that a proposal waits for its owner; the
     owner's digest carries it too (apps.reminders)."""
     from apps.chat import services as chat
@@ -224,4 +227,3 @@ def _announced(proposal: Proposal) -> Proposal:
         user=owner,
         links=[("Review it", absolute_url(reverse("agents:proposal_review", args=[proposal.pk])))],
     )
-    return proposal
