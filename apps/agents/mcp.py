@@ -14,7 +14,9 @@ from apps.records.models import Record
 def _receipt(proposal: Proposal) -> str:
     path = reverse("api:proposal_detail", args=[proposal.pk])
     target = (
-        f" on {proposal.record.key} (version {proposal.base_version})" if proposal.record_id else ""
+        f" on {proposal.record.key} (version {proposal.base_version})"
+        if proposal.record is not None
+        else ""
     )
     return (
         f"Proposal #{proposal.pk} ({proposal.get_kind_display().lower()}{target}) is waiting for "

@@ -168,7 +168,7 @@ class Proposal(models.Model):
         ]
 
     def __str__(self) -> str:
-        target = self.record.key if self.record_id else self.fields.get("title", "")
+        target = self.record.key if self.record is not None else self.fields.get("title", "")
         return f"{self.get_kind_display()}: {target}"
 
     @property
@@ -176,8 +176,8 @@ class Proposal(models.Model):
         """The record changed since the agent saw it: never applied as is."""
         return (
             self.status == self.Status.PENDING
-            and self.record_id is not None
             and self.base_version is not None
+            and self.record is not None
             and self.record.version != self.base_version
         )
 

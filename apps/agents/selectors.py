@@ -225,8 +225,8 @@ def proposal_for_review(*, user: User, pk: int) -> Proposal | None:
 def diff_rows(proposal: Proposal) -> list[dict]:
     """Per proposed field: what the agent saw, what it proposes, and (on a conflict) what the
     record says now."""
-    current = {}
-    if proposal.record_id is not None:
+    current: dict[str, Any] = {}
+    if proposal.record is not None:
         from apps.records.services import snapshot
 
         current = snapshot(proposal.record)
@@ -248,8 +248,7 @@ def diff_rows(proposal: Proposal) -> list[dict]:
         )
     if proposal.is_conflict:
         # What else changed since the version the agent read (it did not propose these).
-        revision = proposal.record.revisions.filter(version=proposal.base_version).first()
-        then = revision.snapshot if revision else {}
+        then = _snapshot_at(proposal.record, proposal.base_version)
         for name in ("title", "summary", "body", "status", "tags", "anchors"):
             if name not in fields and name in then and then.get(name) != current.get(name):
                 rows.append(
@@ -262,6 +261,14 @@ def diff_rows(proposal: Proposal) -> list[dict]:
                     }
                 )
     return rows
+
+
+def _snapshot_at(record: Record | None, version: int | None) -> dict[str, Any]:
+    """The record as it was at `version` (its revision's snapshot), or nothing."""
+    if record is None or version is None:
+        return {}
+    revision = record.revisions.filter(version=version).first()
+    return revision.snapshot if revision else {}
 
 
 def _show(value) -> str:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -14,6 +16,7 @@ from apps.agents import selectors, services
 from apps.agents.forms import AcceptForm, AgentForm, RejectForm, TokenForm
 from apps.agents.models import Agent, Proposal
 from apps.core.errors import Conflict, InvalidInput
+from apps.core.types import AuthenticatedHttpRequest
 from apps.web.views.common import service_errors, space_or_404
 
 
@@ -34,7 +37,7 @@ def _people(spaces):
 
 
 @login_required
-def agent_list(request: HttpRequest) -> HttpResponse:
+def agent_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Every agent in the spaces the user can see (all of them for site admins)."""
     rows = selectors.list_rows(selectors.agents_visible(user=request.user))
     return render(
@@ -45,7 +48,7 @@ def agent_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def space_agents(request: HttpRequest, slug: str) -> HttpResponse:
+def space_agents(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     space = space_or_404(request, slug)
     rows = selectors.list_rows(selectors.agents_visible(user=request.user, space=space))
     return render(
@@ -66,11 +69,11 @@ def _form_errors(form, exc: InvalidInput) -> None:
 @login_required
 @service_errors
 @require_http_methods(["GET", "POST"])
-def agent_create(request: HttpRequest) -> HttpResponse:
+def agent_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     spaces = _admin_spaces(request.user)
     if not spaces.exists():
         raise PermissionDenied("Only space admins can register agents.")
-    initial = {"accountable": request.user}
+    initial: dict[str, Any] = {"accountable": request.user}
     chosen = spaces.filter(slug=request.GET.get("space", "")).first()
     if chosen is not None:
         initial["spaces"] = [chosen]
@@ -86,20 +89,20 @@ def agent_create(request: HttpRequest) -> HttpResponse:
     return render(request, "agents/agent_form.html", {"form": form, "agent": None})
 
 
-def _agent_or_404(request, slug: str) -> Agent:
+def _agent_or_404(request: AuthenticatedHttpRequest, slug: str) -> Agent:
     agent = selectors.agent_for_page(user=request.user, slug=slug)
     if agent is None:
         raise Http404("No such agent.")
-    agent.can_manage = selectors.can_manage(request.user, agent)
+    agent.can_manage = selectors.can_manage(request.user, agent)  # type: ignore[attr-defined]  # for the template and the views below
     return agent
 
 
 @login_required
 @service_errors
 @require_http_methods(["GET", "POST"])
-def agent_edit(request: HttpRequest, slug: str) -> HttpResponse:
+def agent_edit(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     agent = _agent_or_404(request, slug)
-    if not agent.can_manage:
+    if not agent.can_manage:  # type: ignore[attr-defined]  # set by _agent_or_404
         raise PermissionDenied("Only admins of the agent's spaces can change it.")
     spaces = _admin_spaces(request.user)
     initial = {
@@ -133,7 +136,11 @@ def _detail(request, agent: Agent, *, token_form=None, new_token=None, status=20
         "spaces": list(agent.spaces.all()),
         "governing": selectors.governing_records(agent, user=request.user),
         "activity": selectors.activity(agent),
-        "tokens": list(agent.tokens.order_by("-created_at")) if agent.can_manage else [],
+        "tokens": (
+            list(agent.tokens.order_by("-created_at"))
+            if agent.can_manage  # type: ignore[attr-defined]  # set by _agent_or_404
+            else []
+        ),
         "token_form": token_form or TokenForm(),
         "new_token": new_token,
     }
@@ -144,17 +151,18 @@ NEW_TOKEN_KEY = "agents_new_token"  # noqa: S105 - a session key, not a secret
 
 
 @login_required
-def agent_detail(request: HttpRequest, slug: str) -> HttpResponse:
+def agent_detail(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     agent = _agent_or_404(request, slug)
     # Shown once: issued by the POST before this redirect, kept in the session only until now.
     new_token = request.session.pop(NEW_TOKEN_KEY, None)
-    return _detail(request, agent, new_token=new_token if agent.can_manage else None)
+    can_manage = agent.can_manage  # type: ignore[attr-defined]  # set by _agent_or_404
+    return _detail(request, agent, new_token=new_token if can_manage else None)
 
 
 @login_required
 @service_errors
 @require_POST
-def token_create(request: HttpRequest, slug: str) -> HttpResponse:
+def token_create(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     agent = _agent_or_404(request, slug)
     form = TokenForm(request.POST)
     if not form.is_valid():
@@ -176,7 +184,7 @@ def token_create(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @service_errors
 @require_POST
-def token_revoke(request: HttpRequest, slug: str, token_id: int) -> HttpResponse:
+def token_revoke(request: AuthenticatedHttpRequest, slug: str, token_id: int) -> HttpResponse:
     agent = _agent_or_404(request, slug)
     token = agent.tokens.filter(pk=token_id).first()
     if token is None:
@@ -189,7 +197,7 @@ def token_revoke(request: HttpRequest, slug: str, token_id: int) -> HttpResponse
 @login_required
 @service_errors
 @require_POST
-def agent_disable(request: HttpRequest, slug: str) -> HttpResponse:
+def agent_disable(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     agent = _agent_or_404(request, slug)
     disabled = request.POST.get("disabled") == "1"
     services.agent_set_disabled(agent=agent, actor=request.user, disabled=disabled)
@@ -201,24 +209,24 @@ def agent_disable(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
-def proposal_queue(request: HttpRequest) -> HttpResponse:
+def proposal_queue(request: AuthenticatedHttpRequest) -> HttpResponse:
     proposals = selectors.proposals_to_review(user=request.user)
     return render(request, "agents/proposal_queue.html", {"proposals": proposals})
 
 
 def _prefill(proposal: Proposal) -> dict:
     """The edit form starts from what accepting as proposed would save."""
-    if proposal.kind == Proposal.Kind.NEW:
+    record = proposal.record
+    if record is None:  # a new record
         base = proposal.fields
     else:
-        record = proposal.record
         base = {"title": record.title, "summary": record.summary, "body": record.body}
         if proposal.kind == Proposal.Kind.UPDATE:
             base = {**base, **proposal.fields}
     return {name: base.get(name, "") for name in ("title", "summary", "body")}
 
 
-def _reject(request: HttpRequest, proposal: Proposal, form: RejectForm) -> bool:
+def _reject(request: AuthenticatedHttpRequest, proposal: Proposal, form: RejectForm) -> bool:
     """Reject from the review page; False leaves the form with its errors."""
     if not form.is_valid():
         return False
@@ -233,7 +241,9 @@ def _reject(request: HttpRequest, proposal: Proposal, form: RejectForm) -> bool:
     return True
 
 
-def _accept(request: HttpRequest, proposal: Proposal, form: AcceptForm, prefill: dict) -> bool:
+def _accept(
+    request: AuthenticatedHttpRequest, proposal: Proposal, form: AcceptForm, prefill: dict
+) -> bool:
     """Accept from the review page, with the fields the reviewer changed from the prefill as
     edits; False leaves the form with its errors."""
     if not form.is_valid():
@@ -267,6 +277,7 @@ def _accept(request: HttpRequest, proposal: Proposal, form: AcceptForm, prefill:
     except Conflict as exc:
         form.add_error(None, exc.message)
         return False
+    assert done.result_record is not None  # accepting always sets it
     messages.success(
         request,
         f"Accepted: {done.result_record.key} revision "
@@ -278,12 +289,12 @@ def _accept(request: HttpRequest, proposal: Proposal, form: AcceptForm, prefill:
 @login_required
 @service_errors
 @require_http_methods(["GET", "POST"])
-def proposal_review(request: HttpRequest, pk: int) -> HttpResponse:
+def proposal_review(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     proposal = selectors.proposal_for_review(user=request.user, pk=pk)
     if proposal is None:
         raise Http404("No such proposal.")
     prefill = _prefill(proposal) if proposal.status == Proposal.Status.PENDING else {}
-    current_version = proposal.record.version if proposal.record_id else None
+    current_version = proposal.record.version if proposal.record is not None else None
     accept_form = AcceptForm(initial={**prefill, "seen_version": current_version})
     reject_form = RejectForm()
     status = 200

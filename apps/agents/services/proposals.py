@@ -217,7 +217,7 @@ def _announce(proposal: Proposal) -> None:
         f"{proposal.fields.get('title', '')}",
         Proposal.Kind.UPDATE: f"a change to {record.key if record else ''}",
         Proposal.Kind.OUTDATED: f"that {record.key if record else ''} no longer holds",
-    }[proposal.kind]
+    }[Proposal.Kind(proposal.kind)]
     owner = record.owner_user if record is not None else None
     chat.notify(
         space=proposal.space,

@@ -73,7 +73,7 @@ def _clean_rate(rate_limit: str, errors: dict[str, list[str]]) -> str:
     rate_limit = (rate_limit or "").strip()
     if rate_limit:
         try:
-            SimpleRateThrottle.parse_rate(None, rate_limit)
+            SimpleRateThrottle.parse_rate(None, rate_limit)  # type: ignore[arg-type]  # does not use self
         except (ValueError, KeyError, IndexError):
             errors["rate_limit"] = ['Use a rate like "120/minute" (second, minute, hour, day).']
     return rate_limit

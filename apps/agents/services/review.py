@@ -26,12 +26,12 @@ def can_review(user, proposal: Proposal) -> bool:
         return False
     if not access.can_edit(user, proposal.space):
         return False
-    if access.can_admin(user, proposal.space) or proposal.record_id is None:
+    if access.can_admin(user, proposal.space) or proposal.record is None:
         return True
     record = proposal.record
     if record.owner_user_id is not None:
         return record.owner_user_id == user.pk
-    if record.owner_team_id is not None:
+    if record.owner_team is not None:
         return record.owner_team.members.filter(pk=user.pk).exists()
     return False
 
@@ -84,11 +84,12 @@ def _change_record(
     current: Proposal,
     actor,
     *,
+    record_id: int,
     edits: dict[str, Any] | None,
     seen_version: int | None,
     now: dt.datetime,
 ) -> Record:
-    record = Record.objects.get(pk=current.record_id)
+    record = Record.objects.get(pk=record_id)
     if record.version != current.base_version and seen_version != record.version:
         raise Conflict(
             f"{record.key} changed since the agent read it (version {current.base_version}; "
@@ -131,10 +132,17 @@ def proposal_accept(
     current = _locked_pending(proposal, actor)
     note = clean_text(note, field="note", limit=MAX_RATIONALE)
     now = timezone.now()
-    if current.kind == Proposal.Kind.NEW:
+    if current.record_id is None:  # a new record (updates and flags always name theirs)
         record = _create_record(current, actor, edits=edits)
     else:
-        record = _change_record(current, actor, edits=edits, seen_version=seen_version, now=now)
+        record = _change_record(
+            current,
+            actor,
+            record_id=current.record_id,
+            edits=edits,
+            seen_version=seen_version,
+            now=now,
+        )
     revision = record.revisions.order_by("-number").values_list("number", flat=True).first()
     current.status = Proposal.Status.ACCEPTED
     current.reviewer = access.user_of(actor)
