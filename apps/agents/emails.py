@@ -7,10 +7,11 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from apps.agents.models import Escalation
 from apps.core.links import absolute_url
 
 
-def escalation(*, escalation) -> str:
+def escalation(*, escalation: Escalation) -> str:
     """One message to the guardrail's contact (every member of a team on one message)."""
     agent = escalation.agent
     record = escalation.guardrail

@@ -3,8 +3,11 @@ each returning (markdown, None) as the server's `_run` expects."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.urls import reverse
 
+from apps.accounts.models import ApiToken
 from apps.agents import services
 from apps.agents.models import Proposal
 from apps.agents.services import escalation_contact
@@ -25,19 +28,19 @@ def _receipt(proposal: Proposal) -> str:
     )
 
 
-def propose_record(token, **kwargs):
+def propose_record(token: ApiToken, **kwargs: Any) -> tuple[str, None]:
     return _receipt(services.proposal_new_record(token=token, **kwargs)), None
 
 
-def propose_update(token, **kwargs):
+def propose_update(token: ApiToken, **kwargs: Any) -> tuple[str, None]:
     return _receipt(services.proposal_update(token=token, **kwargs)), None
 
 
-def flag_outdated(token, **kwargs):
+def flag_outdated(token: ApiToken, **kwargs: Any) -> tuple[str, None]:
     return _receipt(services.proposal_flag_outdated(token=token, **kwargs)), None
 
 
-def escalate(token, **kwargs):
+def escalate(token: ApiToken, **kwargs: Any) -> tuple[str, None]:
     escalation, created = services.escalation_create(token=token, **kwargs)
     who = escalation.contact_label or "nobody (no contact with an email)"
     if created:
@@ -48,7 +51,7 @@ def escalate(token, **kwargs):
     )
 
 
-def escalation_contacts_text(principal, bundle) -> str:
+def escalation_contacts_text(principal: object, bundle: dict[str, Any]) -> str:
     """The lines guardrails_for_paths adds: each listed guardrail's escalation contact."""
     from apps.agents.scope import agent_of
 

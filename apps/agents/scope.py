@@ -10,11 +10,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, NoReturn
 
 from django.utils import timezone
 
 from apps.core.errors import Forbidden
 from apps.records import anchors as anchors_mod
+
+if TYPE_CHECKING:
+    from rest_framework.request import Request
+
+    from apps.accounts.models import ApiToken, Space
+    from apps.agents.models import Agent
 
 # MCP operations that are not tools of their own: reading and listing resources.
 RESOURCE_OPERATIONS = {"resource": "resources", "list_resources": "resources"}
@@ -28,7 +35,7 @@ class AgentOutOfScope(Forbidden):
     code = "agent_out_of_scope"
 
 
-def agent_of(principal):
+def agent_of(principal: object) -> Agent | None:
     """The registered agent behind an API token, or None (people, plain tokens)."""
     from apps.accounts.models import ApiToken
 
@@ -61,12 +68,14 @@ def params_of(data) -> tuple[list[str], list[str]]:
     return spaces, _values(get("paths"))
 
 
-def path_allowed(agent, path: str) -> bool:
+def path_allowed(agent: Agent, path: str) -> bool:
     globs = agent.path_globs or []
     return not globs or anchors_mod.any_match(globs, [path])
 
 
-def _refuse(agent, token, message: str, details: dict, *, space=None) -> None:
+def _refuse(
+    agent: Agent, token: ApiToken, message: str, details: dict, *, space: Space | None = None
+) -> NoReturn:
     from apps.agents.models import AgentEvent
     from apps.audit.models import AuditEvent
     from apps.audit.services import audit_log
@@ -82,7 +91,9 @@ def _refuse(agent, token, message: str, details: dict, *, space=None) -> None:
     raise AgentOutOfScope(message, details={"agent": agent.slug, **details})
 
 
-def refuse_paths(agent, token, outside: list[str], *, space=None) -> None:
+def refuse_paths(
+    agent: Agent, token: ApiToken, outside: list[str], *, space: Space | None = None
+) -> NoReturn:
     """Refuse (and audit) a call on paths outside the agent's declared ones."""
     _refuse(
         agent,
@@ -147,7 +158,7 @@ def check_call(
         note_gap(agent, ", ".join(spaces))
 
 
-def note_gap(agent, where: str) -> None:
+def note_gap(agent: Agent, where: str) -> None:
     from apps.agents.models import AgentEvent
 
     AgentEvent.objects.create(
@@ -165,10 +176,11 @@ def rest_area(path: str) -> str:
     return ""
 
 
-def check_rest_request(request, token) -> None:
+def check_rest_request(request: Request, token: ApiToken) -> None:
     """The REST door: the /api/v1/<area>/ is the scope; `space(s)` and `paths` parameters (query
     string or JSON body) must be inside the declaration."""
-    if token.agent_id is None:
+    agent = token.agent
+    if agent is None:
         return
     area = rest_area(request.path)
     area_for_gap = area == "context" and request.path.rstrip("/").endswith("/gaps")
@@ -183,4 +195,4 @@ def check_rest_request(request, token) -> None:
         paths += more_paths
     check_call(token, door="rest", operation=area, spaces=spaces, paths=paths)
     if area_for_gap:
-        note_gap(token.agent, ", ".join(spaces))
+        note_gap(agent, ", ".join(spaces))

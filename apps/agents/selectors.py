@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import Count, Prefetch, Q, QuerySet
@@ -98,7 +99,7 @@ def _count_by(rows: QuerySet, field: str) -> dict[Any, int]:
     return dict(rows.values(field).annotate(n=Count("id")).values_list(field, "n"))
 
 
-def list_rows(agents) -> list[dict]:
+def list_rows(agents: Iterable[Agent]) -> list[dict]:
     """One row per agent for the list pages, with its activity counts (constant queries)."""
     from apps.retrieval.models import ContextRequest
 
@@ -271,7 +272,7 @@ def _snapshot_at(record: Record | None, version: int | None) -> dict[str, Any]:
     return revision.snapshot if revision else {}
 
 
-def _show(value) -> str:
+def _show(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, list):
@@ -279,7 +280,7 @@ def _show(value) -> str:
     return str(value)
 
 
-def own_proposals(*, token) -> QuerySet[Proposal]:
+def own_proposals(*, token: object) -> QuerySet[Proposal]:
     """An agent's proposals, read back through any of its tokens."""
     if not isinstance(token, ApiToken) or token.agent_id is None:
         return Proposal.objects.none()

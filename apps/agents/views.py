@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
@@ -20,7 +22,7 @@ from apps.core.types import AuthenticatedHttpRequest
 from apps.web.views.common import service_errors, space_or_404
 
 
-def _admin_spaces(user: User):
+def _admin_spaces(user: User) -> QuerySet[Space]:
     if user.is_superuser:
         return Space.objects.order_by("name")
     return Space.objects.filter(
@@ -28,7 +30,7 @@ def _admin_spaces(user: User):
     ).order_by("name")
 
 
-def _people(spaces):
+def _people(spaces: QuerySet[Space]) -> QuerySet[User]:
     return (
         User.objects.filter(is_active=True, memberships__space__in=spaces)
         .distinct()
@@ -58,7 +60,7 @@ def space_agents(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     )
 
 
-def _form_errors(form, exc: InvalidInput) -> None:
+def _form_errors(form: forms.Form, exc: InvalidInput) -> None:
     for name, problems in (exc.details or {}).items():
         for problem in problems if isinstance(problems, list) else [problems]:
             form.add_error(name if name in form.fields else None, str(problem))
@@ -130,7 +132,14 @@ def agent_edit(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     return render(request, "agents/agent_form.html", {"form": form, "agent": agent})
 
 
-def _detail(request, agent: Agent, *, token_form=None, new_token=None, status=200):
+def _detail(
+    request: AuthenticatedHttpRequest,
+    agent: Agent,
+    *,
+    token_form: TokenForm | None = None,
+    new_token: str | None = None,
+    status: int = 200,
+) -> HttpResponse:
     context = {
         "agent": agent,
         "spaces": list(agent.spaces.all()),

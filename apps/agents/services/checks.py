@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from apps.accounts.models import Space
+from apps.accounts.models import ApiToken, Space
 from apps.agents.models import Agent
 from apps.agents.scope import _refuse, agent_of, path_allowed, refuse_paths
 from apps.core.errors import Forbidden, InvalidInput, NotFound
@@ -15,7 +15,7 @@ from apps.records.models import Record
 MAX_RATIONALE = 2_000
 
 
-def agent_for(token) -> Agent:
+def agent_for(token: ApiToken) -> Agent:
     agent = agent_of(token)
     if agent is None:
         raise Forbidden(
@@ -24,7 +24,7 @@ def agent_for(token) -> Agent:
     return agent
 
 
-def space_for(agent: Agent, token, slug: str | None) -> Space:
+def space_for(agent: Agent, token: ApiToken, slug: str | None) -> Space:
     spaces = {s.slug: s for s in agent.spaces.all()}
     if not slug:
         if len(spaces) == 1:
@@ -43,7 +43,7 @@ def space_for(agent: Agent, token, slug: str | None) -> Space:
     return spaces[slug]
 
 
-def check_paths(agent: Agent, token, anchors: Iterable[str], *, space: Space) -> None:
+def check_paths(agent: Agent, token: ApiToken, anchors: Iterable[str], *, space: Space) -> None:
     outside = [a for a in anchors if not _glob_inside(agent, a)]
     if outside:
         refuse_paths(agent, token, outside, space=space)
@@ -74,7 +74,7 @@ def overlaps(glob_a: str, glob_b: str) -> bool:
     return a.startswith(b) or b.startswith(a)
 
 
-def clean_text(value, *, field: str, limit: int) -> str:
+def clean_text(value: object, *, field: str, limit: int) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
@@ -89,7 +89,7 @@ def clean_text(value, *, field: str, limit: int) -> str:
     return value.strip()
 
 
-def visible_record(agent: Agent, token, *, key: str, space: Space) -> Record:
+def visible_record(agent: Agent, token: ApiToken, *, key: str, space: Space) -> Record:
     if not isinstance(key, str) or not key.strip() or len(key) > 40:
         raise InvalidInput("Give the record's key, e.g. DEC-12.", details={"key": ["Invalid."]})
     record = (

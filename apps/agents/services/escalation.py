@@ -8,7 +8,7 @@ import hashlib
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.accounts.models import Team, User
+from apps.accounts.models import ApiToken, Team, User
 from apps.agents.models import Agent, Escalation
 from apps.agents.services.checks import agent_for, clean_text, space_for, visible_record
 from apps.core import secret_scan
@@ -44,7 +44,9 @@ def escalation_contact(record: Record, agent: Agent | None) -> tuple[str, list[U
     return contact or ("", [])
 
 
-def _dedupe_key(idempotency_key: str | None, *, record: Record, action: str, why: str, now) -> str:
+def _dedupe_key(
+    idempotency_key: str | None, *, record: Record, action: str, why: str, now: dt.datetime
+) -> str:
     if idempotency_key:
         return "key:" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:64]
     window = int(now.timestamp() // ESCALATION_WINDOW.total_seconds())
@@ -74,7 +76,7 @@ def _clean_request(action: str, why: str, idempotency_key: str | None) -> tuple[
 
 def escalation_create(
     *,
-    token,
+    token: ApiToken,
     guardrail_key: str,
     action: str,
     why: str,

@@ -28,7 +28,7 @@ MAX_EVIDENCE = 5_000
 PROPOSABLE_FIELDS = ("title", "summary", "body", "tags", "anchors")
 
 
-def _base_version(value, record: Record) -> int:
+def _base_version(value: object, record: Record) -> int:
     if value is None:
         return record.version
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -73,7 +73,7 @@ def _normalised(fields: dict[str, Any], *, space: Space) -> dict[str, Any]:
 
 def proposal_new_record(
     *,
-    token,
+    token: ApiToken,
     space: str | None,
     kind: str,
     title: str,
@@ -111,7 +111,7 @@ def proposal_new_record(
 
 def proposal_update(
     *,
-    token,
+    token: ApiToken,
     key: str,
     changes: dict[str, Any],
     space: str | None = None,
@@ -161,7 +161,7 @@ def proposal_update(
 
 def proposal_flag_outdated(
     *,
-    token,
+    token: ApiToken,
     key: str,
     evidence: str = "",
     evidence_url: str = "",

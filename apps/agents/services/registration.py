@@ -22,7 +22,7 @@ from apps.core.text import strip_invisible
 from apps.records import anchors as anchors_mod
 
 
-def _require_admin_of(actor, spaces: Iterable[Space]) -> None:
+def _require_admin_of(actor: User | ApiToken, spaces: Iterable[Space]) -> None:
     user = access.user_of(actor)
     if user is None or isinstance(actor, ApiToken):
         raise Forbidden("Agents are registered by people, signed in.")
@@ -139,7 +139,7 @@ def _unique_slug(name: str) -> str:
 @transaction.atomic
 def agent_create(
     *,
-    actor,
+    actor: User | ApiToken,
     name: str,
     accountable: User | None,
     spaces: Iterable[Space],
@@ -174,7 +174,9 @@ def agent_create(
 
 
 @transaction.atomic
-def agent_update(*, agent: Agent, actor, spaces: Iterable[Space], **changes) -> Agent:
+def agent_update(
+    *, agent: Agent, actor: User | ApiToken, spaces: Iterable[Space], **changes
+) -> Agent:
     """Change an agent's declaration; its tokens follow its spaces at once."""
     spaces = list(spaces)
     agent = Agent.objects.select_for_update().get(pk=agent.pk)
@@ -207,7 +209,7 @@ def agent_update(*, agent: Agent, actor, spaces: Iterable[Space], **changes) -> 
 
 
 @transaction.atomic
-def agent_set_disabled(*, agent: Agent, actor, disabled: bool) -> Agent:
+def agent_set_disabled(*, agent: Agent, actor: User | ApiToken, disabled: bool) -> Agent:
     _require_admin_of(actor, agent.spaces.all())
     agent.disabled_at = timezone.now() if disabled else None
     Agent.objects.filter(pk=agent.pk).update(disabled_at=agent.disabled_at)
@@ -216,7 +218,7 @@ def agent_set_disabled(*, agent: Agent, actor, disabled: bool) -> Agent:
 
 @transaction.atomic
 def agent_token_create(
-    *, agent: Agent, actor, name: str, expires_at: dt.datetime | None = None
+    *, agent: Agent, actor: User | ApiToken, name: str, expires_at: dt.datetime | None = None
 ) -> tuple[ApiToken, str]:
     """A token for the agent: its accountable person's rights narrowed to the agent's spaces,
     read-only. Shown once."""
@@ -236,7 +238,7 @@ def agent_token_create(
 
 
 @transaction.atomic
-def agent_token_revoke(*, agent: Agent, token: ApiToken, actor) -> ApiToken:
+def agent_token_revoke(*, agent: Agent, token: ApiToken, actor: User | ApiToken) -> ApiToken:
     """Revoke one of the agent's tokens at once (idempotent)."""
     if token.agent_id != agent.pk:
         raise NotFound("Token not found.")

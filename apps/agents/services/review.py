@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts import access
-from apps.accounts.models import ApiToken
+from apps.accounts.models import ApiToken, User
 from apps.agents.models import Proposal
 from apps.agents.services.checks import MAX_RATIONALE, clean_text
 from apps.core.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -36,7 +36,7 @@ def can_review(user, proposal: Proposal) -> bool:
     return False
 
 
-def _locked_pending(proposal: Proposal, actor) -> Proposal:
+def _locked_pending(proposal: Proposal, actor: User | ApiToken) -> Proposal:
     if isinstance(actor, ApiToken) or access.user_of(actor) is None:
         raise Forbidden("Proposals are reviewed by people, signed in.")
     current = (
@@ -54,7 +54,7 @@ def _locked_pending(proposal: Proposal, actor) -> Proposal:
     return current
 
 
-def _credit(proposal: Proposal, actor, *, edited: bool) -> str:
+def _credit(proposal: Proposal, actor: User | ApiToken, *, edited: bool) -> str:
     how = "edited and accepted" if edited else "accepted"
     return (
         f"Proposed by agent {proposal.agent.name} (proposal #{proposal.pk}), "
@@ -62,7 +62,9 @@ def _credit(proposal: Proposal, actor, *, edited: bool) -> str:
     )[:300]
 
 
-def _create_record(current: Proposal, actor, *, edits: dict[str, Any] | None) -> Record:
+def _create_record(
+    current: Proposal, actor: User | ApiToken, *, edits: dict[str, Any] | None
+) -> Record:
     fields = {**current.fields, **(edits or {})}
     kind = fields.pop("kind", Record.Kind.DECISION)
     return record_services.record_create(
@@ -82,7 +84,7 @@ def _create_record(current: Proposal, actor, *, edits: dict[str, Any] | None) ->
 
 def _change_record(
     current: Proposal,
-    actor,
+    actor: User | ApiToken,
     *,
     record_id: int,
     edits: dict[str, Any] | None,
@@ -119,7 +121,7 @@ def _change_record(
 def proposal_accept(
     *,
     proposal: Proposal,
-    actor,
+    actor: User | ApiToken,
     edits: dict[str, Any] | None = None,
     seen_version: int | None = None,
     note: str = "",
@@ -156,7 +158,7 @@ def proposal_accept(
 
 
 @transaction.atomic
-def proposal_reject(*, proposal: Proposal, actor, note: str) -> Proposal:
+def proposal_reject(*, proposal: Proposal, actor: User | ApiToken, note: str) -> Proposal:
     """Reject with a note the agent reads back (required)."""
     current = _locked_pending(proposal, actor)
     note = clean_text(note, field="note", limit=MAX_RATIONALE)
