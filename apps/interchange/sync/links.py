@@ -4,6 +4,7 @@ a sync, and which links a push webhook concerns."""
 from __future__ import annotations
 
 import re
+from functools import partial
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -159,5 +160,5 @@ def pull_after_push(*, repository: str, ref: str) -> int:
 
     ids = links_for_push(repository=repository, ref=ref)
     for link_id in ids:
-        transaction.on_commit(lambda link_id=link_id: sync_repo.delay(link_id))
+        transaction.on_commit(partial(sync_repo.delay, link_id))
     return len(ids)

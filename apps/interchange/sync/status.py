@@ -68,7 +68,7 @@ def result_of(link: RepoLink) -> str:
 
 def combined(outcomes: list[SyncOutcome]) -> SyncOutcome:
     """A pull and a push as one outcome: the worse result, both messages."""
-    order = [RepoLink.Result.OK, RepoLink.Result.WAITING, RepoLink.Result.FAILED]
+    order: list[str] = [RepoLink.Result.OK, RepoLink.Result.WAITING, RepoLink.Result.FAILED]
     worst = max((o.result for o in outcomes), key=order.index)
     return SyncOutcome(
         worst,
