@@ -282,6 +282,26 @@ def test_the_credential_is_stored_encrypted_and_never_shown_or_logged(
         _link(space, admin_user, "https://oauth2:abc@gitlab.example.com/acme/kb.git")
 
 
+def test_the_django_admin_shows_a_repo_link_read_only_and_never_its_credential(
+    client, space, admin_user, django_user_model
+):
+    link = _link(
+        space, admin_user, "http://127.0.0.1:9/acme/kb.git", credential="glpat-s3cr3t-t0ken"
+    )
+    staff = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
+    client.force_login(staff, backend=MODEL_BACKEND)
+    base = "/admin/interchange/repolink/"
+
+    page = client.get(f"{base}{link.pk}/change/")
+
+    assert page.status_code == 200 and "acme/kb.git" in page.content.decode()
+    assert link.credential_sealed not in page.content.decode()
+    assert b'name="_save"' not in page.content
+    assert client.get(f"{base}add/").status_code == 403
+    assert client.get("/admin/interchange/sourceid/add/").status_code == 403
+    assert client.get("/admin/interchange/importbaseline/add/").status_code == 403
+
+
 @pytest.mark.django_db
 def test_only_admins_link_and_editors_sync(client, space, owner, viewer, admin_user, remote):
     bare, _ = remote

@@ -42,20 +42,15 @@ def _by_owner(attention: RecordQuerySet) -> list[dict]:
         "total": Count("id"),
     }
     rows: list[dict[str, Any]] = []
-    for row in (
-        attention.filter(owner_user__isnull=False)
-        .values("owner_user_id")
-        .annotate(**counts)
-        .order_by("-total", "owner_user_id")[:OWNERS_SHOWN]
-    ):
-        rows.append({**row, "filter": f"u:{row['owner_user_id']}"})
-    for row in (
-        attention.filter(owner_team__isnull=False)
-        .values("owner_team_id")
-        .annotate(**counts)
-        .order_by("-total", "owner_team_id")[:OWNERS_SHOWN]
-    ):
-        rows.append({**row, "filter": f"t:{row['owner_team_id']}"})
+    for owner, prefix in (("owner_user", "u"), ("owner_team", "t")):
+        column = f"{owner}_id"
+        for row in (
+            attention.filter(**{f"{owner}__isnull": False})
+            .values(column)
+            .annotate(**counts)
+            .order_by("-total", column)[:OWNERS_SHOWN]
+        ):
+            rows.append({**row, "filter": f"{prefix}:{row[column]}"})
     users = User.objects.in_bulk([r["owner_user_id"] for r in rows if r.get("owner_user_id")])
     teams = Team.objects.in_bulk([r["owner_team_id"] for r in rows if r.get("owner_team_id")])
     for row in rows:
