@@ -15,14 +15,8 @@ class ImportJobAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.register(SourceId)
-class SourceIdAdmin(admin.ModelAdmin):
-    """Front-matter ids the import matched records by (read-only: the import owns them)."""
-
-    list_display = ("value", "record", "space")
-    search_fields = ("value", "record__key", "space__slug")
-    list_select_related = ("record", "space")
-    readonly_fields = ("space", "record", "value")
+class _ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows the app writes itself: shown, never added or changed here."""
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -31,8 +25,18 @@ class SourceIdAdmin(admin.ModelAdmin):
         return False
 
 
+@admin.register(SourceId)
+class SourceIdAdmin(_ReadOnlyAdmin):
+    """Front-matter ids the import matched records by (read-only: the import owns them)."""
+
+    list_display = ("value", "record", "space")
+    search_fields = ("value", "record__key", "space__slug")
+    list_select_related = ("record", "space")
+    readonly_fields = ("space", "record", "value")
+
+
 @admin.register(ImportBaseline)
-class ImportBaselineAdmin(admin.ModelAdmin):
+class ImportBaselineAdmin(_ReadOnlyAdmin):
     """What the last import left in each record (read-only). Deleting one makes the next import
     of that record's file win over edits made in the app, like --overwrite-edits."""
 
@@ -41,15 +45,9 @@ class ImportBaselineAdmin(admin.ModelAdmin):
     list_select_related = ("record",)
     readonly_fields = ("record", "fields", "facts", "imported_at")
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(RepoLink)
-class RepoLinkAdmin(admin.ModelAdmin):
+class RepoLinkAdmin(_ReadOnlyAdmin):
     """Spaces linked to repository folders (read-only: space admins set them on the sync page,
     where the credential is entered; it is never shown here either)."""
 
@@ -59,9 +57,3 @@ class RepoLinkAdmin(admin.ModelAdmin):
     list_select_related = ("space",)
     exclude = ("credential_sealed",)
     readonly_fields = [f.name for f in RepoLink._meta.fields if f.name != "credential_sealed"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False

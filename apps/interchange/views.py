@@ -93,6 +93,10 @@ def export_zip(request: HttpRequest, slug: str) -> HttpResponse:
     return response
 
 
+# The link's settings shown back in the form (never the credential).
+_LINK_FIELDS = ("remote_url", "branch", "folder", "push_branch", "username")
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def sync_page(request: HttpRequest, slug: str) -> HttpResponse:
@@ -104,49 +108,15 @@ def sync_page(request: HttpRequest, slug: str) -> HttpResponse:
         access.can_admin(request.user, space),
         access.can_edit(request.user, space),
     )
-    initial = (
-        {
-            "remote_url": link.remote_url,
-            "branch": link.branch,
-            "folder": link.folder,
-            "push_branch": link.push_branch,
-            "username": link.username,
-        }
-        if link
-        else None
-    )
+    initial = {name: getattr(link, name) for name in _LINK_FIELDS} if link else None
     action = request.POST.get("action", "")
     form = RepoLinkForm(request.POST if action == "save" else None, initial=initial)
     status, error = 200, ""
     if request.method == "POST":
         try:
-            if action == "save":
-                if form.is_valid():
-                    data = dict(form.cleaned_data)
-                    remove = data.pop("remove_credential")
-                    credential = data.pop("credential") or None
-                    sync.repo_link_save(
-                        space=space,
-                        actor=request.user,
-                        credential="" if remove else credential,
-                        **data,
-                    )
-                    messages.success(request, "Repository settings saved.")
-                    return redirect("interchange:sync", slug=space.slug)
-                status = 400
-            elif action in ("pull", "push", "sync"):
-                link = sync.require_sync_rights(space=space, actor=request.user)
-                runner = {
-                    "pull": lambda: [sync.repo_pull(link=link)],
-                    "push": lambda: [sync.repo_push(link=link)],
-                    "sync": lambda: sync.repo_sync(link=link),
-                }[action]
-                for outcome in runner():
-                    level = messages.error if outcome.result == "failed" else messages.info
-                    level(request, outcome.message)
+            if _sync_action(request, space, action, form):
                 return redirect("interchange:sync", slug=space.slug)
-            else:
-                status = 400
+            status = 400
         except ServiceError as exc:
             error = exc.message
             status = 403 if exc.code == "forbidden" else 400
@@ -163,3 +133,34 @@ def sync_page(request: HttpRequest, slug: str) -> HttpResponse:
         },
         status=status,
     )
+
+
+def _sync_action(request: HttpRequest, space: Space, action: str, form: RepoLinkForm) -> bool:
+    """Save the settings, or pull / push / sync, leaving the outcome as messages; False when
+    the form or the action is not valid."""
+    if action == "save":
+        if not form.is_valid():
+            return False
+        data = dict(form.cleaned_data)
+        remove = data.pop("remove_credential")
+        credential = data.pop("credential") or None
+        sync.repo_link_save(
+            space=space,
+            actor=request.user,
+            credential="" if remove else credential,
+            **data,
+        )
+        messages.success(request, "Repository settings saved.")
+        return True
+    if action not in ("pull", "push", "sync"):
+        return False
+    link = sync.require_sync_rights(space=space, actor=request.user)
+    runner = {
+        "pull": lambda: [sync.repo_pull(link=link)],
+        "push": lambda: [sync.repo_push(link=link)],
+        "sync": lambda: sync.repo_sync(link=link),
+    }[action]
+    for outcome in runner():
+        level = messages.error if outcome.result == "failed" else messages.info
+        level(request, outcome.message)
+    return True

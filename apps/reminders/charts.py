@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,8 +71,26 @@ def trend_chart(points: list[dict], *, today: dt.date) -> dict:
     def y(value: float) -> float:
         return HEIGHT - (HEIGHT - TOP_PAD) * value / top
 
-    ticks = [Tick(value=v, y=round(y(v), 1)) for v in ticks_values]
+    first, last = points[0], points[-1]
+    summary = ", ".join(f"{LABELS[s].lower()} {first[s]} to {last[s]}" for s in STATES)
+    return {
+        "empty": False,
+        "height": HEIGHT,
+        "days": TREND_DAYS,
+        "ticks": [Tick(value=v, y=round(y(v), 1)) for v in ticks_values],
+        "areas": _areas(points, start, y),
+        "weeks": weeks,
+        "legend": _legend(first, last),
+        "table": _weekly(points, weeks, start),
+        "since": first["day"],
+        "latest": last["day"],
+        "summary": f"Records per freshness state from {first['day']:%d %b} to "
+        f"{last['day']:%d %b}: {summary}.",
+    }
 
+
+def _areas(points: list[dict], start: dt.date, y: Callable[[float], float]) -> list[dict]:
+    """One stacked polygon per state (and its upper edge), in plot units."""
     # Each snapshot covers its day: [d, d + 1). Inner points sit mid-day; the first and last
     # snapshot are stretched to their day's edges, so even a single snapshot shows as a bar.
     xs: list[float] = []
@@ -98,8 +117,11 @@ def trend_chart(points: list[dict], *, today: dt.date) -> dict:
         polygon = " ".join(f"{_fmt(a)},{_fmt(b)}" for a, b in upper + lower[::-1])
         edge = " ".join(f"{_fmt(a)},{_fmt(b)}" for a, b in upper)
         areas.append({"state": state, "label": LABELS[state], "polygon": polygon, "edge": edge})
+    return areas
 
-    first, last = points[0], points[-1]
+
+def _legend(first: dict, last: dict) -> list[dict]:
+    """Each state's latest count and share, and how its share moved since the first snapshot."""
     first_total = sum(first[s] for s in STATES) or 1
     last_total = sum(last[s] for s in STATES) or 1
     legend = []
@@ -114,8 +136,12 @@ def trend_chart(points: list[dict], *, today: dt.date) -> dict:
                 "change": change,
             }
         )
+    return legend
 
-    # One row per week: the last snapshot taken in it (the table and the hover titles).
+
+def _weekly(points: list[dict], weeks: list[dict[str, Any]], start: dt.date) -> list[dict]:
+    """One row per week: the last snapshot taken in it (the table and, set on each of `weeks`,
+    the hover titles)."""
     by_week: dict[int, dict] = {}
     for p in points:
         by_week[(p["day"] - start).days // 7] = p
@@ -131,22 +157,7 @@ def trend_chart(points: list[dict], *, today: dt.date) -> dict:
                     "total": sum(snap[s] for s in STATES),
                 }
             )
-
-    summary = ", ".join(f"{LABELS[s].lower()} {first[s]} to {last[s]}" for s in STATES)
-    return {
-        "empty": False,
-        "height": HEIGHT,
-        "days": TREND_DAYS,
-        "ticks": ticks,
-        "areas": areas,
-        "weeks": weeks,
-        "legend": legend,
-        "table": table,
-        "since": first["day"],
-        "latest": last["day"],
-        "summary": f"Records per freshness state from {first['day']:%d %b} to "
-        f"{last['day']:%d %b}: {summary}.",
-    }
+    return table
 
 
 def share_bar(shares: list[dict]) -> list[dict]:

@@ -322,17 +322,10 @@ def still_true(request, token: str):
             nonce=payload.nonce,
             valid_until=request.POST.get("valid_until") or None,
         )
-    except InvalidInput as exc:
-        if "valid_until" in (exc.details or {}):
+    except (InvalidInput, Forbidden) as exc:
+        if isinstance(exc, InvalidInput) and "valid_until" in (exc.details or {}):
             # A bad new valid-until date: ask again (the link was not used up).
             return _confirm(request, record, user, "still_true", error=str(exc), status=400)
-        return render(
-            request,
-            "reminders/message.html",
-            {"heading": "Not verified", "text": str(exc)},
-            status=403,
-        )
-    except Forbidden as exc:
         return render(
             request,
             "reminders/message.html",

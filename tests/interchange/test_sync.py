@@ -9,6 +9,7 @@ import time
 import pytest
 from django.core.management import CommandError, call_command
 
+from apps.core.errors import Forbidden, InvalidInput
 from apps.interchange import sync
 from apps.interchange.models import RepoLink
 from apps.records import services as record_services
@@ -277,14 +278,34 @@ def test_the_credential_is_stored_encrypted_and_never_shown_or_logged(
     # Saving without a credential keeps it; the address may not carry one.
     _link(space, admin_user, "http://127.0.0.1:9/acme/kb.git", username="oauth2")
     assert RepoLink.objects.get(pk=link.pk).has_credential
-    with pytest.raises(sync.InvalidInput, match="token"):
+    with pytest.raises(InvalidInput, match="token"):
         _link(space, admin_user, "https://oauth2:abc@gitlab.example.com/acme/kb.git")
+
+
+def test_the_django_admin_shows_a_repo_link_read_only_and_never_its_credential(
+    client, space, admin_user, django_user_model
+):
+    link = _link(
+        space, admin_user, "http://127.0.0.1:9/acme/kb.git", credential="glpat-s3cr3t-t0ken"
+    )
+    staff = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
+    client.force_login(staff, backend=MODEL_BACKEND)
+    base = "/admin/interchange/repolink/"
+
+    page = client.get(f"{base}{link.pk}/change/")
+
+    assert page.status_code == 200 and "acme/kb.git" in page.content.decode()
+    assert link.credential_sealed not in page.content.decode()
+    assert b'name="_save"' not in page.content
+    assert client.get(f"{base}add/").status_code == 403
+    assert client.get("/admin/interchange/sourceid/add/").status_code == 403
+    assert client.get("/admin/interchange/importbaseline/add/").status_code == 403
 
 
 @pytest.mark.django_db
 def test_only_admins_link_and_editors_sync(client, space, owner, viewer, admin_user, remote):
     bare, _ = remote
-    with pytest.raises(sync.Forbidden):
+    with pytest.raises(Forbidden):
         _link(space, owner, f"file://{bare}")
     link = _link(space, admin_user, f"file://{bare}")
     client.force_login(viewer, backend=MODEL_BACKEND)
@@ -409,13 +430,13 @@ def test_a_second_sync_of_the_same_space_waits_its_turn(space, linked):
     other = connections.create_connection("default")
     try:
         with other.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock(%s)", [sync._LOCK_BASE + link.pk])
+            cursor.execute("SELECT pg_advisory_lock(%s)", [sync.git.LOCK_BASE + link.pk])
         outcome = sync.repo_pull(link=link)
         assert outcome.result == "failed" and "already running" in outcome.message
         assert not Record.objects.filter(space=space).exists()
     finally:
         with other.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [sync._LOCK_BASE + link.pk])
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [sync.git.LOCK_BASE + link.pk])
         other.close()
     again = sync.repo_pull(link=link)
     assert again.result == "ok", again.message

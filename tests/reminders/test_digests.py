@@ -403,7 +403,7 @@ def test_ranking_past_the_sql_prefilter_still_puts_the_most_urgent_first(space, 
 
     # With more records than the prefilter keeps, SQL picks the candidates by the same
     # state, then impact x days score: the top two are the same two.
-    monkeypatch.setattr(selectors, "RANK_CANDIDATES", 2)
+    monkeypatch.setattr(selectors.ranking, "RANK_CANDIDATES", 2)
     [group] = selectors.digest_items(user=owner, now=now)
     assert [i.record.key for i in group.items] == expected[:2]
     assert (group.total, group.more) == (4, 2)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from apps.accounts.models import ApiToken
 from apps.records.models import Record, SuspectReason
@@ -283,6 +284,40 @@ def test_drift_command_dry_run_changes_nothing_and_lists_what_it_would_mark(
     assert (
         Record.objects.get(pk=billing.pk).freshness == "unverified"
     )  # never verified, not flagged
+
+
+def test_the_drift_command_dry_run_names_exactly_the_records_the_real_run_marks(
+    tmp_path, anchored, space, owner, capsys
+):
+    """Twins: the dry run and the real run of one range agree record for record (the dry run
+    once had a matcher of its own)."""
+    readme = make_record(space=space, actor=owner, anchors=["README.md"])
+    docs = make_record(space=space, actor=owner, anchors=["docs/*.md"])
+    archived = make_record(space=space, actor=owner, anchors=["web/"])
+    Record.objects.filter(pk=archived.pk).update(archived_at=timezone.now())
+    repo = _checkout(tmp_path)
+    for name in ("tools/lint.py", "tools/deep/nested.py", "web/static/app.js", "README.md"):
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text("x\n")
+    (repo / "docs" / "deep").mkdir(parents=True)
+    (repo / "docs" / "deep" / "below.md").write_text("x\n")  # deeper than docs/*.md reaches
+    _git(repo, "add", ".")
+    _git(repo, "-c", "user.email=a@b.c", "-c", "user.name=A", "commit", "-qm", "three")
+    command = ["drift", "--repo", "acme/payments", "--since", "HEAD~2", "--path", str(repo)]
+
+    call_command(*command, "--dry-run")
+    out = capsys.readouterr().out
+    listed = out.split("would be marked suspect:\n", 1)[1].splitlines()
+    would = {line.split()[0] for line in listed}
+    call_command(*command)
+    marked = {
+        f"{r.record.space.slug}/{r.record.key}"
+        for r in SuspectReason.objects.filter(cause=SuspectReason.Cause.CODE_CHANGED)
+    }
+
+    billing, tools, web = anchored
+    assert would == marked == {f"{space.slug}/{r.key}" for r in (billing, tools, web, readme)}
+    assert docs.key not in out and archived.key not in out
 
 
 def test_drift_command_reports_odd_file_names_as_git_stores_them(tmp_path, space, owner):

@@ -5,7 +5,7 @@ import time_machine
 from django.utils import timezone
 
 from apps.accounts import services as account_services
-from apps.records import services
+from apps.records import policy, services
 from apps.records.models import Record, SuspectReason
 from apps.reminders import services as reminders
 from apps.reminders.models import DriftReport
@@ -393,3 +393,33 @@ def test_an_owner_who_leaves_and_rejoins_does_not_get_their_records_back(space, 
 
     assert _fresh(record).owner_user is None
     assert _fresh(record).freshness == "suspect"
+
+
+def test_the_hourly_and_nightly_sweeps_store_what_the_python_derivation_says(space, owner):
+    """Twins: the sweep's SQL (`policy.freshness_sql` in `_changed_states`) and
+    `policy.freshness_for` agree on every record, day after day, for the hourly sweep (only
+    records near their review date) and the nightly full one."""
+    start = timezone.now()
+    today = timezone.localdate(start)
+    made = [
+        make_record(space=space, actor=owner, kind="guardrail", now=start),
+        make_record(space=space, actor=owner, kind="decision", impact="high", now=start),
+        make_record(space=space, actor=owner, kind="intent", now=start),
+        make_record(space=space, actor=owner, valid_until=today + dt.timedelta(days=9), now=start),
+        make_record(space=space, actor=owner, owner_user=owner, kind="constraint", now=start),
+    ]
+    services.record_verify(record=made[-1], actor=owner, now=start)
+    ids = [r.pk for r in made]
+
+    def python_states(now):
+        records = Record.objects.filter(pk__in=ids).select_related("space")
+        return {r.pk: policy.record_freshness(r, now=now) for r in records}
+
+    seen = set()
+    for day in range(80):
+        now = start + dt.timedelta(days=day, hours=1)
+        reminders.sweep(now=now, full=day % 30 == 0)
+        stored = dict(Record.objects.filter(pk__in=ids).values_list("pk", "freshness"))
+        assert stored == python_states(now), day
+        seen |= set(stored.values())
+    assert seen >= {"unverified", "fresh", "due", "stale", "suspect"}
