@@ -22,7 +22,7 @@ from apps.chat.models import ChatChannel, ChatPreference
 from apps.chat.transport import SendError, check_webhook_url, post
 from apps.core.errors import Forbidden, InvalidInput, NotFound
 from apps.core.links import absolute_url
-from apps.interchange.sync import seal, unseal
+from apps.core.sealing import seal, unseal
 from apps.reminders import selectors as reminder_selectors
 from apps.reminders import services as reminder_services
 from apps.reminders.models import Delivery
@@ -215,7 +215,7 @@ def plan(
     now = now or timezone.now()
     with_channel = ChatChannel.objects.values("space_id")
     if kind == Delivery.Kind.DIGEST:
-        attention = reminder_selectors._attention_qs(now).filter(space_id__in=with_channel)
+        attention = reminder_selectors.attention_qs(now).filter(space_id__in=with_channel)
         pairs = set(
             attention.filter(owner_user_id__in=users).values_list("owner_user_id", "space_id")
         )

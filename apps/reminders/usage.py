@@ -1,15 +1,17 @@
-"""How often records were returned to AI tools: the hook into the retrieval usage log.
-
-The retrieval app (when installed) logs every context fetch; `apps.retrieval.selectors.
-record_usage` counts them per record. Without that app, or for records never fetched, usage is 0.
-"""
+"""How often records were returned to AI tools, and the questions they could not answer: the
+reminders' view of the retrieval usage log (`apps.retrieval` logs every context fetch; a record
+never fetched has usage 0)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 
-from django.apps import apps as django_apps
+from django.db.models import Count
+from django.utils import timezone
+
+from apps.retrieval.models import ContextResult, Gap
+from apps.retrieval.selectors import record_usage
 
 log = logging.getLogger(__name__)
 USAGE_WINDOW_DAYS = 30
@@ -18,11 +20,7 @@ USAGE_WINDOW_DAYS = 30
 def usage_counts(record_ids, *, since: dt.datetime | None = None) -> dict[int, int]:
     """{record_id: times returned by context fetches in the last 30 days}; missing means 0."""
     ids = list(record_ids)
-    if not ids or not django_apps.is_installed("apps.retrieval"):
-        return {}
-    try:
-        from apps.retrieval.selectors import record_usage
-    except ImportError:
+    if not ids:
         return {}
     try:
         return {
@@ -33,15 +31,8 @@ def usage_counts(record_ids, *, since: dt.datetime | None = None) -> dict[int, i
         return {}
 
 
-def open_gaps(*, space_ids, limit: int = 10) -> list | None:
-    """Open gaps (questions AI tools could not get answered) in these spaces, most asked first;
-    None when the retrieval app is not installed."""
-    if not django_apps.is_installed("apps.retrieval"):
-        return None
-    try:
-        from apps.retrieval.models import Gap
-    except ImportError:
-        return None
+def open_gaps(*, space_ids, limit: int = 10) -> list[Gap]:
+    """Open gaps (questions AI tools could not get answered) in these spaces, most asked first."""
     return list(
         Gap.objects.filter(space_id__in=list(space_ids), status=Gap.Status.OPEN)
         .select_related("space")
@@ -52,13 +43,6 @@ def open_gaps(*, space_ids, limit: int = 10) -> list | None:
 def most_used(records, *, limit: int, since: dt.datetime | None = None) -> dict[int, int]:
     """{record_id: fetches} of the `limit` records of the `records` queryset that context
     fetches returned most often in the last 30 days, most used first (one query)."""
-    if not django_apps.is_installed("apps.retrieval"):
-        return {}
-    from django.db.models import Count
-    from django.utils import timezone
-
-    from apps.retrieval.models import ContextResult
-
     since = since or timezone.now() - dt.timedelta(days=USAGE_WINDOW_DAYS)
     rows = (
         ContextResult.objects.filter(record__in=records.values("pk"), created_at__gte=since)

@@ -9,6 +9,7 @@ import time
 import pytest
 from django.core.management import CommandError, call_command
 
+from apps.core import sealing
 from apps.core.errors import Forbidden, InvalidInput
 from apps.interchange import sync
 from apps.interchange.models import RepoLink
@@ -266,7 +267,7 @@ def test_the_credential_is_stored_encrypted_and_never_shown_or_logged(
         credential="glpat-s3cr3t-t0ken",
     )
     assert "glpat-s3cr3t-t0ken" not in link.credential_sealed
-    assert sync.unseal(link.credential_sealed) == "glpat-s3cr3t-t0ken"
+    assert sealing.unseal(link.credential_sealed) == "glpat-s3cr3t-t0ken"
     outcome = sync.repo_pull(link=link)
     assert outcome.result == "failed"
     client.force_login(admin_user, backend=MODEL_BACKEND)

@@ -52,7 +52,7 @@ def test_the_sql_priority_equals_the_python_urgency_without_usage(space, owner):
 
     in_sql = dict(
         Record.objects.filter(pk__in=[r.pk for r in records])
-        .annotate(priority=selectors._sql_priority(now))
+        .annotate(priority=selectors.sql_priority(now))
         .values_list("pk", "priority")
     )
     for record in Record.objects.filter(pk__in=[r.pk for r in records]):

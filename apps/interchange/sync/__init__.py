@@ -13,7 +13,6 @@ This package is the door the views, the API, the tasks and the commands use.
 """
 
 from apps.interchange.models import RepoLink
-from apps.interchange.sync.git import seal, unseal
 from apps.interchange.sync.links import (
     links_for_push,
     pull_after_push,
@@ -45,6 +44,4 @@ __all__ = [
     "repo_push",
     "repo_sync",
     "require_sync_rights",
-    "seal",
-    "unseal",
 ]

@@ -1,48 +1,22 @@
-"""The plumbing of a repository sync: the sealed credential, git runs against the remote, and
+"""The plumbing of a repository sync: git runs against the remote, and
 the advisory lock that keeps two syncs of one space apart."""
 
 from __future__ import annotations
 
 import base64
-import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.db import connection
 
 from apps.core.errors import Conflict, InvalidInput
+from apps.core.sealing import unseal
 from apps.interchange import gitcli
 from apps.interchange.models import RepoLink
 
 LOCK_BASE = 0x6B62_0000_0000  # advisory lock keys of repository syncs: this + the link's id
-
-
-# --- the credential: encrypted at rest, never shown back, never logged ---------------------------
-
-
-def _fernet() -> Fernet:
-    key = hashlib.sha256(("contextkb.repo-credential:" + settings.SECRET_KEY).encode()).digest()
-    return Fernet(base64.urlsafe_b64encode(key))
-
-
-def seal(secret: str) -> str:
-    return _fernet().encrypt(secret.encode()).decode() if secret else ""
-
-
-def unseal(sealed: str) -> str:
-    if not sealed:
-        return ""
-    try:
-        return _fernet().decrypt(sealed.encode()).decode()
-    except InvalidToken:
-        # SECRET_KEY was rotated: the token must be entered again.
-        raise InvalidInput(
-            "The stored credential can no longer be read (the server's secret key changed). "
-            "Enter the access token again on the sync page."
-        ) from None
 
 
 class Remote:
@@ -54,7 +28,9 @@ class Remote:
         self.link = link
         self.env: dict[str, str] = {}
         self.secrets: list[str] = []
-        token = unseal(link.credential_sealed)
+        token = unseal(
+            link.credential_sealed, enter_again="Enter the access token again on the sync page."
+        )
         if token:
             user = link.username or "x-access-token"
             basic = base64.b64encode(f"{user}:{token}".encode()).decode()

@@ -13,8 +13,8 @@ from django.db import transaction
 from apps.accounts import access
 from apps.accounts.models import Space, User
 from apps.core.errors import Forbidden, InvalidInput, NotFound
+from apps.core.sealing import seal
 from apps.interchange.models import RepoLink
-from apps.interchange.sync.git import seal
 
 _SCHEMES = ("https", "http", "ssh", "git")
 _SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:[\w./~-]+$")  # git@github.com:acme/kb.git

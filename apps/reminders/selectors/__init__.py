@@ -37,10 +37,6 @@ from apps.reminders.selectors.ranking import (
     urgency,
 )
 
-# The names these had before the split (apps.chat and the twins test use them).
-_attention_qs = attention_qs
-_sql_priority = sql_priority
-
 __all__ = [
     "DIGEST_LIMIT",
     "ESCALATION_LIMIT",
