@@ -305,3 +305,11 @@ def link_candidates(*, principal, record: Record, text: str, limit: int = 8) -> 
         .order_by("-rank", "kind", "number")[: max(0, limit - len(by_key))]
     )
     return by_key + list(rest)
+
+
+def revision_number(record: Record, *, version: int | None = None) -> int | None:
+    """The newest revision number of `record` (at `version`, if given)."""
+    revisions = record.revisions.order_by("-number")
+    if version is not None:
+        revisions = revisions.filter(version=version)
+    return revisions.values_list("number", flat=True).first()
