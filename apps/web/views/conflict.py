@@ -34,50 +34,14 @@ def conflict_page(request: HttpRequest, record: Record, form: RecordForm) -> Htt
         if your_version
         else None
     )
-    names = [(n, label) for n, label in CONFLICT_FIELDS if n in form.fields]
-    base = _values_from_snapshot(base_revision.snapshot) if base_revision else None
-    theirs = _values_from_record(current)
-    mine = _values_from_form(form)
     saved_revision = revision_number(current)
-    rows, merged = [], {}
-    for name, label in names:
-        t, m = theirs[name], mine[name]
-        b = base[name] if base is not None else None
-        if t == m:
-            merged[name] = t
-            continue
-        if b == m:
-            who = "theirs"  # only they changed it: keep theirs
-            merged[name] = t
-        elif b == t:
-            who = "mine"  # only you changed it: yours
-            merged[name] = m
-        else:
-            who = "both"  # you both changed it, differently: ask
-        a_text, b_text = (
-            (_owner_text(t), _owner_text(m)) if name == "owner" else (_text(t), _text(m))
-        )
-        diff = list(
-            difflib.unified_diff(
-                a_text.splitlines(),
-                b_text.splitlines(),
-                f"r{saved_revision} (saved)",
-                "your edit",
-                lineterm="",
-            )
-        )
-        rows.append(
-            {
-                "name": name,
-                "label": label,
-                "who": who,
-                "theirs": a_text,
-                "mine": b_text,
-                "theirs_value": t,
-                "mine_value": m,
-                "diff": diff,
-            }
-        )
+    rows, merged = _merge(
+        [(n, label) for n, label in CONFLICT_FIELDS if n in form.fields],
+        base=_values_from_snapshot(base_revision.snapshot) if base_revision else None,
+        theirs=_values_from_record(current),
+        mine=_values_from_form(form),
+        saved_revision=saved_revision,
+    )
     if not rows:
         # What is saved is exactly what this form holds: the same form sent twice, or two people
         # making the same change. Nothing to resolve.
@@ -107,6 +71,62 @@ def conflict_page(request: HttpRequest, record: Record, form: RecordForm) -> Htt
         },
         status=409,
     )
+
+
+def _merge(
+    names: list[tuple[str, str]],
+    *,
+    base: dict[str, str] | None,
+    theirs: dict[str, str],
+    mine: dict[str, str],
+    saved_revision: int | None,
+) -> tuple[list[dict], dict[str, str]]:
+    """(a row for each field that differs, the merged values of the fields decided without a
+    question). Without the base version every difference is a question."""
+    rows, merged = [], {}
+    for name, label in names:
+        t, m = theirs[name], mine[name]
+        b = base[name] if base is not None else None
+        if t == m:
+            merged[name] = t
+            continue
+        if b == m:
+            who = "theirs"  # only they changed it: keep theirs
+            merged[name] = t
+        elif b == t:
+            who = "mine"  # only you changed it: yours
+            merged[name] = m
+        else:
+            who = "both"  # you both changed it, differently: ask
+        rows.append(_row(name, label, who=who, theirs=t, mine=m, saved_revision=saved_revision))
+    return rows, merged
+
+
+def _row(
+    name: str, label: str, *, who: str, theirs: str, mine: str, saved_revision: int | None
+) -> dict:
+    """One field of the conflict page: both values as text, and their diff."""
+    show = _owner_text if name == "owner" else _text
+    a_text, b_text = show(theirs), show(mine)
+    diff = list(
+        difflib.unified_diff(
+            a_text.splitlines(),
+            b_text.splitlines(),
+            f"r{saved_revision} (saved)",
+            "your edit",
+            lineterm="",
+        )
+    )
+    return {
+        "name": name,
+        "label": label,
+        "who": who,
+        "theirs": a_text,
+        "mine": b_text,
+        "theirs_value": theirs,
+        "mine_value": mine,
+        "diff": diff,
+    }
 
 
 def _values_from_snapshot(snap: dict) -> dict[str, str]:

@@ -3,7 +3,9 @@ of views.conflict), supersede, and the markdown preview."""
 
 from __future__ import annotations
 
+import functools
 import secrets
+from collections.abc import Callable
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -13,6 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from apps.accounts.models import Space
 from apps.core import secret_scan
 from apps.core.errors import InvalidInput, VersionConflict
 from apps.core.markdown import render_markdown
@@ -71,66 +74,99 @@ def record_create(request: HttpRequest, slug: str) -> HttpResponse:
     if not space.can_edit:
         raise PermissionDenied(f"You need to be an editor of {space.name} to add records.")
     kind = _kind_from(request)
+    # "Create record from this gap" (retrieval's gaps page): the question as the title, and the
+    # gap closed as answered once the record exists.
+    from_gap = _gap_id(request)
+    if request.method == "POST" and "switch_kind" in request.POST:
+        form = _switched_kind_form(request, space=space, kind=kind)
+    else:
+        initial = _new_record_initial(request, space=space, kind=kind)
+        form = RecordForm(request.POST or None, space=space, kind=kind, initial=initial)
+    # (The switched form is unbound, so never valid: it is shown, not saved.)
+    if request.method == "POST" and form.is_valid():
+        fields = form.service_fields()
+        try:
+            record = _create_once(
+                request,
+                form,
+                space=space,
+                fingerprint=form_fingerprint(kind, fields),
+                write=functools.partial(
+                    services.record_create,
+                    space=space,
+                    kind=kind,
+                    actor=request.user,
+                    message=form.cleaned_data.get("message") or "",
+                    allow_secrets=_allow_secrets(request),
+                    **fields,
+                ),
+            )
+        except InvalidInput as exc:
+            _service_refused(form, exc)
+        except _AlreadySent as sent:
+            if sent.same_content:
+                return redirect(sent.record.get_absolute_url())
+            form = _sent_before(request, form, sent.record, space=space, kind=kind)
+        else:
+            messages.success(request, f"{record.key} created.")
+            _warn_about_anchors(request, form)
+            if from_gap:
+                gap_answer(gap_id=from_gap, record=record, actor=request.user)
+            return redirect(record.get_absolute_url())
+    return _render_form(
+        request, space=space, form=form, kind=kind, mode="create", from_gap=from_gap
+    )
+
+
+def _new_record_initial(request: HttpRequest, *, space: Space, kind: str) -> dict[str, str]:
     # A kind without a body template starts empty (a new kind must not make this page fail).
     initial = {"body": BODY_TEMPLATES.get(kind, ""), "status": Record.Status.DRAFT}
     if request.user.memberships.filter(space=space).exists():
         initial["owner"] = owners.form_value(user_id=request.user.pk, team_id=None)
-    # "Create record from this gap" (retrieval's gaps page): the question as the title, and the
-    # gap closed as answered once the record exists.
-    from_gap = _gap_id(request)
     if request.method == "GET" and request.GET.get("title"):
         initial["title"] = request.GET["title"].replace("\x00", "")[:200]
-    if request.method == "POST" and "switch_kind" in request.POST:
-        # Another kind was picked: show the same editor for that kind, keeping what was typed.
-        initial, body_kept = _switch_kind(request, kind)
-        if body_kept:
-            messages.info(
-                request,
-                f"Kept your text; the {Record.Kind(kind).label.lower()} template was not applied.",
-            )
-        form = RecordForm(space=space, kind=kind, initial=initial)
-        return _render_form(
-            request, space=space, form=form, kind=kind, mode="create", from_gap=from_gap
+    return initial
+
+
+def _switched_kind_form(request: HttpRequest, *, space: Space, kind: str) -> RecordForm:
+    """Another kind was picked: the same editor for that kind, keeping what was typed."""
+    initial, body_kept = _switch_kind(request, kind)
+    if body_kept:
+        messages.info(
+            request,
+            f"Kept your text; the {Record.Kind(kind).label.lower()} template was not applied.",
         )
-    form = RecordForm(request.POST or None, space=space, kind=kind, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        fields = form.service_fields()
-        token = form.cleaned_data.get("submission") or ""
-        fingerprint = form_fingerprint(kind, fields)
-        try:
-            with transaction.atomic():
-                previous = submitted_twice(space=space, actor=request.user, token=token)
-                record = None
-                if previous is None:
-                    record = services.record_create(
-                        space=space,
-                        kind=kind,
-                        actor=request.user,
-                        message=form.cleaned_data.get("message") or "",
-                        allow_secrets=_allow_secrets(request),
-                        submission=(token, fingerprint),
-                        **fields,
-                    )
-        except InvalidInput as exc:
-            _service_refused(form, exc)
-        else:
-            if previous is not None and previous.fingerprint == fingerprint:
-                # The same form with the same content sent again (a double-click, a resent
-                # POST): the first request's record is the answer.
-                return redirect(previous.record.get_absolute_url())
-            if previous is not None:
-                # The same form sent again with other content (Back, change, Create): nothing
-                # is dropped and nothing is guessed; the text comes back with a fresh token.
-                form = _sent_before(request, form, previous.record, space=space, kind=kind)
-            else:
-                messages.success(request, f"{record.key} created.")
-                _warn_about_anchors(request, form)
-                if from_gap:
-                    gap_answer(gap_id=from_gap, record=record, actor=request.user)
-                return redirect(record.get_absolute_url())
-    return _render_form(
-        request, space=space, form=form, kind=kind, mode="create", from_gap=from_gap
-    )
+    return RecordForm(space=space, kind=kind, initial=initial)
+
+
+class _AlreadySent(Exception):
+    """This form (its submission token) already created `record`; `same_content` if it was sent
+    again with the same content."""
+
+    def __init__(self, record: Record, *, same_content: bool) -> None:
+        super().__init__(record.key)
+        self.record = record
+        self.same_content = same_content
+
+
+def _create_once[T](
+    request: HttpRequest,
+    form: RecordForm,
+    *,
+    space: Space,
+    fingerprint: str,
+    write: Callable[..., T],
+) -> T:
+    """`write(submission=...)` in one transaction, unless this form was sent before: then
+    _AlreadySent. Sent again with the same content (a double-click, a resent POST), the first
+    request's record is the answer; with other content (Back, change, Create), nothing is
+    dropped and nothing is guessed: the text comes back with a fresh token (`_sent_before`)."""
+    token = form.cleaned_data.get("submission") or ""
+    with transaction.atomic():
+        previous = submitted_twice(space=space, actor=request.user, token=token)
+        if previous is not None:
+            raise _AlreadySent(previous.record, same_content=previous.fingerprint == fingerprint)
+        return write(submission=(token, fingerprint))
 
 
 def _sent_before(request: HttpRequest, form, created: Record, *, space, kind: str) -> RecordForm:
@@ -252,10 +288,6 @@ def markdown_preview(request: HttpRequest) -> HttpResponse:
     return render(request, "web/partials/preview.html", {"html": html, "secrets": secrets})
 
 
-class _Resubmitted(Exception):
-    """The supersede form was sent again with other content: show it again, create nothing."""
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 @service_errors
@@ -277,17 +309,13 @@ def record_supersede(request: HttpRequest, slug: str, key: str) -> HttpResponse:
         copy = set(request.POST.getlist("copy_link"))
         fields = form.service_fields()
         try:
-            with transaction.atomic():
-                token = form.cleaned_data.get("submission") or ""
-                fingerprint = form_fingerprint(old.kind, {**fields, "copy": sorted(copy)})
-                previous = submitted_twice(space=space, actor=request.user, token=token)
-                if previous is not None and previous.fingerprint == fingerprint:
-                    # Sent twice (double-click): the first request's successor is the answer.
-                    return redirect(previous.record.get_absolute_url())
-                if previous is not None:
-                    form = _sent_before(request, form, previous.record, space=space, kind=old.kind)
-                    raise _Resubmitted
-                new, _ = services.record_supersede_with_new(
+            new, _ = _create_once(
+                request,
+                form,
+                space=space,
+                fingerprint=form_fingerprint(old.kind, {**fields, "copy": sorted(copy)}),
+                write=functools.partial(
+                    services.record_supersede_with_new,
                     old=old,
                     actor=request.user,
                     fields=fields,
@@ -295,12 +323,14 @@ def record_supersede(request: HttpRequest, slug: str, key: str) -> HttpResponse:
                     copy_links=[link.pk for link in carried if str(link.pk) in copy],
                     message=form.cleaned_data.get("message") or "",
                     allow_secrets=_allow_secrets(request),
-                    submission=(token, fingerprint),
-                )
+                ),
+            )
         except InvalidInput as exc:
             _service_refused(form, exc)
-        except _Resubmitted:
-            pass
+        except _AlreadySent as sent:
+            if sent.same_content:
+                return redirect(sent.record.get_absolute_url())
+            form = _sent_before(request, form, sent.record, space=space, kind=old.kind)
         else:
             messages.success(request, f"{new.key} now supersedes {old.key}.")
             _warn_about_anchors(request, form)
