@@ -7,7 +7,7 @@ from __future__ import annotations
 import difflib
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 
 from apps.core.errors import InvalidInput
@@ -154,12 +154,13 @@ def _values_from_form(form: RecordForm) -> dict[str, str]:
     are the same tags)."""
     fields = form.service_fields()
     owner_user, owner_team = owners.split(form.cleaned_data.get("owner"))
+    decided_on, valid_until = fields.get("decided_on"), fields.get("valid_until")
     snap = {
         **fields,
         "owner_user": owner_user.pk if owner_user else None,
         "owner_team": owner_team.pk if owner_team else None,
-        "decided_on": fields.get("decided_on").isoformat() if fields.get("decided_on") else "",
-        "valid_until": fields["valid_until"].isoformat() if fields.get("valid_until") else "",
+        "decided_on": decided_on.isoformat() if decided_on else "",
+        "valid_until": valid_until.isoformat() if valid_until else "",
     }
     if "status" not in fields:
         snap["status"] = form.record.status if form.record else ""
@@ -174,7 +175,7 @@ def _owner_text(value: str) -> str:
     return _owner_label(owner)
 
 
-def resolve_merge(data):
+def resolve_merge(data: QueryDict) -> QueryDict:
     """The conflict page's merge form as an ordinary edit: each field both people changed takes
     the side picked for it ("mine" or "theirs"; theirs when none was picked)."""
     data = data.copy()
@@ -185,11 +186,11 @@ def resolve_merge(data):
     return data
 
 
-def _text(value) -> str:
+def _text(value: object) -> str:
     if value is None:
         return ""
     return str(value).replace("\r\n", "\n")
 
 
-def _owner_label(owner) -> str:
+def _owner_label(owner: object) -> str:
     return str(owner) if owner else "Unowned"

@@ -6,12 +6,13 @@ from __future__ import annotations
 import functools
 import secrets
 from collections.abc import Callable
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -20,6 +21,7 @@ from apps.core import secret_scan
 from apps.core.errors import InvalidInput, VersionConflict
 from apps.core.markdown import render_markdown
 from apps.core.text import reveal_invisible
+from apps.core.types import AuthenticatedHttpRequest
 from apps.records import fields as record_fields
 from apps.records import owners, services
 from apps.records.models import Record
@@ -69,7 +71,7 @@ CARRIED_ON_SWITCH = (
 @login_required
 @require_http_methods(["GET", "POST"])
 @service_errors
-def record_create(request: HttpRequest, slug: str) -> HttpResponse:
+def record_create(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     space = space_or_404(request, slug)
     if not space.can_edit:
         raise PermissionDenied(f"You need to be an editor of {space.name} to add records.")
@@ -118,7 +120,9 @@ def record_create(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-def _new_record_initial(request: HttpRequest, *, space: Space, kind: str) -> dict[str, str]:
+def _new_record_initial(
+    request: AuthenticatedHttpRequest, *, space: Space, kind: str
+) -> dict[str, str]:
     # A kind without a body template starts empty (a new kind must not make this page fail).
     initial = {"body": BODY_TEMPLATES.get(kind, ""), "status": Record.Status.DRAFT}
     if request.user.memberships.filter(space=space).exists():
@@ -169,7 +173,9 @@ def _create_once[T](
         return write(submission=(token, fingerprint))
 
 
-def _sent_before(request: HttpRequest, form, created: Record, *, space, kind: str) -> RecordForm:
+def _sent_before(
+    request: HttpRequest, form: RecordForm, created: Record, *, space: Space, kind: str
+) -> RecordForm:
     """The form as sent, with a new submission token and a message saying this form already
     created `created` and that its new text is not saved yet."""
     data = request.POST.copy()
@@ -182,7 +188,6 @@ def _sent_before(request: HttpRequest, form, created: Record, *, space, kind: st
         f"is not saved yet: press Create again to save it as a new "
         f"{Record.Kind(kind).label.lower()}, or open {created.key} and edit it there.",
     )
-    again.sent_before = created
     return again
 
 
@@ -198,7 +203,7 @@ def _warn_about_anchors(request: HttpRequest, form: RecordForm) -> None:
         messages.warning(request, warning)
 
 
-def _service_refused(form, exc: InvalidInput) -> None:
+def _service_refused(form: RecordForm, exc: InvalidInput) -> None:
     form.add_service_errors(exc.details or {"__all__": [exc.message]})
     if exc.code == "secret_detected":
         form.add_error(None, exc.message)
@@ -210,7 +215,9 @@ def _gap_id(request: HttpRequest) -> int | None:
     return int(raw) if raw.isdigit() and len(raw) < 12 else None
 
 
-def _render_form(request: HttpRequest, *, space, form, kind: str, mode: str, **extra):
+def _render_form(
+    request: HttpRequest, *, space: Space, form: RecordForm, kind: str, mode: str, **extra: Any
+) -> HttpResponse:
     if mode == "edit":
         # The editor names what it started from as the history does: by revision number.
         version = str(form["version"].value() or "")
@@ -238,12 +245,12 @@ def _render_form(request: HttpRequest, *, space, form, kind: str, mode: str, **e
 @login_required
 @require_http_methods(["GET", "POST"])
 @service_errors
-def record_edit(request: HttpRequest, slug: str, key: str) -> HttpResponse:
+def record_edit(request: AuthenticatedHttpRequest, slug: str, key: str) -> HttpResponse:
     record = record_or_404(request, slug, key)
     space = record.space
     if not space.can_edit:
         raise PermissionDenied(f"You need to be an editor of {space.name} to edit records.")
-    data = request.POST or None
+    data: QueryDict | None = request.POST or None
     if data is not None and "merge" in data:
         data = conflict.resolve_merge(data)
     form = RecordForm(
@@ -291,7 +298,7 @@ def markdown_preview(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 @service_errors
-def record_supersede(request: HttpRequest, slug: str, key: str) -> HttpResponse:
+def record_supersede(request: AuthenticatedHttpRequest, slug: str, key: str) -> HttpResponse:
     """Create a successor from a copy of this record and link new → old with `supersedes`."""
     old = record_or_404(request, slug, key)
     space = old.space

@@ -15,7 +15,7 @@ from apps.accounts import access
 from apps.core.errors import InvalidInput
 from apps.records import selectors as record_selectors
 from apps.records import services
-from apps.records.models import Link, Record, Verification
+from apps.records.models import Link, Record, SuspectReason, Verification
 from apps.records.policy import valid_until_note, valid_until_passed
 from apps.retrieval.selectors import record_usage
 from apps.web.forms import LinkForm
@@ -32,8 +32,9 @@ def record_detail(request: HttpRequest, slug: str, key: str) -> HttpResponse:
     prefetch_related_objects(
         [record], "outgoing_links__target__space", "incoming_links__source__space"
     )
+    reasons: list[SuspectReason] = record.open_reasons  # type: ignore[attr-defined]  # Prefetch(to_attr=...)
     # Related records in spaces the viewer cannot see are shown without title, key or URL.
-    record_selectors.present_reasons(request.user, record.open_reasons)
+    record_selectors.present_reasons(request.user, reasons)
     groups = record_selectors.links_grouped(record, principal=request.user)
     outgoing, incoming = (
         _by_label(groups.get("outgoing", [])),
@@ -64,7 +65,7 @@ def record_detail(request: HttpRequest, slug: str, key: str) -> HttpResponse:
             "review_overdue": record.next_review_at <= timezone.now(),
             # Derived like the badge, so it shows before the sweep has raised its reason.
             "valid_until_unflagged": valid_until_passed(record.valid_until, now=timezone.now())
-            and not any(r.cause == "valid_until" for r in record.open_reasons),
+            and not any(r.cause == "valid_until" for r in reasons),
             "revisions": revisions,
             "revision_count": record.revisions.count(),
             "usage": record_usage(record_ids=[record.pk])[record.pk],
@@ -74,8 +75,11 @@ def record_detail(request: HttpRequest, slug: str, key: str) -> HttpResponse:
     )
 
 
-def _by_label(items):
-    grouped: dict[str, list] = {}
+def _by_label(
+    items: list[tuple[str, Record | record_selectors.HiddenRecord, Link]],
+) -> list[tuple[str, list[tuple[Record | record_selectors.HiddenRecord, Link]]]]:
+    """The links of one direction as (type label, [(other record, link)]), by label."""
+    grouped: dict[str, list[tuple[Record | record_selectors.HiddenRecord, Link]]] = {}
     for label, other, link in items:
         grouped.setdefault(label, []).append((other, link))
     return sorted(grouped.items())
