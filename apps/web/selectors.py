@@ -314,6 +314,20 @@ def link_candidates(*, principal, record: Record, text: str, limit: int = 8) -> 
     return by_key + list(rest)
 
 
+def link_target(*, principal, record: Record, text: str) -> tuple[Record | None, bool]:
+    """The record the link form names: the one with key `text`, else the only one the picker
+    finds for it. (None, True) when the picker finds several."""
+    by_key = record_selectors.record_get_by_key(
+        principal=principal, space_slug=record.space.slug, key=text
+    )
+    if by_key is not None:
+        return by_key, False
+    candidates = link_candidates(principal=principal, record=record, text=text, limit=2)
+    if len(candidates) == 1:
+        return candidates[0], False
+    return None, bool(candidates)
+
+
 def revision_number(record: Record, *, version: int | None = None) -> int | None:
     """The newest revision number of `record` (at `version`, if given)."""
     revisions = record.revisions.order_by("-number")

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from apps.core.errors import InvalidInput
-from apps.records import selectors as record_selectors
 from apps.records import services
 from apps.records.models import Link
 from apps.web.forms import INVERSE_PREFIX, LinkForm
-from apps.web.selectors import link_candidates
+from apps.web.selectors import link_candidates, link_target
 from apps.web.views.common import login_required_partial, record_or_404, service_errors
 
 
@@ -33,19 +33,12 @@ def link_add(request: HttpRequest, slug: str, key: str) -> HttpResponse:
     if not text:
         messages.error(request, "Type a key or words from the title, then pick a record.")
         return redirect(back)
-    target = record_selectors.record_get_by_key(
-        principal=request.user, space_slug=record.space.slug, key=text
-    )
-    candidates = []
-    if target is None:
-        candidates = link_candidates(principal=request.user, record=record, text=text, limit=2)
-        if len(candidates) == 1:
-            target = candidates[0]
+    target, ambiguous = link_target(principal=request.user, record=record, text=text)
     if target is not None and target.pk == record.pk:
         messages.error(request, f"{record.key} cannot link to itself.")
         return redirect(back)
     if target is None:
-        if candidates:
+        if ambiguous:
             problem = f"“{text}” matches several records; pick one from the list as you type."
         else:
             problem = f"No record in {record.space.name} matches “{text}”."
@@ -76,14 +69,10 @@ def link_add(request: HttpRequest, slug: str, key: str) -> HttpResponse:
 @service_errors
 def link_remove(request: HttpRequest, slug: str, key: str, link_id: int) -> HttpResponse:
     record = record_or_404(request, slug, key)
+    # A link can be removed from the page of either record it joins.
     link = (
         Link.objects.select_related("source__space", "target__space")
-        .filter(pk=link_id)
-        .filter(source=record)
-        .first()
-    ) or (
-        Link.objects.select_related("source__space", "target__space")
-        .filter(pk=link_id, target=record)
+        .filter(Q(source=record) | Q(target=record), pk=link_id)
         .first()
     )
     if link is None:
