@@ -71,17 +71,30 @@ def _detail(item) -> list[str]:
     return lines
 
 
+def _one_click(label: str, *, name: str, purpose: str, record, user, primary=False) -> Action:
+    """A button carrying the email's signed single-use token: Slack posts the token back, Teams
+    opens the link."""
+    token = tokens.make_link_token(action=purpose, record_id=record.pk, user_id=user.pk)
+    return Action(
+        label,
+        absolute_url(reverse(f"reminders:{name}", args=[token])),
+        action_id=name,
+        value=token,
+        primary=primary,
+    )
+
+
 def _record_line(item, *, user, one_click: bool) -> Line:
     record = item.record
     actions: list[Action] = []
     if one_click:
-        verify = tokens.make_link_token(action="verify", record_id=record.pk, user_id=user.pk)
         actions.append(
-            Action(
+            _one_click(
                 "Still true",
-                absolute_url(reverse("reminders:still_true", args=[verify])),
-                action_id="still_true",
-                value=verify,
+                name="still_true",
+                purpose="verify",
+                record=record,
+                user=user,
                 primary=True,
             )
         )
@@ -89,14 +102,8 @@ def _record_line(item, *, user, one_click: bool) -> Line:
         Action("Needs change", absolute_url(record.get_edit_url()), action_id="needs_change")
     )
     if one_click and record.owner_user_id == user.pk:
-        not_mine = tokens.make_link_token(action="not_mine", record_id=record.pk, user_id=user.pk)
         actions.append(
-            Action(
-                "Not mine",
-                absolute_url(reverse("reminders:not_mine", args=[not_mine])),
-                action_id="not_mine",
-                value=not_mine,
-            )
+            _one_click("Not mine", name="not_mine", purpose="not_mine", record=record, user=user)
         )
     return Line(
         title=f"{record.key} {record.title}",
@@ -254,72 +261,50 @@ def _card_text(text: str) -> str:
     return text.replace("[", "\\[").replace("]", "\\]")
 
 
+def _text_block(text: str, **style) -> dict:
+    return {"type": "TextBlock", "text": text, **style, "wrap": True}
+
+
+def _teams_line(line: Line) -> dict:
+    title = f"[{_card_text(line.title)}]({line.url})" if line.url else _card_text(line.title)
+    items: list[dict] = [_text_block(f"**{title}**" + (f" · {line.state}" if line.state else ""))]
+    if line.detail:
+        items.append(
+            _text_block(
+                "\n\n".join(_card_text(d) for d in line.detail), isSubtle=True, spacing="None"
+            )
+        )
+    if line.actions:
+        items.append(
+            {
+                "type": "ActionSet",
+                "actions": [
+                    {
+                        "type": "Action.OpenUrl",
+                        "title": action.label,
+                        "url": action.url,
+                        **({"style": "positive"} if action.primary else {}),
+                    }
+                    for action in line.actions
+                ],
+            }
+        )
+    return {"type": "Container", "separator": True, "items": items}
+
+
 def teams_payload(message: Message) -> dict:
     """The message a Teams "Post to a channel when a webhook request is received" workflow
     expects: an Adaptive Card (1.4) as an attachment."""
+    intro = f"{message.greeting}: {message.intro}" if message.greeting else message.intro
     body: list[dict] = [
-        {
-            "type": "TextBlock",
-            "text": _card_text(message.heading),
-            "size": "Medium",
-            "weight": "Bolder",
-            "wrap": True,
-        },
-        {
-            "type": "TextBlock",
-            "text": _card_text(
-                f"{message.greeting}: {message.intro}" if message.greeting else message.intro
-            ),
-            "wrap": True,
-        },
+        _text_block(_card_text(message.heading), size="Medium", weight="Bolder"),
+        _text_block(_card_text(intro)),
+        *(_teams_line(line) for line in message.lines),
     ]
-    for line in message.lines:
-        title = f"[{_card_text(line.title)}]({line.url})" if line.url else _card_text(line.title)
-        items: list[dict] = [
-            {
-                "type": "TextBlock",
-                "text": f"**{title}**" + (f" · {line.state}" if line.state else ""),
-                "wrap": True,
-            }
-        ]
-        if line.detail:
-            items.append(
-                {
-                    "type": "TextBlock",
-                    "text": "\n\n".join(_card_text(d) for d in line.detail),
-                    "isSubtle": True,
-                    "spacing": "None",
-                    "wrap": True,
-                }
-            )
-        if line.actions:
-            items.append(
-                {
-                    "type": "ActionSet",
-                    "actions": [
-                        {
-                            "type": "Action.OpenUrl",
-                            "title": action.label,
-                            "url": action.url,
-                            **({"style": "positive"} if action.primary else {}),
-                        }
-                        for action in line.actions
-                    ],
-                }
-            )
-        body.append({"type": "Container", "separator": True, "items": items})
     if message.more:
-        body.append({"type": "TextBlock", "text": message.more, "wrap": True})
+        body.append(_text_block(message.more))
     if message.footer:
-        body.append(
-            {
-                "type": "TextBlock",
-                "text": message.footer,
-                "isSubtle": True,
-                "size": "Small",
-                "wrap": True,
-            }
-        )
+        body.append(_text_block(message.footer, isSubtle=True, size="Small"))
     card = {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "type": "AdaptiveCard",

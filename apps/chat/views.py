@@ -46,41 +46,10 @@ def space_chat(request, slug: str):
                 status=403,
             )
         try:
-            if action == "save":
-                if form.is_valid():
-                    services.channel_save(space=space, actor=request.user, **form.cleaned_data)
-                    messages.success(request, "Chat channel saved.")
-                    return redirect("chat:space_chat", slug=space.slug)
-            elif action == "test":
-                messages.success(request, services.channel_test(space=space, actor=request.user))
+            if _apply(request, space=space, action=action, form=form):
                 return redirect("chat:space_chat", slug=space.slug)
-            elif action == "remove":
-                services.channel_remove(space=space, actor=request.user)
-                messages.success(request, "Chat channel removed; nothing more is posted there.")
-                return redirect("chat:space_chat", slug=space.slug)
-            elif action == "send_again":
-                try:
-                    delivery_id = int(request.POST.get("delivery", ""))
-                except ValueError:
-                    raise InvalidInput("Choose a delivery to send again.") from None
-                if services.delivery_send_again(
-                    space=space, actor=request.user, delivery_id=delivery_id
-                ):
-                    messages.success(request, "Queued to send again.")
-                else:
-                    messages.warning(request, "That delivery is not failed; nothing was queued.")
-                return redirect("chat:space_chat", slug=space.slug)
-            else:
-                raise InvalidInput("Unknown action.")
         except InvalidInput as exc:
-            if form.is_bound:
-                for field, errors in (exc.details or {}).items():
-                    if field in form.fields:
-                        for error in errors:
-                            form.add_error(field, error)
-                form.add_error(None, exc.message)
-            else:
-                error = exc.message
+            error = _refused(form, exc)
         except (Forbidden, NotFound) as exc:
             messages.error(request, exc.message)
             return redirect("chat:space_chat", slug=space.slug)
@@ -98,6 +67,45 @@ def space_chat(request, slug: str):
         },
         status=status,
     )
+
+
+def _apply(request, *, space: Space, action: str, form: ChannelForm) -> bool:
+    """Do what the admin's button asked; False when the channel form has errors to show."""
+    if action == "save":
+        if not form.is_valid():
+            return False
+        services.channel_save(space=space, actor=request.user, **form.cleaned_data)
+        messages.success(request, "Chat channel saved.")
+    elif action == "test":
+        messages.success(request, services.channel_test(space=space, actor=request.user))
+    elif action == "remove":
+        services.channel_remove(space=space, actor=request.user)
+        messages.success(request, "Chat channel removed; nothing more is posted there.")
+    elif action == "send_again":
+        try:
+            delivery_id = int(request.POST.get("delivery", ""))
+        except ValueError:
+            raise InvalidInput("Choose a delivery to send again.") from None
+        if services.delivery_send_again(space=space, actor=request.user, delivery_id=delivery_id):
+            messages.success(request, "Queued to send again.")
+        else:
+            messages.warning(request, "That delivery is not failed; nothing was queued.")
+    else:
+        raise InvalidInput("Unknown action.")
+    return True
+
+
+def _refused(form: ChannelForm, exc: InvalidInput) -> str:
+    """A service's refusal shown on the channel form when it was sent, else as the page's error
+    (returned)."""
+    if not form.is_bound:
+        return exc.message
+    for field, errors in (exc.details or {}).items():
+        if field in form.fields:
+            for error in errors:
+                form.add_error(field, error)
+    form.add_error(None, exc.message)
+    return ""
 
 
 def _error(status: int, code: str, message: str) -> JsonResponse:

@@ -12,6 +12,7 @@ Rules (docs/sso.md, "Group mapping"):
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
@@ -89,8 +90,6 @@ def desired_roles(groups: list[str]) -> dict[int, tuple[str, list[str]]]:
 @transaction.atomic
 def sso_roles_apply(*, user: User, groups: list[str]) -> RoleChanges:
     """Bring the user's SSO-granted space roles in line with their groups (see module doc)."""
-    from apps.records import evidence
-
     now = timezone.now()
     changes = RoleChanges()
     wanted = desired_roles(groups)
@@ -98,64 +97,33 @@ def sso_roles_apply(*, user: User, groups: list[str]) -> RoleChanges:
     grants = {g.space_id: g for g in RoleGrant.objects.select_for_update().filter(user=user)}
     slugs = dict(Space.objects.filter(id__in=set(wanted) | set(grants)).values_list("id", "slug"))
 
-    grant: RoleGrant | None
     for space_id, grant in list(grants.items()):
         membership = memberships.get(space_id)
         if membership is None or membership.role != grant.role:
             # Removed or changed by an administrator since: theirs now, not SSO's.
             grant.delete()
             del grants[space_id]
-
     for space_id, (role, via) in wanted.items():
-        membership, grant = memberships.get(space_id), grants.get(space_id)
-        label = f"{slugs[space_id]}:{role}"
-        if membership is None:
-            Membership.objects.create(user=user, space_id=space_id, role=role)
-            RoleGrant.objects.create(
-                user=user, space_id=space_id, role=role, groups=via, updated_at=now
-            )
-            changes.added.append(label)
-            continue
-        base = grant.previous_role if grant else membership.role
-        target = _higher(role, base) if base else role
-        if target != membership.role:
-            membership.role = target
-            membership.save(update_fields=["role"])
-            changes.changed.append(f"{slugs[space_id]}:{target}")
-        if grant is None and target != base:
-            RoleGrant.objects.create(
-                user=user,
-                space_id=space_id,
-                role=target,
-                previous_role=base,
-                groups=via,
-                updated_at=now,
-            )
-        elif grant is not None and base and target == base:
-            grant.delete()  # back to the hand-granted role: nothing of SSO's left here
-        elif grant is not None:
-            grant.role, grant.groups, grant.updated_at = target, via, now
-            grant.save(update_fields=["role", "groups", "updated_at"])
-
+        change = _give(
+            user=user,
+            space_id=space_id,
+            role=role,
+            via=via,
+            membership=memberships.get(space_id),
+            grant=grants.get(space_id),
+            now=now,
+        )
+        if change == "added":
+            changes.added.append(f"{slugs[space_id]}:{role}")
+        elif change:
+            changes.changed.append(f"{slugs[space_id]}:{change}")
     for space_id, grant in grants.items():
-        if space_id in wanted:
-            continue
-        membership = memberships[space_id]
-        if grant.previous_role:
-            membership.role = grant.previous_role
-            membership.save(update_fields=["role"])
-            changes.changed.append(f"{slugs[space_id]}:{grant.previous_role}")
-        else:
-            membership.delete()
-            # As when an admin removes a member: their records here go back to the space admins.
-            evidence.orphan_owned_by(
-                user=user,
-                space=membership.space,
-                now=now,
-                message=f"Its owner {user.username} left the space (no longer in its SSO group)",
-            )
-            changes.removed.append(slugs[space_id])
-        grant.delete()
+        if space_id not in wanted:
+            role = _take_back(user=user, membership=memberships[space_id], grant=grant, now=now)
+            if role:
+                changes.changed.append(f"{slugs[space_id]}:{role}")
+            else:
+                changes.removed.append(slugs[space_id])
 
     if changes:
         logger.info(
@@ -166,3 +134,67 @@ def sso_roles_apply(*, user: User, groups: list[str]) -> RoleChanges:
             changes.removed,
         )
     return changes
+
+
+def _give(
+    *,
+    user: User,
+    space_id: int,
+    role: str,
+    via: list[str],
+    membership: Membership | None,
+    grant: RoleGrant | None,
+    now: dt.datetime,
+) -> str:
+    """The groups give `role` in the space: add the membership, or raise its role (never lower a
+    hand-granted one), and keep the RoleGrant in step. Returns "added", the role it was changed
+    to, or "" when it stays as it was."""
+    if membership is None:
+        Membership.objects.create(user=user, space_id=space_id, role=role)
+        RoleGrant.objects.create(
+            user=user, space_id=space_id, role=role, groups=via, updated_at=now
+        )
+        return "added"
+    base = grant.previous_role if grant else membership.role
+    target = _higher(role, base) if base else role
+    changed = target != membership.role
+    if changed:
+        membership.role = target
+        membership.save(update_fields=["role"])
+    if grant is None and target != base:
+        RoleGrant.objects.create(
+            user=user,
+            space_id=space_id,
+            role=target,
+            previous_role=base,
+            groups=via,
+            updated_at=now,
+        )
+    elif grant is not None and base and target == base:
+        grant.delete()  # back to the hand-granted role: nothing of SSO's left here
+    elif grant is not None:
+        grant.role, grant.groups, grant.updated_at = target, via, now
+        grant.save(update_fields=["role", "groups", "updated_at"])
+    return target if changed else ""
+
+
+def _take_back(*, user: User, membership: Membership, grant: RoleGrant, now: dt.datetime) -> str:
+    """The groups no longer give a role in the space: undo what SSO did there. Returns the role
+    put back, or "" when the membership SSO created was removed."""
+    from apps.records import evidence
+
+    previous = grant.previous_role
+    if previous:
+        membership.role = previous
+        membership.save(update_fields=["role"])
+    else:
+        membership.delete()
+        # As when an admin removes a member: their records here go back to the space admins.
+        evidence.orphan_owned_by(
+            user=user,
+            space=membership.space,
+            now=now,
+            message=f"Its owner {user.username} left the space (no longer in its SSO group)",
+        )
+    grant.delete()
+    return previous

@@ -50,32 +50,36 @@ def _discovery_url(adapter: OIDCAdapter) -> str:
         return "(unknown)"
 
 
+# A discovery document that is not JSON, or lacks the endpoints it must name.
+_UNREADABLE = (json.JSONDecodeError, KeyError, ValueError)
+
+
 @login_not_required
 @require_POST
 def login(request, provider_id):
     """POST from the sign-in page's SSO button: off to the provider."""
-    adapter = OIDCAdapter(request, provider_id)
-    try:
-        return OAuth2LoginView.adapter_view(adapter)(request)
-    except SocialApp.DoesNotExist:
-        raise Http404("Single sign-on is not configured.") from None
-    except (requests.RequestException, json.JSONDecodeError, KeyError, ValueError) as exc:
-        failure = errors.discovery_failed(_discovery_url(adapter), exc)
-        return errors.failure_page(request, failure, detail=repr(exc))
+    return _allauth_view(
+        OAuth2LoginView, request, provider_id, broken=(requests.RequestException, *_UNREADABLE)
+    )
 
 
 @login_not_required
 def callback(request, provider_id):
     """The redirect URI registered at the provider."""
+    return _allauth_view(OAuth2CallbackView, request, provider_id, broken=_UNREADABLE)
+
+
+def _allauth_view(view, request, provider_id, *, broken: tuple[type[Exception], ...]):
+    """allauth's view with our adapter: 404 while SSO is not configured, and a page that names
+    the discovery URL when the provider's configuration cannot be read (`broken`)."""
     adapter = OIDCAdapter(request, provider_id)
     try:
-        return OAuth2CallbackView.adapter_view(adapter)(request)
+        return view.adapter_view(adapter)(request)
     except SocialApp.DoesNotExist:
         raise Http404("Single sign-on is not configured.") from None
-    except (json.JSONDecodeError, KeyError, ValueError) as exc:
-        return errors.failure_page(
-            request, errors.discovery_failed(_discovery_url(adapter), exc), detail=repr(exc)
-        )
+    except broken as exc:
+        failure = errors.discovery_failed(_discovery_url(adapter), exc)
+        return errors.failure_page(request, failure, detail=repr(exc))
 
 
 class LoginView(auth_views.LoginView):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from typing import cast
 
 from django import forms
 
@@ -14,7 +15,7 @@ from apps.records import fields as record_fields
 from apps.records.models import Link, Record
 
 # The skeleton a new record's body starts from, per kind.
-BODY_TEMPLATES = {
+BODY_TEMPLATES: dict[str, str] = {
     Record.Kind.DECISION: (
         "## Context\n\nWhat is the situation, and what forces are at play?\n\n"
         "## Decision\n\nWhat we decided, in one or two sentences.\n\n"
@@ -62,14 +63,18 @@ def split_lines(text: str) -> list[str]:
     return [line.strip() for line in (text or "").splitlines() if line.strip()]
 
 
-def owner_choices(space: Space, record: Record | None = None) -> list[tuple[str, str]]:
+# A select's choices: (value, label), or (group label, [(value, label)]) for an <optgroup>.
+Choices = list[tuple[str, str | list[tuple[str, str]]]]
+
+
+def owner_choices(space: Space, record: Record | None = None) -> Choices:
     users = (
         User.objects.filter(memberships__space=space, is_active=True)
         .order_by("first_name", "last_name", "username")
         .distinct()
     )
     teams = Team.objects.order_by("name")
-    choices: list[tuple[str, str]] = [("", "Unowned")]
+    choices: Choices = [("", "Unowned")]
     choices += [
         (owners.form_value(user_id=u.pk, team_id=None), f"{u.display_name} ({u.username})")
         for u in users
@@ -79,8 +84,7 @@ def owner_choices(space: Space, record: Record | None = None) -> list[tuple[str,
     current = (
         owners.form_value(user_id=record.owner_user_id, team_id=None) if record is not None else ""
     )
-    if current and current not in dict(choices):
-        former = record.owner_user
+    if current and current not in dict(choices) and record and (former := record.owner_user):
         choices.append(
             (current, f"{former.display_name} ({former.username}) — no longer in this space")
         )
@@ -155,13 +159,15 @@ class RecordForm(forms.Form):
         self.kind = kind
         self.record = record
         self.anchor_warnings: list[str] = []
+        # Set when the secret scan refused the text: a space admin is offered "save anyway".
+        self.secret_refused = False
         statuses = [c for c in Record.Status.choices if c[0] != Record.Status.SUPERSEDED]
         if record is not None and record.status == Record.Status.SUPERSEDED:
             # Superseded comes from a link; the editor cannot change it.
             del self.fields["status"]
         else:
-            self.fields["status"].choices = statuses
-        self.fields["owner"].choices = owner_choices(space, record)
+            cast(forms.ChoiceField, self.fields["status"]).choices = statuses
+        cast(forms.ChoiceField, self.fields["owner"]).choices = owner_choices(space, record)
         if kind != Record.Kind.DECISION:
             for name in record_fields.DECISION_ONLY_FIELDS:
                 del self.fields[name]
@@ -256,14 +262,8 @@ class RecordForm(forms.Form):
         }
         if "status" in self.fields:
             out["status"] = data["status"]
-        if (
-            self.record is not None
-            and (
-                getattr(owner, "pk", None),
-                type(owner),
-            )
-            == self._current_owner()
-        ):
+        current = self._current_owner(self.record) if self.record is not None else None
+        if (getattr(owner, "pk", None), type(owner)) == current:
             # Unchanged owner: not part of the change (a former member stays the owner until
             # someone picks another one).
             del out["owner_user"], out["owner_team"]
@@ -276,11 +276,12 @@ class RecordForm(forms.Form):
             )
         return out
 
-    def _current_owner(self) -> tuple[int | None, type | None]:
-        if self.record.owner_user_id:
-            return self.record.owner_user_id, User
-        if self.record.owner_team_id:
-            return self.record.owner_team_id, Team
+    @staticmethod
+    def _current_owner(record: Record) -> tuple[int | None, type | None]:
+        if record.owner_user_id:
+            return record.owner_user_id, User
+        if record.owner_team_id:
+            return record.owner_team_id, Team
         return None, type(None)
 
     def add_service_errors(self, details: dict) -> None:

@@ -25,7 +25,7 @@ from django.db.models import (
 from apps.accounts import access
 from apps.accounts.models import Membership, Space
 from apps.records import selectors as record_selectors
-from apps.records.models import CreateSubmission, Record
+from apps.records.models import CreateSubmission, Record, RecordQuerySet
 from apps.retrieval import selectors as retrieval_selectors
 
 SORTS = {
@@ -137,19 +137,26 @@ def space_records(
         qs = qs.filter(live_freshness=filters.freshness)
     if filters.tag:
         qs = qs.filter(tags__contains=[filters.tag])
-    if filters.owner == "me":
-        qs = qs.filter(owner_user=user)
-    elif filters.owner == "none":
-        qs = qs.filter(owner_user__isnull=True, owner_team__isnull=True)
-    elif filters.owner.startswith("u:") and filters.owner[2:].isdigit():
-        qs = qs.filter(owner_user_id=int(filters.owner[2:]))
-    elif filters.owner.startswith("t:") and filters.owner[2:].isdigit():
-        qs = qs.filter(owner_team_id=int(filters.owner[2:]))
+    if filters.owner:
+        qs = _owned_by(qs, filters.owner, user=user)
     if filters.anchor:
         qs = qs.anchored_to(filters.anchor)
     if filters.q:
         return _searched(qs, space=space, filters=filters)
     return _sorted(qs, filters.sort or DEFAULT_SORT)
+
+
+def _owned_by(qs: RecordQuerySet, owner: str, *, user) -> RecordQuerySet:
+    """The owner filter: "me", "none", "u:<user id>" or "t:<team id>" (anything else: no filter)."""
+    if owner == "me":
+        return qs.filter(owner_user=user)
+    if owner == "none":
+        return qs.filter(owner_user__isnull=True, owner_team__isnull=True)
+    if owner.startswith("u:") and owner[2:].isdigit():
+        return qs.filter(owner_user_id=int(owner[2:]))
+    if owner.startswith("t:") and owner[2:].isdigit():
+        return qs.filter(owner_team_id=int(owner[2:]))
+    return qs
 
 
 def _sorted(qs: QuerySet[Record], sort: str) -> QuerySet[Record]:
@@ -305,3 +312,25 @@ def link_candidates(*, principal, record: Record, text: str, limit: int = 8) -> 
         .order_by("-rank", "kind", "number")[: max(0, limit - len(by_key))]
     )
     return by_key + list(rest)
+
+
+def link_target(*, principal, record: Record, text: str) -> tuple[Record | None, bool]:
+    """The record the link form names: the one with key `text`, else the only one the picker
+    finds for it. (None, True) when the picker finds several."""
+    by_key = record_selectors.record_get_by_key(
+        principal=principal, space_slug=record.space.slug, key=text
+    )
+    if by_key is not None:
+        return by_key, False
+    candidates = link_candidates(principal=principal, record=record, text=text, limit=2)
+    if len(candidates) == 1:
+        return candidates[0], False
+    return None, bool(candidates)
+
+
+def revision_number(record: Record, *, version: int | None = None) -> int | None:
+    """The newest revision number of `record` (at `version`, if given)."""
+    revisions = record.revisions.order_by("-number")
+    if version is not None:
+        revisions = revisions.filter(version=version)
+    return revisions.values_list("number", flat=True).first()

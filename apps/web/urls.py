@@ -2,7 +2,7 @@
 
 from django.urls import path, register_converter
 
-from apps.web.views import account, history, records, spaces
+from apps.web.views import account, editor, history, links, records, spaces
 
 
 class RecordKeyConverter:
@@ -32,20 +32,20 @@ urlpatterns = [
     path(
         "me/password/done/", account.PasswordChangeDoneView.as_view(), name="password_change_done"
     ),
-    path("preview/", records.markdown_preview, name="preview"),
+    path("preview/", editor.markdown_preview, name="preview"),
     path("s/<slug:slug>/", spaces.space_home, name="space_home"),
     path("s/<slug:slug>/members/", spaces.space_members, name="space_members"),
     path("s/<slug:slug>/members/<int:user_id>/role/", spaces.member_role, name="member_role"),
     path("s/<slug:slug>/members/<int:user_id>/remove/", spaces.member_remove, name="member_remove"),
-    path("s/<slug:slug>/new/", records.record_create, name="record_create"),
+    path("s/<slug:slug>/new/", editor.record_create, name="record_create"),
     path(R, records.record_detail, name="record_detail"),
-    path(R + "edit/", records.record_edit, name="record_edit"),
-    path(R + "supersede/", records.record_supersede, name="record_supersede"),
+    path(R + "edit/", editor.record_edit, name="record_edit"),
+    path(R + "supersede/", editor.record_supersede, name="record_supersede"),
     path(R + "verify/", records.record_verify, name="record_verify"),
     path(R + "archive/", records.record_archive, name="record_archive"),
-    path(R + "links/", records.link_add, name="link_add"),
-    path(R + "links/search/", records.link_search, name="link_search"),
-    path(R + "links/<int:link_id>/remove/", records.link_remove, name="link_remove"),
+    path(R + "links/", links.link_add, name="link_add"),
+    path(R + "links/search/", links.link_search, name="link_search"),
+    path(R + "links/<int:link_id>/remove/", links.link_remove, name="link_remove"),
     path(R + "history/", history.record_history, name="record_history"),
     path(R + "history/<int:number>/", history.revision_detail, name="revision_detail"),
     path(R + "history/<int:number>/restore/", history.revision_restore, name="revision_restore"),
