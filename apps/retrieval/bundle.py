@@ -305,9 +305,10 @@ def owner_of(record: Record) -> dict | None:
 _MARKER = re.compile(r"<(/?)(record|context)\b", flags=re.IGNORECASE)
 
 
-def _escape(text: str) -> str:
-    # Stored text must not be able to close (or forge) a provenance marker, nor read differently
-    # from its bytes: bidirectional controls and invisible characters are written as <U+XXXX>.
+def escape_markdown(text: str) -> str:
+    """Stored text as it may appear in markdown for an agent (bundles, rule files): it cannot
+    close (or forge) a provenance marker (`<record>`, `<context>`), nor read differently from
+    its bytes: bidirectional controls and invisible characters are written as <U+XXXX>."""
     return reveal_invisible(_MARKER.sub(r"&lt;\1\2", text))
 
 
@@ -349,18 +350,20 @@ def _head_line(item: dict) -> str:
 
 def title_line(key: str, title: str) -> str:
     # One line whatever the stored title holds: a newline would start a line of its own.
-    return f"### {key}: {_escape(' '.join(title.split()))}"
+    return f"### {key}: {escape_markdown(' '.join(title.split()))}"
 
 
 def _label_lines(item: dict) -> list[str]:
     lines = []
     if item["freshness"] in ("stale", "suspect", "due"):
         why = " ".join(" ".join(item["freshness_reasons"]).split())
-        lines.append(f"> {item['freshness'].upper()}: may no longer hold. {_escape(why)}".rstrip())
+        lines.append(
+            f"> {item['freshness'].upper()}: may no longer hold. {escape_markdown(why)}".rstrip()
+        )
     if item["status"] not in ("accepted",):
         lines.append(f"> Status: {item['status']}.")
     if item.get("note"):
-        lines.append(f"> {_escape(' '.join(item['note'].split()))}")
+        lines.append(f"> {escape_markdown(' '.join(item['note'].split()))}")
     return lines
 
 
@@ -373,7 +376,7 @@ def render_block(item: dict, text: str, head: str | None = None) -> str:
     head = head or _head_line(item)
     parts = [head, title_line(item["key"], item["title"]), *_label_lines(item)]
     if text:
-        parts.append(_escape(text))
+        parts.append(escape_markdown(text))
     parts.append(CLOSE)
     return _block(parts)
 
@@ -390,7 +393,7 @@ def _moment(value: dt.datetime) -> str:
 def render_header(params: ContextParams, now: dt.datetime, bundle_id: str) -> str:
     asked = []
     if params.query:
-        asked.append(f'query "{_escape(" ".join(params.query[:300].split()))}"')
+        asked.append(f'query "{escape_markdown(" ".join(params.query[:300].split()))}"')
     if params.paths:
         asked.append("paths " + ", ".join(" ".join(p.split()) for p in params.paths[:10]))
     when = f"generated {_moment(now)}"
@@ -442,7 +445,7 @@ def text_token_counts(records) -> list[dict]:
         forms = packing_texts(record.summary, record.body)
         rows.append((record, ["title", *forms]))
         texts.append(title_line(record.key, record.title))
-        texts.extend(_escape(t) for t in forms.values())
+        texts.extend(escape_markdown(t) for t in forms.values())
     counts = iter(tokens.count_many_after_newline(texts))
     stamp = counts_stamp()
     return [
@@ -520,7 +523,7 @@ def _pack_excerpt(row: dict, room: int) -> tuple[str, str, int] | None:
         if len(text) > room * MAX_CHARS_PER_TOKEN:
             hi = mid - 1
             continue
-        cost = tokens.count_after_newline(_escape(text))
+        cost = tokens.count_after_newline(escape_markdown(text))
         if cost <= room:
             best = ("excerpt", text, cost)
             lo = mid + 1
@@ -561,7 +564,7 @@ def _choose_form(row: dict, item: dict, head: str, room: int) -> tuple[str, str,
         else:
             if len(text) > (room - fixed) * MAX_CHARS_PER_TOKEN:
                 continue
-            cost = fixed + 1 + tokens.count_after_newline(_escape(text))
+            cost = fixed + 1 + tokens.count_after_newline(escape_markdown(text))
         if cost <= room:
             chosen = (form, text, cost)
             break

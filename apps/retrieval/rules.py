@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from apps.records.models import Record, SuspectReason
 from apps.records.selectors import present_reasons
-from apps.retrieval.bundle import _escape, freshness_reasons, record_url, resolve_spaces
+from apps.retrieval.bundle import escape_markdown, freshness_reasons, record_url, resolve_spaces
 
 # Marks a file as written by contextkb: `contextkb rules` only updates or removes files that
 # carry it, never a hand-written one.
@@ -72,7 +72,7 @@ def render_entry(record: Record, *, now, level: int = 3, space_label: bool = Fal
     flag = f" _({', '.join(flags)})_" if flags else ""
     where = f" · space {record.space.slug}" if space_label else ""
     lines = [
-        f"{'#' * level} [{record.key}]({record_url(record)}): {_escape(record.title)}{flag}",
+        f"{'#' * level} [{record.key}]({record_url(record)}): {escape_markdown(record.title)}{flag}",
         "",
         f"Freshness: {freshness_stamp(record)}{where}.",
         "",
@@ -85,10 +85,10 @@ def render_entry(record: Record, *, now, level: int = 3, space_label: bool = Fal
             "",
         ]
     if record.summary:
-        lines += [_escape(record.summary), ""]
+        lines += [escape_markdown(record.summary), ""]
     if record.kind != Record.Kind.DECISION and record.body.strip():
-        lines += [_escape(nest_headings(record.body.strip(), under=level)), ""]
-    lines += [f"Owner: {_escape(record.owner_label)}.", ""]
+        lines += [escape_markdown(nest_headings(record.body.strip(), under=level)), ""]
+    lines += [f"Owner: {escape_markdown(record.owner_label)}.", ""]
     return lines
 
 
