@@ -1,5 +1,8 @@
 """One record as a bundle item: its row (one query for all the records of a bundle), the
-reasons it may no longer hold worded for the reader, its owner and its URL."""
+reasons it may no longer hold worded for the reader, its owner and its URL.
+
+`record_rows`, `present_reasons`, then `record_item`: the one way a record becomes an item, for
+a context bundle (search_context, the context API) and for MCP's get_record alike."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 
 from apps.accounts import access
+from apps.core.text import reveal_invisible
 from apps.records import policy
 from apps.records import selectors as record_selectors
 from apps.records.models import Record
@@ -114,7 +118,7 @@ _ROWS_SQL = """
 """
 
 
-def _rows(
+def record_rows(
     record_ids: set[int], space_ids: list[int], now: dt.datetime | None = None
 ) -> dict[int, dict]:
     """{id: row} of the active records among `record_ids` in `space_ids`, the spaces the
@@ -137,7 +141,7 @@ def _rows(
     return {row["id"]: row for row in rows}
 
 
-def _present_reasons(principal, rows: dict[int, dict]) -> None:
+def present_reasons(principal, rows: dict[int, dict]) -> None:
     """Each row's open reasons as text this principal may read: a reason naming a record in a
     space they cannot see names "a record in a space you cannot see" instead (one query, only
     when some reason names another record)."""
@@ -167,3 +171,58 @@ def _owner(row: dict) -> dict | None:
     if row["owner_team_id"]:
         return {"type": "team", "name": row["team_name"], "email": None}
     return None
+
+
+def omission(row: dict, reason: str, score: float | None = None) -> dict:
+    """What a bundle says of a record it left out, and why."""
+    entry = {"key": row["key"], "space": row["space_slug"], "title": reveal_invisible(row["title"])}
+    if score is not None:
+        entry["score"] = score
+    entry["reason"] = reason
+    return entry
+
+
+def why_matched(hit: search.Hit) -> list[str]:
+    """How a search hit matched the request, in words."""
+    return [
+        w
+        for w, on in (
+            ("anchored to your paths", hit.anchored),
+            ("full-text match", hit.fts_rank is not None),
+            ("semantic match", hit.vec_rank is not None),
+        )
+        if on
+    ]
+
+
+def record_item(
+    row: dict,
+    now: dt.datetime,
+    *,
+    score: float | None = None,
+    why: list[str] | None = None,
+    note: str = "",
+) -> dict:
+    """A row of `record_rows` (its open reasons through `present_reasons`) as an item: what
+    the bundle's JSON lists and its markdown block shows, with the reasons it may no longer
+    hold worded to match its freshness."""
+    return {
+        "id": row["id"],
+        "key": row["key"],
+        "space": row["space_slug"],
+        "kind": row["kind"],
+        "title": reveal_invisible(row["title"]),
+        "status": row["status"],
+        # Which version of the record this is (its ETag) and its revision number.
+        "version": row["version"],
+        "revision": row["revision"],
+        "owner": _owner(row),
+        "url": _url(row["space_slug"], row["key"]),
+        "score": score,
+        "freshness": row["freshness"],
+        "freshness_reasons": _reasons(row, row["open_reasons"], now),
+        "last_verified_at": _date(row["last_verified_at"]),
+        "anchors": list(row["anchors"]),
+        "why": why or [],
+        "note": note,
+    }

@@ -4,11 +4,22 @@ stored with each record's vector so that requests need not count them."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
+from dataclasses import dataclass, field
 
-from apps.retrieval import tokens
-from apps.retrieval.bundle.render import CLOSE, _label_lines, escape_markdown, title_line
+from apps.core.text import reveal_invisible
+from apps.retrieval import search, tokens
+from apps.retrieval.bundle import items
+from apps.retrieval.bundle.render import (
+    CLOSE,
+    escape_markdown,
+    head_line,
+    label_lines,
+    render_block,
+    title_line,
+)
 
 
 def packing_texts(summary: str, body: str) -> dict[str, str]:
@@ -136,7 +147,7 @@ def _choose_form(row: dict, item: dict, head: str, room: int) -> tuple[str, str,
     (see apps.retrieval.tokens); texts that obviously cannot fit are not counted at all."""
     if room < MIN_BLOCK_TOKENS:
         return None
-    labels = _label_lines(item)
+    labels = label_lines(item)
     if len(head) > room * MAX_CHARS_PER_TOKEN:
         return None  # once the budget is nearly spent, the remaining candidates go uncounted
     stored = _stored_counts(row)
@@ -171,3 +182,60 @@ def _choose_form(row: dict, item: dict, head: str, room: int) -> tuple[str, str,
         if excerpt is not None and len(excerpt[1]) > len(chosen[1]):
             chosen = (excerpt[0], excerpt[1], fixed + 1 + excerpt[2])
     return chosen
+
+
+@dataclass
+class Packed:
+    """The records that fit, as items and as markdown blocks, what did not, and the tokens used
+    (the header's included)."""
+
+    used: int
+    items: list[dict] = field(default_factory=list)
+    blocks: list[str] = field(default_factory=list)
+    omitted: list[dict] = field(default_factory=list)
+
+
+def pack(
+    ordered: list[tuple[dict, search.Hit, str]], *, used: int, max_tokens: int, now: dt.datetime
+) -> Packed:
+    """The records (row, hit, note) in order, each in the richest form that fits into what is
+    left of `max_tokens` once `used` tokens are spent; the others are left out."""
+    packed = Packed(used=used)
+    for row, hit, note in ordered:
+        item = items.record_item(row, now, score=hit.score, why=items.why_matched(hit), note=note)
+        head = head_line(item)
+        chosen = _choose_form(row, item, head, max_tokens - packed.used)
+        if chosen is None:
+            packed.omitted.append(items.omission(row, "token budget", hit.score))
+            continue
+        form, text, cost = chosen
+        # JSON readers get the text as the markdown shows it: bidirectional controls and
+        # invisible characters written as <U+XXXX> (markdown escapes `text` in render_block).
+        item.update({"content": form, "text": reveal_invisible(text), "tokens": cost})
+        packed.items.append(item)
+        packed.blocks.append(render_block(item, text, head))
+        packed.used += cost
+    return packed
+
+
+def fit(header: str, packed: Packed, omitted: list[dict], max_tokens: int) -> tuple[str, int]:
+    """The bundle's markdown and its exact token count. With a tokenizer whose tokens can span
+    lines, block counts are only estimates: the whole document is counted, and the last records
+    are dropped (and added to `omitted`) until it fits."""
+    markdown = header + "".join(packed.blocks)
+    if tokens.is_additive():
+        return markdown, packed.used
+    while packed.items and tokens.count(markdown) > max_tokens:
+        dropped = packed.items.pop()
+        packed.blocks.pop()
+        omitted.append(
+            {
+                "key": dropped["key"],
+                "space": dropped["space"],
+                "title": dropped["title"],
+                "score": dropped["score"],
+                "reason": "token budget",
+            }
+        )
+        markdown = header + "".join(packed.blocks)
+    return markdown, tokens.count(markdown)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.utils import timezone
@@ -97,33 +98,44 @@ def parse_as_of(value, now: dt.datetime | None = None) -> dt.datetime | None:
     return min(moment, now)
 
 
-def parse_params(data) -> ContextParams:
-    """Validate request parameters (query string or JSON body); InvalidInput names each field."""
-    errors: dict[str, list[str]] = {}
+def _checked[T](errors: dict[str, list[str]], parse: Callable[[], T], default: T) -> T:
+    """`parse()`, or `default` with its InvalidInput details added to `errors`."""
+    try:
+        return parse()
+    except InvalidInput as exc:
+        errors.update(exc.details)
+        return default
+
+
+def _as_query(data) -> str:
     query = data.get("q", data.get("query", "")) or ""
+    problem = None
     if not isinstance(query, str):
-        errors["q"] = ["Must be text."]
-        query = ""
+        problem = "Must be text."
     elif len(query) > MAX_QUERY_CHARS:
-        errors["q"] = [f"At most {MAX_QUERY_CHARS} characters."]
+        problem = f"At most {MAX_QUERY_CHARS} characters."
     elif "\x00" in query:
-        errors["q"] = ["Contains a NUL character."]
-    params = ContextParams(query=query.strip())
-    for name in ("paths", "spaces", "kinds", "space"):
-        raw = data.getlist(name) if hasattr(data, "getlist") else data.get(name)
-        if isinstance(raw, list) and len(raw) == 1 and isinstance(raw[0], str):
-            raw = raw[0]
-        try:
-            values = _as_list(raw, name)
-        except InvalidInput as exc:
-            errors.update(exc.details)
-            continue
-        if name == "space":
-            # `space` (singular, as agents.md, the gaps endpoint and the MCP tools spell it) is an
-            # alias of `spaces`: never ignored, so a tool that uses it is not searching everything.
-            params.spaces += [v for v in values if v not in params.spaces]
-        else:
-            setattr(params, name, values)
+        problem = "Contains a NUL character."
+    if problem:
+        raise InvalidInput(problem, details={"q": [problem]})
+    return query.strip()
+
+
+def _list_param(data, name: str) -> list[str]:
+    raw = data.getlist(name) if hasattr(data, "getlist") else data.get(name)
+    if isinstance(raw, list) and len(raw) == 1 and isinstance(raw[0], str):
+        raw = raw[0]
+    return _as_list(raw, name)
+
+
+def _read_lists(data, params: ContextParams, errors: dict[str, list[str]]) -> None:
+    params.paths = _checked(errors, lambda: _list_param(data, "paths"), [])
+    params.spaces = _checked(errors, lambda: _list_param(data, "spaces"), [])
+    params.kinds = _checked(errors, lambda: _list_param(data, "kinds"), [])
+    # `space` (singular, as agents.md, the gaps endpoint and the MCP tools spell it) is an
+    # alias of `spaces`: never ignored, so a tool that uses it is not searching everything.
+    alias = _checked(errors, lambda: _list_param(data, "space"), [])
+    params.spaces += [v for v in alias if v not in params.spaces]
     if len(params.paths) > MAX_PATHS or any(len(p) > 500 for p in params.paths):
         errors["paths"] = [f"At most {MAX_PATHS} paths of at most 500 characters."]
     for name in ("paths", "spaces", "kinds"):
@@ -134,28 +146,46 @@ def parse_params(data) -> ContextParams:
         errors["kinds"] = [
             f"Unknown kind(s): {', '.join(bad_kinds)}; use {', '.join(Record.Kind.values)}."
         ]
-    raw_max = data.get("max_tokens")
-    if raw_max not in (None, ""):
-        try:
-            if isinstance(raw_max, bool | float):
-                raise ValueError
-            params.max_tokens = int(raw_max)
-            if not MIN_TOKENS <= params.max_tokens <= MAX_TOKENS:
-                raise ValueError
-        except (TypeError, ValueError):
-            errors["max_tokens"] = [f"An integer from {MIN_TOKENS} to {MAX_TOKENS}."]
-    fmt = data.get("format") or "json"
+
+
+def _as_max_tokens(value) -> int:
+    if value in (None, ""):
+        return DEFAULT_MAX_TOKENS
+    bad = InvalidInput(
+        "max_tokens is out of range.",
+        details={"max_tokens": [f"An integer from {MIN_TOKENS} to {MAX_TOKENS}."]},
+    )
+    if isinstance(value, bool | float):
+        raise bad
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise bad from None
+    if not MIN_TOKENS <= number <= MAX_TOKENS:
+        raise bad
+    return number
+
+
+def _as_format(value) -> str:
+    fmt = value or "json"
     if fmt not in FORMATS:
-        errors["format"] = ["Use json or markdown."]
-    params.format = fmt if fmt in FORMATS else "json"
-    try:
-        params.include_stale = _as_bool(data.get("include_stale"), "include_stale", True)
-    except InvalidInput as exc:
-        errors.update(exc.details)
-    try:
-        params.as_of = parse_as_of(data.get("as_of"))
-    except InvalidInput as exc:
-        errors.update(exc.details)
+        raise InvalidInput("Unknown format.", details={"format": ["Use json or markdown."]})
+    return fmt
+
+
+def parse_params(data) -> ContextParams:
+    """Validate request parameters (query string or JSON body); InvalidInput names each field."""
+    errors: dict[str, list[str]] = {}
+    params = ContextParams(query=_checked(errors, lambda: _as_query(data), ""))
+    _read_lists(data, params, errors)
+    params.max_tokens = _checked(
+        errors, lambda: _as_max_tokens(data.get("max_tokens")), DEFAULT_MAX_TOKENS
+    )
+    params.format = _checked(errors, lambda: _as_format(data.get("format")), "json")
+    params.include_stale = _checked(
+        errors, lambda: _as_bool(data.get("include_stale"), "include_stale", True), True
+    )
+    params.as_of = _checked(errors, lambda: parse_as_of(data.get("as_of")), None)
     if not errors and not params.query and not params.paths:
         errors["q"] = ["Give a query (q), file paths (paths), or both."]
     if errors:

@@ -41,7 +41,7 @@ def _attr(value: str) -> str:
 CLOSE = "</record>"
 
 
-def _head_line(item: dict) -> str:
+def head_line(item: dict) -> str:
     attrs = {
         "key": item["key"],
         "space": item["space"],
@@ -63,7 +63,7 @@ def title_line(key: str, title: str) -> str:
     return f"### {key}: {escape_markdown(' '.join(title.split()))}"
 
 
-def _label_lines(item: dict) -> list[str]:
+def label_lines(item: dict) -> list[str]:
     lines = []
     if item["freshness"] in ("stale", "suspect", "due"):
         why = " ".join(" ".join(item["freshness_reasons"]).split())
@@ -83,8 +83,8 @@ def _block(parts: list[str]) -> str:
 
 def render_block(item: dict, text: str, head: str | None = None) -> str:
     """One record between provenance markers: head line, title, labels, text, closing marker."""
-    head = head or _head_line(item)
-    parts = [head, title_line(item["key"], item["title"]), *_label_lines(item)]
+    head = head or head_line(item)
+    parts = [head, title_line(item["key"], item["title"]), *label_lines(item)]
     if text:
         parts.append(escape_markdown(text))
     parts.append(CLOSE)
