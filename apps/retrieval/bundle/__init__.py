@@ -13,6 +13,7 @@ from apps.retrieval.bundle.packing import (
     MAX_CHARS_PER_TOKEN,
     MIN_BLOCK_TOKENS,
     counts_stamp,
+    packing_texts,
     text_token_counts,
 )
 from apps.retrieval.bundle.params import (
@@ -38,6 +39,7 @@ __all__ = [
     "json_body",
     "new_bundle_id",
     "owner_of",
+    "packing_texts",
     "parse_params",
     "record_url",
     "render_block",
