@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Sequence
 
 import mcp_types
 from django.utils import timezone
 
+from apps.accounts.models import ApiToken
 from apps.core.errors import ServiceError
 from apps.core.replica import on_replica
 from apps.records import selectors as record_selectors
@@ -59,7 +61,16 @@ def _left_out_line(omitted: list[dict], room: int) -> str:
     return ""
 
 
-def search(principal, *, query, paths, max_tokens, space, kinds=(), as_of=None):
+def search(
+    principal: ApiToken,
+    *,
+    query: str,
+    paths: list[str] | None,
+    max_tokens: int,
+    space: str | None,
+    kinds: Sequence[str] = (),
+    as_of: str | None = None,
+) -> tuple[str, dict]:
     data = {"q": query, "paths": list(paths or []), "max_tokens": max_tokens, "kinds": list(kinds)}
     if space:
         data["spaces"] = [space]
@@ -83,7 +94,7 @@ def search(principal, *, query, paths, max_tokens, space, kinds=(), as_of=None):
     return text, bundle
 
 
-def stored_bundle(principal, *, bundle_id: str):
+def stored_bundle(principal: ApiToken, *, bundle_id: str) -> tuple[str, None]:
     _check_text("bundle_id", bundle_id, 40)
     stored = bundle_module.bundle_fetch(principal=principal, bundle_id=(bundle_id or "").strip())
     if stored is None:
@@ -91,7 +102,7 @@ def stored_bundle(principal, *, bundle_id: str):
     return stored.markdown, None
 
 
-def guardrails(principal, *, paths, space):
+def guardrails(principal: ApiToken, *, paths: list[str], space: str | None) -> tuple[str, dict]:
     if not paths:
         raise ServiceError("Give at least one file path.")
     text, bundle = search(
@@ -112,7 +123,7 @@ def _check_text(name: str, value: str | None, limit: int) -> None:
         raise ServiceError(f"`{name}` must be at most {limit} characters, without NUL.")
 
 
-def record_markdown(principal, *, key: str, space: str | None) -> tuple[str, dict]:
+def record_markdown(principal: ApiToken, *, key: str, space: str | None) -> tuple[str, dict]:
     """One record in full (get_record, contextkb:// resources), its item built as a context
     bundle builds it (apps.retrieval.bundle.items): the same freshness reasons, worded for the
     reader, the same owner, URL and revision."""
@@ -134,7 +145,7 @@ def record_markdown(principal, *, key: str, space: str | None) -> tuple[str, dic
     return render_block(item, text), bundle
 
 
-def _visible_record(principal, *, key: str, space: str | None) -> Record:
+def _visible_record(principal: ApiToken, *, key: str, space: str | None) -> Record:
     _check_text("key", key, 40)
     _check_text("space", space, 60)
     key = (key or "").strip().upper()
@@ -150,7 +161,7 @@ def _visible_record(principal, *, key: str, space: str | None) -> Record:
     return matches[0]
 
 
-def _superseded_note(principal, record: Record) -> str:
+def _superseded_note(principal: ApiToken, record: Record) -> str:
     if record.status != Record.Status.SUPERSEDED:
         return ""
     successor = record_selectors.successor_for(principal=principal, record=record)
@@ -161,7 +172,9 @@ def _superseded_note(principal, record: Record) -> str:
     return ""
 
 
-def report_gap(principal, *, query: str, note: str, space: str | None):
+def report_gap(
+    principal: ApiToken, *, query: str, note: str, space: str | None
+) -> tuple[str, None]:
     from apps.accounts.models import Space
 
     _check_text("space", space, 60)
@@ -175,7 +188,14 @@ def report_gap(principal, *, query: str, note: str, space: str | None):
     return f"Thanks: the gap was recorded ({counts}). Owners will see it on the gaps page.", None
 
 
-def assess_change(principal, *, paths, title, description, space):
+def assess_change(
+    principal: ApiToken,
+    *,
+    paths: list[str] | None,
+    title: str | None,
+    description: str | None,
+    space: str | None,
+) -> tuple[str, None]:
     from apps.records import assess
 
     _check_text("space", space, 60)
@@ -190,7 +210,9 @@ def assess_change(principal, *, paths, title, description, space):
     return assess.assessment_markdown(result), None
 
 
-def list_records(principal, *, cursor: str | None):
+def list_records(
+    principal: ApiToken, *, cursor: str | None
+) -> tuple[tuple[list[mcp_types.Resource], str | None], None]:
     """One page of the records the principal may see, as MCP resources (cursor = offset)."""
     offset = int(cursor) if cursor and cursor.isdigit() and len(cursor) < 10 else 0
     rows = list(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+from typing import Any, cast
 
 from django.conf import settings
 from django.urls import NoReverseMatch, reverse
@@ -85,11 +86,13 @@ def freshness_reasons(record: Record, now: dt.datetime) -> list[str]:
 
 
 def owner_of(record: Record) -> dict | None:
-    if record.owner_user_id:
-        user = record.owner_user
+    # The ids first: no query for an owner the record does not have.
+    user = record.owner_user if record.owner_user_id else None
+    if user is not None:
         return {"type": "user", "name": user.display_name, "email": user.email}
-    if record.owner_team_id:
-        return {"type": "team", "name": record.owner_team.name, "email": None}
+    team = record.owner_team if record.owner_team_id else None
+    if team is not None:
+        return {"type": "team", "name": team.name, "email": None}
     return None
 
 
@@ -127,9 +130,10 @@ def record_rows(
     if not record_ids:
         return {}
     fresh_sql, fresh_params = policy.freshness_sql("r", now=now, named=True)
+    params: dict[str, Any] = {"ids": list(record_ids), "space_ids": space_ids}
+    params.update(cast(dict[str, Any], fresh_params))  # named=True: a dict
     rows = search.fetch_dicts(
-        _ROWS_SQL.replace("r.freshness,", f"{fresh_sql} AS freshness,", 1),
-        {"ids": list(record_ids), "space_ids": space_ids, **fresh_params},
+        _ROWS_SQL.replace("r.freshness,", f"{fresh_sql} AS freshness,", 1), params
     )
     for row in rows:
         counts = row["stored_token_counts"]

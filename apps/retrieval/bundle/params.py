@@ -134,7 +134,7 @@ def _read_lists(data, params: ContextParams, errors: dict[str, list[str]]) -> No
     params.kinds = _checked(errors, lambda: _list_param(data, "kinds"), [])
     # `space` (singular, as agents.md, the gaps endpoint and the MCP tools spell it) is an
     # alias of `spaces`: never ignored, so a tool that uses it is not searching everything.
-    alias = _checked(errors, lambda: _list_param(data, "space"), [])
+    alias: list[str] = _checked(errors, lambda: _list_param(data, "space"), [])
     params.spaces += [v for v in alias if v not in params.spaces]
     if len(params.paths) > MAX_PATHS or any(len(p) > 500 for p in params.paths):
         errors["paths"] = [f"At most {MAX_PATHS} paths of at most 500 characters."]
