@@ -19,7 +19,8 @@ from asgiref.sync import sync_to_async
 from mcp.server.transport_security import TransportSecuritySettings
 
 from apps.core.middleware import DB_ERRORS
-from apps.mcp_server.server import _bearer, mcp
+from apps.mcp_server.auth import bearer_token
+from apps.mcp_server.server import mcp
 
 PATH = "/mcp"
 logger = logging.getLogger(__name__)
@@ -130,7 +131,7 @@ class BearerAuthMiddleware:
             headers = {
                 k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]
             }
-            plain = _bearer(headers)
+            plain = bearer_token(headers)
             if plain is None:
                 await _unauthorized(send, "Send `Authorization: Bearer <token>`.", scope, headers)
                 return

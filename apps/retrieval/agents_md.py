@@ -4,16 +4,15 @@ The entries are rendered by apps.retrieval.rules, the renderer `contextkb rules`
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.models import Space
 from apps.core.errors import InvalidInput, NotFound
 from apps.records.anchors import normalise_path
-from apps.records.models import Record, SuspectReason
-from apps.records.selectors import present_reasons
+from apps.records.models import Record
 from apps.retrieval.bundle import MAX_PATHS
-from apps.retrieval.rules import render_sections
+from apps.retrieval.rules import for_entries, present_open_reasons, render_sections
 
 ACTIVE_STATUSES = (Record.Status.ACCEPTED, Record.Status.PROPOSED)
 MAX_RECORDS = 300
@@ -32,19 +31,10 @@ def agents_md(*, principal, space_slug: str, paths: list[str]) -> tuple[str, lis
     paths = [normalise_path(p) for p in paths if p.strip()]
     if len(paths) > MAX_PATHS:
         raise InvalidInput(f"At most {MAX_PATHS} paths.", details={"paths": ["Too many."]})
-    base = (
+    base = for_entries(
         Record.objects.visible_to(principal)
         .active()
         .filter(space=space, status__in=ACTIVE_STATUSES)
-        .select_related("space", "owner_user", "owner_team")
-        .with_freshness()
-        .prefetch_related(
-            Prefetch(
-                "suspect_reasons",
-                queryset=SuspectReason.objects.filter(resolved_at__isnull=True).order_by("pk"),
-                to_attr="open_reasons",
-            )
-        )
     )
     key_decision = Q(kind=Record.Kind.DECISION) & (
         Q(impact=Record.Impact.HIGH) | Q(reversibility=Record.Reversibility.ONE_WAY)
@@ -59,7 +49,7 @@ def agents_md(*, principal, space_slug: str, paths: list[str]) -> tuple[str, lis
         selection = rules | key_decision
     records = list(base.filter(selection).order_by("kind", "number")[:MAX_RECORDS])
     # Reasons naming records in spaces the reader cannot see are reworded for them.
-    present_reasons(principal, [reason for r in records for reason in r.open_reasons])
+    present_open_reasons(principal, records)
 
     now = timezone.now()
     # No "generated at" time: the same records give the same bytes (as `contextkb rules`).

@@ -20,9 +20,9 @@ from collections.abc import Iterable
 from django.db.models import Prefetch, Q
 from django.utils import timezone
 
-from apps.records.models import Record, SuspectReason
+from apps.records.models import Record, RecordQuerySet, SuspectReason
 from apps.records.selectors import present_reasons
-from apps.retrieval.bundle import _escape, freshness_reasons, record_url, resolve_spaces
+from apps.retrieval.bundle import escape_markdown, freshness_reasons, record_url, resolve_spaces
 
 # Marks a file as written by contextkb: `contextkb rules` only updates or removes files that
 # carry it, never a hand-written one.
@@ -72,7 +72,7 @@ def render_entry(record: Record, *, now, level: int = 3, space_label: bool = Fal
     flag = f" _({', '.join(flags)})_" if flags else ""
     where = f" · space {record.space.slug}" if space_label else ""
     lines = [
-        f"{'#' * level} [{record.key}]({record_url(record)}): {_escape(record.title)}{flag}",
+        f"{'#' * level} [{record.key}]({record_url(record)}): {escape_markdown(record.title)}{flag}",
         "",
         f"Freshness: {freshness_stamp(record)}{where}.",
         "",
@@ -85,10 +85,10 @@ def render_entry(record: Record, *, now, level: int = 3, space_label: bool = Fal
             "",
         ]
     if record.summary:
-        lines += [_escape(record.summary), ""]
+        lines += [escape_markdown(record.summary), ""]
     if record.kind != Record.Kind.DECISION and record.body.strip():
-        lines += [_escape(nest_headings(record.body.strip(), under=level)), ""]
-    lines += [f"Owner: {_escape(record.owner_label)}.", ""]
+        lines += [escape_markdown(nest_headings(record.body.strip(), under=level)), ""]
+    lines += [f"Owner: {escape_markdown(record.owner_label)}.", ""]
     return lines
 
 
@@ -165,11 +165,24 @@ def rule_records(*, principal, space_ids: list[int]) -> list[Record]:
     the given spaces, and either anchored to paths or a space-wide guardrail or constraint."""
     rules = Q(kind__in=[Record.Kind.GUARDRAIL, Record.Kind.CONSTRAINT])
     records = list(
-        Record.objects.filter(space_id__in=space_ids)
-        .active()
-        .filter(status=Record.Status.ACCEPTED, last_verified_at__isnull=False)
-        .filter(~Q(anchors=[]) | rules)
-        .select_related("space", "owner_user", "owner_team")
+        for_entries(
+            Record.objects.filter(space_id__in=space_ids)
+            .active()
+            .filter(status=Record.Status.ACCEPTED, last_verified_at__isnull=False)
+            .filter(~Q(anchors=[]) | rules)
+        ).order_by("space__slug", "kind", "number")[:MAX_RULE_RECORDS]
+    )
+    present_open_reasons(principal, records)
+    records.sort(key=_order)
+    return records
+
+
+def for_entries(records: RecordQuerySet) -> RecordQuerySet:
+    """The records with what `render_entry` reads, in a constant number of queries: space,
+    owner, freshness, and the open suspect reasons as `open_reasons` (word them for the reader
+    with `present_open_reasons` before rendering)."""
+    return (
+        records.select_related("space", "owner_user", "owner_team")
         .with_freshness()
         .prefetch_related(
             Prefetch(
@@ -178,11 +191,16 @@ def rule_records(*, principal, space_ids: list[int]) -> list[Record]:
                 to_attr="open_reasons",
             )
         )
-        .order_by("space__slug", "kind", "number")[:MAX_RULE_RECORDS]
     )
-    present_reasons(principal, [reason for r in records for reason in r.open_reasons])
-    records.sort(key=_order)
-    return records
+
+
+def present_open_reasons(principal, records: list[Record]) -> None:
+    """The open reasons of `records` (from `for_entries`) worded for this principal: a reason
+    naming a record they cannot see does not name it."""
+    # `open_reasons` is the prefetch's to_attr, set on each record.
+    present_reasons(
+        principal, [reason for r in records for reason in getattr(r, "open_reasons", [])]
+    )
 
 
 def _order(record: Record):

@@ -234,9 +234,9 @@ def test_stdio_refuses_a_bad_token(transactional_db):
 def test_resources_list_names_only_visible_records_in_pages(
     live_mcp, corpus, owner, space, monkeypatch
 ):
-    from apps.mcp_server import server
+    from apps.mcp_server import tools
 
-    monkeypatch.setattr(server, "RESOURCES_PAGE", 2)
+    monkeypatch.setattr(tools, "RESOURCES_PAGE", 2)
     _, plain = make_token(owner, spaces=[space])
 
     async def scenario():

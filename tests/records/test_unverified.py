@@ -13,7 +13,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.accounts.models import ApiToken
-from apps.mcp_server.server import _record_markdown
+from apps.mcp_server.tools import record_markdown
 from apps.records import policy, services
 from apps.records.models import CreateSubmission, Record
 from apps.reminders import tasks
@@ -65,7 +65,7 @@ def doors(client, owner):
             "item": next((i for i in context["items"] if i["key"] == record.key), None),
             "keys": [i["key"] for i in context["items"]],
             "markdown": markdown,
-            "mcp": _record_markdown(owner, key=record.key, space=None)[0],
+            "mcp": record_markdown(owner, key=record.key, space=None)[0],
         }
 
     return read

@@ -26,7 +26,7 @@ class Command(BaseCommand):
             raise CommandError("Invalid, expired or revoked token (pass --token ckb_…).")
         # stdout carries the protocol: every log line goes to stderr.
         logging.basicConfig(stream=sys.stderr, level=logging.WARNING, force=True)
-        from apps.mcp_server import server
+        from apps.mcp_server import auth, server
 
-        server.STDIO_TOKEN = token
+        auth.STDIO_TOKEN = token
         server.mcp.run("stdio")
