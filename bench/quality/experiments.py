@@ -3,6 +3,7 @@
     .venv/bin/python bench/quality/data.py --haystack 10000   # once, needs DATABASE_URL
     .venv/bin/python bench/quality/experiments.py tune        # every candidate, tune half
     .venv/bin/python bench/quality/experiments.py test        # FINALISTS only, test half
+    .venv/bin/python bench/quality/experiments.py ceiling     # BM25 told the repository
 
 Haystacks 0 and 10,000 (the first 10,000 records `bench/context_load.py` generates with seed
 42). Each row: MRR@10 / recall@10, and against the baseline (today's engine) the mean paired
@@ -27,8 +28,10 @@ from data import CACHE, haystack_records
 from engine import (
     Index,
     Params,
+    bm25_scores,
     build_index,
     load_docs,
+    make_query,
     paired,
     recall,
     reciprocal_ranks,
@@ -184,14 +187,33 @@ def run(split: str, candidates: list[Params]) -> None:
             )
 
 
+def ceiling() -> None:
+    """Today's BM25 with an oracle that keeps only the target's repository (no haystack): how
+    far ranking alone can go when every cross-repository confusion is removed."""
+    index, questions = index_for(0)
+    repo = np.array([d.path.split("/")[0] for d in index.docs])
+    for split in ("tune", "test"):
+        rr = []
+        for row in questions[split]:
+            q = make_query(row["terms"])
+            scores = bm25_scores(index, dict.fromkeys(q.lexemes, 1.0), BASE)
+            scores[repo != row["path"].split("/")[0]] = 0
+            top = [int(i) for i in np.lexsort((index.ids, -scores))[:10]]
+            target = index.by_path[row["path"]]
+            rr.append(1.0 / (top.index(target) + 1) if target in top else 0.0)
+        print(f"{split}: BM25 inside the target's repository only: MRR@10 {np.mean(rr):.3f}")
+
+
 def main() -> None:
     which = sys.argv[1] if len(sys.argv) > 1 else "tune"
     if which == "tune":
         run("tune", CANDIDATES)
     elif which == "test":
         run("test", [BASE, *FINALISTS])
+    elif which == "ceiling":
+        ceiling()
     else:
-        sys.exit("usage: experiments.py tune|test")
+        sys.exit("usage: experiments.py tune|test|ceiling")
 
 
 if __name__ == "__main__":
