@@ -336,7 +336,7 @@ def _orphan_in_history(where: dict, *, actor, message: str, now: dt.datetime) ->
     for record in Record.objects.filter(pk__in=ids, owner_user__isnull=True).select_related(
         "space"
     ):
-        services._write_revision(record, action="update", actor=actor, message=message)
+        services.write_revision(record, action="update", actor=actor, message=message)
     return count
 
 
