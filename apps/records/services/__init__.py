@@ -4,13 +4,18 @@ Each one checks the actor's rights, validates, writes the change and its revisio
 search data and raises staleness evidence, all in one transaction. A refused write changes
 nothing.
 
-By concern: `records` (create, update, archive, restore), `links` (link, unlink, supersede, a
-successor in one step), `verification` (verify), `validation` (the input rules every door
-shares) and `common` (rights, locking, revisions, search data, cached freshness). Other apps
-import from this package, not from its modules.
+By concern: `records` (create, update), `lifecycle` (archive, unarchive, restore), `links`
+(link, unlink, supersede, a successor in one step), `verification` (verify), `validation` (the
+input rules every door shares) and `common` (rights, locking, revisions, search data, cached
+freshness). Other apps import from this package, not from its modules.
 """
 
 from apps.records.services.common import refresh_freshness, snapshot, write_revision
+from apps.records.services.lifecycle import (
+    record_archive,
+    record_restore_revision,
+    record_unarchive,
+)
 from apps.records.services.links import (
     carryable_links,
     record_link,
@@ -18,14 +23,7 @@ from apps.records.services.links import (
     record_supersede_with_new,
     record_unlink,
 )
-from apps.records.services.records import (
-    create_submission_prune,
-    record_archive,
-    record_create,
-    record_restore_revision,
-    record_unarchive,
-    record_update,
-)
+from apps.records.services.records import create_submission_prune, record_create, record_update
 from apps.records.services.validation import (
     EDITABLE_FIELDS,
     MATERIAL_FIELDS,

@@ -36,6 +36,13 @@ def actor_user(actor) -> User | None:
     return access.user_of(actor)
 
 
+def bump_version(record: Record, *, actor, now: dt.datetime) -> None:
+    """A new version of the record, changed now by `actor` (the caller saves it)."""
+    record.version += 1
+    record.updated_at = now
+    record.updated_by = actor_user(actor)
+
+
 def snapshot(record: Record) -> dict[str, Any]:
     """Everything needed to show, diff and restore one version of a record."""
     # The target's id lets readers who cannot see it be shown HIDDEN_RECORD instead of its key

@@ -79,33 +79,12 @@ def record_link(
     require_view(actor, source)
     require_view(actor, target)
     require_edit(actor, source.space)
-    if type not in Link.Type.values:
-        raise InvalidInput(
-            f"Unknown link type {type!r}; use one of {', '.join(Link.Type.values)}.",
-            details={"type": [f"{type!r} is not a valid link type."]},
-        )
-    if not isinstance(note, str) or len(note) > 300:
-        raise InvalidInput("The note is at most 300 characters.", details={"note": ["Too long."]})
-    if source.pk == target.pk:
-        raise InvalidInput("A record cannot link to itself.", details={"target": ["Same record."]})
-    # Lock both ends in a fixed order so concurrent link/supersede calls cannot deadlock.
-    locked = {
-        r.pk: r
-        for r in Record.objects.select_for_update()
-        .filter(pk__in=[source.pk, target.pk])
-        .order_by("pk")
-    }
-    source, target = locked[source.pk], locked[target.pk]
+    _check_link(source, target, type=type, note=note)
+    source, target = _lock_both(source, target)
     if Link.objects.filter(source=source, target=target, type=type).exists():
         raise Conflict(f"{source.key} already {Link.Type(type).label} {target.key}.")
     if type == Link.Type.SUPERSEDES:
-        if _supersede_path_exists(target, source):
-            raise Conflict(
-                f"{target.key} already supersedes {source.key} (directly or through other records); "
-                "superseding it back would make a cycle."
-            )
-        if target.archived_at is None and source.archived_at is not None:
-            raise InvalidInput("An archived record cannot supersede another; unarchive it first.")
+        _check_supersede(source, target)
     now = now or timezone.now()
     link = Link.objects.create(
         source=source,
@@ -133,6 +112,41 @@ def record_link(
         )
         evidence.linked_record_changed(target, why="was superseded", by=source, now=now)
     return link
+
+
+def _check_link(source: Record, target: Record, *, type: str, note: str) -> None:
+    if type not in Link.Type.values:
+        raise InvalidInput(
+            f"Unknown link type {type!r}; use one of {', '.join(Link.Type.values)}.",
+            details={"type": [f"{type!r} is not a valid link type."]},
+        )
+    if not isinstance(note, str) or len(note) > 300:
+        raise InvalidInput("The note is at most 300 characters.", details={"note": ["Too long."]})
+    if source.pk == target.pk:
+        raise InvalidInput("A record cannot link to itself.", details={"target": ["Same record."]})
+
+
+def _lock_both(source: Record, target: Record) -> tuple[Record, Record]:
+    """Both ends re-read under a row lock, in a fixed order so concurrent link/supersede calls
+    cannot deadlock."""
+    rows = {
+        r.pk: r
+        for r in Record.objects.select_for_update()
+        .filter(pk__in=[source.pk, target.pk])
+        .order_by("pk")
+    }
+    return rows[source.pk], rows[target.pk]
+
+
+def _check_supersede(source: Record, target: Record) -> None:
+    """A supersedes chain has no cycles, and an archived record supersedes nothing live."""
+    if _supersede_path_exists(target, source):
+        raise Conflict(
+            f"{target.key} already supersedes {source.key} (directly or through other records); "
+            "superseding it back would make a cycle."
+        )
+    if target.archived_at is None and source.archived_at is not None:
+        raise InvalidInput("An archived record cannot supersede another; unarchive it first.")
 
 
 @transaction.atomic

@@ -1,5 +1,5 @@
-"""Creating and editing one record: create (with its per-space key), update under optimistic
-concurrency, archive and unarchive, restore an old revision."""
+"""Creating and editing one record: create (with its per-space key) and update under optimistic
+concurrency."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from apps.accounts.models import Membership, Space, Team, User
+from apps.accounts.models import Space, Team, User
 from apps.core import secret_scan
 from apps.core.errors import Conflict, InvalidInput
 from apps.records import anchors as anchors_mod
@@ -25,6 +25,7 @@ from apps.records.models import (
 )
 from apps.records.services.common import (
     actor_user,
+    bump_version,
     check_version,
     locked,
     refresh_freshness,
@@ -36,7 +37,6 @@ from apps.records.services.common import (
 )
 from apps.records.services.validation import EDITABLE_FIELDS, MATERIAL_FIELDS, full_clean, normalise
 from apps.records.services.verification import add_verification
-from apps.retrieval import lexical
 from apps.retrieval.services import schedule_embedding
 
 
@@ -102,6 +102,36 @@ def record_create(
     Text that looks like a credential is refused (apps.core.secret_scan) unless a space admin
     passes `allow_secrets=True`, which is audited."""
     require_edit(actor, space)
+    _check_new(kind=kind, status=status, number=number)
+    content = {
+        "title": title,
+        "summary": summary,
+        "body": body,
+        "owner_user": owner_user,
+        "owner_team": owner_team,
+        "tags": tags,
+        "anchors": anchors,
+        "decided_on": decided_on,
+        "deciders": deciders,
+        "valid_until": valid_until,
+    }
+    fields = _checked_content(content, space=space, actor=actor, allow_secrets=allow_secrets)
+    columns = {
+        "status": status,
+        "reversibility": reversibility or "",
+        "impact": impact or "",
+        "source_path": source_path,
+    }
+    record = _new_record(space, kind, fields | columns, actor=actor, now=now or timezone.now())
+    _save_with_key(record, number)
+    _after_content_change(
+        record, action=Revision.Action.CREATE, actor=actor, message=message or "Created"
+    )
+    _remember_submission(record, submission)
+    return record
+
+
+def _check_new(*, kind: str, status: str, number: int | None) -> None:
     if kind not in Record.Kind.values:
         raise InvalidInput(
             f"Unknown kind {kind!r}; use one of {', '.join(Record.Kind.values)}.",
@@ -116,45 +146,45 @@ def record_create(
         raise InvalidInput(
             "The number must be a positive integer.", details={"number": ["Invalid."]}
         )
-    fields = normalise(
-        {
-            "title": title,
-            "summary": summary,
-            "body": body,
-            "owner_user": owner_user,
-            "owner_team": owner_team,
-            "tags": tags,
-            "anchors": anchors,
-            "decided_on": decided_on,
-            "deciders": deciders,
-            "valid_until": valid_until,
-        },
-        space=space,
-    )
+
+
+def _checked_content(
+    content: dict[str, Any], *, space: Space, actor, allow_secrets: bool
+) -> dict[str, Any]:
+    """The new record's editable fields, normalised, after the credential check."""
+    fields = normalise(content, space=space)
     secret_scan.check_record_fields(
         fields=fields, actor=actor, space=space, allow_secrets=allow_secrets
     )
-    now = now or timezone.now()
+    return fields
+
+
+def _new_record(
+    space: Space, kind: str, values: dict[str, Any], *, actor, now: dt.datetime
+) -> Record:
+    """The unsaved record, its review date set and the model's checks passed; no key yet."""
     user = actor_user(actor)
     record = Record(
         space=space,
         kind=kind,
-        status=status,
-        reversibility=reversibility or "",
-        impact=impact or "",
-        source_path=source_path,
         created_at=now,
         updated_at=now,
         created_by=user,
         updated_by=user,
         last_verified_at=None,
-        **fields,
+        **values,
     )
     record.anchor_patterns = anchors_mod.compile_anchors(record.anchors)
     record.number = 0
     record.key = "pending"
     record.next_review_at = policy.next_review_at(record, now=now)
     full_clean(record)
+    return record
+
+
+def _save_with_key(record: Record, number: int | None) -> None:
+    """Give the record its key (`number` when it is free, else the next one) and save it."""
+    space, kind = record.space, record.kind
     if number is not None and Record.objects.filter(space=space, kind=kind, number=number).exists():
         raise Conflict(
             f"{KIND_PREFIX[kind]}-{number} already exists in {space.name}.",
@@ -167,15 +197,23 @@ def record_create(
             record.save()
     except IntegrityError as exc:
         raise Conflict(f"Could not create the record: {exc}") from None
+
+
+def _after_content_change(record: Record, *, action: str, actor, message: str) -> Revision:
+    """After a saved create or edit: search data, the embedding, the cached freshness (as of
+    the change) and the revision."""
     refresh_search(record)
     schedule_embedding(record.pk)
-    refresh_freshness(record, now=now)
-    write_revision(record, action=Revision.Action.CREATE, actor=actor, message=message or "Created")
+    refresh_freshness(record, now=record.updated_at)
+    return write_revision(record, action=action, actor=actor, message=message)
+
+
+def _remember_submission(record: Record, submission: tuple[str, str] | None) -> None:
+    user = record.created_by
     if submission and submission[0] and user is not None:
         CreateSubmission.objects.create(
             user=user, token=submission[0][:64], fingerprint=submission[1][:64], record=record
         )
-    return record
 
 
 def create_submission_prune(*, now: dt.datetime | None = None) -> int:
@@ -209,6 +247,47 @@ def record_update(
     require_view(actor, record)
     current = locked(record)
     require_edit(actor, current.space)
+    _check_changes(current, changes, expected_version, allow_archived=allow_archived)
+    fields = _checked_changes(current, changes, actor=actor, allow_secrets=allow_secrets)
+    changed = {name for name, value in fields.items() if getattr(current, name) != value}
+    # "was deprecated" / "was rejected" / "was edited", for the dependents' reasons.
+    why = evidence.status_change_reason(current.status, fields.get("status", current.status))
+    if not changed:
+        return current
+    for name in changed:
+        setattr(current, name, fields[name])
+    if "anchors" in changed:
+        current.anchor_patterns = anchors_mod.compile_anchors(current.anchors)
+    full_clean(current)
+    now = now or timezone.now()
+    bump_version(current, actor=actor, now=now)
+    material = bool(changed & MATERIAL_FIELDS)
+    if material:
+        _material_edit(current, actor=actor, now=now)
+    if changed & {"reversibility", "impact"}:
+        # The review interval depends on these: re-date from the last check, not from now.
+        base = current.last_verified_at or current.created_at
+        current.next_review_at = policy.next_review_at(current, now=base)
+    if changed & {"owner_user", "owner_team"} and (current.owner_user_id or current.owner_team_id):
+        evidence.owner_assigned(current, now=now)
+    current.save()
+    revision = _after_content_change(current, action=action, actor=actor, message=message)
+    if material:
+        evidence.linked_record_changed(
+            current,
+            why=why,
+            now=now,
+            # "was edited": the reason links to what changed (a status change speaks for itself).
+            revision_number=revision.number if why == "was edited" else None,
+        )
+    return current
+
+
+def _check_changes(
+    current: Record, changes: dict[str, Any], expected_version: int | None, *, allow_archived: bool
+) -> None:
+    """Refuse an edit of an archived record, of fields no one edits, of a version someone else
+    has replaced, or to a status the editor cannot set."""
     if current.archived_at is not None and not allow_archived:
         raise Conflict(f"{current.key} is archived: unarchive it before editing it.")
     unknown = set(changes) - set(EDITABLE_FIELDS)
@@ -231,10 +310,17 @@ def record_update(
             f"Unknown status {changes['status']!r}.",
             details={"status": [f"{changes['status']!r} is not a valid status."]},
         )
-    if "reversibility" in changes and changes["reversibility"] is None:
-        changes = {**changes, "reversibility": ""}
-    if "impact" in changes and changes["impact"] is None:
-        changes = {**changes, "impact": ""}
+
+
+def _checked_changes(
+    current: Record, changes: dict[str, Any], *, actor, allow_secrets: bool
+) -> dict[str, Any]:
+    """`changes` normalised, after the credential check of the text that changes; setting one
+    owner clears the other."""
+    changes = dict(changes)
+    for name in ("reversibility", "impact"):
+        if name in changes and changes[name] is None:
+            changes[name] = ""  # "none" is stored blank
     fields = normalise(changes, space=current.space, current_owner_id=current.owner_user_id)
     secret_scan.check_record_fields(
         fields={k: v for k, v in fields.items() if getattr(current, k) != v},
@@ -247,151 +333,21 @@ def record_update(
         fields["owner_team"] = None
     if "owner_team" in fields and fields["owner_team"] is not None and "owner_user" not in fields:
         fields["owner_user"] = None
-    changed = {name for name, value in fields.items() if getattr(current, name) != value}
-    # "was deprecated" / "was rejected" / "was edited", for the dependents' reasons.
-    why = evidence.status_change_reason(current.status, fields.get("status", current.status))
-    if not changed:
-        return current
-    for name in changed:
-        setattr(current, name, fields[name])
-    if "anchors" in changed:
-        current.anchor_patterns = anchors_mod.compile_anchors(current.anchors)
-    full_clean(current)
-    now = now or timezone.now()
+    return fields
+
+
+def _material_edit(current: Record, *, actor, now: dt.datetime) -> None:
+    """A material edit resolves the record's open suspect reasons; an owner editing the
+    substance of their own record has just re-checked it."""
+    resolve_reasons(current, now=now)
     user = actor_user(actor)
-    current.version += 1
-    current.updated_at = now
-    current.updated_by = user
-    material = bool(changed & MATERIAL_FIELDS)
-    if material:
-        resolve_reasons(current, now=now)
-        # An owner editing the substance of their own record has just re-checked it.
-        if user is not None and current.owner_user_id == user.pk:
-            current.last_verified_at = now
-            current.next_review_at = policy.next_review_at(current, now=now)
-            add_verification(
-                current,
-                actor=actor,
-                outcome=Verification.Outcome.STILL_TRUE,
-                note=Verification.OWNER_EDIT_NOTE,
-                now=now,
-            )
-    if changed & {"reversibility", "impact"}:
-        # The review interval depends on these: re-date from the last check, not from now.
-        base = current.last_verified_at or current.created_at
-        current.next_review_at = policy.next_review_at(current, now=base)
-    if changed & {"owner_user", "owner_team"} and (current.owner_user_id or current.owner_team_id):
-        evidence.owner_assigned(current, now=now)
-    current.save()
-    refresh_search(current)
-    schedule_embedding(current.pk)
-    refresh_freshness(current, now=now)
-    revision = write_revision(current, action=action, actor=actor, message=message)
-    if material:
-        evidence.linked_record_changed(
+    if user is not None and current.owner_user_id == user.pk:
+        current.last_verified_at = now
+        current.next_review_at = policy.next_review_at(current, now=now)
+        add_verification(
             current,
-            why=why,
-            now=now,
-            # "was edited": the reason links to what changed (a status change speaks for itself).
-            revision_number=revision.number if why == "was edited" else None,
-        )
-    return current
-
-
-@transaction.atomic
-def record_archive(*, record: Record, actor, now: dt.datetime | None = None) -> Record:
-    """Archive instead of delete: the record leaves lists and context, its history stays."""
-    require_view(actor, record)
-    current = locked(record)
-    require_edit(actor, current.space)
-    if current.archived_at is not None:
-        return current
-    now = now or timezone.now()
-    current.archived_at = now
-    current.version += 1
-    current.updated_at = now
-    current.updated_by = actor_user(actor)
-    current.save()
-    lexical.index_record(current.pk)  # archived records leave the BM25 statistics
-    write_revision(current, action=Revision.Action.ARCHIVE, actor=actor, message="Archived")
-    evidence.linked_record_changed(current, why="was archived", now=now)
-    return current
-
-
-@transaction.atomic
-def record_unarchive(*, record: Record, actor, now: dt.datetime | None = None) -> Record:
-    require_view(actor, record)
-    current = locked(record)
-    require_edit(actor, current.space)
-    if current.archived_at is None:
-        return current
-    now = now or timezone.now()
-    current.archived_at = None
-    current.version += 1
-    current.updated_at = now
-    current.updated_by = actor_user(actor)
-    current.save()
-    lexical.index_record(current.pk)
-    write_revision(current, action=Revision.Action.UNARCHIVE, actor=actor, message="Unarchived")
-    return current
-
-
-@transaction.atomic
-def record_restore_revision(
-    *,
-    record: Record,
-    revision: Revision,
-    actor,
-    expected_version: int | None = None,
-    now: dt.datetime | None = None,
-) -> Record:
-    """Bring back the content of an old revision as a new revision; nothing is lost."""
-    if revision.record_id != record.pk:
-        raise InvalidInput("That revision belongs to another record.")
-    snap = revision.snapshot
-    owner_user = (
-        User.objects.filter(pk=snap.get("owner_user")).first() if snap.get("owner_user") else None
-    )
-    if (
-        owner_user is not None
-        and not Membership.objects.filter(user=owner_user, space=record.space).exists()
-    ):
-        owner_user = None
-    owner_team = (
-        Team.objects.filter(pk=snap.get("owner_team")).first() if snap.get("owner_team") else None
-    )
-    changes = {
-        **{
-            name: snap[name]
-            for name in EDITABLE_FIELDS
-            if name not in ("status", "owner_user", "owner_team")
-        },
-        "owner_user": owner_user,
-        "owner_team": owner_team,
-    }
-    # A superseded status comes only from a supersedes link; restoring keeps the current one.
-    if snap["status"] != Record.Status.SUPERSEDED:
-        changes["status"] = snap["status"]
-    current = Record.objects.get(pk=record.pk)
-    if expected_version is None:
-        expected_version = current.version
-    if current.status == Record.Status.SUPERSEDED:
-        changes.pop("status", None)
-    updated = record_update(
-        record=current,
-        actor=actor,
-        expected_version=expected_version,
-        changes=changes,
-        message=f"Restored revision {revision.number}",
-        action=Revision.Action.RESTORE,
-        now=now,
-    )
-    if updated.version == current.version:
-        # Nothing differed; still note the restore so the history shows the intent.
-        write_revision(
-            updated,
-            action=Revision.Action.RESTORE,
             actor=actor,
-            message=f"Restored revision {revision.number} (no changes)",
+            outcome=Verification.Outcome.STILL_TRUE,
+            note=Verification.OWNER_EDIT_NOTE,
+            now=now,
         )
-    return updated

@@ -78,55 +78,80 @@ def normalise(
     are edited."""
     out = dict(fields)
     errors: dict[str, list[str]] = {}
+    _clean_text_fields(out, errors)
+    _clean_list_fields(out, errors)
+    _clean_date_fields(out, errors)
+    _check_owners(out, errors, space=space, current_owner_id=current_owner_id)
+    if errors:
+        raise InvalidInput("The record is not valid.", details=errors)
+    return out
+
+
+def _clean_text_fields(out: dict[str, Any], errors: dict[str, list[str]]) -> None:
     for name in record_fields.TEXT_FIELDS:
-        if name in out:
-            value = out[name]
-            if value is None:
-                value = ""
-            if not isinstance(value, str):
-                errors[name] = ["Must be text."]
-                continue
-            # Short fields lose bidirectional controls and invisible characters (apps.core.text):
-            # a title must read as its bytes. The body keeps them; outputs reveal them.
-            out[name] = strip_invisible(value).strip() if name != "body" else value
+        if name not in out:
+            continue
+        value = "" if out[name] is None else out[name]
+        if not isinstance(value, str):
+            errors[name] = ["Must be text."]
+            continue
+        # Short fields lose bidirectional controls and invisible characters (apps.core.text):
+        # a title must read as its bytes. The body keeps them; outputs reveal them.
+        out[name] = strip_invisible(value).strip() if name != "body" else value
     if "title" in out and not errors.get("title") and not out["title"]:
         errors["title"] = ["A title is required."]
     if "summary" in out and isinstance(out["summary"], str) and "\n" in out["summary"]:
         errors["summary"] = ["The summary is one line."]
-    if "body" in out and isinstance(out["body"], str) and len(out["body"]) > MAX_BODY_CHARS:
-        over = len(out["body"]) - MAX_BODY_CHARS
+    body = out.get("body")
+    if isinstance(body, str) and "\x00" in body:
+        errors["body"] = ["The body contains a NUL character."]
+    elif isinstance(body, str) and len(body) > MAX_BODY_CHARS:
+        over = len(body) - MAX_BODY_CHARS
         errors["body"] = [
             f"The body is limited to {MAX_BODY_CHARS:,} characters; this one is {over:,} over. "
             "Move long material to a linked record or a document and link to it."
         ]
-    if isinstance(out.get("body"), str) and "\x00" in out["body"]:
-        errors["body"] = ["The body contains a NUL character."]
+
+
+def _clean_list_fields(out: dict[str, Any], errors: dict[str, list[str]]) -> None:
+    # A value that is no list of short strings stops the list checks: its details are the errors.
     try:
         if "tags" in out:
-            tags = out["tags"]
-            if isinstance(tags, list | tuple):
-                # Lower-case before de-duplicating, so "Events, events" is one tag.
-                tags = [t.lower() if isinstance(t, str) else t for t in tags]
-            out["tags"] = _clean_list(
-                tags, field="tags", limit=MAX_TAGS, max_len=record_fields.BY_NAME["tags"].max_length
-            )
-            if problem := tag_problem(out["tags"]):
-                errors["tags"] = [problem]
+            _clean_tags(out, errors)
         if "anchors" in out:
-            anchors = _clean_list(
-                out["anchors"],
-                field="anchors",
-                limit=MAX_ANCHORS,
-                max_len=record_fields.BY_NAME["anchors"].max_length,
-            )
-            try:
-                # Paths from the repository root: "/x" and "x\y" are normalised, paths on one
-                # computer are refused (anchors.clean_anchor; the web form shows its warnings).
-                out["anchors"] = anchors_mod.clean_anchors(anchors)[0]
-            except anchors_mod.AnchorRefused as exc:
-                errors["anchors"] = [str(exc)]
+            _clean_anchors(out, errors)
     except InvalidInput as exc:
         errors.update(exc.details)
+
+
+def _clean_tags(out: dict[str, Any], errors: dict[str, list[str]]) -> None:
+    tags = out["tags"]
+    if isinstance(tags, list | tuple):
+        # Lower-case before de-duplicating, so "Events, events" is one tag.
+        tags = [t.lower() if isinstance(t, str) else t for t in tags]
+    out["tags"] = _clean_list(
+        tags, field="tags", limit=MAX_TAGS, max_len=record_fields.BY_NAME["tags"].max_length
+    )
+    if problem := tag_problem(out["tags"]):
+        errors["tags"] = [problem]
+
+
+def _clean_anchors(out: dict[str, Any], errors: dict[str, list[str]]) -> None:
+    anchors = _clean_list(
+        out["anchors"],
+        field="anchors",
+        limit=MAX_ANCHORS,
+        max_len=record_fields.BY_NAME["anchors"].max_length,
+    )
+    try:
+        # Paths from the repository root: "/x" and "x\y" are normalised, paths on one
+        # computer are refused (anchors.clean_anchor; the web form shows its warnings).
+        out["anchors"] = anchors_mod.clean_anchors(anchors)[0]
+    except anchors_mod.AnchorRefused as exc:
+        errors["anchors"] = [str(exc)]
+
+
+def _clean_date_fields(out: dict[str, Any], errors: dict[str, list[str]]) -> None:
     for name in record_fields.DATE_FIELDS:
         value = out.get(name)
         if value in ("", None):
@@ -140,19 +165,26 @@ def normalise(
                 errors[name] = ["Use a date like 2026-01-31."]
         elif isinstance(value, dt.datetime) or not isinstance(value, dt.date):
             errors[name] = ["Use a date like 2026-01-31."]
-    if "owner_user" in out and out["owner_user"] is not None:
-        owner = out["owner_user"]
-        if not isinstance(owner, User):
-            errors["owner_user"] = ["Unknown user."]
-        elif refused := owners.problem(owner, space=space, current_owner_id=current_owner_id):
-            errors["owner_user"] = [refused]
+
+
+def _check_owners(
+    out: dict[str, Any],
+    errors: dict[str, list[str]],
+    *,
+    space: Space,
+    current_owner_id: int | None,
+) -> None:
+    owner = out.get("owner_user")
+    if owner is not None and not isinstance(owner, User):
+        errors["owner_user"] = ["Unknown user."]
+    elif owner is not None and (
+        refused := owners.problem(owner, space=space, current_owner_id=current_owner_id)
+    ):
+        errors["owner_user"] = [refused]
     if out.get("owner_team") is not None and not isinstance(out["owner_team"], Team):
         errors["owner_team"] = ["Unknown team."]
     if out.get("owner_user") is not None and out.get("owner_team") is not None:
         errors["owner_team"] = ["A record is owned by a user or by a team, not both."]
-    if errors:
-        raise InvalidInput("The record is not valid.", details=errors)
-    return out
 
 
 def full_clean(record: Record) -> None:
