@@ -116,6 +116,14 @@ def resolve_reasons(record: Record, *, now: dt.datetime) -> None:
     SuspectReason.objects.filter(record=record, resolved_at__isnull=True).update(resolved_at=now)
 
 
+def locked_for_edit(actor, record: Record) -> Record:
+    """The record re-read under a row lock, once the actor may see it and edit its space."""
+    require_view(actor, record)
+    current = locked(record)
+    require_edit(actor, current.space)
+    return current
+
+
 def locked(record: Record) -> Record:
     """Re-read the record under a row lock, so concurrent writers queue behind each other."""
     try:

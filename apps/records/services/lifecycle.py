@@ -12,13 +12,7 @@ from apps.accounts.models import Membership, Team, User
 from apps.core.errors import InvalidInput
 from apps.records import evidence
 from apps.records.models import Record, Revision
-from apps.records.services.common import (
-    actor_user,
-    locked,
-    require_edit,
-    require_view,
-    write_revision,
-)
+from apps.records.services.common import bump_version, locked_for_edit, write_revision
 from apps.records.services.records import record_update
 from apps.records.services.validation import EDITABLE_FIELDS
 from apps.retrieval import lexical
@@ -27,39 +21,36 @@ from apps.retrieval import lexical
 @transaction.atomic
 def record_archive(*, record: Record, actor, now: dt.datetime | None = None) -> Record:
     """Archive instead of delete: the record leaves lists and context, its history stays."""
-    require_view(actor, record)
-    current = locked(record)
-    require_edit(actor, current.space)
-    if current.archived_at is not None:
-        return current
     now = now or timezone.now()
-    current.archived_at = now
-    current.version += 1
-    current.updated_at = now
-    current.updated_by = actor_user(actor)
-    current.save()
-    lexical.index_record(current.pk)  # archived records leave the BM25 statistics
-    write_revision(current, action=Revision.Action.ARCHIVE, actor=actor, message="Archived")
-    evidence.linked_record_changed(current, why="was archived", now=now)
+    current, changed = _set_archived(record, actor=actor, archived_at=now, now=now)
+    if changed:
+        evidence.linked_record_changed(current, why="was archived", now=now)
     return current
 
 
 @transaction.atomic
 def record_unarchive(*, record: Record, actor, now: dt.datetime | None = None) -> Record:
-    require_view(actor, record)
-    current = locked(record)
-    require_edit(actor, current.space)
-    if current.archived_at is None:
-        return current
-    now = now or timezone.now()
-    current.archived_at = None
-    current.version += 1
-    current.updated_at = now
-    current.updated_by = actor_user(actor)
-    current.save()
-    lexical.index_record(current.pk)
-    write_revision(current, action=Revision.Action.UNARCHIVE, actor=actor, message="Unarchived")
+    current, _ = _set_archived(record, actor=actor, archived_at=None, now=now or timezone.now())
     return current
+
+
+def _set_archived(
+    record: Record, *, actor, archived_at: dt.datetime | None, now: dt.datetime
+) -> tuple[Record, bool]:
+    """Archive (`archived_at` a time) or unarchive (None) the record as a new version with a
+    revision; (the record, False) when it already was."""
+    current = locked_for_edit(actor, record)
+    if (current.archived_at is None) == (archived_at is None):
+        return current, False
+    current.archived_at = archived_at
+    bump_version(current, actor=actor, now=now)
+    current.save()
+    lexical.index_record(current.pk)  # archived records leave the BM25 statistics
+    if archived_at is None:
+        write_revision(current, action=Revision.Action.UNARCHIVE, actor=actor, message="Unarchived")
+    else:
+        write_revision(current, action=Revision.Action.ARCHIVE, actor=actor, message="Archived")
+    return current, True
 
 
 @transaction.atomic

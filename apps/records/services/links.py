@@ -17,6 +17,7 @@ from apps.records import evidence
 from apps.records.models import Link, Record, Revision
 from apps.records.services.common import (
     actor_user,
+    bump_version,
     locked,
     refresh_freshness,
     require_edit,
@@ -36,9 +37,7 @@ def _set_status_locked(
     related: Record | None = None,
 ) -> None:
     current.status = status
-    current.version += 1
-    current.updated_at = now
-    current.updated_by = actor_user(actor)
+    bump_version(current, actor=actor, now=now)
     current.save()
     refresh_freshness(current, now=now)
     write_revision(

@@ -27,11 +27,10 @@ from apps.records.services.common import (
     actor_user,
     bump_version,
     check_version,
-    locked,
+    locked_for_edit,
     refresh_freshness,
     refresh_search,
     require_edit,
-    require_view,
     resolve_reasons,
     write_revision,
 )
@@ -244,9 +243,7 @@ def record_update(
     An archived record is read-only until unarchived (`allow_archived`: the markdown import,
     which mirrors files, may still update it).
     """
-    require_view(actor, record)
-    current = locked(record)
-    require_edit(actor, current.space)
+    current = locked_for_edit(actor, record)
     _check_changes(current, changes, expected_version, allow_archived=allow_archived)
     fields = _checked_changes(current, changes, actor=actor, allow_secrets=allow_secrets)
     changed = {name for name, value in fields.items() if getattr(current, name) != value}

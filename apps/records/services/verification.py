@@ -14,6 +14,7 @@ from apps.records import policy
 from apps.records.models import Link, Record, Revision, Verification
 from apps.records.services.common import (
     actor_user,
+    bump_version,
     locked,
     refresh_freshness,
     require_view,
@@ -106,9 +107,7 @@ def _renew_valid_until(current: Record, *, actor, valid_until, now: dt.datetime)
             details={"valid_until": ["Pick a later date, or leave it empty to clear it."]},
         )
     current.valid_until = new
-    current.version += 1
-    current.updated_at = now
-    current.updated_by = actor_user(actor)
+    bump_version(current, actor=actor, now=now)
     current.save(update_fields=["valid_until", "version", "updated_at", "updated_by"])
     if new is None:
         message = f"Verified as still true; its passed valid-until date ({old:%Y-%m-%d}) cleared"
