@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 
 from apps.accounts.models import Space, Team, User
 from apps.core.errors import InvalidInput
@@ -23,9 +23,20 @@ from apps.records.models import Record
 # record's own open suspect reasons. Both come from the one table of fields (apps.records.fields).
 EDITABLE_FIELDS = record_fields.EDITABLE_FIELDS
 MATERIAL_FIELDS = record_fields.MATERIAL_FIELDS
-MAX_TAGS = record_fields.BY_NAME["tags"].max_items
-MAX_ANCHORS = record_fields.BY_NAME["anchors"].max_items
-MAX_BODY_CHARS = record_fields.BY_NAME["body"].max_length
+
+
+def _bound(limit: int | None) -> int:
+    """A limit from the field table, which every field the services bound has."""
+    if limit is None:
+        raise ImproperlyConfigured("A record field the services bound has no limit.")
+    return limit
+
+
+MAX_TAGS = _bound(record_fields.BY_NAME["tags"].max_items)
+MAX_TAG_CHARS = _bound(record_fields.BY_NAME["tags"].max_length)
+MAX_ANCHORS = _bound(record_fields.BY_NAME["anchors"].max_items)
+MAX_ANCHOR_CHARS = _bound(record_fields.BY_NAME["anchors"].max_length)
+MAX_BODY_CHARS = _bound(record_fields.BY_NAME["body"].max_length)
 # Tags are short labels people filter by; anything else (quotes, angle brackets…) is a typo.
 TAG_RE = re.compile(r"[\w][\w .:/+#-]*")
 
@@ -129,19 +140,14 @@ def _clean_tags(out: dict[str, Any], errors: dict[str, list[str]]) -> None:
     if isinstance(tags, list | tuple):
         # Lower-case before de-duplicating, so "Events, events" is one tag.
         tags = [t.lower() if isinstance(t, str) else t for t in tags]
-    out["tags"] = _clean_list(
-        tags, field="tags", limit=MAX_TAGS, max_len=record_fields.BY_NAME["tags"].max_length
-    )
+    out["tags"] = _clean_list(tags, field="tags", limit=MAX_TAGS, max_len=MAX_TAG_CHARS)
     if problem := tag_problem(out["tags"]):
         errors["tags"] = [problem]
 
 
 def _clean_anchors(out: dict[str, Any], errors: dict[str, list[str]]) -> None:
     anchors = _clean_list(
-        out["anchors"],
-        field="anchors",
-        limit=MAX_ANCHORS,
-        max_len=record_fields.BY_NAME["anchors"].max_length,
+        out["anchors"], field="anchors", limit=MAX_ANCHORS, max_len=MAX_ANCHOR_CHARS
     )
     try:
         # Paths from the repository root: "/x" and "x\y" are normalised, paths on one
