@@ -13,6 +13,7 @@ Review level:
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.db.models import Prefetch
@@ -95,17 +96,57 @@ def assess_change(
     `principal` is a user or an API token; only the records it may see are considered.
     Raises InvalidInput for bad paths or an unknown/hidden space.
     """
-    from apps.retrieval.bundle import freshness_reasons, owner_of, record_url, resolve_spaces
-    from apps.retrieval.search import hybrid_search
+    from apps.retrieval.bundle import resolve_spaces
 
     paths = _clean_paths(paths)
+    _check_text(title=title, description=description)
+    space_ids = list(resolve_spaces(principal, list(spaces)))
+    found = _governing(space_ids, paths, title=title, description=description)
+    present_reasons(principal, [reason for r, _ in found for reason in r.open_reasons])  # type: ignore[attr-defined]  # Prefetch(to_attr=...)
+
+    now = timezone.now()
+    items: list[dict[str, Any]] = []
+    reasons: list[str] = []
+    covered: set[str] = set()
+    for record, how in found:
+        matched = [p for p in paths if anchor_rules.any_match(record.anchors, [p])]
+        covered.update(matched)
+        deep = _deep_reasons(record, how)
+        reasons += [r for r in deep if r not in reasons]
+        items.append(_item(record, how, matched=matched, deep=bool(deep), now=now))
+    items.sort(key=lambda i: (not i["deep"], i["found_by"] != "anchor", _KIND_ORDER[i["kind"]]))
+    level, reasons = _level(items, reasons)
+    owners: dict[str, list[str]] = {}
+    for item in items:
+        owners.setdefault(item["owner"]["name"], []).append(item["key"])
+    return {
+        "level": level,
+        "reasons": reasons,
+        "records": items,
+        "verify_first": [i["key"] for i in items if i["deep"]],
+        "ask": [{"owner": name, "records": keys} for name, keys in owners.items()],
+        "paths": paths,
+        "unanchored_paths": [p for p in paths if p not in covered],
+        "lines_changed": lines_changed,
+    }
+
+
+def _check_text(*, title: object, description: object) -> None:
     for name, value in (("title", title), ("description", description)):
         if not isinstance(value, str) or len(value) > MAX_TEXT_CHARS or "\x00" in value:
             raise InvalidInput(
                 f"`{name}` must be text of at most {MAX_TEXT_CHARS} characters.",
                 details={name: ["Invalid text."]},
             )
-    space_ids = list(resolve_spaces(principal, list(spaces)))
+
+
+def _governing(
+    space_ids: list[int], paths: list[str], *, title: str, description: str
+) -> list[tuple[Record, str]]:
+    """(record, "anchor" | "description"): the governing records anchored to the paths, then
+    at most DESCRIBED_LIMIT more that the title and description find."""
+    from apps.retrieval.search import hybrid_search
+
     base = (
         Record.objects.filter(space_id__in=space_ids)
         .active()
@@ -129,59 +170,44 @@ def assess_change(
         by_id = {r.pk: r for r in base.filter(pk__in=ids)}
         described = [by_id[i] for i in ids if i in by_id][:DESCRIBED_LIMIT]
         found += [(r, "description") for r in described]
-    present_reasons(principal, [reason for r, _ in found for reason in r.open_reasons])  # type: ignore[attr-defined]  # Prefetch(to_attr=...)
+    return found
 
-    now = timezone.now()
-    items: list[dict[str, Any]] = []
-    reasons: list[str] = []
-    covered: set[str] = set()
-    for record, how in found:
-        matched = [p for p in paths if anchor_rules.any_match(record.anchors, [p])]
-        covered.update(matched)
-        deep = _deep_reasons(record, how)
-        reasons += [r for r in deep if r not in reasons]
-        items.append(
-            {
-                "key": record.key,
-                "space": record.space.slug,
-                "kind": record.kind,
-                "title": record.title,
-                "summary": record.summary,
-                "status": record.status,
-                "freshness": record.freshness,
-                "freshness_reasons": freshness_reasons(record, now),
-                "impact": record.impact or None,
-                "reversibility": record.reversibility or None,
-                "owner": owner_of(record) or {"type": None, "name": "Unowned", "email": None},
-                "url": record_url(record),
-                "found_by": how,
-                "anchors": list(record.anchors),
-                "matched_paths": matched,
-                "deep": bool(deep),
-            }
-        )
-    items.sort(key=lambda i: (not i["deep"], i["found_by"] != "anchor", _KIND_ORDER[i["kind"]]))
-    if reasons:
-        level = "deep"
-    elif items:
-        level = "normal"
-        reasons = [f"{len(items)} record(s) govern this change; none is a guardrail or stale"]
-    else:
-        level = "light"
-        reasons = ["no record in the knowledge base governs these paths or this description"]
-    owners: dict[str, list[str]] = {}
-    for item in items:
-        owners.setdefault(item["owner"]["name"], []).append(item["key"])
+
+def _item(
+    record: Record, how: str, *, matched: list[str], deep: bool, now: dt.datetime
+) -> dict[str, Any]:
+    """One governing record as the assessment lists it."""
+    from apps.retrieval.bundle import freshness_reasons, owner_of, record_url
+
     return {
-        "level": level,
-        "reasons": reasons,
-        "records": items,
-        "verify_first": [i["key"] for i in items if i["deep"]],
-        "ask": [{"owner": name, "records": keys} for name, keys in owners.items()],
-        "paths": paths,
-        "unanchored_paths": [p for p in paths if p not in covered],
-        "lines_changed": lines_changed,
+        "key": record.key,
+        "space": record.space.slug,
+        "kind": record.kind,
+        "title": record.title,
+        "summary": record.summary,
+        "status": record.status,
+        "freshness": record.freshness,
+        "freshness_reasons": freshness_reasons(record, now),
+        "impact": record.impact or None,
+        "reversibility": record.reversibility or None,
+        "owner": owner_of(record) or {"type": None, "name": "Unowned", "email": None},
+        "url": record_url(record),
+        "found_by": how,
+        "anchors": list(record.anchors),
+        "matched_paths": matched,
+        "deep": deep,
     }
+
+
+def _level(items: list[dict[str, Any]], deep_reasons: list[str]) -> tuple[str, list[str]]:
+    """The review level and the reasons that explain it."""
+    if deep_reasons:
+        return "deep", deep_reasons
+    if items:
+        return "normal", [
+            f"{len(items)} record(s) govern this change; none is a guardrail or stale"
+        ]
+    return "light", ["no record in the knowledge base governs these paths or this description"]
 
 
 def assessment_markdown(result: dict) -> str:

@@ -168,17 +168,35 @@ def code_changed(
     if not hits:
         return 0, unmatched
     pairs = [(pat, path) for pat, matched in hits.items() for path in matched]
-    record_table = Record._meta.db_table
-    reason_table = SuspectReason._meta.db_table
     short = commit[:12] or "an unknown commit"
-    space_filter = ""
     params: list = [[p for p, _ in pairs], [path for _, path in pairs], list(hits)]
     if space_ids is not None:
-        space_filter = "AND r.space_id = ANY(%s)"
         params.append(list(space_ids))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""
+            _code_changed_sql(in_spaces=space_ids is not None),
+            [
+                *params,
+                SuspectReason.Cause.CODE_CHANGED,
+                f"Code under its anchors changed in {repository}@{short}: ",
+                cause_url[:500],
+                repository,
+                commit,
+                now,
+            ],
+        )
+        marked = cursor.rowcount
+    return marked, unmatched
+
+
+def _code_changed_sql(*, in_spaces: bool) -> str:
+    """One statement for `code_changed`: the records whose anchor patterns are among the
+    matched ones (of the given spaces, when `in_spaces`) get a reason naming their matched
+    paths, and become suspect."""
+    record_table = Record._meta.db_table
+    reason_table = SuspectReason._meta.db_table
+    space_filter = "AND r.space_id = ANY(%s)" if in_spaces else ""
+    return f"""
             WITH pp AS (SELECT * FROM unnest(%s::text[], %s::text[]) AS pp(pat, path)),
             hits AS (
                 SELECT r.id, array_agg(DISTINCT pp.path ORDER BY pp.path) AS matched
@@ -204,19 +222,7 @@ def code_changed(
             )
             UPDATE {record_table} SET freshness = 'suspect'
             WHERE id IN (SELECT record_id FROM reasons)
-            """,  # noqa: S608 - table names are ours, values are parameters
-            [
-                *params,
-                SuspectReason.Cause.CODE_CHANGED,
-                f"Code under its anchors changed in {repository}@{short}: ",
-                cause_url[:500],
-                repository,
-                commit,
-                now,
-            ],
-        )
-        marked = cursor.rowcount
-    return marked, unmatched
+            """  # noqa: S608 - table names are ours, values are parameters
 
 
 def valid_until_passed(*, now: dt.datetime) -> int:
@@ -336,7 +342,7 @@ def _orphan_in_history(where: dict, *, actor, message: str, now: dt.datetime) ->
     for record in Record.objects.filter(pk__in=ids, owner_user__isnull=True).select_related(
         "space"
     ):
-        services._write_revision(record, action="update", actor=actor, message=message)
+        services.write_revision(record, action="update", actor=actor, message=message)
     return count
 
 

@@ -384,6 +384,10 @@ class Verification(models.Model):
 
     # The note on the verification an owner's own substantive edit implies (record_update).
     OWNER_EDIT_NOTE = "Edited by its owner"
+    # Not columns: record_verify says on the object it returns what "still true" did to a passed
+    # valid-until date ("extended" or "cleared", and the date it had), for the confirmation.
+    valid_until_change: str = ""
+    previous_valid_until: dt.date | None = None
 
     record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="verifications")
     actor = models.ForeignKey(

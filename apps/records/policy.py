@@ -7,8 +7,12 @@ with the same keys. Decisions are keyed by reversibility and impact.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.utils import timezone
+
+if TYPE_CHECKING:  # annotations only
+    from apps.records.models import Record, Verification
 
 DEFAULT_INTERVALS: dict[str, int] = {
     "decision.one_way.high": 60,
@@ -40,7 +44,7 @@ def review_interval_days(
     return int(merged[key])
 
 
-def next_review_at(record, *, now: datetime) -> datetime:
+def next_review_at(record: Record, *, now: datetime) -> datetime:
     days = review_interval_days(
         kind=record.kind,
         reversibility=record.reversibility,
@@ -101,7 +105,7 @@ def valid_until_passed(valid_until: date | None, *, now: datetime) -> bool:
     return valid_until is not None and valid_until < timezone.localdate(now)
 
 
-def record_freshness(record, *, now: datetime, has_open_reasons: bool | None = None) -> str:
+def record_freshness(record: Record, *, now: datetime, has_open_reasons: bool | None = None) -> str:
     """`freshness_for` for a Record instance. Open reasons come from the argument, a prefetched
     `open_reasons` list, a `has_open_reasons` annotation, or one query."""
     if has_open_reasons is None:
@@ -152,10 +156,10 @@ def freshness_sql(
     return sql, [today, now, now, now]
 
 
-def valid_until_note(verification) -> str:
+def valid_until_note(verification: Verification) -> str:
     """What verifying did to a passed valid-until date, for the confirmation message."""
-    old = getattr(verification, "previous_valid_until", None)
-    change = getattr(verification, "valid_until_change", "")
+    old = verification.previous_valid_until
+    change = verification.valid_until_change
     if change == "cleared":
         return (
             f" Its valid-until date ({old:%d %b %Y}) had passed, so it was cleared; "

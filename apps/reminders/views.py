@@ -343,8 +343,8 @@ def still_true(request, token: str):
             "action": "still_true",
             "record_url": record.get_absolute_url(),
             # Not columns: set on the returned object by records.services (record_verify).
-            "valid_until_change": verification.valid_until_change,  # type: ignore[attr-defined]
-            "previous_valid_until": verification.previous_valid_until,  # type: ignore[attr-defined]
+            "valid_until_change": verification.valid_until_change,
+            "previous_valid_until": verification.previous_valid_until,
         },
     )
 
