@@ -24,6 +24,7 @@ from apps.core.errors import (
     NotFound,
     ServiceError,
     VersionConflict,
+    error_body,
 )
 
 logger = logging.getLogger(__name__)
@@ -61,14 +62,6 @@ class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "The request body is too large."
     default_code = "too_large"
-
-
-def error_body(code: str, message: str, details=None) -> dict:
-    if details is None:
-        details = {}
-    elif not isinstance(details, dict):
-        details = {"non_field_errors": details}
-    return {"error": {"code": code, "message": message, "details": details}}
 
 
 def _validation_message(details) -> str:

@@ -28,11 +28,11 @@ from apps.accounts import services as account_services
 from apps.accounts.models import ApiToken, Membership, Space
 from apps.api import serializers as s
 from apps.api.authentication import principal_of
-from apps.api.exceptions import PreconditionRequired, error_body
+from apps.api.exceptions import PreconditionRequired
 from apps.api.filters import RecordFilter
 from apps.api.permissions import IsAuthenticatedWithScope, IsStaffForCreate
-from apps.api.throttling import IPRateThrottle, TokenRateThrottle
-from apps.core.errors import NotFound
+from apps.core.errors import NotFound, error_body
+from apps.core.throttling import IPRateThrottle, TokenRateThrottle
 from apps.records import fields as record_fields
 from apps.records import owners, selectors, services
 from apps.records.models import Link, Record, Revision
