@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from django.http import JsonResponse
 from rest_framework import exceptions
 from rest_framework.throttling import BaseThrottle
+from rest_framework.views import APIView
 
 from apps.api.authentication import principal_of
 from apps.api.permissions import IsAuthenticatedWithScope
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from rest_framework.permissions import _PermissionClass
 
 
-class ApiView:
+class ApiView(APIView):
     """Settings every API view shares."""
 
     permission_classes: Sequence[_PermissionClass] = [IsAuthenticatedWithScope]
