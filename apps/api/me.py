@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts import access
-from apps.accounts.models import ApiToken, Membership, Space
+from apps.accounts.models import ApiToken, Space
 from apps.api import serializers as s
 from apps.api.base import ApiView
 
@@ -19,10 +19,11 @@ class MeView(ApiView, APIView):
     def get(self, request):
         principal = self.principal
         token = principal if isinstance(principal, ApiToken) else None
+        # Effective roles as every door decides them (a read-only token is a viewer).
         roles = access.roles_by_space(principal)
-        pairs = [
-            (Membership(space=space, role=roles[space.id]), roles[space.id])
+        spaces = [
+            (space, roles[space.id])
             for space in Space.objects.filter(id__in=roles).order_by("slug")
         ]
-        context = {"token": token, "memberships": pairs}
+        context = {"token": token, "spaces": spaces}
         return Response(s.MeSerializer(request.user, context=context).data)

@@ -458,8 +458,8 @@ class MeSerializer(serializers.ModelSerializer):
     @extend_schema_field(MembershipSerializer(many=True))
     def get_spaces(self, obj):
         return [
-            {"space": SpaceSerializer(m.space).data, "role": role}
-            for m, role in self.context["memberships"]
+            {"space": SpaceSerializer(space).data, "role": role}
+            for space, role in self.context["spaces"]
         ]
 
 
