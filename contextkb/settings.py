@@ -313,8 +313,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "apps.api.pagination.Pagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_THROTTLE_CLASSES": [
-        "apps.api.throttling.TokenRateThrottle",
-        "apps.api.throttling.IPRateThrottle",
+        "apps.core.throttling.TokenRateThrottle",
+        "apps.core.throttling.IPRateThrottle",
     ],
     "DEFAULT_SCHEMA_CLASS": "apps.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "apps.api.exceptions.api_exception_handler",

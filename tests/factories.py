@@ -1,6 +1,9 @@
 """factory_boy factories. Records are made through the service so they get keys and revisions."""
 
+import datetime as dt
+
 import factory
+from django.utils import timezone
 
 from apps.accounts.models import ApiToken, Membership, Space, Team, User
 from apps.records import services
@@ -74,3 +77,36 @@ def make_record(*, space, actor, kind=Record.Kind.DECISION, title=None, **fields
         actor=actor,
         **fields,
     )
+
+
+# Two records the change-check tests (API and command-line client) assess changes against.
+
+
+def make_billing_guardrail(*, space, owner) -> Record:
+    """An accepted guardrail anchored to services/billing/**."""
+    return make_record(
+        space=space,
+        actor=owner,
+        kind="guardrail",
+        title="Never log card numbers",
+        anchors=["services/billing/**"],
+        status="accepted",
+        owner_user=owner,
+    )
+
+
+def make_stale_reports_decision(*, space, owner, **fields) -> Record:
+    """An accepted decision anchored to reports/**, three days past its review date."""
+    stale = make_record(
+        space=space,
+        actor=owner,
+        title="Reports are built nightly",
+        anchors=["reports/**"],
+        status="accepted",
+        owner_user=owner,
+        **fields,
+    )
+    Record.objects.filter(pk=stale.pk).update(
+        freshness="stale", next_review_at=timezone.now() - dt.timedelta(days=3)
+    )
+    return stale

@@ -172,17 +172,20 @@ def token_revoke(*, token: ApiToken, actor: User) -> ApiToken:
     """Revoke at once; idempotent."""
     if token.user_id != actor.pk and not actor.is_superuser:
         raise NotFound("Token not found.")
+    return token_mark_revoked(
+        token=token, actor=actor, message=f"Token {token.name!r} ({token.prefix}…) of {token.user}"
+    )
+
+
+def token_mark_revoked(*, token: ApiToken, actor: User, message: str) -> ApiToken:
+    """Revoke at once and audit it with `message`, unless it is revoked already (idempotent).
+    The caller has checked that the actor may: a token's owner, or an agent's space admin."""
     if token.revoked_at is None:
         ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
             revoked_at=timezone.now()
         )
         token.refresh_from_db()
-        audit_log(
-            kind=AuditEvent.Kind.TOKEN_REVOKED,
-            actor=actor,
-            token=token,
-            message=f"Token {token.name!r} ({token.prefix}…) of {token.user}",
-        )
+        audit_log(kind=AuditEvent.Kind.TOKEN_REVOKED, actor=actor, token=token, message=message)
     return token
 
 

@@ -14,8 +14,8 @@ from rest_framework import permissions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.api.base import ApiView
 from apps.api.serializers import StrictCharField
-from apps.api.views import ApiView
 from apps.core.replica import on_replica
 from apps.records import assess
 

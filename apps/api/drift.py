@@ -22,8 +22,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.api.base import ApiView
 from apps.api.serializers import StrictCharField
-from apps.api.views import ApiView
 from apps.interchange import sync as repo_sync
 from apps.reminders import services
 from apps.reminders.models import DriftReport

@@ -24,6 +24,7 @@ from apps.core.errors import (
     NotFound,
     ServiceError,
     VersionConflict,
+    error_body,
 )
 
 logger = logging.getLogger(__name__)
@@ -63,14 +64,6 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "too_large"
 
 
-def error_body(code: str, message: str, details=None) -> dict:
-    if details is None:
-        details = {}
-    elif not isinstance(details, dict):
-        details = {"non_field_errors": details}
-    return {"error": {"code": code, "message": message, "details": details}}
-
-
 def _validation_message(details) -> str:
     """A one-line summary of DRF validation details, naming the first bad field."""
     if isinstance(details, dict) and details:
@@ -84,34 +77,43 @@ def _validation_message(details) -> str:
     return "The request is not valid."
 
 
-def api_exception_handler(exc, context) -> Response | None:
-    headers = {}
-    if isinstance(exc, ServiceError):
-        code = SERVICE_STATUS.get(type(exc)) or next(
-            (s for cls, s in SERVICE_STATUS.items() if isinstance(exc, cls)), 400
-        )
-        if isinstance(exc, VersionConflict):
-            headers["ETag"] = f'"{exc.current_version}"'
-        return Response(
-            error_body(exc.code, exc.message, exc.details), status=code, headers=headers
-        )
+def _service_error_response(exc: ServiceError) -> Response:
+    code = SERVICE_STATUS.get(type(exc)) or next(
+        (s for cls, s in SERVICE_STATUS.items() if isinstance(exc, cls)), 400
+    )
+    headers: dict[str, str] = {}
+    if isinstance(exc, VersionConflict):
+        headers["ETag"] = f'"{exc.current_version}"'
+    return Response(error_body(exc.code, exc.message, exc.details), status=code, headers=headers)
+
+
+def _as_api_exception(exc: Exception) -> Exception:
+    """Django's own refusals as the DRF exception with the same meaning; others unchanged."""
     if isinstance(exc, RequestDataTooBig):
         # Django refuses a body over DATA_UPLOAD_MAX_MEMORY_SIZE when DRF first reads it.
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        exc = PayloadTooLarge(f"The request body is limited to {limit:,} bytes.")
-    elif isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
-        exc = exceptions.ParseError("The form has too many fields or files.")
-    elif isinstance(exc, Http404):
-        exc = exceptions.NotFound()
-    elif isinstance(exc, DjangoPermissionDenied):
-        exc = exceptions.PermissionDenied()
-    elif isinstance(exc, DjangoValidationError):
-        exc = exceptions.ValidationError(
+        return PayloadTooLarge(f"The request body is limited to {limit:,} bytes.")
+    if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        return exceptions.ParseError("The form has too many fields or files.")
+    if isinstance(exc, Http404):
+        return exceptions.NotFound()
+    if isinstance(exc, DjangoPermissionDenied):
+        return exceptions.PermissionDenied()
+    if isinstance(exc, DjangoValidationError):
+        return exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else exc.messages
         )
+    return exc
+
+
+def api_exception_handler(exc, context) -> Response | None:
+    if isinstance(exc, ServiceError):
+        return _service_error_response(exc)
+    exc = _as_api_exception(exc)
     if not isinstance(exc, exceptions.APIException):
         return None  # a bug: let Django log it and answer 500 (as JSON under /api/)
 
+    headers: dict[str, str] = {}
     if isinstance(exc, exceptions.ValidationError):
         details = exc.detail
         message = _validation_message(details)

@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 
 from apps.accounts import access
 from apps.accounts.models import Space
-from apps.api.views import ApiView
+from apps.api.base import ApiView
 from apps.core.errors import InvalidInput, NotFound
 from apps.interchange import services
 from apps.interchange.models import ImportJob

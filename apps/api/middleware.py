@@ -6,7 +6,7 @@ import json
 
 from django.http import JsonResponse
 
-from apps.api.exceptions import error_body
+from apps.core.errors import error_body
 
 CODES = {
     400: ("bad_request", "Bad request."),

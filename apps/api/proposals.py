@@ -12,8 +12,8 @@ from rest_framework.views import APIView
 
 from apps.agents import selectors, services
 from apps.agents.models import Proposal
+from apps.api.base import ApiView
 from apps.api.pagination import Pagination
-from apps.api.views import ApiView
 from apps.core.errors import Forbidden, InvalidInput, NotFound
 
 

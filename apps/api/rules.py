@@ -13,7 +13,7 @@ from rest_framework import permissions
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.api.views import ApiView
+from apps.api.base import ApiView
 from apps.core.errors import InvalidInput
 from apps.core.replica import on_replica
 from apps.retrieval import rules

@@ -8,7 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.accounts.models import ApiToken, Membership, Space, User
+from apps.accounts.models import ApiToken, Membership, Space, Team, User
 from apps.core.links import absolute_url
 from apps.records import fields as record_fields
 from apps.records.models import Link, Record, Revision, Verification
@@ -149,7 +149,11 @@ class LinkInput(StrictInput):
 
 
 class LinkCreateInput(LinkInput):
-    source = StrictIntegerField(min_value=1, max_value=MAX_ID, help_text="Id of the source record.")
+    # Declared fields are taken off the class by DRF's metaclass, so naming one like an
+    # attribute of Field (source, label) hides nothing at run time; the stubs cannot know.
+    source = StrictIntegerField(  # type: ignore[assignment]
+        min_value=1, max_value=MAX_ID, help_text="Id of the source record."
+    )
 
 
 class VerifyInput(StrictInput):
@@ -229,7 +233,9 @@ class SpaceSerializer(serializers.ModelSerializer):
 class RecordRefSerializer(serializers.ModelSerializer):
     """Just enough to name a linked record."""
 
-    space = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    space: serializers.SlugRelatedField[Space] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
 
     class Meta:
         model = Record
@@ -248,7 +254,9 @@ class _RecordUrlMixin(serializers.Serializer):
 class RecordBriefSerializer(_RecordUrlMixin, serializers.ModelSerializer):
     """The small form (`fields=brief`) for clients that want little."""
 
-    space = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    space: serializers.SlugRelatedField[Space] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
 
     class Meta:
         model = Record
@@ -257,11 +265,15 @@ class RecordBriefSerializer(_RecordUrlMixin, serializers.ModelSerializer):
 
 class RecordSerializer(_RecordUrlMixin, serializers.ModelSerializer):
     api_url = serializers.SerializerMethodField(help_text="This record in the API.")
-    space = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    owner_user = serializers.SlugRelatedField(
+    space: serializers.SlugRelatedField[Space] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
+    owner_user: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
     )
-    owner_team = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    owner_team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True
+    )
     reversibility = serializers.ChoiceField(
         choices=Record.Reversibility.choices, allow_blank=True, read_only=True
     )
@@ -312,7 +324,7 @@ class RecordSerializer(_RecordUrlMixin, serializers.ModelSerializer):
 
 
 class LinkSerializer(serializers.ModelSerializer):
-    source = RecordRefSerializer(read_only=True)
+    source = RecordRefSerializer(read_only=True)  # type: ignore[assignment]  # see LinkCreateInput
     target = RecordRefSerializer(read_only=True)
 
     class Meta:
@@ -324,7 +336,7 @@ class RecordLinkSerializer(serializers.ModelSerializer):
     """A link seen from one record: its direction, how it reads, and the record at the other end."""
 
     direction = serializers.SerializerMethodField()
-    label = serializers.SerializerMethodField()
+    label = serializers.SerializerMethodField()  # type: ignore[assignment]  # see LinkCreateInput
     other = serializers.SerializerMethodField()
 
     class Meta:
@@ -349,7 +361,9 @@ class RecordLinkSerializer(serializers.ModelSerializer):
 class RevisionSerializer(serializers.ModelSerializer):
     """A revision as its reader may see it (`records.selectors.present_revisions`)."""
 
-    author = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    author: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     message = serializers.CharField(source="text", read_only=True)
 
     class Meta:
@@ -380,7 +394,9 @@ class RevisionDiffSerializer(serializers.Serializer):
 class VerificationSerializer(serializers.ModelSerializer):
     """A verification as its reader may see it (`records.selectors.present_verification`)."""
 
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    actor: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     linked_versions = serializers.DictField(
         source="shown_linked_versions",
         child=serializers.IntegerField(),
@@ -411,7 +427,9 @@ class MembershipSerializer(serializers.ModelSerializer):
 
 
 class TokenInfoSerializer(serializers.ModelSerializer):
-    spaces = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    spaces: serializers.SlugRelatedField[Space] = serializers.SlugRelatedField(
+        slug_field="slug", many=True, read_only=True
+    )
 
     class Meta:
         model = ApiToken
@@ -440,8 +458,8 @@ class MeSerializer(serializers.ModelSerializer):
     @extend_schema_field(MembershipSerializer(many=True))
     def get_spaces(self, obj):
         return [
-            {"space": SpaceSerializer(m.space).data, "role": role}
-            for m, role in self.context["memberships"]
+            {"space": SpaceSerializer(space).data, "role": role}
+            for space, role in self.context["spaces"]
         ]
 
 

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.models import Space
-from apps.api.views import ApiView
+from apps.api.base import ApiView
 from apps.core.errors import NotFound
 from apps.interchange import sync
 from apps.interchange.models import RepoLink

@@ -4,17 +4,17 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from apps.api import changes, context, drift, proposals, views
+from apps.api import base, changes, context, drift, links, me, proposals, records, spaces
 
 app_name = "api"
 
 router = DefaultRouter()
-router.register("spaces", views.SpaceViewSet, basename="space")
-router.register("records", views.RecordViewSet, basename="record")
-router.register("links", views.LinkViewSet, basename="link")
+router.register("spaces", spaces.SpaceViewSet, basename="space")
+router.register("records", records.RecordViewSet, basename="record")
+router.register("links", links.LinkViewSet, basename="link")
 
 urlpatterns = [
-    path("v1/me/", views.MeView.as_view(), name="me"),
+    path("v1/me/", me.MeView.as_view(), name="me"),
     # --- other areas: one line each (a module in apps/api/, e.g. context.py) -------------------
     path("v1/context/", include(context.urlpatterns)),
     path("v1/drift/", include(drift.urlpatterns)),
@@ -28,5 +28,5 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     # Anything else under /api/ is a JSON 404, not the site's HTML page. Keep this last.
-    re_path(r"^.*$", views.not_found),
+    re_path(r"^.*$", base.not_found),
 ]

@@ -1,4 +1,6 @@
-"""Errors raised by services. Each front door maps them to its own response (400/403/404/409/412)."""
+"""Errors raised by services. Each front door maps them to its own response (400/403/404/409/412).
+
+`error_body` is the JSON shape every HTTP door answers an error with (REST API, MCP, OAuth)."""
 
 from typing import Any
 
@@ -48,3 +50,13 @@ class VersionConflict(ServiceError):
     def __init__(self, message: str, *, current_version: int, details: Any = None):
         super().__init__(message, details=details or {"current_version": current_version})
         self.current_version = current_version
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    """{"error": {"code", "message", "details"}}; details that are not a dict go under
+    non_field_errors, so clients always find a dict."""
+    if details is None:
+        details = {}
+    elif not isinstance(details, dict):
+        details = {"non_field_errors": details}
+    return {"error": {"code": code, "message": message, "details": details}}

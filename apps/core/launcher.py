@@ -68,6 +68,14 @@ def programs(mode: str) -> list[Program]:
     web_port = _env_int("WEB_PORT", 8000)
     mcp_port = _env_int("MCP_PORT", 8001)
     host = os.environ.get("WEB_HOST", "").strip() or ("0.0.0.0" if mode == "run" else "127.0.0.1")  # noqa: S104
+    progs = _background_programs(py)
+    if mode == "run":
+        return progs + _development_servers(py, f"{host}:{web_port}", mcp_port)
+    return progs + _production_servers(py, f"{host}:{web_port}", mcp_port)
+
+
+def _background_programs(py: str) -> list[Program]:
+    """The embedded PostgreSQL (unless DATABASE_URL names a server), the Celery worker and beat."""
     task_limit = _env_int("CELERY_TASK_TIME_LIMIT", 300)
     concurrency = _env_int("CELERY_WORKER_CONCURRENCY", 2)
     progs: list[Program] = []
@@ -80,123 +88,105 @@ def programs(mode: str) -> list[Program]:
                 stop_wait=60,
             )
         )
+    celery = [py, "-m", "apps.core.launcher", "celery", "-A", "contextkb"]
     progs += [
         Program(
             "worker",
-            [
-                py,
-                "-m",
-                "apps.core.launcher",
-                "celery",
-                "-A",
-                "contextkb",
-                "worker",
-                "--loglevel=INFO",
-                f"--concurrency={concurrency}",
-            ],
+            [*celery, "worker", "--loglevel=INFO", f"--concurrency={concurrency}"],
             priority=200,
             # A warm shutdown waits for the running tasks, which the hard time limit bounds.
             stop_wait=task_limit + 15,
             signal_group=False,
         ),
+        Program("beat", [*celery, "beat", "--loglevel=INFO"], priority=300),
+    ]
+    return progs
+
+
+def _development_servers(py: str, web_bind: str, mcp_port: int) -> list[Program]:
+    return [
         Program(
-            "beat",
+            "web",
+            # No autoreloader: its parent/child pair would outlive a kill of the parent.
+            [py, "manage.py", "runserver", "--noreload", web_bind],
+            priority=400,
+            # The development server makes a thread (and a connection) per request: close
+            # each connection when its request ends, so a burst cannot pile them up.
+            environment={"DATABASE_CONN_MAX_AGE": "0"},
+        ),
+        Program(
+            "mcp",
             [
                 py,
                 "-m",
-                "apps.core.launcher",
-                "celery",
-                "-A",
-                "contextkb",
-                "beat",
-                "--loglevel=INFO",
+                "uvicorn",
+                # The app is imported with the cyclic garbage collector paused (about a
+                # fifth less CPU): a restart after a crash answers sooner.
+                "--factory",
+                "apps.core.launcher:asgi_application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(mcp_port),
+                "--timeout-graceful-shutdown",
+                "5",
             ],
-            priority=300,
+            priority=400,
         ),
     ]
-    if mode == "run":
-        progs += [
-            Program(
-                "web",
-                # No autoreloader: its parent/child pair would outlive a kill of the parent.
-                [py, "manage.py", "runserver", "--noreload", f"{host}:{web_port}"],
-                priority=400,
-                # The development server makes a thread (and a connection) per request: close
-                # each connection when its request ends, so a burst cannot pile them up.
-                environment={"DATABASE_CONN_MAX_AGE": "0"},
-            ),
-            Program(
-                "mcp",
-                [
-                    py,
-                    "-m",
-                    "uvicorn",
-                    # The app is imported with the cyclic garbage collector paused (about a
-                    # fifth less CPU): a restart after a crash answers sooner.
-                    "--factory",
-                    "apps.core.launcher:asgi_application",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(mcp_port),
-                    "--timeout-graceful-shutdown",
-                    "5",
-                ],
-                priority=400,
-            ),
-        ]
-    else:
-        graceful = _env_int("WEB_GRACEFUL_TIMEOUT", 20)
 
-        def gunicorn(name: str, app: str, bind: str, worker: str, options: list[str]) -> Program:
-            return Program(
-                name,
-                [
-                    py,
-                    "-m",
-                    "gunicorn",
-                    app,
-                    "--bind",
-                    bind,
-                    "--worker-class",
-                    f"apps.core.gunicorn_workers.{worker}",
-                    *options,
-                    "--timeout",
-                    "60",
-                    "--graceful-timeout",
-                    str(graceful),
-                    "--keep-alive",
-                    "75",
-                    # The master imports the app once and forks ready workers: a restart costs
-                    # one import, not one per worker at the same time.
-                    "--preload",
-                ],
-                priority=400,
-                stop_wait=graceful + 5,
-            )
 
-        progs += [
-            gunicorn(
-                "web",
-                "contextkb.wsgi:application",
-                f"{host}:{web_port}",
-                "ThreadWorker",
-                [
-                    "--workers",
-                    str(_env_int("WEB_WORKERS", 2)),
-                    "--threads",
-                    str(_env_int("WEB_THREADS", 4)),
-                ],
-            ),
-            gunicorn(
-                "mcp",
-                "contextkb.asgi:application",
-                f"127.0.0.1:{mcp_port}",
-                "UvicornWorker",
-                ["--workers", str(_env_int("MCP_WORKERS", 2))],
-            ),
-        ]
-    return progs
+def _production_servers(py: str, web_bind: str, mcp_port: int) -> list[Program]:
+    graceful = _env_int("WEB_GRACEFUL_TIMEOUT", 20)
+
+    def gunicorn(name: str, app: str, bind: str, worker: str, options: list[str]) -> Program:
+        return Program(
+            name,
+            [
+                py,
+                "-m",
+                "gunicorn",
+                app,
+                "--bind",
+                bind,
+                "--worker-class",
+                f"apps.core.gunicorn_workers.{worker}",
+                *options,
+                "--timeout",
+                "60",
+                "--graceful-timeout",
+                str(graceful),
+                "--keep-alive",
+                "75",
+                # The master imports the app once and forks ready workers: a restart costs
+                # one import, not one per worker at the same time.
+                "--preload",
+            ],
+            priority=400,
+            stop_wait=graceful + 5,
+        )
+
+    return [
+        gunicorn(
+            "web",
+            "contextkb.wsgi:application",
+            web_bind,
+            "ThreadWorker",
+            [
+                "--workers",
+                str(_env_int("WEB_WORKERS", 2)),
+                "--threads",
+                str(_env_int("WEB_THREADS", 4)),
+            ],
+        ),
+        gunicorn(
+            "mcp",
+            "contextkb.asgi:application",
+            f"127.0.0.1:{mcp_port}",
+            "UvicornWorker",
+            ["--workers", str(_env_int("MCP_WORKERS", 2))],
+        ),
+    ]
 
 
 def import_paused_gc(import_app):

@@ -33,7 +33,7 @@ def _check_token(plain: str, meta: dict) -> tuple[str, float | None]:
     from django.db import close_old_connections
 
     from apps.accounts.services import token_authenticate
-    from apps.api.throttling import IPRateThrottle, TokenRateThrottle
+    from apps.core.throttling import IPRateThrottle, TokenRateThrottle
 
     close_old_connections()
     token = token_authenticate(plain)
@@ -52,8 +52,8 @@ def _check_token(plain: str, meta: dict) -> tuple[str, float | None]:
 
 
 async def _error(send, status: int, code: str, message: str, details: dict, header) -> None:
-    """The API's error shape (apps.api.exceptions.error_body), with one extra header."""
-    from apps.api.exceptions import error_body
+    """The API's error shape (apps.core.errors.error_body), with one extra header."""
+    from apps.core.errors import error_body
 
     body = json.dumps(error_body(code, message, details)).encode()
     headers = [

@@ -13,7 +13,7 @@ from oauth2_provider.models import get_application_model
 from oauth2_provider.views import AuthorizationView, DynamicClientRegistrationView
 from oauth2_provider.views.dynamic_client_registration import _error_response
 
-from apps.api.throttling import IPRateThrottle
+from apps.core.throttling import IPRateThrottle
 from apps.oauth.forms import ConsentForm
 
 # RFC 7591 registration bodies are a few hundred bytes; anything near this is not a client.

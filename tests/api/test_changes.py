@@ -1,15 +1,17 @@
 """POST /api/v1/changes/assess/: the records governing a change and its review level."""
 
 import asyncio
-import datetime as dt
 
 import pytest
-from django.utils import timezone
 
 from apps.accounts.models import ApiToken
-from apps.records.models import Record
 from tests.api.conftest import bearer
-from tests.factories import make_record, make_token
+from tests.factories import (
+    make_billing_guardrail,
+    make_record,
+    make_stale_reports_decision,
+    make_token,
+)
 from tests.mcp_server.test_mcp import _http_client, _text, live_mcp  # noqa: F401 (a fixture)
 
 URL = "/api/v1/changes/assess/"
@@ -17,15 +19,7 @@ URL = "/api/v1/changes/assess/"
 
 @pytest.fixture
 def governed(space, owner):
-    guard = make_record(
-        space=space,
-        actor=owner,
-        kind="guardrail",
-        title="Never log card numbers",
-        anchors=["services/billing/**"],
-        status="accepted",
-        owner_user=owner,
-    )
+    guard = make_billing_guardrail(space=space, owner=owner)
     one_way = make_record(
         space=space,
         actor=owner,
@@ -36,18 +30,8 @@ def governed(space, owner):
         reversibility="one_way",
         owner_user=owner,
     )
-    stale = make_record(
-        space=space,
-        actor=owner,
-        title="Reports are built nightly",
-        anchors=["reports/**"],
-        status="accepted",
-        impact="low",
-        reversibility="two_way",
-        owner_user=owner,
-    )
-    Record.objects.filter(pk=stale.pk).update(
-        freshness="stale", next_review_at=timezone.now() - dt.timedelta(days=3)
+    stale = make_stale_reports_decision(
+        space=space, owner=owner, impact="low", reversibility="two_way"
     )
     plain = make_record(
         space=space,
@@ -166,15 +150,7 @@ def test_constant_queries_whatever_the_number_of_records(
 
 
 def test_assess_change_is_an_mcp_tool(live_mcp, space, owner, outsider):  # noqa: F811
-    guard = make_record(
-        space=space,
-        actor=owner,
-        kind="guardrail",
-        title="Never log card numbers",
-        anchors=["services/billing/**"],
-        status="accepted",
-        owner_user=owner,
-    )
+    guard = make_billing_guardrail(space=space, owner=owner)
     _, plain = make_token(owner)
     _, outsider_plain = make_token(outsider)
 

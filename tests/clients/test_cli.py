@@ -1,18 +1,15 @@
 """The `contextkb` command-line client (clients/python), run as a real subprocess against a
 live test server, in a real git repository."""
 
-import datetime as dt
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from django.utils import timezone
 
 from apps.accounts.models import ApiToken
-from apps.records.models import Record
-from tests.factories import make_record, make_token
+from tests.factories import make_billing_guardrail, make_stale_reports_decision, make_token
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT_SRC = ROOT / "clients" / "python" / "src"
@@ -75,26 +72,8 @@ def repo(tmp_path):
 
 @pytest.fixture
 def kb(transactional_db, space, owner):
-    guard = make_record(
-        space=space,
-        actor=owner,
-        kind="guardrail",
-        title="Never log card numbers",
-        anchors=["services/billing/**"],
-        status="accepted",
-        owner_user=owner,
-    )
-    stale = make_record(
-        space=space,
-        actor=owner,
-        title="Reports are built nightly",
-        anchors=["reports/**"],
-        status="accepted",
-        owner_user=owner,
-    )
-    Record.objects.filter(pk=stale.pk).update(
-        freshness="stale", next_review_at=timezone.now() - dt.timedelta(days=3)
-    )
+    guard = make_billing_guardrail(space=space, owner=owner)
+    stale = make_stale_reports_decision(space=space, owner=owner)
     return {
         "guard": guard,
         "stale": stale,

@@ -1,12 +1,9 @@
-"""Thin API views: parse with an input serializer, call one service or selector, render."""
+"""Records: list, read (also by space and key), create, update under If-Match, archive,
+verify, supersede; and per record its links and its revisions (read, diff, restore)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
 from django.db.models import Q
-from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
@@ -20,25 +17,16 @@ from drf_spectacular.utils import (
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
-from rest_framework.throttling import BaseThrottle
-from rest_framework.views import APIView
 
-from apps.accounts import access
-from apps.accounts import services as account_services
-from apps.accounts.models import ApiToken, Membership, Space
+from apps.accounts.models import Space
 from apps.api import serializers as s
-from apps.api.authentication import principal_of
-from apps.api.exceptions import PreconditionRequired, error_body
+from apps.api.base import ApiView
+from apps.api.exceptions import PreconditionRequired
 from apps.api.filters import RecordFilter
-from apps.api.permissions import IsAuthenticatedWithScope, IsStaffForCreate
-from apps.api.throttling import IPRateThrottle, TokenRateThrottle
 from apps.core.errors import NotFound
 from apps.records import fields as record_fields
 from apps.records import owners, selectors, services
 from apps.records.models import Link, Record, Revision
-
-if TYPE_CHECKING:
-    from rest_framework.permissions import _PermissionClass
 
 # One ETag or a comma-separated list; the quotes and the weak W/ prefix are optional.
 ETAG_PATTERN = r'^ *(W/)?("[0-9]{1,9}"|[0-9]{1,9}) *(, *(W/)?("[0-9]{1,9}"|[0-9]{1,9}) *)*$'
@@ -131,84 +119,8 @@ def parse_if_match(request, *, required: bool, current: int) -> int | None:
     return current if current in versions else versions[0]
 
 
-class ApiView:
-    """Settings every API view shares."""
-
-    permission_classes: Sequence[_PermissionClass] = [IsAuthenticatedWithScope]
-    # The per-address limit is checked first (in initial), so guessing tokens is limited too.
-    throttle_classes: Sequence[type[BaseThrottle]] = [TokenRateThrottle]
-
-    def initial(self, request, *args, **kwargs):
-        by_address = IPRateThrottle()
-        if not by_address.allow_request(request, self):
-            self.throttled(request, by_address.wait())
-        super().initial(request, *args, **kwargs)
-
-    @property
-    def principal(self):
-        return principal_of(self.request)
-
-    def fields_form(self) -> str:
-        value = self.request.query_params.get("fields", "full")
-        if value not in ("full", "brief"):
-            raise exceptions.ValidationError({"fields": ["Use `full` or `brief`."]})
-        return value
-
-    def validated(self, serializer_class, **kwargs) -> dict:
-        serializer = serializer_class(data=self.request.data, **kwargs)
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
-
-
 # Owner usernames / team slugs into objects (unknown ones are invalid input).
 _resolve_owners = owners.from_api
-
-
-# --- spaces ------------------------------------------------------------------------------------
-
-
-@extend_schema_view(
-    list=extend_schema(summary="List the spaces you can see"),
-    retrieve=extend_schema(summary="Read a space"),
-    create=extend_schema(
-        summary="Create a space (site admins); you become its admin",
-        request=s.SpaceCreateInput,
-        responses={201: s.SpaceSerializer},
-    ),
-    partial_update=extend_schema(
-        summary="Change a space's name or description (space admins)",
-        request=s.SpaceUpdateInput,
-        responses={200: s.SpaceSerializer},
-    ),
-)
-class SpaceViewSet(
-    ApiView,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    viewsets.GenericViewSet,
-):
-    serializer_class = s.SpaceSerializer
-    lookup_field = "slug"
-    lookup_value_regex = r"[-a-zA-Z0-9_]+"
-    permission_classes = [IsAuthenticatedWithScope, IsStaffForCreate]
-    http_method_names = ["get", "post", "patch", "head", "options"]
-
-    def get_queryset(self):
-        return Space.objects.visible_to(self.principal).order_by("slug", "id")
-
-    def create(self, request):
-        data = self.validated(s.SpaceCreateInput)
-        space = account_services.space_create(actor=request.user, **data)
-        return Response(s.SpaceSerializer(space).data, status=status.HTTP_201_CREATED)
-
-    def partial_update(self, request, slug=None):
-        space = self.get_object()
-        data = self.validated(s.SpaceUpdateInput)
-        space = account_services.space_update(space=space, actor=self.principal, **data)
-        return Response(s.SpaceSerializer(space).data)
-
-
-# --- records -----------------------------------------------------------------------------------
 
 
 @extend_schema_view(
@@ -393,12 +305,12 @@ class RecordViewSet(
                 message=message,
                 allow_secrets=allow_secrets,
             )
-            return Response(_link_data(link, request), status=status.HTTP_201_CREATED)
-        successor = _visible_record(self.principal, data["successor"], field="successor")
+            return Response(link_data(link, request), status=status.HTTP_201_CREATED)
+        successor = visible_record(self.principal, data["successor"], field="successor")
         link = services.record_supersede(
             old=record, new=successor, actor=self.principal, note=data.get("note", "")
         )
-        return Response(_link_data(link, request), status=status.HTTP_201_CREATED)
+        return Response(link_data(link, request), status=status.HTTP_201_CREATED)
 
     # --- links of one record ---
 
@@ -418,7 +330,7 @@ class RecordViewSet(
         record = self.get_object()
         if request.method == "POST":
             data = self.validated(s.LinkInput)
-            target = _visible_record(self.principal, data["target"], field="target")
+            target = visible_record(self.principal, data["target"], field="target")
             link = services.record_link(
                 source=record,
                 target=target,
@@ -426,7 +338,7 @@ class RecordViewSet(
                 note=data.get("note", ""),
                 actor=self.principal,
             )
-            return Response(_link_data(link, request), status=status.HTTP_201_CREATED)
+            return Response(link_data(link, request), status=status.HTTP_201_CREATED)
         links = (
             Link.objects.filter(Q(source=record) | Q(target=record))
             .filter(
@@ -540,83 +452,15 @@ class RecordViewSet(
         return self._record_response(record)
 
 
-def _visible_record(principal, pk: int, *, field: str) -> Record:
+def visible_record(principal, pk: int, *, field: str) -> Record:
+    """The record `pk` if the principal may see it; else 404 naming the input `field`."""
     record = Record.objects.visible_to(principal).select_related("space").filter(pk=pk).first()
     if record is None:
         raise NotFound(f"Record {pk} not found.", details={field: ["No such record."]})
     return record
 
 
-def _link_data(link: Link, request) -> dict:
+def link_data(link: Link, request) -> dict:
+    """A link as the API shows it, read again with both ends' spaces."""
     link = Link.objects.select_related("source__space", "target__space").get(pk=link.pk)
     return s.LinkSerializer(link, context={"request": request}).data
-
-
-# --- links -------------------------------------------------------------------------------------
-
-
-@extend_schema_view(
-    list=extend_schema(summary="Links between records you can see"),
-    retrieve=extend_schema(summary="Read a link"),
-    create=extend_schema(
-        summary="Link two records", request=s.LinkCreateInput, responses={201: s.LinkSerializer}
-    ),
-    destroy=extend_schema(summary="Remove a link", responses={204: None}),
-)
-class LinkViewSet(
-    ApiView,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.DestroyModelMixin,
-    viewsets.GenericViewSet,
-):
-    serializer_class = s.LinkSerializer
-    lookup_value_regex = r"[0-9]+"
-    http_method_names = ["get", "post", "delete", "head", "options"]
-
-    def get_queryset(self):
-        visible = Record.objects.visible_to(self.principal)
-        return (
-            Link.objects.filter(source__in=visible, target__in=visible)
-            .select_related("source__space", "target__space")
-            .order_by("id")
-        )
-
-    def create(self, request):
-        data = self.validated(s.LinkCreateInput)
-        source = _visible_record(self.principal, data["source"], field="source")
-        target = _visible_record(self.principal, data["target"], field="target")
-        link = services.record_link(
-            source=source,
-            target=target,
-            type=data["type"],
-            note=data.get("note", ""),
-            actor=self.principal,
-        )
-        return Response(_link_data(link, request), status=status.HTTP_201_CREATED)
-
-    def perform_destroy(self, instance):
-        services.record_unlink(link=instance, actor=self.principal)
-
-
-def not_found(request, *args, **kwargs) -> JsonResponse:
-    return JsonResponse(error_body("not_found", f"No API endpoint at {request.path}."), status=404)
-
-
-# --- me ----------------------------------------------------------------------------------------
-
-
-class MeView(ApiView, APIView):
-    @extend_schema(
-        summary="Who you are, how you signed in, and your spaces", responses=s.MeSerializer
-    )
-    def get(self, request):
-        principal = self.principal
-        token = principal if isinstance(principal, ApiToken) else None
-        roles = access.roles_by_space(principal)
-        pairs = [
-            (Membership(space=space, role=roles[space.id]), roles[space.id])
-            for space in Space.objects.filter(id__in=roles).order_by("slug")
-        ]
-        context = {"token": token, "memberships": pairs}
-        return Response(s.MeSerializer(request.user, context=context).data)

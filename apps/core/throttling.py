@@ -1,4 +1,5 @@
-"""Rate limits per API token and per client IP (429 with Retry-After).
+"""Rate limits per API token and per client IP (429 with Retry-After), shared by the REST API,
+the MCP endpoint and OAuth client registration, so the doors count against the same limits.
 
 Rates come from settings.API_THROTTLE_RATES, read on each request so tests and operators can
 change them. The client address is apps.core.request_context.client_ip (X-Forwarded-For only
