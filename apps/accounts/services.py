@@ -177,7 +177,7 @@ def token_revoke(*, token: ApiToken, actor: User) -> ApiToken:
     )
 
 
-def token_mark_revoked(*, token: ApiToken, actor: User, message: str) -> ApiToken:
+def token_mark_revoked(*, token: ApiToken, actor: User | ApiToken, message: str) -> ApiToken:
     """Revoke at once and audit it with `message`, unless it is revoked already (idempotent).
     The caller has checked that the actor may: a token's owner, or an agent's space admin."""
     if token.revoked_at is None:

@@ -13,10 +13,9 @@ from rest_framework.throttling import SimpleRateThrottle
 
 from apps.accounts import access
 from apps.accounts.models import ApiToken, Membership, Space, Team, User
+from apps.accounts.services import token_mark_revoked
 from apps.agents.models import DEFAULT_SCOPES, DEFAULT_TOOLS, MCP_TOOLS, REST_SCOPES, Agent
 from apps.agents.services.checks import MAX_RATIONALE
-from apps.audit.models import AuditEvent
-from apps.audit.services import audit_log
 from apps.core.errors import Forbidden, InvalidInput, NotFound
 from apps.core.text import strip_invisible
 from apps.records import anchors as anchors_mod
@@ -243,15 +242,8 @@ def agent_token_revoke(*, agent: Agent, token: ApiToken, actor: User | ApiToken)
     if token.agent_id != agent.pk:
         raise NotFound("Token not found.")
     _require_admin_of(actor, agent.spaces.all())
-    if token.revoked_at is None:
-        ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
-            revoked_at=timezone.now()
-        )
-        token.refresh_from_db()
-        audit_log(
-            kind=AuditEvent.Kind.TOKEN_REVOKED,
-            actor=actor,
-            token=token,
-            message=f"Token {token.name!r} ({token.prefix}…) of agent {agent.slug} revoked",
-        )
-    return token
+    return token_mark_revoked(
+        token=token,
+        actor=actor,
+        message=f"Token {token.name!r} ({token.prefix}…) of agent {agent.slug} revoked",
+    )
