@@ -49,9 +49,10 @@ status: install  ## Show the state of each process started by `make run` / `make
 stop: install  ## Stop what `make run` / `make serve` started (gracefully), from another terminal
 	@$(PY) -m apps.core.launcher stop
 
-lint: install  ## ruff check + format check + mypy on apps/ + migrations check
+lint: install  ## ruff check + format check + module/function size + mypy on apps/ + migrations check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(PY) .ci/code_shape.py apps
 	@# The django-stubs plugin imports the settings; a DATABASE_URL (never connected to) keeps
 	@# that from starting the embedded PostgreSQL. Incremental: .mypy_cache/ makes reruns fast.
 	DATABASE_URL=$${DATABASE_URL:-postgres://mypy@localhost/unused} $(BIN)/mypy apps

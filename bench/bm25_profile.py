@@ -1,4 +1,4 @@
-"""Time the exact BM25 top-k (apps.retrieval.lexical.top_k) alone on the context benchmark's
+"""Time the exact BM25 top-k (apps.retrieval.bm25.top_k) alone on the context benchmark's
 queries, per strategy, with the postings read and records scored.
 
     DATABASE_URL=postgres://…/ckb_bench .venv/bin/python bench/bm25_profile.py [--requests 400]
@@ -38,17 +38,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import context_load  # noqa: E402  (sets up Django on the benchmark database)
 
 from apps.accounts.models import Space  # noqa: E402
-from apps.retrieval import lexical, search  # noqa: E402
+from apps.retrieval import bm25, lexical, search  # noqa: E402
 
 
 def main(args) -> None:
     space = Space.objects.get(slug=context_load.SLUG)
     queries = [q["q"] for q in context_load.make_queries(args.requests, random.Random(7))]
     if args.exhaustive:
-        lexical.EXHAUSTIVE_MAX = 10**12
+        bm25.EXHAUSTIVE_MAX = 10**12
 
     def run(query):
-        return lexical.top_k(
+        return bm25.top_k(
             fetch=search._fetch_prepared,
             space_ids=[space.pk],
             query=lexical.positive_terms(query),
@@ -67,12 +67,12 @@ def main(args) -> None:
         allt.append(ms)
         times[ranking.strategy.split(" (")[0]].append(ms)
         if args.check and not args.exhaustive:
-            saved = lexical.EXHAUSTIVE_MAX
-            lexical.EXHAUSTIVE_MAX = 10**12
+            saved = bm25.EXHAUSTIVE_MAX
+            bm25.EXHAUSTIVE_MAX = 10**12
             t0 = time.perf_counter()
             full = run(query)
             exhaustive_times.append((time.perf_counter() - t0) * 1000)
-            lexical.EXHAUSTIVE_MAX = saved
+            bm25.EXHAUSTIVE_MAX = saved
             a = [(round(s, 9), i) for s, i in zip(ranking.scores, ranking.ids, strict=True)]
             b = [(round(s, 9), i) for s, i in zip(full.scores, full.ids, strict=True)]
             if a != b:

@@ -7,7 +7,7 @@ Uses its own database (DATABASE_URL, migrated by the script) so nothing touches 
 second run reuses the loaded records (only what is missing is added). Loads N synthetic
 records (sentences and titles drawn from ../shared/corpora/adr) with bulk_create, one
 set-based UPDATE for the search vectors (the same weights as
-apps.records.services._refresh_search), embeddings in batches (the HNSW index built after)
+apps.records.services.common.refresh_search), embeddings in batches (the HNSW index built after)
 and their token counts; starts gunicorn with 2 workers; warms up; then sends varied context
 requests (task text, some with file paths) one at a time and reports p50/p95/p99, then the
 throughput with 4 client threads of the context endpoint and of /healthz (the ceiling).
@@ -18,6 +18,7 @@ through Django's full stack in this process: the figures to compare changes on a
 import argparse
 import datetime as dt
 import logging
+import multiprocessing
 import os
 import random
 import re
@@ -26,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,9 +82,10 @@ logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request oth
 import httpx  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.db import connection  # noqa: E402
+from django.db import connection, connections, transaction  # noqa: E402
 from django.db.models import Q  # noqa: E402
 from django.utils import timezone  # noqa: E402
+from psycopg.types.json import Jsonb  # noqa: E402
 
 from apps.accounts.models import ApiToken, Membership, Space, User  # noqa: E402
 from apps.records import anchors  # noqa: E402
@@ -149,23 +151,36 @@ class _Steps:
         return f"{time.perf_counter() - self.started:.0f}s ({parts})"
 
 
-def load(n: int, rng: random.Random) -> tuple[Space, str]:
-    user, _ = User.objects.get_or_create(username="bench", defaults={"email": "bench@example.com"})
-    space, _ = Space.objects.get_or_create(slug=SLUG, defaults={"name": "Bench 100k"})
-    Membership.objects.get_or_create(user=user, space=space, defaults={"role": "editor"})
-    existing = Record.objects.filter(space=space).count()
+# Records a chunk handed to the embedding process (vectors and token counts come back per chunk).
+EMBED_CHUNK = 2000
+# Embedding processes: two, so that once the database work is done both cores embed (while it
+# runs, they share the cores with PostgreSQL).
+EMBED_WORKERS = 2
+# The text fields the embedding and the token counts read.
+_TEXT_FIELDS = ("key", "title", "summary", "tags", "body")
+
+
+def _embed_chunk(rows: list[tuple]) -> tuple[list[list[float]], list[dict]]:
+    """In the embedding process: the vectors and token counts of one chunk of record texts
+    (the same functions the embedding task uses)."""
+    records = [Record(**dict(zip(_TEXT_FIELDS, row, strict=True))) for row in rows]
+    vectors = providers.get_provider().embed([embedding_text(r) for r in records])
+    return vectors, text_token_counts(records)
+
+
+def _generate(space, user, n: int, existing: int, rng: random.Random) -> tuple[list, dict]:
+    """Records existing+1 … n of the bench space (unsaved; the same draws from `rng` whatever
+    the loading method, so every load of a size holds the same texts), and the key counters."""
     sentences, titles = corpus_text()
     now = timezone.now()
     counters = {k: Record.objects.filter(space=space, kind=k).count() for k, _, _ in KINDS}
-    batch = []
-    steps = _Steps()
-    started = steps.started
-    for i in range(existing, n):
+    records = []
+    for _i in range(existing, n):
         kind, prefix, _ = rng.choices(KINDS, weights=[w for *_, w in KINDS])[0]
         counters[kind] += 1
         area = rng.choice(AREAS)
         anchor = [f"services/{area}/**"] if rng.random() < 0.03 else []
-        batch.append(
+        records.append(
             Record(
                 space=space,
                 kind=kind,
@@ -185,80 +200,189 @@ def load(n: int, rng: random.Random) -> tuple[Space, str]:
                 updated_by=user,
             )
         )
-        if len(batch) == 5000:
-            Record.objects.bulk_create(batch)
-            batch = []
-            print(f"  {i + 1} records ({time.perf_counter() - started:.0f}s)", flush=True)
-    if batch:
-        Record.objects.bulk_create(batch)
+    return records, counters
+
+
+# The record's search vector, as apps.records.services.common.refresh_search computes it.
+_SEARCH_VECTOR = """setweight(to_tsvector('simple', key), 'A')
+    || setweight(to_tsvector('english', title), 'A')
+    || setweight(to_tsvector('english', summary), 'B')
+    || setweight(to_tsvector('english', array_to_string(tags, ' ')), 'B')
+    || setweight(to_tsvector('english', body), 'C')"""
+
+
+def _insert_records(records: list) -> None:
+    """Write the records with ids from the table's sequence: COPY into a temporary table without
+    indexes, then one INSERT … SELECT that computes the search vectors, so each row is written
+    once (bulk_create and then an UPDATE of the vectors wrote every row and its 20 indexes
+    twice)."""
+    fields = [f for f in Record._meta.concrete_fields if f.column != "search_vector"]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     with connection.cursor() as cursor:
-        for kind, _, _ in KINDS:
-            cursor.execute(
-                "INSERT INTO records_recordkeycounter (space_id, kind, last_number) "
-                "VALUES (%s, %s, %s) ON CONFLICT (space_id, kind) "
-                "DO UPDATE SET last_number = EXCLUDED.last_number",
-                [space.pk, kind, counters[kind]],
-            )
-        steps.done(f"records ({n - existing} new)")
-        # One set-based UPDATE (the same weights as apps.records.services._refresh_search):
-        # computing the vectors in bulk_create through Django expressions was 20 times slower.
         cursor.execute(
-            """UPDATE records_record SET search_vector =
-                 setweight(to_tsvector('simple', key), 'A')
-              || setweight(to_tsvector('english', title), 'A')
-              || setweight(to_tsvector('english', summary), 'B')
-              || setweight(to_tsvector('english', array_to_string(tags, ' ')), 'B')
-              || setweight(to_tsvector('english', body), 'C')
-               WHERE space_id = %s AND search_vector IS NULL""",
-            [space.pk],
+            "SELECT nextval(pg_get_serial_sequence('records_record', 'id'))"
+            " FROM generate_series(1, %s)",
+            [len(records)],
         )
-    steps.done("search vectors")
-    # The BM25 postings and statistics (apps.retrieval.lexical), set-based; from 20,000 records
-    # the postings' indexes are built after the rows are written (lexical.BULK_MIN).
-    if RecordStats.objects.filter(space=space).values_list("docs", flat=True).first() != n:
-        lexical.rebuild([space.pk])
-        steps.done("BM25 postings")
-    provider = providers.get_provider()
-    todo = list(
-        Record.objects.filter(space=space)
-        .exclude(embedding__model_key=provider.model_key)
-        .only("id", "key", "title", "summary", "tags", "body")
-        .order_by("pk")
+        for record, (pk,) in zip(records, cursor.fetchall(), strict=True):
+            record.pk = pk
+        cursor.execute(
+            "CREATE TEMP TABLE bench_record_stage (LIKE records_record INCLUDING DEFAULTS)"
+        )
+        with cursor.copy(f"COPY bench_record_stage ({columns}) FROM STDIN") as copy:
+            for record in records:
+                copy.write_row(
+                    [f.get_db_prep_save(getattr(record, f.attname), connection) for f in fields]
+                )
+        rebuild = _drop_record_indexes(cursor) if len(records) >= INDEX_REBUILD_MIN else []
+        cursor.execute(
+            f"INSERT INTO records_record ({columns}, search_vector)"
+            f" SELECT {columns}, {_SEARCH_VECTOR} FROM bench_record_stage ORDER BY id"
+        )
+        cursor.execute("DROP TABLE bench_record_stage")
+        if rebuild:
+            # Deferred foreign-key checks pending in the transaction would block CREATE INDEX.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        for statement in rebuild:
+            cursor.execute(statement)
+
+
+# From this many new records, the records table's secondary indexes (not those of its
+# constraints) are dropped before the insert and built again after it: one sorted build each
+# instead of an insertion per row (the full-text GIN index above all).
+INDEX_REBUILD_MIN = 20_000
+
+
+def _drop_record_indexes(cursor) -> list[str]:
+    """Drop the records table's indexes that back no constraint (inside the load's
+    transaction); return the statements that create them again."""
+    cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
+    cursor.execute(
+        """SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i
+           WHERE i.indrelid = 'records_record'::regclass
+             AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)"""
     )
-    print(f"  embedding {len(todo)} records…", flush=True)
-    if len(todo) > 10_000:
-        # Building the HNSW index once after the load is much faster than growing it row by
-        # row; ensure_vector_index() below recreates it with the migration's definition.
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP INDEX IF EXISTS embedding_hnsw_{provider.dimensions}")
+    indexes = cursor.fetchall()
+    for name, _definition in indexes:
+        cursor.execute(f"DROP INDEX {name}")
+    return [definition for _name, definition in indexes]
+
+
+def _write_embeddings(results, ids: list[int], model_key: str, now) -> None:
+    """COPY each chunk's vectors and token counts (`results`, in record order) as it comes."""
+    done = 0
+    with connection.cursor() as cursor:
+        for vectors, counts in results:
+            with cursor.copy(
+                "COPY retrieval_recordembedding (record_id, model_key, dimensions, vector,"
+                " content_hash, updated_at, token_counts) FROM STDIN"
+            ) as copy:
+                for pk, vector, count in zip(ids[done:], vectors, counts, strict=False):
+                    copy.write_row(
+                        [pk, model_key, len(vector), str(vector), "bench", now, Jsonb(count)]
+                    )
+            done += len(vectors)
+            print(f"    {done} embedded", flush=True)
+
+
+def _embed_async(records: list, pool) -> list:
+    """Hand the records' texts to the embedding process in chunks; their futures, in order."""
+    rows = [tuple(getattr(r, f) for f in _TEXT_FIELDS) for r in records]
+    return [
+        pool.submit(_embed_chunk, rows[start : start + EMBED_CHUNK])
+        for start in range(0, len(rows), EMBED_CHUNK)
+    ]
+
+
+def load(n: int, rng: random.Random) -> tuple[Space, str]:
+    """Fill the bench space to `n` records with their search vectors, BM25 postings, vectors and
+    token counts. The vectors and counts are computed in other processes while this one writes
+    the records and postings (on two cores the Python and the PostgreSQL work overlap)."""
+    user, _ = User.objects.get_or_create(username="bench", defaults={"email": "bench@example.com"})
+    space, _ = Space.objects.get_or_create(slug=SLUG, defaults={"name": "Bench 100k"})
+    Membership.objects.get_or_create(user=user, space=space, defaults={"role": "editor"})
+    existing = Record.objects.filter(space=space).count()
+    steps = _Steps()
+    records, counters = _generate(space, user, n, existing, rng)
+    provider = providers.get_provider()
+    # Nothing of this process's database connection may reach the forked process.
+    connections.close_all()
+    workers = min(EMBED_WORKERS, os.cpu_count() or 1)
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    try:
+        chunks = _embed_async(records, pool)
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit = off")
+            _insert_records(records)
+            with connection.cursor() as cursor:
+                for kind, _, _ in KINDS:
+                    cursor.execute(
+                        "INSERT INTO records_recordkeycounter (space_id, kind, last_number) "
+                        "VALUES (%s, %s, %s) ON CONFLICT (space_id, kind) "
+                        "DO UPDATE SET last_number = EXCLUDED.last_number",
+                        [space.pk, kind, counters[kind]],
+                    )
+        steps.done(f"records with search vectors ({len(records)} new)")
+        # The BM25 postings and statistics (apps.retrieval.lexical), set-based, the postings'
+        # indexes built after the rows are written.
+        if RecordStats.objects.filter(space=space).values_list("docs", flat=True).first() != n:
+            lexical.rebuild([space.pk], bulk=True)
+            steps.done("BM25 postings")
+        _store_vectors(space, provider, records, chunks, steps)
+    finally:
+        pool.shutdown(cancel_futures=True)
+    _count_older_vectors(space, steps)
+    ensure_vector_index(provider.dimensions)
+    steps.done("HNSW index")
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE records_record")
+        cursor.execute("VACUUM ANALYZE retrieval_recordembedding")
+        cursor.execute("VACUUM ANALYZE retrieval_termposting")
+        cursor.execute("VACUUM ANALYZE retrieval_spaceterm")
+    steps.done("vacuum analyze")
+    token = ApiToken.generate()
+    ApiToken.objects.create(
+        user=user, name="bench", token_hash=ApiToken.hash(token), prefix=token[:12], scope="read"
+    )
+    print(
+        f"loaded {Record.objects.filter(space=space).count()} records in {steps.summary()}",
+        flush=True,
+    )
+    return space, token
+
+
+def _store_vectors(space, provider, records: list, chunks: list, steps: _Steps) -> None:
+    """The new records' vectors from the embedding process, then older records of the space
+    without a vector of this model (a load interrupted before its vectors were written)."""
+    now = timezone.now()
     # Vectors of another model are replaced.
     RecordEmbedding.objects.filter(record__space=space).exclude(
         model_key=provider.model_key
     ).delete()
-    for start in range(0, len(todo), 2000):
-        chunk = todo[start : start + 2000]
-        vectors = provider.embed([embedding_text(r) for r in chunk])
-        # The token counts the embedding task stores with the vector (apps.retrieval.bundle),
-        # written with it: one insert per row instead of an insert and an update.
-        counts = text_token_counts(chunk)
-        RecordEmbedding.objects.bulk_create(
-            [
-                RecordEmbedding(
-                    record=r,
-                    model_key=provider.model_key,
-                    dimensions=len(v),
-                    vector=v,
-                    content_hash="bench",
-                    updated_at=now,
-                    token_counts=c,
-                )
-                for r, v, c in zip(chunk, vectors, counts, strict=True)
-            ],
-            batch_size=1000,
-        )
-        print(f"    {start + len(chunk)} embedded", flush=True)
-    steps.done(f"embeddings and token counts ({len(todo)})")
-    # Token counts of vectors stored without them (older loads, another tokenizer).
+    older = list(
+        Record.objects.filter(space=space, embedding__isnull=True)
+        .exclude(pk__in=[r.pk for r in records])
+        .only(*_TEXT_FIELDS)
+        .order_by("pk")
+    )
+    if len(records) + len(older) > 10_000:
+        # Building the HNSW index once after the load is much faster than growing it row by
+        # row; ensure_vector_index() recreates it with the migration's definition.
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP INDEX IF EXISTS embedding_hnsw_{provider.dimensions}")
+    print(f"  storing the vectors of {len(records) + len(older)} records…", flush=True)
+    results = (future.result() for future in chunks)
+    _write_embeddings(results, [r.pk for r in records], provider.model_key, now)
+    for start in range(0, len(older), EMBED_CHUNK):
+        chunk = older[start : start + EMBED_CHUNK]
+        rows = [tuple(getattr(r, f) for f in _TEXT_FIELDS) for r in chunk]
+        _write_embeddings([_embed_chunk(rows)], [r.pk for r in chunk], provider.model_key, now)
+    steps.done(f"embeddings and token counts ({len(records) + len(older)})")
+
+
+def _count_older_vectors(space, steps: _Steps) -> None:
+    """Token counts of vectors stored without them (older loads, another tokenizer)."""
     uncounted = list(
         Record.objects.filter(space=space)
         .filter(
@@ -281,23 +405,6 @@ def load(n: int, rng: random.Random) -> tuple[Space, str]:
         print(f"    {start + len(chunk)} counted", flush=True)
     if uncounted:
         steps.done(f"token counts of older vectors ({len(uncounted)})")
-    ensure_vector_index(provider.dimensions)
-    steps.done("HNSW index")
-    with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE records_record")
-        cursor.execute("VACUUM ANALYZE retrieval_recordembedding")
-        cursor.execute("VACUUM ANALYZE retrieval_termposting")
-        cursor.execute("VACUUM ANALYZE retrieval_spaceterm")
-    steps.done("vacuum analyze")
-    token = ApiToken.generate()
-    ApiToken.objects.create(
-        user=user, name="bench", token_hash=ApiToken.hash(token), prefix=token[:12], scope="read"
-    )
-    print(
-        f"loaded {Record.objects.filter(space=space).count()} records in {steps.summary()}",
-        flush=True,
-    )
-    return space, token
 
 
 def percentile(values, p):

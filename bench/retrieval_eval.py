@@ -66,7 +66,7 @@ from django.db import connection  # noqa: E402
 
 from apps.accounts.models import Membership, Space, User  # noqa: E402
 from apps.records.models import Record  # noqa: E402
-from apps.retrieval import evaluation, lexical, search  # noqa: E402
+from apps.retrieval import bm25, evaluation, lexical, search  # noqa: E402
 
 CORPUS = Path(settings.BASE_DIR).parent / "shared" / "corpora" / "adr"
 ADR_SLUG = "adr-eval"
@@ -174,9 +174,9 @@ def main(args: argparse.Namespace) -> None:
         ref = reference(space_ids, ids, questions)
         print(f"  bm25s     MRR@10 {ref.mrr:.3f}  R@10 {ref.recall_at_10:.3f}")
     for pair in [p for p in args.k1_b.split(";") if p]:
-        lexical.K1, lexical.B = (float(x) for x in pair.split(","))
+        bm25.K1, bm25.B = (float(x) for x in pair.split(","))
         s = evaluation.evaluate(space_ids=space_ids, ids=ids, questions=questions, mode="fulltext")
-        print(f"  k1={lexical.K1} b={lexical.B}: MRR@10 {s.mrr:.3f} R@10 {s.recall_at_10:.3f}")
+        print(f"  k1={bm25.K1} b={bm25.B}: MRR@10 {s.mrr:.3f} R@10 {s.recall_at_10:.3f}")
     if args.fusion_grid:
         settings.CONTEXTKB_DENSE_FUSION = "rrf"
         for weight in (0.25, 0.5, 1.0):
@@ -188,7 +188,7 @@ def main(args: argparse.Namespace) -> None:
     if args.grid:
         if args.haystack:
             sys.exit("--grid rebuilds the ADR space's postings only: run it without a haystack")
-        default = (lexical.K1, lexical.B, lexical.WEIGHT_A, lexical.WEIGHT_B)
+        default = (bm25.K1, bm25.B, lexical.WEIGHT_A, lexical.WEIGHT_B)
         grid = [
             (k1, b, wa, wb)
             for k1 in (0.9, 1.2, 1.5, 2.0)
@@ -197,7 +197,7 @@ def main(args: argparse.Namespace) -> None:
         ]
         results = []
         for k1, b, wa, wb in grid:
-            lexical.K1, lexical.B, lexical.WEIGHT_A, lexical.WEIGHT_B = k1, b, wa, wb
+            bm25.K1, bm25.B, lexical.WEIGHT_A, lexical.WEIGHT_B = k1, b, wa, wb
             lexical.rebuild([space.pk])
             s = evaluation.evaluate(
                 space_ids=space_ids, ids=ids, questions=questions, mode="fulltext"
@@ -207,7 +207,7 @@ def main(args: argparse.Namespace) -> None:
         best = max(results)
         print(f"best: k1={best[2]} b={best[3]} A={best[4]} B={best[5]} MRR@10 {best[0]:.3f}")
         print(f"median MRR@10 over the grid {statistics.median(r[0] for r in results):.3f}")
-        lexical.K1, lexical.B, lexical.WEIGHT_A, lexical.WEIGHT_B = default
+        bm25.K1, bm25.B, lexical.WEIGHT_A, lexical.WEIGHT_B = default
         lexical.rebuild([space.pk])
 
 

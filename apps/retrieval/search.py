@@ -10,7 +10,9 @@ import functools
 import logging
 import re
 import time
+import weakref
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import psycopg
 from django.conf import settings
@@ -19,7 +21,7 @@ from django.db import connection
 from apps.records import policy
 from apps.records.anchors import normalise_path
 from apps.records.models import Record
-from apps.retrieval import lexical, providers
+from apps.retrieval import bm25, lexical, providers
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +39,7 @@ EXACT_VECTOR_MAX = 2000
 # first, then the fresher ones. Across bands relevance alone decides, so a stale record with
 # all the query's words is never put below a fresh one lacking some because of its freshness.
 FRESHNESS_TIE = 0.02
-FRESHNESS_ORDER = {
+FRESHNESS_ORDER: dict[str, int] = {
     Record.Freshness.FRESH: 0,
     Record.Freshness.DUE: 1,
     Record.Freshness.SUSPECT: 2,
@@ -162,6 +164,10 @@ def _session_settings() -> list[str]:
     return settings
 
 
+# The connections whose session already has the settings (forgotten when a connection goes).
+_prepared_sessions: weakref.WeakSet = weakref.WeakSet()
+
+
 def _prepare_session() -> None:
     """The settings the context queries need: once per connection, or for the current
     transaction when inside one (a rollback would undo a session-wide SET)."""
@@ -170,10 +176,10 @@ def _prepare_session() -> None:
     if connection.in_atomic_block:
         for setting in _session_settings():
             _raw_execute(f"SET LOCAL {setting}")
-    elif getattr(connection, "_ckb_session", None) is not raw:
+    elif raw not in _prepared_sessions:
         for setting in _session_settings():
             _raw_execute(f"SET {setting}")
-        connection._ckb_session = raw
+        _prepared_sessions.add(raw)
 
 
 class _PreparedCursor(psycopg.Cursor):
@@ -202,7 +208,8 @@ def _fetch_prepared(sql: str, params: dict, with_names: bool = False):
             # so set one nothing reaches (Django's own client-side cursors never prepare).
             raw.prepare_threshold = 2**31
         # Wrapped by Django, so query logging, counting and execute_wrappers still see it.
-        raw_cursor = _PreparedCursor(raw)
+        # (Django's stubs type the argument as its own wrapper; it takes a DB-API cursor.)
+        raw_cursor = cast(Any, _PreparedCursor(raw))
         cursor = (
             connection.make_debug_cursor(raw_cursor)
             if connection.queries_logged
@@ -230,6 +237,112 @@ def _vector_literal(vector: list[float]) -> str:
     return "[" + ",".join(f"{x:.6f}" for x in vector) + "]"
 
 
+_NO_FTS = (
+    "fts AS (SELECT NULL::bigint AS id, NULL::bigint AS rnk, NULL::bool AS all_words,"
+    " NULL::float8 AS bm25, NULL::float8 AS coverage WHERE false)"
+)
+_NO_VEC = "vec AS (SELECT NULL::bigint AS id, NULL::bigint AS rnk, NULL::float AS sim WHERE false)"
+_NO_ANCH = "anch AS (SELECT NULL::bigint AS id WHERE false)"
+
+
+def _fts_part(query: str, space_ids: list[int], where: str, params: dict, filtered: bool) -> str:
+    """The exact BM25 top FTS_LIMIT first, in statements of its own (bm25.top_k), then
+    handed to the candidate query as arrays (added to `params`)."""
+    ranking = bm25.top_k(
+        fetch=_fetch_prepared,
+        space_ids=list(space_ids),
+        query=lexical.positive_terms(query),
+        k=FTS_LIMIT,
+        where=where if filtered else "",
+        params=params,
+        excluded=lexical.excluded_terms(query),
+    )
+    params["fts_ids"] = ranking.ids
+    params["fts_scores"] = ranking.scores
+    params["fts_matched"] = ranking.matched
+    params["fts_n"] = ranking.lexemes
+    return """fts AS (
+        SELECT f.id, f.rnk, f.matched >= %(fts_n)s AS all_words, f.bm25,
+               f.matched::float8 / greatest(%(fts_n)s, 1) AS coverage
+        FROM unnest(%(fts_ids)s::bigint[], %(fts_scores)s::float8[],
+                    %(fts_matched)s::int[]) WITH ORDINALITY AS f(id, bm25, matched, rnk)
+    )"""
+
+
+def _vec_part(embedded: tuple[str, tuple[float, ...], str], where: str, params: dict) -> str:
+    """The nearest vectors to the query's (model key, vector, literal) among the records."""
+    model_key, vector, literal = embedded
+    dims = len(vector)
+    params["model_key"] = model_key
+    params["vec"] = literal
+    dist = f"(e.vector::vector({dims:d}) <=> %(vec)s::vector({dims:d}))"
+    embedded_where = f"e.dimensions = {dims:d} AND e.model_key = %(model_key)s AND {where}"
+    # Exact nearest neighbours for a small set of records (every distance computed: the
+    # same answer whatever the index holds), the HNSW index above that. "+ 0" keeps the
+    # planner off the index in the exact branch; the dimension is inlined (an int) so the
+    # partial HNSW index for it applies in the other. Only one branch runs.
+    return f"""vec_size AS (
+        SELECT count(*) AS n FROM (
+            SELECT 1 FROM records_record r WHERE r.space_id = ANY(%(space_ids)s)
+            LIMIT {EXACT_VECTOR_MAX + 1}
+        ) AS s
+    ),
+    vec AS (
+        SELECT v.id, row_number() OVER (ORDER BY v.dist, v.id) AS rnk, 1 - v.dist AS sim
+        FROM ((
+            SELECT e.record_id AS id, {dist} AS dist
+            FROM records_record r
+            JOIN retrieval_recordembedding e ON e.record_id = r.id
+            WHERE {embedded_where} AND (SELECT n FROM vec_size) <= {EXACT_VECTOR_MAX}
+            ORDER BY {dist} + 0, e.record_id
+            LIMIT {VEC_LIMIT}
+        ) UNION ALL (
+            SELECT e.record_id AS id, {dist} AS dist
+            FROM retrieval_recordembedding e
+            JOIN records_record r ON r.id = e.record_id
+            WHERE {embedded_where} AND (SELECT n FROM vec_size) > {EXACT_VECTOR_MAX}
+            ORDER BY {dist}
+            LIMIT {VEC_LIMIT}
+        )) AS v
+    )"""
+
+
+def _anchor_part(paths: list[str], where: str, params: dict) -> str:
+    """The records anchored to the paths. Only records whose anchor keys (migration 0006) are
+    among the paths' keys are checked against the regular expressions; pinned kinds first, so
+    the cap never drops them."""
+    params["paths"] = paths
+    params["path_keys"] = sorted({key for path in paths for key in path_keys(path)})
+    return f"""anch AS (
+        SELECT r.id FROM records_record r
+        WHERE {where} AND r.anchor_patterns <> '{{}}'
+          AND retrieval_anchor_keys(r.anchor_patterns) && %(path_keys)s::text[]
+          AND EXISTS (SELECT 1 FROM unnest(r.anchor_patterns) AS pat,
+                                   unnest(%(paths)s::text[]) AS path WHERE path ~ pat)
+        ORDER BY CASE r.kind WHEN 'guardrail' THEN 0 WHEN 'constraint' THEN 1 ELSE 2 END, r.id
+        LIMIT {ANCHOR_LIMIT}
+    )"""
+
+
+def _record_filter(
+    space_ids: list[int], kinds: list[str] | None, include_stale: bool
+) -> tuple[str, dict, str]:
+    """The WHERE clause over records (alias r) with its parameters, and the freshness
+    expression."""
+    params: dict = {"space_ids": list(space_ids)}
+    filters = ["r.archived_at IS NULL", "r.space_id = ANY(%(space_ids)s)"]
+    if kinds:
+        filters.append("r.kind = ANY(%(kinds)s)")
+        params["kinds"] = list(kinds)
+    # Freshness derived now (policy.freshness_sql), not the sweep's cached column. Superseded
+    # records stay candidates: the bundle replaces them with their successor.
+    fresh_sql, fresh_params = policy.freshness_sql("r", named=True)
+    params.update(fresh_params)
+    if not include_stale:
+        filters.append(f"(r.status = 'superseded' OR {fresh_sql} NOT IN ('stale', 'suspect'))")
+    return " AND ".join(filters), params, fresh_sql
+
+
 def hybrid_search(
     *,
     space_ids: list[int],
@@ -246,118 +359,19 @@ def hybrid_search(
     query = (query or "").strip()
     if not space_ids or (not query and not paths):
         return SearchResult(hits=[], best_match=0.0, used_vectors=False)
-
-    params: dict = {"space_ids": list(space_ids)}
-    filters = ["r.archived_at IS NULL", "r.space_id = ANY(%(space_ids)s)"]
-    if kinds:
-        filters.append("r.kind = ANY(%(kinds)s)")
-        params["kinds"] = list(kinds)
-    # Freshness derived now (policy.freshness_sql), not the sweep's cached column. Superseded
-    # records stay candidates: the bundle replaces them with their successor.
-    fresh_sql, fresh_params = policy.freshness_sql("r", named=True)
-    params.update(fresh_params)
-    if not include_stale:
-        filters.append(f"(r.status = 'superseded' OR {fresh_sql} NOT IN ('stale', 'suspect'))")
-    where = " AND ".join(filters)
-
-    parts: list[str] = []
-    if query and mode in ("hybrid", "fulltext"):
-        # The exact BM25 top FTS_LIMIT first, in statements of its own (lexical.top_k), then
-        # handed to the candidate query as arrays.
-        ranking = lexical.top_k(
-            fetch=_fetch_prepared,
-            space_ids=list(space_ids),
-            query=lexical.positive_terms(query),
-            k=FTS_LIMIT,
-            where=where if (kinds or not include_stale) else "",
-            params=params,
-            excluded=lexical.excluded_terms(query),
-        )
-        params["fts_ids"] = ranking.ids
-        params["fts_scores"] = ranking.scores
-        params["fts_matched"] = ranking.matched
-        params["fts_n"] = ranking.lexemes
-        parts.append(
-            """fts AS (
-                SELECT f.id, f.rnk, f.matched >= %(fts_n)s AS all_words, f.bm25,
-                       f.matched::float8 / greatest(%(fts_n)s, 1) AS coverage
-                FROM unnest(%(fts_ids)s::bigint[], %(fts_scores)s::float8[],
-                            %(fts_matched)s::int[]) WITH ORDINALITY AS f(id, bm25, matched, rnk)
-            )"""
-        )
-    else:
-        parts.append(
-            "fts AS (SELECT NULL::bigint AS id, NULL::bigint AS rnk, NULL::bool AS all_words,"
-            " NULL::float8 AS bm25, NULL::float8 AS coverage WHERE false)"
-        )
-
+    where, params, fresh_sql = _record_filter(space_ids, kinds, include_stale)
+    parts = [
+        _fts_part(query, space_ids, where, params, bool(kinds) or not include_stale)
+        if query and mode in ("hybrid", "fulltext")
+        else _NO_FTS
+    ]
     # The default fusion (`fallback`) asks BM25 first and embeds the query only when no record
     # shares a word with it (below), so a search that BM25 answers pays nothing for vectors.
     lazy = mode == "hybrid" and settings.CONTEXTKB_DENSE_FUSION == "fallback"
     wants_vectors = mode == "vector" or (mode == "hybrid" and not lazy)
     embedded = _embed_query(query) if query and wants_vectors else None
-    if embedded:
-        model_key, vector, literal = embedded
-        dims = len(vector)
-        params["model_key"] = model_key
-        params["vec"] = literal
-        dist = f"(e.vector::vector({dims:d}) <=> %(vec)s::vector({dims:d}))"
-        embedded_where = f"e.dimensions = {dims:d} AND e.model_key = %(model_key)s AND {where}"
-        # Exact nearest neighbours for a small set of records (every distance computed: the
-        # same answer whatever the index holds), the HNSW index above that. "+ 0" keeps the
-        # planner off the index in the exact branch; the dimension is inlined (an int) so the
-        # partial HNSW index for it applies in the other. Only one branch runs.
-        parts.append(
-            f"""vec_size AS (
-                SELECT count(*) AS n FROM (
-                    SELECT 1 FROM records_record r WHERE r.space_id = ANY(%(space_ids)s)
-                    LIMIT {EXACT_VECTOR_MAX + 1}
-                ) AS s
-            ),
-            vec AS (
-                SELECT v.id, row_number() OVER (ORDER BY v.dist, v.id) AS rnk, 1 - v.dist AS sim
-                FROM ((
-                    SELECT e.record_id AS id, {dist} AS dist
-                    FROM records_record r
-                    JOIN retrieval_recordembedding e ON e.record_id = r.id
-                    WHERE {embedded_where} AND (SELECT n FROM vec_size) <= {EXACT_VECTOR_MAX}
-                    ORDER BY {dist} + 0, e.record_id
-                    LIMIT {VEC_LIMIT}
-                ) UNION ALL (
-                    SELECT e.record_id AS id, {dist} AS dist
-                    FROM retrieval_recordembedding e
-                    JOIN records_record r ON r.id = e.record_id
-                    WHERE {embedded_where} AND (SELECT n FROM vec_size) > {EXACT_VECTOR_MAX}
-                    ORDER BY {dist}
-                    LIMIT {VEC_LIMIT}
-                )) AS v
-            )"""
-        )
-    else:
-        parts.append(
-            "vec AS (SELECT NULL::bigint AS id, NULL::bigint AS rnk, NULL::float AS sim WHERE false)"
-        )
-
-    if paths:
-        params["paths"] = paths
-        params["path_keys"] = sorted({key for path in paths for key in path_keys(path)})
-        # Only records whose anchor keys (migration 0006) are among the paths' keys are checked
-        # against the regular expressions; pinned kinds first, so the cap never drops them.
-        parts.append(
-            f"""anch AS (
-                SELECT r.id FROM records_record r
-                WHERE {where} AND r.anchor_patterns <> '{{}}'
-                  AND retrieval_anchor_keys(r.anchor_patterns) && %(path_keys)s::text[]
-                  AND EXISTS (SELECT 1 FROM unnest(r.anchor_patterns) AS pat,
-                                           unnest(%(paths)s::text[]) AS path WHERE path ~ pat)
-                ORDER BY CASE r.kind WHEN 'guardrail' THEN 0 WHEN 'constraint' THEN 1 ELSE 2 END,
-                         r.id
-                LIMIT {ANCHOR_LIMIT}
-            )"""
-        )
-    else:
-        parts.append("anch AS (SELECT NULL::bigint AS id WHERE false)")
-
+    parts.append(_vec_part(embedded, where, params) if embedded else _NO_VEC)
+    parts.append(_anchor_part(paths, where, params) if paths else _NO_ANCH)
     sql = f"""
         WITH {", ".join(parts)},
         ids AS (SELECT id FROM fts UNION SELECT id FROM vec UNION SELECT id FROM anch)
@@ -403,9 +417,8 @@ def _near_tie_order(hits: list[Hit]) -> list[Hit]:
     return out
 
 
-def _rank(rows, *, embedded: bool, limit: int) -> SearchResult:
-    """Scores (BM25 relative to the best match, or reciprocal-rank fusion when both lists are
-    there), the relevance floor, pinning and the freshness tie-break."""
+def _hits(rows) -> tuple[list[Hit], float]:
+    """The candidate rows as hits, and the strongest evidence of a match (see SearchResult)."""
     hits: list[Hit] = []
     best = 0.0
     for row in rows:
@@ -431,8 +444,12 @@ def _rank(rows, *, embedded: bool, limit: int) -> SearchResult:
             best = max(best, float(cover or 0))  # the share of the query's words it has
         if hit.similarity is not None:
             best = max(best, hit.similarity)
+    return hits, best
 
-    best_bm25 = max((h.bm25 for h in hits if h.bm25 is not None), default=0.0)
+
+def _score(hits: list[Hit], best_bm25: float) -> None:
+    """Each hit's raw score and score: BM25 relative to the best match, or reciprocal-rank
+    fusion when both lists are there, plus one for a path match."""
     fused = any(h.vec_rank for h in hits) and any(h.fts_rank for h in hits)
     for hit in hits:
         if fused:
@@ -449,18 +466,27 @@ def _rank(rows, *, embedded: bool, limit: int) -> SearchResult:
         hit.raw = raw
         hit.score = round(min(1.0, raw), 4)
 
-    def relevant(hit: Hit) -> bool:
-        if hit.anchored:
-            return True
-        if hit.bm25 is not None and hit.bm25 >= LEXICAL_FLOOR * best_bm25:
-            return True
-        return hit.similarity is not None and hit.similarity >= VECTOR_FLOOR
 
-    kept = [h for h in hits if relevant(h)]
-    dropped = sorted((h for h in hits if not relevant(h)), key=lambda h: (-h.raw, h.record_id))
-    kept = [h for h in _near_tie_order(kept) if h.pinned] + [
-        h for h in _near_tie_order(kept) if not h.pinned
-    ]
+def _relevant(hit: Hit, best_bm25: float) -> bool:
+    """Above the relevance floor (or anchored to the paths asked for)."""
+    if hit.anchored:
+        return True
+    if hit.bm25 is not None and hit.bm25 >= LEXICAL_FLOOR * best_bm25:
+        return True
+    return hit.similarity is not None and hit.similarity >= VECTOR_FLOOR
+
+
+def _rank(rows, *, embedded: bool, limit: int) -> SearchResult:
+    """Scores, the relevance floor, pinning and the freshness tie-break."""
+    hits, best = _hits(rows)
+    best_bm25 = max((h.bm25 for h in hits if h.bm25 is not None), default=0.0)
+    _score(hits, best_bm25)
+    kept = [h for h in hits if _relevant(h, best_bm25)]
+    dropped = sorted(
+        (h for h in hits if not _relevant(h, best_bm25)), key=lambda h: (-h.raw, h.record_id)
+    )
+    ordered = _near_tie_order(kept)
+    kept = [h for h in ordered if h.pinned] + [h for h in ordered if not h.pinned]
     return SearchResult(
         hits=kept[:limit],
         best_match=round(best, 4),

@@ -75,6 +75,30 @@ def records_needing_embedding(model_key: str):
     )
 
 
+def _split_current(records: list[Record], model_key: str, force: bool):
+    """The records whose vector must be computed, as (record, text, digest, token counts), and
+    the stored vectors that are current but whose token counts and date are refreshed."""
+    existing = {
+        rid: (digest, model)
+        for rid, digest, model in RecordEmbedding.objects.filter(record__in=records).values_list(
+            "record_id", "content_hash", "model_key"
+        )
+    }
+    todo, counts_only = [], []
+    for record, counts in zip(records, bundle.text_token_counts(records), strict=True):
+        text = embedding_text(record)
+        digest = _hash(text)
+        if not force and existing.get(record.pk) == (digest, model_key):
+            # The vector is current (an edit that left the embedded text alone): say so, so the
+            # sweep does not pick it again, and refresh the token counts if they changed.
+            counts_only.append(
+                RecordEmbedding(record=record, token_counts=counts, updated_at=timezone.now())
+            )
+            continue
+        todo.append((record, text, digest, counts))
+    return todo, counts_only
+
+
 def embed_records(*, record_ids: Iterable[int], force: bool = False) -> int:
     """Compute and store vectors for these records under the configured provider.
 
@@ -87,25 +111,7 @@ def embed_records(*, record_ids: Iterable[int], force: bool = False) -> int:
     records = list(Record.objects.filter(pk__in=list(record_ids)).active())
     if not records:
         return 0
-    existing = {
-        row[0]: row[1:]
-        for row in RecordEmbedding.objects.filter(record__in=records).values_list(
-            "record_id", "content_hash", "model_key", "token_counts"
-        )
-    }
-    todo, counts_only = [], []
-    for record, counts in zip(records, bundle.text_token_counts(records), strict=True):
-        text = embedding_text(record)
-        digest = _hash(text)
-        old_hash, old_model, _old_counts = existing.get(record.pk, (None, None, None))
-        if not force and old_hash == digest and old_model == provider.model_key:
-            # The vector is current (an edit that left the embedded text alone): say so, so the
-            # sweep does not pick it again, and refresh the token counts if they changed.
-            counts_only.append(
-                RecordEmbedding(record=record, token_counts=counts, updated_at=timezone.now())
-            )
-            continue
-        todo.append((record, text, digest, counts))
+    todo, counts_only = _split_current(records, provider.model_key, force)
     if counts_only:
         RecordEmbedding.objects.bulk_update(counts_only, ["token_counts", "updated_at"])
     if not todo:
@@ -213,6 +219,55 @@ def _gap_spaces(space_ids: list[int]) -> list[int]:
     return sorted(set(space_ids))[:5]
 
 
+def _query_vector(query: str) -> tuple[str, list[float]] | None:
+    """(model key, vector) of a gap's question, or None without a provider that answers."""
+    provider = providers.get_provider()
+    if provider is None:
+        return None
+    try:
+        return provider.model_key, provider.embed([query])[0]
+    except providers.EmbeddingUnavailable:
+        return None
+
+
+def _open_gap_like(
+    space_id: int, normalized: str, embedded: tuple[str, list[float]] | None
+) -> Gap | None:
+    """The open gap of the space with the same words or a very similar question (locked)."""
+    open_gaps = Gap.objects.select_for_update().filter(space_id=space_id, status=Gap.Status.OPEN)
+    gap = open_gaps.filter(normalized=normalized).first()
+    if gap is None and embedded is not None:
+        from pgvector.django import CosineDistance
+
+        gap = (
+            open_gaps.filter(model_key=embedded[0])
+            .annotate(distance=CosineDistance("vector", embedded[1]))
+            .filter(distance__lte=1 - GAP_SIMILAR)
+            .order_by("distance")
+            .first()
+        )
+    return gap
+
+
+def _count_again(gap: Gap, *, query: str, source: str, note: str, now: dt.datetime) -> Gap:
+    """One more occurrence of an open gap: its count, last seen, examples and notes."""
+    examples = list(gap.examples)
+    if query not in examples:
+        examples = [*examples, query][-GAP_EXAMPLES:]
+    notes = list(gap.notes)
+    if note:
+        notes = [*notes, note[:500]][-GAP_EXAMPLES:]
+    Gap.objects.filter(pk=gap.pk).update(
+        count=F("count") + 1,
+        last_seen=now,
+        examples=examples,
+        notes=notes,
+        source=Gap.Source.REPORTED if source == Gap.Source.REPORTED else gap.source,
+    )
+    gap.refresh_from_db()
+    return gap
+
+
 def gap_note(
     *,
     space_ids: list[int],
@@ -227,31 +282,13 @@ def gap_note(
     if not query:
         return []
     now = now or timezone.now()
+    note = note.strip()
     normalized = normalize_query(query) or query.lower()[:500]
-    embedded = None
-    provider = providers.get_provider()
-    if provider is not None:
-        try:
-            embedded = (provider.model_key, provider.embed([query])[0])
-        except providers.EmbeddingUnavailable:
-            embedded = None
+    embedded = _query_vector(query)
     gaps = []
     for space_id in _gap_spaces(space_ids):
         with transaction.atomic():
-            open_gaps = Gap.objects.select_for_update().filter(
-                space_id=space_id, status=Gap.Status.OPEN
-            )
-            gap = open_gaps.filter(normalized=normalized).first()
-            if gap is None and embedded is not None:
-                from pgvector.django import CosineDistance
-
-                gap = (
-                    open_gaps.filter(model_key=embedded[0])
-                    .annotate(distance=CosineDistance("vector", embedded[1]))
-                    .filter(distance__lte=1 - GAP_SIMILAR)
-                    .order_by("distance")
-                    .first()
-                )
+            gap = _open_gap_like(space_id, normalized, embedded)
             if gap is None:
                 gap = Gap.objects.create(
                     space_id=space_id,
@@ -261,25 +298,12 @@ def gap_note(
                     model_key=embedded[0] if embedded else "",
                     source=source,
                     examples=[query],
-                    notes=[note.strip()[:500]] if note.strip() else [],
+                    notes=[note[:500]] if note else [],
                     first_seen=now,
                     last_seen=now,
                 )
             else:
-                examples = list(gap.examples)
-                if query not in examples:
-                    examples = [*examples, query][-GAP_EXAMPLES:]
-                notes = list(gap.notes)
-                if note.strip():
-                    notes = [*notes, note.strip()[:500]][-GAP_EXAMPLES:]
-                Gap.objects.filter(pk=gap.pk).update(
-                    count=F("count") + 1,
-                    last_seen=now,
-                    examples=examples,
-                    notes=notes,
-                    source=Gap.Source.REPORTED if source == Gap.Source.REPORTED else gap.source,
-                )
-                gap.refresh_from_db()
+                gap = _count_again(gap, query=query, source=source, note=note, now=now)
             gaps.append(gap)
     return gaps
 

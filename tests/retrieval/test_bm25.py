@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from apps.records import services
 from apps.records.models import Record
+from apps.retrieval import bm25 as engine
 from apps.retrieval import lexical, search
 from apps.retrieval.models import SpaceTerm, SpaceTextStats, TermPosting
 from tests.factories import make_record
@@ -23,7 +24,7 @@ def keys(body):
 
 
 def bm25(*, tf, dl, n, df, avgdl):
-    k1, b = lexical.K1, lexical.B
+    k1, b = engine.K1, engine.B
     idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
     return idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl))
 
@@ -274,9 +275,9 @@ def _brute_force(space, query: str, k: int) -> list[tuple[float, int]]:
 def test_the_pruned_top_k_equals_a_brute_force_bm25_top_k(space, owner, monkeypatch, probe):
     vocab = _zipf_corpus(space, owner, 3000)
     # The pruned plan always (never the exhaustive one), with a weak or a good first bound.
-    monkeypatch.setattr(lexical, "EXHAUSTIVE_MAX", 0)
-    monkeypatch.setattr(lexical, "EXHAUSTIVE_SHARE", 10.0)
-    monkeypatch.setattr(lexical, "PROBE_POSTINGS", probe)
+    monkeypatch.setattr(engine, "EXHAUSTIVE_MAX", 0)
+    monkeypatch.setattr(engine, "EXHAUSTIVE_SHARE", 10.0)
+    monkeypatch.setattr(engine, "PROBE_POSTINGS", probe)
     rng = random.Random(probe)
     queries = [
         " ".join(vocab[:2]),  # the two commonest words
@@ -287,7 +288,7 @@ def test_the_pruned_top_k_equals_a_brute_force_bm25_top_k(space, owner, monkeypa
     strategies = []
     for query in queries:
         for k in (1, 10, 50):
-            ranking = lexical.top_k(
+            ranking = engine.top_k(
                 fetch=search._fetch_prepared, space_ids=[space.pk], query=query, k=k
             )
             strategies.append(ranking.strategy.split(" ")[0])

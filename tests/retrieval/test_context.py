@@ -316,7 +316,7 @@ def test_context_runs_a_bounded_number_of_queries(api, add, owner, django_assert
 
     for i in range(3):
         add(f"Invoice retry rule {i}", anchors=["services/billing/**"], kind="guardrail")
-    # Token, spaces, BM25 term statistics and top k (lexical.top_k: two statements for short
+    # Token, spaces, BM25 term statistics and top k (bm25.top_k: two statements for short
     # posting lists, three for long ones), candidates, records; + marking the token used (once a
     # minute).
     with django_assert_max_num_queries(7):
