@@ -23,6 +23,7 @@ from django.db import connection
 from django.db.models import F, Q
 
 from apps.records.models import Link, Record, SuspectReason
+from apps.records.revisions import write_revision
 
 LEANS_ON = (Link.Type.DEPENDS_ON, Link.Type.IMPLEMENTS)
 MAX_PATHS_IN_REASON = 20
@@ -321,8 +322,6 @@ def _orphan_in_history(where: dict, *, actor, message: str, now: dt.datetime) ->
     """The interactive paths (a member removed, "Not mine") orphan a handful of records: each
     gets a new version and a revision, so the history shows who cleared the owner and why, and
     an edit form still open on the old owner gets a version conflict instead of restoring them."""
-    from apps.records import services  # services import this module
-
     ids = list(
         Record.objects.filter(archived_at__isnull=True, **where).values_list("pk", flat=True)
     )
@@ -342,7 +341,7 @@ def _orphan_in_history(where: dict, *, actor, message: str, now: dt.datetime) ->
     for record in Record.objects.filter(pk__in=ids, owner_user__isnull=True).select_related(
         "space"
     ):
-        services.write_revision(record, action="update", actor=actor, message=message)
+        write_revision(record, action="update", actor=actor, message=message)
     return count
 
 

@@ -348,7 +348,7 @@ class Revision(models.Model):
     number = models.PositiveIntegerField()
     version = models.PositiveIntegerField()
     action = models.CharField(max_length=12, choices=Action.choices)
-    # Every content field of the record at this version (see services.snapshot).
+    # Every content field of the record at this version (see revisions.snapshot).
     snapshot = models.JSONField()
     message = models.CharField(max_length=300, blank=True)
     # The other record the message names by key (a link's other end, a successor): readers who

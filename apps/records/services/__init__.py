@@ -10,7 +10,8 @@ input rules every door shares) and `common` (rights, locking, revisions, search 
 freshness). Other apps import from this package, not from its modules.
 """
 
-from apps.records.services.common import refresh_freshness, snapshot, write_revision
+from apps.records.revisions import snapshot, write_revision
+from apps.records.services.common import refresh_freshness
 from apps.records.services.lifecycle import (
     record_archive,
     record_restore_revision,

@@ -4,7 +4,6 @@ check the version, write the revision, refresh the search data and the cached fr
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from django.contrib.postgres.search import SearchVector
 from django.db.models import Value
@@ -13,9 +12,8 @@ from django.utils import timezone
 from apps.accounts import access
 from apps.accounts.models import Membership, Space, User
 from apps.core.errors import Forbidden, InvalidInput, NotFound, VersionConflict
-from apps.records import fields as record_fields
 from apps.records import policy
-from apps.records.models import Link, Record, Revision, SuspectReason
+from apps.records.models import Record, SuspectReason
 from apps.retrieval import lexical
 
 
@@ -41,49 +39,6 @@ def bump_version(record: Record, *, actor, now: dt.datetime) -> None:
     record.version += 1
     record.updated_at = now
     record.updated_by = actor_user(actor)
-
-
-def snapshot(record: Record) -> dict[str, Any]:
-    """Everything needed to show, diff and restore one version of a record."""
-    # The target's id lets readers who cannot see it be shown HIDDEN_RECORD instead of its key
-    # (records.selectors.present_revisions).
-    links = [
-        {"type": t, "target": key, "target_id": pk}
-        for t, key, pk in Link.objects.filter(source=record)
-        .order_by("type", "target__key")
-        .values_list("type", "target__key", "target_id")
-    ]
-    return {
-        "kind": record.kind,
-        "key": record.key,
-        **record_fields.snapshot_values(record),
-        "owner_label": record.owner_label,
-        "archived": record.archived_at is not None,
-        "links": links,
-    }
-
-
-def write_revision(
-    record: Record, *, action: str, actor, message: str = "", related: Record | None = None
-) -> Revision:
-    """`related` is the other record the message names by key (a link's other end, a
-    successor), so it can be shown as HIDDEN_RECORD to readers who cannot see it."""
-    last = (
-        Revision.objects.filter(record=record)
-        .order_by("-number")
-        .values_list("number", flat=True)
-        .first()
-    )
-    return Revision.objects.create(
-        record=record,
-        number=(last or 0) + 1,
-        version=record.version,
-        action=action,
-        snapshot=snapshot(record),
-        message=message[:300],
-        related_record=related,
-        author=actor_user(actor),
-    )
 
 
 def refresh_search(record: Record) -> None:

@@ -12,7 +12,8 @@ from apps.accounts.models import Membership, Team, User
 from apps.core.errors import InvalidInput
 from apps.records import evidence
 from apps.records.models import Record, Revision
-from apps.records.services.common import bump_version, locked_for_edit, write_revision
+from apps.records.revisions import write_revision
+from apps.records.services.common import bump_version, locked_for_edit
 from apps.records.services.records import record_update
 from apps.records.services.validation import EDITABLE_FIELDS
 from apps.retrieval import lexical

@@ -15,6 +15,7 @@ from apps.core.errors import Conflict, InvalidInput
 from apps.core.text import strip_invisible
 from apps.records import evidence
 from apps.records.models import Link, Record, Revision
+from apps.records.revisions import write_revision
 from apps.records.services.common import (
     actor_user,
     bump_version,
@@ -22,7 +23,6 @@ from apps.records.services.common import (
     refresh_freshness,
     require_edit,
     require_view,
-    write_revision,
 )
 from apps.records.services.records import record_create
 

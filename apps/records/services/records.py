@@ -23,6 +23,7 @@ from apps.records.models import (
     Revision,
     Verification,
 )
+from apps.records.revisions import write_revision
 from apps.records.services.common import (
     actor_user,
     bump_version,
@@ -32,7 +33,6 @@ from apps.records.services.common import (
     refresh_search,
     require_edit,
     resolve_reasons,
-    write_revision,
 )
 from apps.records.services.validation import EDITABLE_FIELDS, MATERIAL_FIELDS, full_clean, normalise
 from apps.records.services.verification import add_verification

@@ -12,6 +12,7 @@ from apps.accounts import access
 from apps.core.errors import Forbidden, InvalidInput
 from apps.records import policy
 from apps.records.models import Link, Record, Revision, Verification
+from apps.records.revisions import write_revision
 from apps.records.services.common import (
     actor_user,
     bump_version,
@@ -19,7 +20,6 @@ from apps.records.services.common import (
     refresh_freshness,
     require_view,
     resolve_reasons,
-    write_revision,
 )
 from apps.records.services.validation import normalise
 
