@@ -130,9 +130,13 @@ def can_view(principal, space: Space) -> bool:
     return role_in(principal, space) is not None
 
 
+def at_least(role: str | None, minimum: str) -> bool:
+    """Whether `role` (None: no access) gives at least what `minimum` gives."""
+    return role is not None and ROLE_RANK.get(role, 0) >= ROLE_RANK.get(minimum, 0)
+
+
 def can_edit(principal, space: Space) -> bool:
-    role = role_in(principal, space)
-    return role is not None and ROLE_RANK[role] >= ROLE_RANK[Membership.Role.EDITOR]
+    return at_least(role_in(principal, space), Membership.Role.EDITOR)
 
 
 def can_admin(principal, space: Space) -> bool:

@@ -20,16 +20,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from apps.accounts import access
 from apps.accounts.models import Membership, Space, User
 from apps.sso.models import GroupRoleMapping, RoleGrant
 
 logger = logging.getLogger(__name__)
-
-ROLE_RANK: dict[str, int] = {
-    Membership.Role.VIEWER: 1,
-    Membership.Role.EDITOR: 2,
-    Membership.Role.ADMIN: 3,
-}
 
 
 @dataclass
@@ -55,7 +50,7 @@ def groups_from_claims(claims: dict) -> list[str]:
 
 
 def _higher(a: str, b: str) -> str:
-    return a if ROLE_RANK.get(a, 0) >= ROLE_RANK.get(b, 0) else b
+    return a if access.at_least(a, b) else b
 
 
 def desired_roles(groups: list[str]) -> dict[int, tuple[str, list[str]]]:

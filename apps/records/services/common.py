@@ -26,7 +26,7 @@ def require_edit(actor, space: Space) -> None:
     role = access.role_in(actor, space)
     if role is None:
         raise NotFound(f"Space {space.slug!r} not found.")
-    if access.ROLE_RANK[role] < access.ROLE_RANK[Membership.Role.EDITOR]:
+    if not access.at_least(role, Membership.Role.EDITOR):
         raise Forbidden(f"You need to be an editor of {space.name} to change its records.")
 
 
