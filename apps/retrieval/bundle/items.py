@@ -67,6 +67,11 @@ def _reasons(row, open_reasons, now: dt.datetime) -> list[str]:
     return reasons
 
 
+def row_reasons(row: dict, now: dt.datetime) -> list[str]:
+    """`_reasons` of a row of `record_rows`."""
+    return _reasons(row, row["open_reasons"], now)
+
+
 def freshness_reasons(record: Record, now: dt.datetime) -> list[str]:
     """Why a record may no longer hold; its `open_reasons` must have gone through
     `records.selectors.present_reasons` for the reader (their `text`, never the stored message,
@@ -206,10 +211,12 @@ def record_item(
     score: float | None = None,
     why: list[str] | None = None,
     note: str = "",
+    reasons: bool = True,
 ) -> dict:
     """A row of `record_rows` (its open reasons through `present_reasons`) as an item: what
     the bundle's JSON lists and its markdown block shows, with the reasons it may no longer
-    hold worded to match its freshness."""
+    hold worded to match its freshness (with `reasons=False` left None for `row_reasons` to
+    fill in once the item is kept: most candidates of a bundle are left out)."""
     return {
         "id": row["id"],
         "key": row["key"],
@@ -224,7 +231,7 @@ def record_item(
         "url": _url(row["space_slug"], row["key"]),
         "score": score,
         "freshness": row["freshness"],
-        "freshness_reasons": _reasons(row, row["open_reasons"], now),
+        "freshness_reasons": row_reasons(row, now) if reasons else None,
         "last_verified_at": _date(row["last_verified_at"]),
         "anchors": list(row["anchors"]),
         "why": why or [],

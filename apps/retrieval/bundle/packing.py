@@ -14,6 +14,7 @@ from apps.retrieval import search, tokens
 from apps.retrieval.bundle import items
 from apps.retrieval.bundle.render import (
     CLOSE,
+    LABELLED_FRESHNESS,
     escape_markdown,
     head_line,
     label_lines,
@@ -202,12 +203,22 @@ def pack(
     left of `max_tokens` once `used` tokens are spent; the others are left out."""
     packed = Packed(used=used)
     for row, hit, note in ordered:
-        item = items.record_item(row, now, score=hit.score, why=items.why_matched(hit), note=note)
+        # The reasons are worded only for a record that is kept, or whose label line shows them.
+        item = items.record_item(
+            row,
+            now,
+            score=hit.score,
+            why=items.why_matched(hit),
+            note=note,
+            reasons=row["freshness"] in LABELLED_FRESHNESS,
+        )
         head = head_line(item)
         chosen = _choose_form(row, item, head, max_tokens - packed.used)
         if chosen is None:
             packed.omitted.append(items.omission(row, "token budget", hit.score))
             continue
+        if item["freshness_reasons"] is None:
+            item["freshness_reasons"] = items.row_reasons(row, now)
         form, text, cost = chosen
         # JSON readers get the text as the markdown shows it: bidirectional controls and
         # invisible characters written as <U+XXXX> (markdown escapes `text` in render_block).

@@ -63,9 +63,13 @@ def title_line(key: str, title: str) -> str:
     return f"### {key}: {escape_markdown(' '.join(title.split()))}"
 
 
+# The freshness states whose block carries a label line with the reasons.
+LABELLED_FRESHNESS = ("stale", "suspect", "due")
+
+
 def label_lines(item: dict) -> list[str]:
     lines = []
-    if item["freshness"] in ("stale", "suspect", "due"):
+    if item["freshness"] in LABELLED_FRESHNESS:
         why = " ".join(" ".join(item["freshness_reasons"]).split())
         lines.append(
             f"> {item['freshness'].upper()}: may no longer hold. {escape_markdown(why)}".rstrip()
