@@ -479,3 +479,7 @@ class CreateSubmission(models.Model):
 
     def __str__(self) -> str:
         return f"{self.token} → {self.record_id}"
+
+
+# A model of this app kept in its own module (the space page's tag counts).
+from apps.records.space_tags import SpaceTag  # noqa: E402, F401
