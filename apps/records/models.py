@@ -224,6 +224,14 @@ class Record(models.Model):
                 condition=Q(archived_at__isnull=True),
                 name="record_active_tags_idx",
             ),
+            # The summary strip's due and stale records: a range of review dates in one space,
+            # with what deriving their state reads (an index-only scan, apps.web.selectors).
+            models.Index(
+                fields=["space", "next_review_at"],
+                include=["id", "status", "valid_until", "last_verified_at"],
+                condition=Q(archived_at__isnull=True),
+                name="record_active_review_idx",
+            ),
             # Full-text search.
             GinIndex(fields=["search_vector"], name="record_search_idx"),
             # Tag filters (tags @> ARRAY[...]).
@@ -479,3 +487,7 @@ class CreateSubmission(models.Model):
 
     def __str__(self) -> str:
         return f"{self.token} → {self.record_id}"
+
+
+# Models of this app kept in their own module (the space page's counts).
+from apps.records.space_tags import SpaceTag, SpaceTally  # noqa: E402, F401

@@ -3,16 +3,17 @@ graph is apps.web.graph)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import re
 from dataclasses import dataclass
 
 from django.contrib.postgres.search import SearchQuery, SearchQueryField, SearchRank
+from django.db import connection
 from django.db.models import (
     BooleanField,
     Case,
-    Count,
     F,
     FloatField,
     Func,
@@ -21,11 +22,14 @@ from django.db.models import (
     Value,
     When,
 )
+from django.utils import timezone
 
 from apps.accounts import access
 from apps.accounts.models import Membership, Space
 from apps.records import selectors as record_selectors
 from apps.records.models import CreateSubmission, Record, RecordQuerySet
+from apps.records.policy import freshness_sql
+from apps.records.space_tags import SpaceTag
 from apps.retrieval import selectors as retrieval_selectors
 
 SORTS = {
@@ -263,30 +267,70 @@ def submitted_twice(*, space: Space, actor, token: str) -> CreateSubmission | No
 
 
 def space_tags(space: Space) -> list[str]:
-    """Every tag used by an active record of the space, for the tag filter."""
-    rows = (
-        Record.objects.active()
-        .filter(space=space)
-        .values_list("tags", flat=True)
-        .order_by()
-        .distinct()
-    )
-    return sorted({tag for tags in rows for tag in tags})
+    """Every tag used by an active record of the space, for the tag filter: from the tag counts
+    the records table's triggers keep in the same transaction as each write (one row per tag,
+    not a scan of the space's records)."""
+    rows = SpaceTag.objects.filter(space=space, records__gt=0).values_list("tag", flat=True)
+    return sorted(rows)
 
 
 def space_counts(space: Space) -> dict[str, int]:
-    """How many active records per freshness state, for the summary strip."""
-    counts = dict.fromkeys(Record.Freshness.values, 0)
-    rows = (
-        Record.objects.active()
-        .filter(space=space)
-        .with_freshness()
-        .values_list("live_freshness")
-        .order_by()
-        .annotate(n=Count("*"))
+    """How many active records per freshness state, for the summary strip, as derived now.
+
+    Only records that can be in another state than fresh or not yet verified are read (review
+    date passed or within the due window: an index-only range of the space; superseded, a passed
+    valid-until date or an open suspect reason: a few index lookups); the rest are the space's
+    maintained totals (apps.records.space_tags.SpaceTally) minus those, split by whether they
+    were ever verified. So the strip costs the records needing attention, not the space's
+    size, and agrees with the list's freshness filter. One statement."""
+    now = timezone.now()
+    state, fresh_params = freshness_sql("r", now=now, named=True)
+    assert isinstance(fresh_params, dict)  # named=True
+    # A day beyond the due window: the derived state adds the window as calendar days in the
+    # database's time zone; extra candidates are only classified, never miscounted.
+    params = {
+        **fresh_params,
+        "space": space.pk,
+        "horizon": now + dt.timedelta(days=space.due_window_days + 1),
+        "today": timezone.localdate(now),
+    }
+    # Our own SQL fragments; values are parameters.
+    select = f"SELECT {state} AS state, r.last_verified_at IS NULL AS never_verified"
+    arm = (
+        select + ", count(*) FROM records_record r "  # noqa: S608
+        "WHERE r.space_id = %(space)s AND r.archived_at IS NULL AND "
     )
-    for state, n in rows:
-        counts[state] = n
+    not_soon = "NOT coalesce(r.next_review_at <= %(horizon)s, false)"
+    sql = f"""
+        {arm} r.next_review_at <= %(horizon)s GROUP BY 1, 2
+        UNION ALL
+        {arm} {not_soon} AND (r.status = 'superseded' OR r.valid_until < %(today)s)
+        GROUP BY 1, 2
+        UNION ALL
+        {arm} {not_soon} AND r.status <> 'superseded'
+            AND NOT coalesce(r.valid_until < %(today)s, false)
+            AND r.id IN (SELECT record_id FROM records_suspectreason WHERE resolved_at IS NULL)
+        GROUP BY 1, 2
+        UNION ALL
+        SELECT 'tally', true, unverified FROM records_spacetally WHERE space_id = %(space)s
+        UNION ALL
+        SELECT 'tally', false, active - unverified FROM records_spacetally
+        WHERE space_id = %(space)s
+    """  # noqa: S608 - built from our own fragments; values are parameters
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    counts = dict.fromkeys(Record.Freshness.values, 0)
+    # Records outside the candidates: fresh if ever verified, else not yet verified.
+    rest = {True: 0, False: 0}
+    for name, never_verified, n in rows:
+        if name == "tally":
+            rest[never_verified] += n
+        else:
+            counts[name] += n
+            rest[never_verified] -= n
+    counts[Record.Freshness.UNVERIFIED] += rest[True]
+    counts[Record.Freshness.FRESH] += rest[False]
     counts["total"] = sum(counts.values())
     return counts
 
