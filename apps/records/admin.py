@@ -9,6 +9,7 @@ from apps.records.models import (
     SuspectReason,
     Verification,
 )
+from apps.records.space_tags import SpaceTag, SpaceTally
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -84,3 +85,18 @@ class CreateSubmissionAdmin(ReadOnlyAdmin):
     """Which sent "create" form made which record (a resent form lands on that record)."""
 
     list_display = ("record", "user", "created_at")
+
+
+@admin.register(SpaceTag)
+class SpaceTagAdmin(ReadOnlyAdmin):
+    """Active records per tag and space, kept by the database's triggers (the tag filter)."""
+
+    list_display = ("space", "tag", "records")
+    search_fields = ("tag",)
+
+
+@admin.register(SpaceTally)
+class SpaceTallyAdmin(ReadOnlyAdmin):
+    """Active and never-verified records per space, kept by the database's triggers."""
+
+    list_display = ("space", "active", "unverified")
