@@ -89,6 +89,25 @@ def test_an_idempotency_key_makes_a_retry_the_same_escalation(agent_token, guard
         services.escalation_create(token=token, guardrail_key=guardrail.key, action="", why="b")
 
 
+def test_a_retry_a_minute_later_across_a_quarter_hour_is_the_same_escalation(
+    agent_token, guardrail
+):
+    """The window slides: a call at 03:59:30 retried at 04:00:30 is one escalation (CI once ran
+    the test above at 03:59 and got two), while the same call 16 minutes on is a new one."""
+    token, _ = agent_token
+    call = {"token": token, "guardrail_key": guardrail.key, "action": "Refund", "why": "Down"}
+    start = dt.datetime(2026, 12, 7, 3, 59, 30, tzinfo=dt.UTC)
+    with time_machine.travel(start, tick=False):
+        first, created = services.escalation_create(**call)
+    with time_machine.travel(start + dt.timedelta(minutes=1), tick=False):
+        again, created_again = services.escalation_create(**call)
+    assert created and not created_again and again.pk == first.pk
+    with time_machine.travel(start + dt.timedelta(minutes=16), tick=False):
+        later, created_later = services.escalation_create(**call)
+    assert created_later and later.pk != first.pk
+    assert Escalation.objects.count() == 2
+
+
 def test_a_tool_the_agent_was_not_given_is_refused_and_audited(agent_token):
     token, _ = agent_token
     with pytest.raises(AgentOutOfScope) as refused:

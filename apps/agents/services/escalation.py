@@ -45,13 +45,37 @@ def escalation_contact(record: Record, agent: Agent | None) -> tuple[str, list[U
 
 
 def _dedupe_key(
-    idempotency_key: str | None, *, record: Record, action: str, why: str, now: dt.datetime
+    idempotency_key: str | None,
+    *,
+    record: Record,
+    action: str,
+    why: str,
+    now: dt.datetime,
+    window_back: int = 0,
 ) -> str:
+    """The escalation's unique key: its idempotency key, or its guardrail, action and reason in
+    the ESCALATION_WINDOW-long period holding `now` (`window_back` periods earlier)."""
     if idempotency_key:
         return "key:" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:64]
-    window = int(now.timestamp() // ESCALATION_WINDOW.total_seconds())
+    window = int(now.timestamp() // ESCALATION_WINDOW.total_seconds()) - window_back
     raw = f"{record.pk}\n{' '.join(action.split())}\n{' '.join(why.split())}\n{window}"
     return "auto:" + hashlib.sha256(raw.encode()).hexdigest()[:64]
+
+
+def _earlier(
+    agent: Agent, idempotency_key: str | None, *, record: Record, action: str, why: str, now
+) -> Escalation | None:
+    """The same escalation made before: same idempotency key, or same content less than
+    ESCALATION_WINDOW ago — looked for in this period and the previous one, so a retry a
+    minute later that crosses a period boundary is still the same escalation."""
+    key = _dedupe_key(idempotency_key, record=record, action=action, why=why, now=now)
+    found = Escalation.objects.filter(agent=agent, dedupe_key=key).first()
+    if found is not None or idempotency_key:
+        return found
+    before = _dedupe_key(None, record=record, action=action, why=why, now=now, window_back=1)
+    return Escalation.objects.filter(
+        agent=agent, dedupe_key=before, created_at__gt=now - ESCALATION_WINDOW
+    ).first()
 
 
 def _clean_request(action: str, why: str, idempotency_key: str | None) -> tuple[str, str]:
@@ -96,10 +120,10 @@ def escalation_create(
             details={"guardrail_key": ["Not a guardrail."]},
         )
     now = timezone.now()
-    key = _dedupe_key(idempotency_key, record=record, action=action, why=why, now=now)
-    existing = Escalation.objects.filter(agent=agent, dedupe_key=key).first()
+    existing = _earlier(agent, idempotency_key, record=record, action=action, why=why, now=now)
     if existing is not None:
         return existing, False
+    key = _dedupe_key(idempotency_key, record=record, action=action, why=why, now=now)
     label, people = escalation_contact(record, agent)
     try:
         with transaction.atomic():
