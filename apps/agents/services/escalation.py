@@ -63,19 +63,22 @@ def _dedupe_key(
 
 
 def _earlier(
-    agent: Agent, idempotency_key: str | None, *, record: Record, action: str, why: str, now
+    agent: Agent, key: str, *, idempotency_key: str | None, record: Record, action: str, why, now
 ) -> Escalation | None:
     """The same escalation made before: same idempotency key, or same content less than
-    ESCALATION_WINDOW ago — looked for in this period and the previous one, so a retry a
-    minute later that crosses a period boundary is still the same escalation."""
-    key = _dedupe_key(idempotency_key, record=record, action=action, why=why, now=now)
-    found = Escalation.objects.filter(agent=agent, dedupe_key=key).first()
-    if found is not None or idempotency_key:
-        return found
+    ESCALATION_WINDOW ago. `key` is this period's; the previous period's is asked too, so a
+    retry a minute later that crosses a period boundary is still the same escalation (anything
+    under this period's key is less than a window old by construction)."""
+    if idempotency_key:
+        return Escalation.objects.filter(agent=agent, dedupe_key=key).first()
     before = _dedupe_key(None, record=record, action=action, why=why, now=now, window_back=1)
-    return Escalation.objects.filter(
-        agent=agent, dedupe_key=before, created_at__gt=now - ESCALATION_WINDOW
-    ).first()
+    return (
+        Escalation.objects.filter(
+            agent=agent, dedupe_key__in=[key, before], created_at__gt=now - ESCALATION_WINDOW
+        )
+        .order_by("created_at")
+        .first()
+    )
 
 
 def _clean_request(action: str, why: str, idempotency_key: str | None) -> tuple[str, str]:
@@ -120,10 +123,12 @@ def escalation_create(
             details={"guardrail_key": ["Not a guardrail."]},
         )
     now = timezone.now()
-    existing = _earlier(agent, idempotency_key, record=record, action=action, why=why, now=now)
+    key = _dedupe_key(idempotency_key, record=record, action=action, why=why, now=now)
+    existing = _earlier(
+        agent, key, idempotency_key=idempotency_key, record=record, action=action, why=why, now=now
+    )
     if existing is not None:
         return existing, False
-    key = _dedupe_key(idempotency_key, record=record, action=action, why=why, now=now)
     label, people = escalation_contact(record, agent)
     try:
         with transaction.atomic():
