@@ -79,12 +79,14 @@ import django  # noqa: E402
 django.setup()
 logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
 
+import haystack  # noqa: E402
 import httpx  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, connections, transaction  # noqa: E402
 from django.db.models import Q  # noqa: E402
 from django.utils import timezone  # noqa: E402
+from haystack import KINDS  # noqa: E402
 from psycopg.types.json import Jsonb  # noqa: E402
 
 from apps.accounts.models import ApiToken, Membership, Space, User  # noqa: E402
@@ -98,39 +100,6 @@ from apps.retrieval.services import embedding_text, ensure_vector_index  # noqa:
 
 CORPUS = Path(settings.BASE_DIR).parent / "shared" / "corpora" / "adr"
 SLUG = "bench-100k"
-KINDS = [
-    ("decision", "DEC", 0.7),
-    ("constraint", "CON", 0.12),
-    ("intent", "INT", 0.1),
-    ("guardrail", "GRD", 0.08),
-]
-AREAS = [
-    "billing",
-    "search",
-    "auth",
-    "payments",
-    "infra",
-    "frontend",
-    "ledger",
-    "notifications",
-    "reports",
-    "ingest",
-    "export",
-    "admin",
-]
-
-
-def corpus_text():
-    sentences, titles = [], []
-    for path in CORPUS.rglob("*.md"):
-        text = path.read_text(encoding="utf-8", errors="replace")
-        match = re.search(r"^#\s+(.+)$", text, re.MULTILINE)
-        if match:
-            titles.append(match.group(1).strip()[:150])
-        for s in re.split(r"(?<=[.!?])\s+", re.sub(r"\s+", " ", text)):
-            if 40 <= len(s) <= 300 and "http" not in s:
-                sentences.append(s)
-    return sentences, titles
 
 
 class _Steps:
@@ -171,35 +140,29 @@ def _embed_chunk(rows: list[tuple]) -> tuple[list[list[float]], list[dict]]:
 def _generate(space, user, n: int, existing: int, rng: random.Random) -> tuple[list, dict]:
     """Records existing+1 … n of the bench space (unsaved; the same draws from `rng` whatever
     the loading method, so every load of a size holds the same texts), and the key counters."""
-    sentences, titles = corpus_text()
     now = timezone.now()
     counters = {k: Record.objects.filter(space=space, kind=k).count() for k, _, _ in KINDS}
-    records = []
-    for _i in range(existing, n):
-        kind, prefix, _ = rng.choices(KINDS, weights=[w for *_, w in KINDS])[0]
-        counters[kind] += 1
-        area = rng.choice(AREAS)
-        anchor = [f"services/{area}/**"] if rng.random() < 0.03 else []
-        records.append(
-            Record(
-                space=space,
-                kind=kind,
-                number=counters[kind],
-                key=f"{prefix}-{counters[kind]}",
-                title=f"{rng.choice(titles)} ({area})"[:200],
-                summary=rng.choice(sentences)[:300],
-                body=" ".join(rng.sample(sentences, rng.randint(4, 14))),
-                status="accepted",
-                anchors=anchor,
-                anchor_patterns=anchors.compile_anchors(anchor),
-                next_review_at=now + dt.timedelta(days=rng.randint(-30, 300)),
-                freshness=rng.choices(["fresh", "due", "stale"], weights=[85, 5, 10])[0],
-                created_at=now,
-                updated_at=now,
-                created_by=user,
-                updated_by=user,
-            )
+    records = [
+        Record(
+            space=space,
+            kind=d.kind,
+            number=d.number,
+            key=d.key,
+            title=d.title,
+            summary=d.summary,
+            body=d.body,
+            status="accepted",
+            anchors=d.anchors,
+            anchor_patterns=anchors.compile_anchors(d.anchors),
+            next_review_at=now + dt.timedelta(days=d.review_in_days),
+            freshness=d.freshness,
+            created_at=now,
+            updated_at=now,
+            created_by=user,
+            updated_by=user,
         )
+        for d in haystack.draws(n - existing, rng, CORPUS, counters)
+    ]
     return records, counters
 
 
@@ -415,7 +378,7 @@ def percentile(values, p):
 def make_queries(n: int, rng: random.Random) -> list[dict]:
     """Varied requests: a quarter ADR titles, a quarter 3 random title words, a quarter
     "how do we …" questions, a quarter sentences; one in five also sends a file path."""
-    sentences, titles = corpus_text()
+    sentences, titles = haystack.corpus_text(CORPUS)
     words = [w for t in titles for w in re.findall(r"[a-zA-Z]{4,}", t)]
     queries = []
     for i in range(n):
@@ -430,7 +393,7 @@ def make_queries(n: int, rng: random.Random) -> list[dict]:
             q = rng.choice(sentences)[:120]
         params = {"q": q, "max_tokens": 4000}
         if i % 5 == 0:
-            params["paths"] = f"services/{rng.choice(AREAS)}/handler.py"
+            params["paths"] = f"services/{rng.choice(haystack.AREAS)}/handler.py"
         queries.append(params)
     return queries
 

@@ -31,66 +31,19 @@ if not CORPUS.exists():
     CORPUS = Path("/work/shared/corpora/adr")
 CACHE = ROOT / "var" / "quality"
 QUESTIONS = ROOT / "bench" / "questions"
+sys.path.insert(0, str(ROOT / "bench"))
+import haystack  # noqa: E402  (bench/haystack.py: the distractor generator, no Django)
 
-# bench/context_load.py's generator (copied: importing it starts Django and needs its database).
-KINDS = [
-    ("decision", "DEC", 0.7),
-    ("constraint", "CON", 0.12),
-    ("intent", "INT", 0.1),
-    ("guardrail", "GRD", 0.08),
-]
-AREAS = [
-    "billing",
-    "search",
-    "auth",
-    "payments",
-    "infra",
-    "frontend",
-    "ledger",
-    "notifications",
-    "reports",
-    "ingest",
-    "export",
-    "admin",
-]
 # lexical.positive_terms: the -exclusions of a query do not score.
 _EXCLUSION = re.compile(r'(?:^|(?<=\s))-("[^"]*"?|[^\s"]+)')
 
 
-def corpus_text(corpus: Path) -> tuple[list[str], list[str]]:
-    sentences, titles = [], []
-    for path in corpus.rglob("*.md"):
-        text = path.read_text(encoding="utf-8", errors="replace")
-        match = re.search(r"^#\s+(.+)$", text, re.MULTILINE)
-        if match:
-            titles.append(match.group(1).strip()[:150])
-        for s in re.split(r"(?<=[.!?])\s+", re.sub(r"\s+", " ", text)):
-            if 40 <= len(s) <= 300 and "http" not in s:
-                sentences.append(s)
-    return sentences, titles
-
-
 def haystack_records(n: int, seed: int = 42) -> list[dict]:
     """The first n distractors of context_load.load(n, random.Random(seed)), draw for draw."""
-    rng = random.Random(seed)
-    sentences, titles = corpus_text(CORPUS)
-    counters = {k: 0 for k, _, _ in KINDS}
-    out = []
-    for _ in range(n):
-        kind, prefix, _ = rng.choices(KINDS, weights=[w for *_, w in KINDS])[0]
-        counters[kind] += 1
-        area = rng.choice(AREAS)
-        rng.random()  # the anchor draw
-        key = f"{prefix}-{counters[kind]}"
-        title = f"{rng.choice(titles)} ({area})"[:200]
-        summary = rng.choice(sentences)[:300]
-        body = " ".join(rng.sample(sentences, rng.randint(4, 14)))
-        rng.randint(-30, 300)  # next_review_at
-        freshness = rng.choices(["fresh", "due", "stale"], weights=[85, 5, 10])[0]
-        out.append(
-            {"key": key, "title": title, "summary": summary, "body": body, "fresh": freshness}
-        )
-    return out
+    return [
+        {"key": d.key, "title": d.title, "summary": d.summary, "body": d.body, "fresh": d.freshness}
+        for d in haystack.draws(n, random.Random(seed), CORPUS)
+    ]
 
 
 _ENTRY = re.compile(r"'((?:[^']|'')*)'(?::([0-9A-D,]+))?")
